@@ -216,7 +216,6 @@ func (d *Decoder) Next() (*Element, error) {
 	return e, nil
 }
 
-
 // startTag parses a start tag whose first name byte is c. It pushes the
 // element's namespace declarations (popped by pop/popTo).
 func (d *Decoder) startTag(c byte) (*Element, bool, error) {
