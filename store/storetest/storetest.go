@@ -1,0 +1,50 @@
+// Package storetest opens throw-away databases for tests.
+package storetest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"chatbx/store"
+)
+
+// Open opens a new database in t.TempDir(). On cleanup it runs bbolt's
+// consistency check, failing the test on any problem, and closes the
+// database.
+func Open(t testing.TB) *store.DB {
+	t.Helper()
+	return OpenPath(t, filepath.Join(t.TempDir(), "chatbx.db"))
+}
+
+// OpenPath is Open for a given path, for tests that scan or reopen the file.
+func OpenPath(t testing.TB, path string) *store.DB {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatalf("store.Open(%q) = %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Check(context.Background()); err != nil {
+			t.Errorf("consistency check of %s: %v", path, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("close %s: %v", path, err)
+		}
+	})
+	return db
+}
+
+// User creates an account with a cheap valid verifier and returns its name.
+// The password is "secret"; the iteration count is store.MinIterations.
+func User(t testing.TB, db *store.DB, name string) string {
+	t.Helper()
+	c, err := store.DeriveCredentials("secret", store.MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(context.Background(), name, c); err != nil {
+		t.Fatalf("CreateUser(%q) = %v", name, err)
+	}
+	return name
+}
