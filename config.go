@@ -1,0 +1,1003 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration of chatbx.
+// It is filled from defaults, one TOML file, CHATBX_* environment variables and
+// command-line flags, in rising order of precedence (see loadConfig).
+//
+// Every leaf field carries a `key` tag with its TOML name; sections carry the
+// section name. The key table (configKeys) is derived from these tags by
+// reflection, so flags, environment variables, the TOML reader and
+// docs/configuration.md all come from this one declaration.
+type Config struct {
+	Domain      string `key:"domain" check:"domain" def:"(none; required outside --dev)" doc:"The XMPP domain this server serves: the part after the @ in every address (alice@example.org). Required outside --dev."`
+	DataDir     string `key:"data_dir" check:"nonempty" doc:"Directory for all state: chatbx.db (accounts, certificates, settings), uploads/, logs/ and admin.sock. Nothing else is written there, nothing is written elsewhere. Created with mode 0700."`
+	ServiceName string `key:"service_name" def:"(the domain)" doc:"Name of the service shown on the website and in the privacy policy."`
+
+	C2S       C2SConfig       `key:"c2s"`
+	Web       WebConfig       `key:"web"`
+	Contact   ContactConfig   `key:"contact"`
+	TLS       TLSConfig       `key:"tls"`
+	Retention RetentionConfig `key:"retention"`
+	Log       LogConfig       `key:"log"`
+	Archive   ArchiveConfig   `key:"archive"`
+	Accounts  AccountsConfig  `key:"accounts"`
+
+	dev    bool              // --dev was given
+	file   string            // the TOML file read, if any
+	source map[string]string // key → "default", "file", "env" or "flag"
+}
+
+// C2SConfig configures client-to-server XMPP (RFC 6120).
+type C2SConfig struct {
+	Listen             string        `key:"listen" check:"addr" doc:"Listen address for client connections with STARTTLS (RFC 6120 §5). TLS is required before authentication."`
+	ListenTLS          string        `key:"listen_tls" check:"addr" doc:"Listen address for client connections with direct TLS (XEP-0368)."`
+	MaxStanzaBytes     int           `key:"max_stanza_bytes" kind:"size" doc:"Largest stanza a client may send, in bytes (suffixes KiB, MiB accepted). A larger one ends the stream with policy-violation."`
+	SASLPlus           bool          `key:"sasl_plus" doc:"Offer the SCRAM -PLUS mechanisms with tls-exporter channel binding (XEP-0440). Off by default because slixmpp 1.8 (Debian) always tries tls-unique when PLUS is offered and then cannot log in at all."`
+	OfflineMax         int           `key:"offline_max" doc:"Most messages kept for one offline user (XEP-0160); further messages are bounced with an error."`
+	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
+	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
+}
+
+// WebConfig configures the HTTPS website and account pages.
+type WebConfig struct {
+	ListenHTTPS string   `key:"listen_https" check:"addr" doc:"Listen address for HTTPS (website, account pages, uploads, TLS-ALPN-01 challenges)."`
+	ListenHTTP  string   `key:"listen_http" check:"addr" doc:"Listen address for plain HTTP. It only answers ACME HTTP-01 challenges and redirects everything else to HTTPS."`
+	Hosts       []string `key:"hosts" check:"domain" def:"[domain]" doc:"Host names the website answers to. Each gets a certificate."`
+	ContentDir  string   `key:"content_dir" doc:"Optional directory with Markdown files that override the built-in pages (for example imprint.md). Empty: built-in pages only."`
+}
+
+// ContactConfig holds the operator's public contact addresses (XEP-0157).
+type ContactConfig struct {
+	Admin []string `key:"admin" check:"uri" doc:"Addresses of the operator, as URIs (mailto:admin@example.org, xmpp:admin@example.org). Shown on the website and announced through XEP-0157."`
+	Abuse []string `key:"abuse" check:"uri" doc:"Addresses for abuse reports, as URIs. Shown on the website and announced through XEP-0157."`
+}
+
+// TLSConfig selects where certificates come from.
+type TLSConfig struct {
+	CertFile      string   `key:"cert_file" doc:"PEM certificate chain provided by the operator. Setting tls.cert_file and tls.key_file switches ACME off."`
+	KeyFile       string   `key:"key_file" doc:"PEM private key for tls.cert_file."`
+	ACME          bool     `key:"acme" def:"true (false with --dev or tls.cert_file)" doc:"Obtain and renew certificates automatically with ACME for the domain and every web host."`
+	ACMEDirectory string   `key:"acme_directory" check:"url" doc:"ACME directory URL of the certificate authority."`
+	ACMEEmail     string   `key:"acme_email" doc:"Contact email given to the certificate authority. Optional."`
+	ACMECARoots   string   `key:"acme_ca_roots" doc:"PEM file of roots trusted for the ACME server's own HTTPS (a private CA or tests). Empty: the system roots."`
+	ACMEChallenge []string `key:"acme_challenges" enum:"http-01|tls-alpn-01" doc:"ACME challenge types to use. HTTP-01 is answered on web.listen_http, TLS-ALPN-01 on web.listen_https; the CA must reach the chosen one on port 80 or 443."`
+}
+
+// RetentionConfig holds the deletion periods promised by the privacy policy.
+type RetentionConfig struct {
+	Uploads        time.Duration `key:"uploads" doc:"Uploaded files (XEP-0363) are deleted this long after upload."`
+	WebErrors      time.Duration `key:"web_errors" doc:"Web error log files are deleted this long after their last line."`
+	ConnectionLogs time.Duration `key:"connection_logs" doc:"Connection log files (login, logout, failed login with anonymised IP) are deleted this long after their last line."`
+	Offline        time.Duration `key:"offline" doc:"Offline messages not picked up within this period are deleted (the sender gets an error where possible)."`
+	MaintenanceMax time.Duration `key:"maintenance_max" doc:"Longest window of 'chatbx maintenance on', during which connection logs carry full IP addresses."`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Stderr bool   `key:"stderr" def:"false (true with --dev)" doc:"Also write log lines to standard error. Retention cannot delete lines that a journal or container runtime keeps, so 'chatbx check' warns when this is on outside --dev."`
+	Level  string `key:"level" enum:"debug|info|warn|error" doc:"Least severe level written: debug, info, warn or error. No level ever logs message bodies, contacts, resources or full IP addresses."`
+}
+
+// ArchiveConfig configures the message archive (XEP-0313).
+type ArchiveConfig struct {
+	Default string        `key:"default" enum:"never|roster|always" doc:"Archive preference of new accounts: never, roster or always. The privacy policy promises never: users switch it on themselves."`
+	MaxAge  time.Duration `key:"max_age" check:"nonneg" doc:"Archived messages older than this are deleted. 0 keeps them until the user purges the archive."`
+}
+
+// AccountsConfig configures how accounts are created.
+type AccountsConfig struct {
+	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and invites), invite (in-band registration with an invite token), open (anyone, throttled per IP)."`
+}
+
+// Default values that more than one place needs.
+const (
+	defaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	defaultDataDir       = "/var/lib/chatbx"
+	devDataDir           = "./chatbx-data"
+	devDomain            = "localhost"
+	day                  = 24 * time.Hour
+)
+
+// DefaultConfig returns the production defaults.
+// Domain is empty and must be set; derived values (web.hosts, service_name)
+// are filled in by loadConfig.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: defaultDataDir,
+		C2S: C2SConfig{
+			Listen:             ":5222",
+			ListenTLS:          ":5223",
+			MaxStanzaBytes:     256 << 10,
+			OfflineMax:         1000,
+			IdleTimeout:        5 * time.Minute,
+			NegotiationTimeout: 30 * time.Second,
+		},
+		Web: WebConfig{
+			ListenHTTPS: ":443",
+			ListenHTTP:  ":80",
+		},
+		TLS: TLSConfig{
+			ACME:          true,
+			ACMEDirectory: defaultACMEDirectory,
+			ACMEChallenge: []string{"http-01", "tls-alpn-01"},
+		},
+		Retention: RetentionConfig{
+			Uploads:        30 * day,
+			WebErrors:      30 * day,
+			ConnectionLogs: 24 * time.Hour,
+			Offline:        30 * day,
+			MaintenanceMax: 24 * time.Hour,
+		},
+		Log:      LogConfig{Level: "info"},
+		Archive:  ArchiveConfig{Default: "never"},
+		Accounts: AccountsConfig{Registration: "closed"},
+	}
+}
+
+// DevConfig returns the defaults of `chatbx serve --dev`: domain localhost,
+// ./chatbx-data, loopback listeners on unprivileged ports, no ACME
+// (a self-signed certificate instead) and logs on standard error.
+func DevConfig() Config {
+	c := DefaultConfig()
+	c.dev = true
+	c.Domain = devDomain
+	c.DataDir = devDataDir
+	c.C2S.Listen = "127.0.0.1:5222"
+	c.C2S.ListenTLS = "127.0.0.1:5223"
+	c.Web.ListenHTTPS = "127.0.0.1:8443"
+	c.Web.ListenHTTP = "127.0.0.1:8080"
+	c.TLS.ACME = false
+	c.Log.Stderr = true
+	return c
+}
+
+// keyKind is the value type of a configuration key.
+type keyKind int
+
+const (
+	kindString keyKind = iota
+	kindList
+	kindInt
+	kindSize
+	kindBool
+	kindDuration
+)
+
+func (k keyKind) String() string {
+	return [...]string{"string", "list of strings", "integer", "size", "bool", "duration"}[k]
+}
+
+// configKey describes one configuration key.
+type configKey struct {
+	Name       string // TOML name with section: "c2s.listen_tls"
+	Kind       keyKind
+	Doc        string
+	DefaultDoc string   // shown instead of the default value when it is derived
+	Enum       []string // allowed values (each element for lists)
+	Check      string   // extra check: addr, domain, uri, url, nonempty, nonneg
+	index      []int    // field index path in Config
+}
+
+// Flag returns the flag name without dashes: "c2s-listen-tls".
+func (k configKey) Flag() string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(k.Name)
+}
+
+// Env returns the environment variable: "CHATBX_C2S_LISTEN_TLS".
+func (k configKey) Env() string {
+	return "CHATBX_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k.Name))
+}
+
+func (k configKey) field(c *Config) reflect.Value {
+	return reflect.ValueOf(c).Elem().FieldByIndex(k.index)
+}
+
+// configKeys is the key table, in declaration order.
+// It is computed once from the struct tags of Config and never modified.
+var configKeys = mustConfigKeys()
+
+// envConfigFile names the TOML file when --config is not given.
+// It is not a key (the file cannot name itself).
+const envConfigFile = "CHATBX_CONFIG"
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	stringsType  = reflect.TypeFor[[]string]()
+)
+
+func mustConfigKeys() []configKey {
+	var keys []configKey
+	var walk func(t reflect.Type, prefix string, index []int)
+	walk = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, ok := f.Tag.Lookup("key")
+			if !ok {
+				continue
+			}
+			idx := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+name+".", idx)
+				continue
+			}
+			k := configKey{
+				Name:       prefix + name,
+				Doc:        f.Tag.Get("doc"),
+				DefaultDoc: f.Tag.Get("def"),
+				Check:      f.Tag.Get("check"),
+				index:      idx,
+			}
+			if e := f.Tag.Get("enum"); e != "" {
+				k.Enum = strings.Split(e, "|")
+			}
+			switch {
+			case f.Type == durationType:
+				k.Kind = kindDuration
+			case f.Type == stringsType:
+				k.Kind = kindList
+			case f.Type.Kind() == reflect.String:
+				k.Kind = kindString
+			case f.Type.Kind() == reflect.Bool:
+				k.Kind = kindBool
+			case f.Type.Kind() == reflect.Int && f.Tag.Get("kind") == "size":
+				k.Kind = kindSize
+			case f.Type.Kind() == reflect.Int:
+				k.Kind = kindInt
+			default:
+				panic("config: unsupported type for key " + k.Name)
+			}
+			if k.Doc == "" {
+				panic("config: key without doc: " + k.Name)
+			}
+			keys = append(keys, k)
+		}
+	}
+	walk(reflect.TypeFor[Config](), "", nil)
+	return keys
+}
+
+func lookupKey(name string) (configKey, bool) {
+	for _, k := range configKeys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return configKey{}, false
+}
+
+func lookupFlag(flag string) (configKey, bool) {
+	for _, k := range configKeys {
+		if k.Flag() == flag {
+			return k, true
+		}
+	}
+	return configKey{}, false
+}
+
+func lookupEnv(env string) (configKey, bool) {
+	for _, k := range configKeys {
+		if k.Env() == env {
+			return k, true
+		}
+	}
+	return configKey{}, false
+}
+
+// isSection reports whether name is a section such as "c2s".
+func isSection(name string) bool {
+	for _, k := range configKeys {
+		if strings.HasPrefix(k.Name, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// parseString converts the text form used by flags and environment variables
+// (lists are comma separated) into the key's Go value, and checks it.
+func (k configKey) parseString(s string) (any, error) {
+	var v any
+	switch k.Kind {
+	case kindString:
+		v = strings.TrimSpace(s)
+	case kindList:
+		v = splitList(s)
+	case kindInt:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("invalid integer %q", s)
+		}
+		v = n
+	case kindSize:
+		n, err := parseSize(s)
+		if err != nil {
+			return nil, err
+		}
+		v = n
+	case kindBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		v = b
+	case kindDuration:
+		d, err := parseDuration(s)
+		if err != nil {
+			return nil, err
+		}
+		v = d
+	}
+	return v, k.check(v)
+}
+
+// parseTOML converts a value decoded from TOML into the key's Go value, and checks it.
+func (k configKey) parseTOML(raw any) (any, error) {
+	var v any
+	switch k.Kind {
+	case kindString:
+		s, ok := raw.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a string, got %s", tomlType(raw))
+		}
+		v = s
+	case kindList:
+		switch x := raw.(type) {
+		case string:
+			v = splitList(x)
+		case []any:
+			l := make([]string, 0, len(x))
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("want an array of strings, found %s", tomlType(e))
+				}
+				l = append(l, strings.TrimSpace(s))
+			}
+			v = l
+		default:
+			return nil, fmt.Errorf("want an array of strings, got %s", tomlType(raw))
+		}
+	case kindInt, kindSize:
+		switch x := raw.(type) {
+		case int64:
+			if x < math.MinInt || x > math.MaxInt {
+				return nil, fmt.Errorf("integer %d out of range", x)
+			}
+			v = int(x)
+		case string:
+			if k.Kind != kindSize {
+				return nil, fmt.Errorf("want an integer, got string %q", x)
+			}
+			n, err := parseSize(x)
+			if err != nil {
+				return nil, err
+			}
+			v = n
+		default:
+			return nil, fmt.Errorf("want an integer, got %s", tomlType(raw))
+		}
+	case kindBool:
+		b, ok := raw.(bool)
+		if !ok {
+			return nil, fmt.Errorf("want true or false, got %s", tomlType(raw))
+		}
+		v = b
+	case kindDuration:
+		s, ok := raw.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a duration string such as \"30d\" or \"5m\", got %s", tomlType(raw))
+		}
+		d, err := parseDuration(s)
+		if err != nil {
+			return nil, err
+		}
+		v = d
+	}
+	return v, k.check(v)
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int64:
+		return "integer"
+	case float64:
+		return "float"
+	case bool:
+		return "boolean"
+	case []any, []map[string]any:
+		return "array"
+	case map[string]any:
+		return "table"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+func splitList(s string) []string {
+	var l []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			l = append(l, e)
+		}
+	}
+	return l
+}
+
+// check validates a parsed value against the key's rules.
+func (k configKey) check(v any) error {
+	if len(k.Enum) > 0 {
+		for _, s := range asStrings(v) {
+			if !slices.Contains(k.Enum, s) {
+				return fmt.Errorf("invalid value %q (want one of %s)", s, strings.Join(k.Enum, ", "))
+			}
+		}
+	}
+	switch x := v.(type) {
+	case int:
+		if x <= 0 {
+			return fmt.Errorf("must be greater than 0, got %d", x)
+		}
+	case time.Duration:
+		if x < 0 || (x == 0 && k.Check != "nonneg") {
+			return fmt.Errorf("must be greater than 0, got %s", formatDuration(x))
+		}
+	}
+	for _, s := range asStrings(v) {
+		var err error
+		switch k.Check {
+		case "addr":
+			err = checkListenAddr(s)
+		case "domain":
+			err = checkDomain(s)
+		case "uri":
+			err = checkURI(s)
+		case "url":
+			err = checkURL(s)
+		case "nonempty":
+			if s == "" {
+				err = errors.New("must not be empty")
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func asStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []string:
+		return x
+	}
+	return nil
+}
+
+func checkListenAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q (want host:port or :port)", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("invalid port in listen address %q", s)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host in listen address %q", s)
+	}
+	return nil
+}
+
+// checkDomain accepts an empty string (requiredness is checked elsewhere) or
+// a lower-case DNS name of letters, digits, hyphens and dots.
+func checkDomain(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 253 {
+		return fmt.Errorf("domain %q is too long", s)
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("invalid domain %q", s)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("invalid domain %q (lower-case letters, digits, '-' and '.' only; use the xn-- form for international names)", s)
+			}
+		}
+	}
+	return nil
+}
+
+func checkURI(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || (u.Opaque == "" && u.Host == "") {
+		return fmt.Errorf("invalid contact URI %q (want e.g. mailto:admin@example.org or xmpp:admin@example.org)", s)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("invalid URL %q (want https://…)", s)
+	}
+	return nil
+}
+
+func (k configKey) set(c *Config, v any) {
+	k.field(c).Set(reflect.ValueOf(v))
+}
+
+// configError names the key, the source and the problem.
+type configError struct {
+	Key    string // "c2s.idle_timeout"
+	Source string // "flag --c2s-idle-timeout", "CHATBX_C2S_IDLE_TIMEOUT", "chatbx.toml"
+	Err    error
+}
+
+func (e *configError) Error() string {
+	return fmt.Sprintf("config: %s: %v (from %s)", e.Key, e.Err, e.Source)
+}
+
+func (e *configError) Unwrap() error { return e.Err }
+
+// configSources is what loadConfig reads besides the defaults.
+type configSources struct {
+	Dev     bool              // --dev
+	File    string            // --config; empty: CHATBX_CONFIG from Environ, else no file
+	Environ []string          // os.Environ()
+	Flags   map[string]string // key name → raw flag value
+}
+
+// loadConfig builds the configuration: defaults (production or --dev), then the
+// TOML file, then CHATBX_* variables, then flags. It fills in derived values
+// (web.hosts, service_name, tls.acme with a certificate file) and checks
+// every value; it does not check what only serve needs (see Config.validate).
+func loadConfig(src configSources) (Config, error) {
+	c := DefaultConfig()
+	if src.Dev {
+		c = DevConfig()
+	}
+	c.source = make(map[string]string, len(configKeys))
+	for _, k := range configKeys {
+		c.source[k.Name] = "default"
+	}
+	env := make(map[string]string)
+	for _, kv := range src.Environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(name, "CHATBX_") {
+			env[name] = value
+		}
+	}
+	file := src.File
+	if file == "" {
+		file = env[envConfigFile]
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		if err := c.decodeTOML(data, file); err != nil {
+			return Config{}, err
+		}
+		c.file = file
+	}
+	// Environment: sorted for a deterministic first error.
+	names := make([]string, 0, len(env))
+	for name := range env {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if name == envConfigFile {
+			continue
+		}
+		k, ok := lookupEnv(name)
+		if !ok {
+			return Config{}, fmt.Errorf("config: unknown environment variable %s (no such key)", name)
+		}
+		v, err := k.parseString(env[name])
+		if err != nil {
+			return Config{}, &configError{Key: k.Name, Source: "environment variable " + name, Err: err}
+		}
+		k.set(&c, v)
+		c.source[k.Name] = "env"
+	}
+	for _, k := range configKeys {
+		raw, ok := src.Flags[k.Name]
+		if !ok {
+			continue
+		}
+		v, err := k.parseString(raw)
+		if err != nil {
+			return Config{}, &configError{Key: k.Name, Source: "flag --" + k.Flag(), Err: err}
+		}
+		k.set(&c, v)
+		c.source[k.Name] = "flag"
+	}
+	if err := c.derive(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// decodeTOML applies a TOML document. Unknown keys and values of the wrong
+// type are errors that name the key.
+func (c *Config) decodeTOML(data []byte, name string) error {
+	var doc map[string]any
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	return c.applyTable(doc, "", name)
+}
+
+func (c *Config) applyTable(table map[string]any, prefix, file string) error {
+	names := make([]string, 0, len(table))
+	for n := range table {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		full := prefix + n
+		raw := table[n]
+		if k, ok := lookupKey(full); ok {
+			v, err := k.parseTOML(raw)
+			if err != nil {
+				return &configError{Key: full, Source: file, Err: err}
+			}
+			k.set(c, v)
+			c.source[full] = "file"
+			continue
+		}
+		if sub, ok := raw.(map[string]any); ok && isSection(full) {
+			if err := c.applyTable(sub, full+".", file); err != nil {
+				return err
+			}
+			continue
+		}
+		if isSection(full) {
+			return &configError{Key: full, Source: file, Err: errors.New("is a section: write [" + full + "]")}
+		}
+		return &configError{Key: full, Source: file, Err: errors.New("unknown key")}
+	}
+	return nil
+}
+
+// derive fills in values that default to other values.
+func (c *Config) derive() error {
+	c.Domain = strings.TrimSuffix(c.Domain, ".")
+	if len(c.Web.Hosts) == 0 && c.Domain != "" {
+		c.Web.Hosts = []string{c.Domain}
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = c.Domain
+	}
+	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			return &configError{Key: "tls.cert_file", Source: c.source["tls.cert_file"] + " value",
+				Err: errors.New("tls.cert_file and tls.key_file must be set together")}
+		}
+		if c.TLS.ACME && c.source["tls.acme"] != "default" {
+			return &configError{Key: "tls.acme", Source: c.source["tls.acme"] + " value",
+				Err: errors.New("tls.acme = true and tls.cert_file exclude each other")}
+		}
+		// An operator-provided certificate switches ACME off.
+		c.TLS.ACME = false
+	}
+	return nil
+}
+
+// validate checks what serve and check need beyond single values.
+func (c *Config) validate() error {
+	if c.Domain == "" {
+		return &configError{Key: "domain", Source: "configuration",
+			Err: errors.New("required (or run with --dev)")}
+	}
+	if !c.dev && !c.TLS.ACME && c.TLS.CertFile == "" {
+		return &configError{Key: "tls.acme", Source: "configuration",
+			Err: errors.New("no certificate source: set tls.acme = true or tls.cert_file and tls.key_file")}
+	}
+	if c.TLS.ACME && len(c.TLS.ACMEChallenge) == 0 {
+		return &configError{Key: "tls.acme_challenges", Source: "configuration",
+			Err: errors.New("needs at least one challenge type while tls.acme is on")}
+	}
+	addrs := map[string]string{}
+	for _, name := range []string{"c2s.listen", "c2s.listen_tls", "web.listen_https", "web.listen_http"} {
+		k, _ := lookupKey(name)
+		a := k.field(c).String()
+		if other, dup := addrs[a]; dup && !strings.HasSuffix(a, ":0") {
+			return &configError{Key: name, Source: "configuration",
+				Err: fmt.Errorf("listen address %q is also used by %s", a, other)}
+		}
+		addrs[a] = name
+	}
+	return nil
+}
+
+// Source reports where a key's value came from: default, file, env or flag.
+func (c *Config) Source(key string) string { return c.source[key] }
+
+// Dev reports whether the configuration was loaded with --dev.
+func (c *Config) Dev() bool { return c.dev }
+
+// formatValue renders a key's value in TOML syntax.
+func (k configKey) formatValue(c *Config) string {
+	v := k.field(c).Interface()
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case time.Duration:
+		return strconv.Quote(formatDuration(x))
+	case int:
+		if k.Kind == kindSize {
+			return formatSize(x)
+		}
+		return strconv.Itoa(x)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// parseDuration parses Go duration syntax ("1h30m", "20s", "500ms") extended
+// with days ("30d", "1d12h", "1.5d"). Negative durations are refused.
+func parseDuration(s string) (time.Duration, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("invalid duration %q", orig)
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	var total time.Duration
+	for s != "" {
+		// A number: digits with at most one dot.
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("invalid duration %q", orig)
+		}
+		num := s[:i]
+		s = s[i:]
+		j := 0
+		for j < len(s) && !(s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+			j++
+		}
+		unit := s[:j]
+		s = s[j:]
+		var part time.Duration
+		switch unit {
+		case "d":
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil || strings.Count(num, ".") > 1 || num == "." {
+				return 0, fmt.Errorf("invalid duration %q", orig)
+			}
+			h := f * float64(day)
+			if h >= math.MaxInt64 {
+				return 0, fmt.Errorf("duration %q is too long", orig)
+			}
+			part = time.Duration(h)
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+			d, err := time.ParseDuration(num + unit)
+			if err != nil {
+				return 0, fmt.Errorf("invalid duration %q", orig)
+			}
+			part = d
+		case "":
+			return 0, fmt.Errorf("invalid duration %q (missing unit: d, h, m, s or ms)", orig)
+		default:
+			return 0, fmt.Errorf("invalid duration %q (unknown unit %q)", orig, unit)
+		}
+		if total > math.MaxInt64-part {
+			return 0, fmt.Errorf("duration %q is too long", orig)
+		}
+		total += part
+	}
+	return total, nil
+}
+
+// formatDuration is the inverse of parseDuration: "30d", "24h", "5m", "1h30m", "1.5s".
+func formatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	var b strings.Builder
+	if d < 0 {
+		// Not produced by parseDuration; shown for error messages only.
+		return d.String()
+	}
+	if d >= 2*day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	if days := d / day; days > 0 && d%time.Hour != 0 {
+		fmt.Fprintf(&b, "%dd", days)
+		d -= days * day
+	}
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+		d -= m * time.Minute
+	}
+	if d > 0 {
+		b.WriteString(d.String())
+	}
+	return b.String()
+}
+
+// parseSize parses a byte count: "262144", "256KiB", "1MiB", "64kB".
+func parseSize(s string) (int, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("invalid size %q", orig)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid size %q", orig)
+	}
+	mult := map[string]int64{
+		"": 1, "B": 1,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+		"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9,
+	}[strings.TrimSpace(s[i:])]
+	if mult == 0 {
+		return 0, fmt.Errorf("invalid size %q (units: B, KiB, MiB, GiB, kB, MB, GB)", orig)
+	}
+	if n > math.MaxInt32/mult {
+		return 0, fmt.Errorf("size %q is too large", orig)
+	}
+	return int(n * mult), nil
+}
+
+// formatSize renders a size in its shortest exact binary unit.
+func formatSize(n int) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return strconv.Quote(strconv.Itoa(n>>30) + "GiB")
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Quote(strconv.Itoa(n>>20) + "MiB")
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Quote(strconv.Itoa(n>>10) + "KiB")
+	}
+	return strconv.Itoa(n)
+}
+
+// configDocs renders docs/configuration.md from the key table.
+func configDocs() string {
+	def, dev := DefaultConfig(), DevConfig()
+	var b strings.Builder
+	b.WriteString(`# Configuration
+
+<!-- Generated from config.go: run "go test -run TestConfigDocs -update ." (or "chatbx config docs"). Do not edit by hand. -->
+
+chatbx reads its configuration from four places; a later one wins:
+
+1. built-in defaults (production, or development with ` + "`--dev`" + `),
+2. one TOML file: ` + "`--config FILE`" + ` (or the environment variable ` + "`CHATBX_CONFIG`" + `),
+3. environment variables ` + "`CHATBX_*`" + `,
+4. command-line flags.
+
+Every key has all three forms, by one mechanical rule: the key ` + "`a.b_c`" + ` is the flag
+` + "`--a-b-c`" + ` and the environment variable ` + "`CHATBX_A_B_C`" + `. For example ` + "`c2s.listen_tls`" + ` is
+` + "`--c2s-listen-tls`" + ` and ` + "`CHATBX_C2S_LISTEN_TLS`" + `, and ` + "`data_dir`" + ` is ` + "`--data-dir`" + `.
+In the file, the part before the first dot is a table: ` + "`c2s.listen_tls`" + ` is ` + "`listen_tls`" + ` under ` + "`[c2s]`" + `.
+
+Unknown keys in the file, unknown ` + "`CHATBX_*`" + ` variables, unknown flags and invalid values are
+errors that name the key; chatbx then exits with status 1 (2 for a mistake on the command line).
+The user commands (` + "`chatbx user …`" + `) read the same configuration, so ` + "`--config`" + `, ` + "`--data-dir`" + `
+and ` + "`--dev`" + ` work there too. ` + "`chatbx check`" + ` prints the effective value of every key and where it came from.
+
+## Value syntax
+
+- **string**: TOML string; flag and environment take the text as is.
+- **list of strings**: TOML array of strings (` + "`[\"a\", \"b\"]`" + `); flags and environment variables separate the elements with commas (` + "`a,b`" + `).
+- **integer**, **bool** (` + "`true`" + `/` + "`false`" + `).
+- **duration**: a string in Go syntax plus days: ` + "`30d`" + `, ` + "`1d12h`" + `, ` + "`24h`" + `, ` + "`5m`" + `, ` + "`20s`" + `, ` + "`500ms`" + `. Must be greater than zero unless the key says otherwise.
+- **size**: bytes, as an integer or a string with a unit: ` + "`262144`" + `, ` + "`\"256KiB\"`" + `, ` + "`\"1MiB\"`" + ` (also kB, MB, GB for powers of ten).
+
+## Development mode
+
+` + "`chatbx serve --dev`" + ` changes the defaults (every one can still be overridden): domain ` + "`localhost`" + `,
+data directory ` + "`./chatbx-data`" + `, all listeners on 127.0.0.1 with unprivileged ports, no ACME (a
+self-signed certificate for the domain and every web host is generated once) and logs also on
+standard error.
+
+## Keys
+
+| key | type | default | default with ` + "`--dev`" + ` |
+|---|---|---|---|
+`)
+	for _, k := range configKeys {
+		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s | %s |\n", k.Name, anchor(k.Name), k.Kind, docDefault(k, &def), docDefault(k, &dev))
+	}
+	section := ""
+	for _, k := range configKeys {
+		if s, _, ok := strings.Cut(k.Name, "."); ok && s != section {
+			section = s
+			fmt.Fprintf(&b, "\n## [%s]\n", s)
+		}
+		fmt.Fprintf(&b, "\n### `%s`\n\n%s\n\n", k.Name, k.Doc)
+		fmt.Fprintf(&b, "- type: %s", k.Kind)
+		if len(k.Enum) > 0 {
+			fmt.Fprintf(&b, ", one of `%s`", strings.Join(k.Enum, "`, `"))
+		}
+		fmt.Fprintf(&b, "\n- default: %s", docDefault(k, &def))
+		if d1, d2 := docDefault(k, &def), docDefault(k, &dev); d1 != d2 {
+			fmt.Fprintf(&b, "; with `--dev`: %s", d2)
+		}
+		fmt.Fprintf(&b, "\n- flag: `--%s`\n- environment: `%s`\n", k.Flag(), k.Env())
+	}
+	b.WriteString("\n## Example\n\nA production file (`/etc/chatbx/chatbx.toml`) needs only the domain and the contacts:\n\n```toml\n")
+	b.WriteString(`domain = "example.org"
+data_dir = "/var/lib/chatbx"
+
+[contact]
+admin = ["mailto:admin@example.org", "xmpp:operator@example.org"]
+abuse = ["mailto:abuse@example.org"]
+
+[tls]
+acme_email = "admin@example.org"
+`)
+	b.WriteString("```\n")
+	return b.String()
+}
+
+// docDefault renders a default for the documentation.
+func docDefault(k configKey, c *Config) string {
+	if k.DefaultDoc != "" && !c.dev {
+		return k.DefaultDoc
+	}
+	if k.DefaultDoc != "" && c.dev {
+		// Derived defaults follow the dev domain.
+		switch k.Name {
+		case "web.hosts":
+			return "`[\"" + devDomain + "\"]`"
+		case "service_name":
+			return "`\"" + devDomain + "\"`"
+		}
+	}
+	return "`" + k.formatValue(c) + "`"
+}
+
+// anchor is the GitHub-style heading anchor of a key's section.
+func anchor(name string) string {
+	return strings.NewReplacer(".", "", "_", "_").Replace(name)
+}
