@@ -1,0 +1,61 @@
+// Package iq defines how server-side IQ handlers (RFC 6120 §8.2.3) plug
+// into chatbx's c2s layer, and the helpers they use to answer.
+//
+// A handler gets the IQ as parsed by package wire and returns the reply:
+// a result or an error stanza. It never writes to a session itself; the
+// c2s layer enqueues the reply on the requesting stream.
+package iq
+
+import (
+	"context"
+
+	"chatbx/server/wire"
+)
+
+// Context describes who sent an IQ.
+type Context struct {
+	// User is the sender's normalised localpart.
+	User string
+	// Domain is the server's domain.
+	Domain string
+	// From is the sender's full JID as bound on this stream.
+	From string
+	// Push sends a stanza to every resource of the sender that has
+	// requested the roster (blocklist and roster pushes). It never blocks.
+	Push func(*wire.Element)
+}
+
+// Handler answers one IQ. The returned element is sent to the requester;
+// a nil return means the handler has arranged the answer itself.
+type Handler func(ctx context.Context, c Context, iq *wire.Element) *wire.Element
+
+// Result returns an empty result for iq, with payload as its child if not
+// nil. to/from are swapped by the caller (the c2s layer stamps them).
+func Result(iq *wire.Element, payload ...*wire.Element) *wire.Element {
+	r := wire.New(wire.NSClient, "iq", "type", "result", "id", iq.Get("id"))
+	r.Add(payload...)
+	return r
+}
+
+// Error returns an error reply to iq with a stanza error of the given type
+// (cancel, modify, auth, wait) and condition (RFC 6120 §8.3.3), echoing
+// nothing of the request's payload.
+func Error(iq *wire.Element, typ, condition string) *wire.Element {
+	r := wire.New(wire.NSClient, "iq", "type", "error", "id", iq.Get("id"))
+	r.Add(StanzaError(typ, condition, ""))
+	return r
+}
+
+// StanzaError returns an <error/> element (RFC 6120 §8.3.2), with optional
+// human-readable text.
+func StanzaError(typ, condition, text string) *wire.Element {
+	e := wire.New(wire.NSClient, "error", "type", typ)
+	e.Add(wire.New(wire.NSStanzas, condition))
+	if text != "" {
+		e.Add(wire.New(wire.NSStanzas, "text").AddText(text))
+	}
+	return e
+}
+
+// Payload returns the first child of iq, or nil.
+func Payload(el *wire.Element) *wire.Element { return el.FirstChild() }
