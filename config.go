@@ -680,9 +680,18 @@ func (c *Config) applyTable(table map[string]any, prefix, file string) error {
 		if isSection(full) {
 			return &configError{Key: full, Source: file, Err: errors.New("is a section: write [" + full + "]")}
 		}
-		return &configError{Key: full, Source: file, Err: errors.New("unknown key")}
+		return &configError{Key: displayKey(full), Source: file, Err: errors.New("unknown key")}
 	}
 	return nil
+}
+
+// displayKey quotes a key name from a file that is empty or holds
+// characters no key has, so the error message shows it unambiguously.
+func displayKey(name string) string {
+	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != "" {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 // derive fills in values that default to other values.
