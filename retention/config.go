@@ -105,12 +105,15 @@ func TickFor(period time.Duration) time.Duration {
 // (see logs.BucketFor): hourly for 24 hours, daily for 30 days.
 func BucketFor(period time.Duration) time.Duration { return logs.BucketFor(period) }
 
-// FormatDuration writes d in days when it is a whole number of days (from two days)
-// ("30d"), else in Go syntax ("24h0m0s" becomes "24h", "90s" "1m30s").
-// Configuration accepts both forms.
+// FormatDuration writes d for people: days from two days on ("30d",
+// "31d10m"), below that in Go syntax without zero units ("24h", "1m30s").
 func FormatDuration(d time.Duration) string {
-	if d >= 2*day && d%day == 0 {
-		return fmt.Sprintf("%dd", d/day)
+	if d >= 2*day {
+		s := fmt.Sprintf("%dd", d/day)
+		if rest := d % day; rest > 0 {
+			s += FormatDuration(rest)
+		}
+		return s
 	}
 	s := d.String()
 	// Trim zero minor units: "24h0m0s" -> "24h", "5m0s" -> "5m".

@@ -33,7 +33,9 @@ func TestValidate(t *testing.T) {
 		wantErr bool
 	}{
 		{"default", func(*retention.Config) {}, false},
-		{"seconds", func(c *retention.Config) { c.ConnectionLogs, c.WebErrors, c.Uploads = 3*time.Second, 4*time.Second, 5*time.Second }, false},
+		{"seconds", func(c *retention.Config) {
+			c.ConnectionLogs, c.WebErrors, c.Uploads = 3*time.Second, 4*time.Second, 5*time.Second
+		}, false},
 		{"zero sweep means default", func(c *retention.Config) { c.Sweep = 0 }, false},
 		{"zero period", func(c *retention.Config) { c.Uploads = 0 }, true},
 		{"negative period", func(c *retention.Config) { c.Offline = -time.Hour }, true},
@@ -95,6 +97,7 @@ func TestFormatDuration(t *testing.T) {
 		want string
 	}{
 		{30 * day, "30d"},
+		{31*day + 10*time.Minute, "31d10m"},
 		{2 * day, "2d"},
 		{24 * time.Hour, "24h"},
 		{36 * time.Hour, "36h"},
