@@ -30,6 +30,10 @@ type Options struct {
 	// Timeout bounds the wait for the file lock that bbolt takes.
 	// Zero means one second. Open returns ErrLocked when it expires.
 	Timeout time.Duration
+
+	// NoSync skips fsync after commits (and in Scrub). Only for tests and
+	// throw-away files: a crash can then lose or corrupt the database.
+	NoSync bool
 }
 
 // DB is the chatbx database: one bbolt file.
@@ -66,7 +70,7 @@ func openWith(path string, opts Options, steps []migration) (*DB, error) {
 		timeout = time.Second
 	}
 	// Never set Options.Logger: bbolt logs keys, which are user names.
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
 	}

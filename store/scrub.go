@@ -91,7 +91,7 @@ func (db *DB) scrubLocked(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.wrote {
+	if s.wrote && !db.bolt.NoSync {
 		if err := db.file.Sync(); err != nil {
 			return fmt.Errorf("store: scrub: sync: %w", err)
 		}
