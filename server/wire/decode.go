@@ -652,3 +652,18 @@ func intern(b []byte) string {
 	}
 	return string(b)
 }
+
+// DefaultNS returns the default namespace declared by the stream header.
+func (d *Decoder) DefaultNS() string {
+	ns, _ := d.lookup("")
+	return ns
+}
+
+// Parse parses one element from b (for stanzas kept in the store). Its
+// default namespace is jabber:client.
+func Parse(b []byte) (*Element, error) {
+	d := &Decoder{r: bufio.NewReader(bytesReader(b))}
+	d.binds = append(d.binds, binding{prefix: "", ns: NSClient})
+	d.depth = 1
+	return d.Next()
+}

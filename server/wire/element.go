@@ -204,3 +204,5 @@ func (e *Element) String() string {
 	e.WriteTo(&b, "")
 	return b.String()
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

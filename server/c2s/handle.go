@@ -1,0 +1,371 @@
+package c2s
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"chatbx/server/iq"
+	"chatbx/server/wire"
+	"chatbx/store"
+)
+
+// addr is a parsed, normalised JID.
+type addr struct {
+	local, domain, resource string
+}
+
+func (a addr) bare() string {
+	if a.local == "" {
+		return a.domain
+	}
+	return a.local + "@" + a.domain
+}
+
+func (a addr) String() string {
+	if a.resource == "" {
+		return a.bare()
+	}
+	return a.bare() + "/" + a.resource
+}
+
+func parseAddr(s string) (addr, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return addr{}, err
+	}
+	return addr{j.Localpart(), j.Domainpart(), j.Resourcepart()}, nil
+}
+
+// handle processes one stanza from a bound client (RFC 6120 §8, RFC 6121 §8).
+func (s *Server) handle(ctx context.Context, ss *Session, el *wire.Element) error {
+	if el.Space != wire.NSClient {
+		return streamError("unsupported-stanza-type")
+	}
+	switch el.Local {
+	case "message", "presence", "iq":
+	default:
+		return streamError("unsupported-stanza-type")
+	}
+	// RFC 6120 §8.1.2.1: the server stamps the sender's full JID.
+	el.Set("from", ss.full)
+	var to addr
+	if t := el.Get("to"); t != "" {
+		var err error
+		if to, err = parseAddr(t); err != nil {
+			if el.Get("type") != "error" {
+				ss.Send(s.errorFrom(el, "", "modify", "jid-malformed"))
+			}
+			return nil
+		}
+		el.Set("to", to.String())
+	}
+	switch el.Local {
+	case "message":
+		s.handleMessage(ctx, ss, el, to)
+	case "presence":
+		s.handlePresence(ctx, ss, el, to)
+	case "iq":
+		s.handleIQ(ctx, ss, el, to)
+	}
+	return nil
+}
+
+// errorFrom returns an error reply to el addressed back to its sender, with
+// from set to fromJID (or to el's to).
+func (s *Server) errorFrom(el *wire.Element, fromJID, typ, cond string) *wire.Element {
+	r := errorReply(el, typ, cond)
+	if fromJID == "" {
+		fromJID = el.Get("to")
+	}
+	r.Set("from", fromJID)
+	r.Set("to", el.Get("from"))
+	return r
+}
+
+// bounce sends an error for el back to its (local) sender, never for an
+// error stanza (RFC 6120 §8.3.1).
+func (s *Server) bounce(el *wire.Element, typ, cond string) {
+	if el.Get("type") == "error" {
+		return
+	}
+	from, err := parseAddr(el.Get("from"))
+	if err != nil || from.domain != s.cfg.Domain {
+		return
+	}
+	r := s.errorFrom(el, "", typ, cond)
+	if t := s.router.Session(from.local, from.resource); t != nil {
+		t.Send(r)
+	}
+}
+
+func (s *Server) blocked(ctx context.Context, user, other string) bool {
+	return s.d.Blocked != nil && s.d.Blocked(ctx, user, other)
+}
+
+func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	if to.domain == "" {
+		to = addr{local: ss.user, domain: s.cfg.Domain}
+	}
+	if to.domain != s.cfg.Domain {
+		s.bounceTo(ss, el, "cancel", "remote-server-not-found")
+		return
+	}
+	if to.local == "" {
+		if el.Get("type") != "error" {
+			ss.Send(s.errorFrom(el, s.cfg.Domain, "cancel", "service-unavailable"))
+		}
+		return
+	}
+	if to.local != ss.user && s.blocked(ctx, ss.user, to.String()) {
+		// XEP-0191 §3.3: the sender has blocked the recipient.
+		r := s.errorFrom(el, "", "cancel", "not-acceptable")
+		r.Child(wire.NSClient, "error").Add(wire.New("urn:xmpp:blocking:errors", "blocked"))
+		ss.Send(r)
+		return
+	}
+	s.routeMessage(ctx, el, to)
+}
+
+// bounceTo sends an error for el straight to the sending session.
+func (s *Server) bounceTo(ss *Session, el *wire.Element, typ, cond string) {
+	if el.Get("type") != "error" {
+		ss.Send(s.errorFrom(el, "", typ, cond))
+	}
+}
+
+// routeMessage delivers a message to a local user per RFC 6121 §8.5.
+func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
+	typ := el.Get("type")
+	if typ == "" {
+		typ = "normal"
+	}
+	if from := el.Get("from"); from != "" && s.blocked(ctx, to.local, from) {
+		// XEP-0191 §3.2: the recipient has blocked the sender.
+		s.bounce(el, "cancel", "service-unavailable")
+		return
+	}
+	sessions := s.router.Sessions(to.local)
+	if to.resource != "" {
+		for _, t := range sessions {
+			if t.resource == to.resource {
+				t.Send(el)
+				return
+			}
+		}
+		// §8.5.3.2: no such resource.
+		switch typ {
+		case "groupchat":
+			s.bounce(el, "cancel", "service-unavailable")
+			return
+		case "headline", "error":
+			return
+		}
+	}
+	delivered := false
+	for _, t := range sessions {
+		if t.available.Load() && t.priority.Load() >= 0 {
+			if typ == "groupchat" {
+				break
+			}
+			t.Send(el)
+			delivered = true
+		}
+	}
+	if delivered {
+		return
+	}
+	switch typ {
+	case "groupchat":
+		s.bounce(el, "cancel", "service-unavailable")
+	case "chat", "normal":
+		if !storable(el) {
+			return
+		}
+		_, err := s.db.PushOffline(ctx, to.local, s.d.Now(), el.Bytes(wire.NSClient), s.cfg.OfflineMax)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrNotFound):
+			s.bounce(el, "cancel", "service-unavailable")
+		case errors.Is(err, store.ErrQuota):
+			s.bounce(el, "wait", "resource-constraint")
+		default:
+			s.log.Error().Err(err).Msg("store offline message")
+			s.bounce(el, "wait", "internal-server-error")
+		}
+	default:
+		// headline and error messages are not stored (§8.5.2.1.1).
+		if ok, _ := s.db.UserExists(ctx, to.local); !ok && typ != "error" && typ != "headline" {
+			s.bounce(el, "cancel", "service-unavailable")
+		}
+	}
+}
+
+// storable reports whether a message is worth keeping offline (XEP-0160,
+// XEP-0334): it has content, and no no-store hint.
+func storable(el *wire.Element) bool {
+	if el.Child("urn:xmpp:hints", "no-store") != nil {
+		return false
+	}
+	return el.Child(wire.NSClient, "body") != nil || el.Child(wire.NSClient, "subject") != nil ||
+		el.Child("urn:xmpp:hints", "store") != nil || el.Child("eu.siacs.conversations.axolotl", "encrypted") != nil ||
+		el.Child("urn:xmpp:omemo:2", "encrypted") != nil
+}
+
+// storeUndelivered moves messages that a closing session could not write
+// into offline storage, so nothing accepted is lost.
+func (s *Server) storeUndelivered(user string, items []outItem) {
+	for _, it := range items {
+		if it.offline != 0 {
+			continue // still in the store
+		}
+		el := it.el
+		if el.Local != "message" || el.Space != wire.NSClient || !storable(el) {
+			continue
+		}
+		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
+			continue
+		}
+		if _, err := s.db.PushOffline(context.Background(), user, s.d.Now(), el.Bytes(wire.NSClient), s.cfg.OfflineMax); err != nil {
+			s.log.Warn().Err(err).Msg("store undelivered message")
+		}
+	}
+}
+
+// deliverOffline sends stored messages with a XEP-0203 delay. They are
+// deleted from the store once written to the socket.
+func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
+	msgs, err := s.db.Offline(ctx, ss.user)
+	if err != nil {
+		s.log.Error().Err(err).Msg("load offline messages")
+		return
+	}
+	for _, m := range msgs {
+		el, err := wire.Parse(m.Stanza)
+		if err != nil {
+			continue
+		}
+		el.Add(wire.New("urn:xmpp:delay", "delay", "from", s.cfg.Domain,
+			"stamp", m.At.UTC().Format("2006-01-02T15:04:05.000Z")))
+		if !ss.enqueue(outItem{el: el, offline: m.ID}) {
+			return
+		}
+	}
+}
+
+func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	typ := el.Get("type")
+	switch typ {
+	case "get", "set":
+		if el.Get("id") == "" || len(el.Elements()) != 1 {
+			ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
+			return
+		}
+	case "result", "error":
+		if el.Get("id") == "" {
+			return
+		}
+	default:
+		ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
+		return
+	}
+	local := to.domain == "" || (to.domain == s.cfg.Domain && to.resource == "" && (to.local == "" || to.local == ss.user))
+	if local {
+		if typ == "result" || typ == "error" {
+			return // answers to our pings
+		}
+		s.serverIQ(ctx, ss, el, to)
+		return
+	}
+	if to.domain != s.cfg.Domain {
+		s.bounceTo(ss, el, "cancel", "remote-server-not-found")
+		return
+	}
+	if to.local == "" {
+		s.bounceTo(ss, el, "cancel", "service-unavailable")
+		return
+	}
+	if s.blocked(ctx, to.local, ss.full) {
+		s.bounceTo(ss, el, "cancel", "service-unavailable")
+		return
+	}
+	if to.resource == "" {
+		// An IQ to another account's bare JID is answered by the server on
+		// its behalf (RFC 6121 §8.5.2.1.3), for the services that allow it.
+		if typ == "get" {
+			s.serverIQ(ctx, ss, el, to)
+			return
+		}
+		s.bounceTo(ss, el, "cancel", "service-unavailable")
+		return
+	}
+	if t := s.router.Session(to.local, to.resource); t != nil {
+		t.Send(el)
+		return
+	}
+	if typ == "get" || typ == "set" {
+		s.bounceTo(ss, el, "cancel", "service-unavailable")
+	}
+}
+
+// serverIQ answers an IQ addressed to the server or to the sender's own (or,
+// for get, another local user's) bare JID.
+func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	payload := el.FirstChild()
+	var reply *wire.Element
+	switch {
+	case payload.Space == nsRoster && payload.Local == "query":
+		if to.local != "" && to.local != ss.user {
+			reply = iq.Error(el, "auth", "forbidden")
+		} else {
+			reply = s.rosterIQ(ctx, ss, el, payload)
+		}
+	case payload.Space == nsSess && payload.Local == "session":
+		reply = iq.Result(el)
+	default:
+		h := s.iq[payload.Space]
+		if h == nil || (to.local != "" && to.local != ss.user && payload.Space != "vcard-temp" &&
+			payload.Space != "http://jabber.org/protocol/disco#info") {
+			reply = iq.Error(el, "cancel", "service-unavailable")
+			break
+		}
+		reply = h(ctx, iq.Context{User: ss.user, Domain: s.cfg.Domain, From: ss.full,
+			Push: func(p *wire.Element) { s.pushInterested(ss.user, p) }}, el)
+	}
+	if reply == nil {
+		return
+	}
+	if t := el.Get("to"); t != "" {
+		reply.Set("from", t)
+	}
+	reply.Set("to", ss.full)
+	ss.Send(reply)
+}
+
+// pushInterested sends el to every session of user that requested the
+// roster, with to set to each session's full JID.
+func (s *Server) pushInterested(user string, el *wire.Element) {
+	for _, t := range s.router.Sessions(user) {
+		if t.interested.Load() {
+			c := el.Copy()
+			c.Set("to", t.full)
+			t.Send(c)
+		}
+	}
+}
+
+// unbind removes a session after its stream ended: it leaves the table and
+// its contacts learn it went offline (RFC 6121 §4.5.3).
+func (s *Server) unbind(ss *Session) {
+	if !s.router.Unbind(ss) {
+		return
+	}
+	if ss.available.Load() {
+		u := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", ss.full)
+		s.broadcastPresence(context.Background(), ss, u)
+	}
+}
+
+var _ = time.Second

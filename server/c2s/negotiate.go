@@ -1,0 +1,365 @@
+package c2s
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"chatbx/server/auth"
+	"chatbx/server/wire"
+)
+
+const (
+	nsTLS  = "urn:ietf:params:xml:ns:xmpp-tls"
+	nsSASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+	nsBind = "urn:ietf:params:xml:ns:xmpp-bind"
+	nsSess = "urn:ietf:params:xml:ns:xmpp-session"
+	nsCB   = "urn:xmpp:sasl-cb:0"
+
+	// preAuthLimit caps elements before authentication; nothing a client
+	// needs to send before bind comes close.
+	preAuthLimit = 16 << 10
+	// maxAuthAttempts is the number of SASL failures allowed on one stream
+	// (RFC 6120 §6.4.5 asks for 2 to 5).
+	maxAuthAttempts = 5
+)
+
+// serve runs one connection from accept to close.
+func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
+	ss := &Session{srv: s, raw: raw, id: newID(), done: make(chan struct{})}
+	if s.d.Anon != nil {
+		ss.ip = s.d.Anon.IP(raw.RemoteAddr())
+	}
+	ss.log = s.log.With().Str("conn", ss.id).Logger()
+	ic := &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
+		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
+	ss.conn = ic
+	cond := ""
+	bound := false
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in one session ends that session only.
+			ss.log.Error().Str("panic", fmt.Sprint(r)).Msg("session panic")
+			cond = "internal-server-error"
+		}
+		if bound {
+			s.unbind(ss)
+		}
+		ss.finish(cond)
+		if bound {
+			s.connLog("logout", ss)
+		}
+	}()
+	if direct {
+		tc := tls.Server(ic, s.d.DirectTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			ss.closed = true
+			return
+		}
+		st := tc.ConnectionState()
+		ss.conn, ss.tls = tc, &st
+	}
+	err := ss.negotiate(ctx, ic)
+	if err != nil {
+		cond = streamCondition(err)
+		return
+	}
+	bound = true
+	s.connLog("login", ss)
+	ic.deadline = time.Time{}
+	ss.dec.SetLimit(s.cfg.MaxStanzaBytes)
+	for {
+		el, err := ss.dec.Next()
+		if err != nil {
+			cond = streamCondition(err)
+			return
+		}
+		if err := s.handle(ctx, ss, el); err != nil {
+			cond = streamCondition(err)
+			return
+		}
+	}
+}
+
+func (s *Server) connLog(event string, ss *Session) {
+	s.d.ConnLog.Info().Str("event", event).Str("user", ss.user).Str("ip_anon", ss.ip).Msg("")
+}
+
+// header state written by sendHeader; finish writes one if missing.
+func (ss *Session) sendHeader(features *bytes.Buffer) error {
+	var b bytes.Buffer
+	b.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='`)
+	b.WriteString(newID())
+	b.WriteString(`' from='`)
+	b.WriteString(ss.srv.cfg.Domain)
+	b.WriteString(`' version='1.0' xml:lang='en'>`)
+	if features != nil {
+		b.WriteString(`<stream:features>`)
+		b.Write(features.Bytes())
+		b.WriteString(`</stream:features>`)
+	}
+	ss.headerSent = true
+	return ss.write(b.Bytes())
+}
+
+// write writes directly to the connection; only used while negotiating,
+// before the writer goroutine exists.
+func (ss *Session) write(p []byte) error {
+	ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+	_, err := ss.conn.Write(p)
+	return err
+}
+
+func (ss *Session) writeEl(el *wire.Element) error {
+	return ss.write(el.Bytes(wire.NSClient))
+}
+
+// readHeader reads and checks a stream header (RFC 6120 §4.7).
+func (ss *Session) readHeader() error {
+	h, err := ss.dec.Header()
+	if err != nil {
+		// A stream that does not even start properly still gets a header
+		// and an error (finish writes them).
+		return err
+	}
+	if ss.dec.DefaultNS() != wire.NSClient {
+		return streamError("invalid-namespace")
+	}
+	to := strings.ToLower(strings.TrimSuffix(h.Get("to"), "."))
+	if to != ss.srv.cfg.Domain {
+		return streamError("host-unknown")
+	}
+	if v := h.Get("version"); v == "" || v[0] < '1' {
+		return streamError("unsupported-version")
+	}
+	return nil
+}
+
+// negotiate runs STARTTLS (unless direct TLS), SASL and resource binding.
+func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
+	s := ss.srv
+	ss.dec = wire.NewDecoder(ss.conn, preAuthLimit)
+	if ss.tls == nil {
+		if err := ss.readHeader(); err != nil {
+			return err
+		}
+		if err := ss.sendHeader(bytes.NewBufferString(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>`)); err != nil {
+			return err
+		}
+		el, err := ss.dec.Next()
+		if err != nil {
+			return err
+		}
+		switch {
+		case el.Space == nsTLS && el.Local == "starttls":
+		case el.Space == nsSASL && el.Local == "auth":
+			// RFC 6120 §5.3.1: TLS is mandatory here; no SASL in the clear.
+			ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>`))
+			return streamError("policy-violation")
+		default:
+			return streamError("not-authorized")
+		}
+		if ss.dec.Buffered() > 0 {
+			// Data pipelined after <starttls/> would be read in the clear.
+			return streamError("not-well-formed")
+		}
+		if err := ss.write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+			return err
+		}
+		tc := tls.Server(ic, s.d.StartTLS(s.cfg.Domain))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return err
+		}
+		st := tc.ConnectionState()
+		ss.conn, ss.tls = tc, &st
+		ss.headerSent = false
+		ss.dec = wire.NewDecoder(tc, preAuthLimit)
+	}
+
+	// SASL (RFC 6120 §6).
+	if err := ss.readHeader(); err != nil {
+		return err
+	}
+	var f bytes.Buffer
+	f.WriteString(`<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>`)
+	for _, m := range s.auth.Mechanisms(ss.tls) {
+		f.WriteString(`<mechanism>` + m + `</mechanism>`)
+	}
+	f.WriteString(`</mechanisms>`)
+	if cbs := s.auth.ChannelBindings(ss.tls); len(cbs) > 0 {
+		f.WriteString(`<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>`)
+		for _, c := range cbs {
+			f.WriteString(`<channel-binding type='` + c + `'/>`)
+		}
+		f.WriteString(`</sasl-channel-binding>`)
+	}
+	if err := ss.sendHeader(&f); err != nil {
+		return err
+	}
+	if err := ss.authenticate(ctx); err != nil {
+		return err
+	}
+
+	// Restart, then bind (RFC 6120 §7).
+	ss.dec = wire.NewDecoder(ss.conn, preAuthLimit)
+	ss.headerSent = false
+	if err := ss.readHeader(); err != nil {
+		return err
+	}
+	f.Reset()
+	f.WriteString(`<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>` +
+		`<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>` +
+		`<ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>`)
+	if err := ss.sendHeader(&f); err != nil {
+		return err
+	}
+	for {
+		el, err := ss.dec.Next()
+		if err != nil {
+			return err
+		}
+		if el.Space != wire.NSClient || el.Local != "iq" {
+			return streamError("not-authorized")
+		}
+		b := el.Child(nsBind, "bind")
+		if b == nil || el.Get("type") != "set" {
+			ss.writeEl(errorReply(el, "cancel", "service-unavailable"))
+			continue
+		}
+		res := b.ChildText(nsBind, "resource")
+		if res == "" {
+			res = "chatbx-" + newID()[:8]
+		}
+		j, err := jid.New(ss.user, s.cfg.Domain, res)
+		if err != nil || len(j.Resourcepart()) > 1023 {
+			ss.writeEl(errorReply(el, "modify", "bad-request"))
+			continue
+		}
+		ss.resource = j.Resourcepart()
+		ss.bare = ss.user + "@" + s.cfg.Domain
+		ss.full = ss.bare + "/" + ss.resource
+		if s.closing.Load() {
+			return streamError("system-shutdown")
+		}
+		if old := s.router.Bind(ss); old != nil {
+			// Conflict policy: the newest session wins (as Prosody's
+			// default); the old one is closed with <conflict/>.
+			old.closeWith("conflict", "")
+		}
+		reply := wire.New(wire.NSClient, "iq", "type", "result", "id", el.Get("id"))
+		reply.Add(wire.New(nsBind, "bind").Add(wire.New(nsBind, "jid").AddText(ss.full)))
+		return ss.writeEl(reply)
+	}
+}
+
+// authenticate runs SASL exchanges until one succeeds or the attempts
+// run out.
+func (ss *Session) authenticate(ctx context.Context) error {
+	s := ss.srv
+	failures := 0
+	lim := s.limit(ss.raw.RemoteAddr())
+	fail := func(cond string) error {
+		failures++
+		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
+		if cond == "not-authorized" {
+			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.ip).Msg("")
+			if !lim.auth.Allow() {
+				return streamError("policy-violation")
+			}
+		}
+		if failures >= maxAuthAttempts {
+			return streamError("policy-violation")
+		}
+		return nil
+	}
+	for {
+		el, err := ss.dec.Next()
+		if err != nil {
+			return err
+		}
+		if el.Space != nsSASL || el.Local != "auth" {
+			if el.Space == nsSASL && el.Local == "abort" {
+				if err := fail("aborted"); err != nil {
+					return err
+				}
+				continue
+			}
+			return streamError("not-authorized")
+		}
+		x, err := s.auth.Start(el.Get("mechanism"), ss.tls)
+		if err != nil {
+			if err := fail(auth.Condition(err)); err != nil {
+				return err
+			}
+			continue
+		}
+		in, err := decodeSASL(el.Text())
+		for err == nil {
+			var out []byte
+			var done bool
+			out, done, err = x.Step(ctx, in)
+			if err != nil {
+				break
+			}
+			if done {
+				ss.user = x.User()
+				msg := `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`
+				if len(out) > 0 {
+					msg = `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString(out) + `</success>`
+				}
+				return ss.write([]byte(msg))
+			}
+			if err := ss.write([]byte(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString(out) + `</challenge>`)); err != nil {
+				return err
+			}
+			resp, rerr := ss.dec.Next()
+			if rerr != nil {
+				return rerr
+			}
+			switch {
+			case resp.Space == nsSASL && resp.Local == "response":
+				in, err = decodeSASL(resp.Text())
+			case resp.Space == nsSASL && resp.Local == "abort":
+				err = errAborted
+			default:
+				return streamError("not-authorized")
+			}
+		}
+		cond := auth.Condition(err)
+		if err == errAborted {
+			cond = "aborted"
+		}
+		if err := fail(cond); err != nil {
+			return err
+		}
+	}
+}
+
+var errAborted = fmt.Errorf("aborted")
+
+func decodeSASL(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "=" || s == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, auth.ErrIncorrectEncoding
+	}
+	return b, nil
+}
+
+// errorReply builds an error response to a stanza from the server.
+func errorReply(el *wire.Element, typ, cond string) *wire.Element {
+	r := wire.New(wire.NSClient, el.Local, "type", "error", "id", el.Get("id"))
+	r.Add(wire.New(wire.NSClient, "error", "type", typ).Add(wire.New(wire.NSStanzas, cond)))
+	return r
+}

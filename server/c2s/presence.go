@@ -1,0 +1,395 @@
+package c2s
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"chatbx/server/wire"
+	"chatbx/store"
+)
+
+// handlePresence processes presence from a bound client (RFC 6121 §3, §4).
+func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	typ := el.Get("type")
+	switch typ {
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		if to.domain == "" || to.local == "" {
+			ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
+			return
+		}
+		contact := to.bare()
+		if contact == ss.bare {
+			return
+		}
+		s.outboundSubscription(ctx, ss, contact, typ)
+		return
+	case "probe":
+		return // probes are the server's business (RFC 6121 §4.3)
+	case "", "unavailable", "error":
+	default:
+		ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
+		return
+	}
+	if to.domain != "" {
+		s.directedPresence(ctx, ss, el, to)
+		return
+	}
+	if typ == "error" {
+		return
+	}
+	// Broadcast presence (RFC 6121 §4.2, §4.4, §4.5).
+	if typ == "" {
+		p := int32(0)
+		if v := el.ChildText(wire.NSClient, "priority"); v != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < -128 || n > 127 {
+				ss.Send(s.errorFrom(el, s.cfg.Domain, "modify", "bad-request"))
+				return
+			}
+			p = int32(n)
+		}
+		ss.priority.Store(p)
+		if c := el.Child("http://jabber.org/protocol/caps", "c"); c != nil {
+			// XEP-0115: remember the entity capabilities for this session.
+			ss.caps.Store(&caps{node: c.Get("node"), ver: c.Get("ver"), hash: c.Get("hash")})
+		}
+		initial := !ss.available.Load()
+		ss.presence.Store(el)
+		ss.available.Store(true)
+		s.broadcastPresence(ctx, ss, el)
+		if initial {
+			s.initialPresence(ctx, ss)
+		}
+		return
+	}
+	// unavailable
+	if !ss.available.Load() {
+		return
+	}
+	ss.available.Store(false)
+	ss.presence.Store(nil)
+	s.broadcastPresence(ctx, ss, el)
+	for j := range ss.directed {
+		s.deliverPresence(ctx, el, j)
+	}
+	ss.directed = nil
+}
+
+type caps struct{ node, ver, hash string }
+
+// broadcastPresence sends el (from ss.full) to the user's contacts with a
+// subscription from the user, and to the user's other available sessions.
+func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.Element) {
+	_, items, err := s.db.Roster(ctx, ss.user)
+	if err != nil {
+		return
+	}
+	for i := range items {
+		it := &items[i]
+		if it.Sub == store.SubFrom || it.Sub == store.SubBoth {
+			c := el.Copy()
+			c.Set("to", it.JID)
+			s.deliverPresence(ctx, c, it.JID)
+		}
+	}
+	for _, t := range s.router.Sessions(ss.user) {
+		if t != ss && t.available.Load() {
+			c := el.Copy()
+			c.Set("to", t.full)
+			t.Send(c)
+		}
+	}
+}
+
+// deliverPresence routes a presence stanza to a JID (bare: every available
+// session; full: that session). Non-local contacts need s2s, which is not
+// part of this build yet, so their presence is dropped.
+func (s *Server) deliverPresence(ctx context.Context, el *wire.Element, to string) {
+	a, err := parseAddr(to)
+	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+		return
+	}
+	if from := el.Get("from"); from != "" && s.blocked(ctx, a.local, from) {
+		return
+	}
+	for _, t := range s.router.Sessions(a.local) {
+		if a.resource != "" && t.resource != a.resource {
+			continue
+		}
+		if a.resource == "" && !t.available.Load() {
+			continue
+		}
+		t.Send(el)
+	}
+}
+
+// initialPresence runs after a session's first available presence: it
+// learns its contacts' presence (the probe of RFC 6121 §4.3, answered
+// locally), receives pending subscription requests, and offline messages.
+func (s *Server) initialPresence(ctx context.Context, ss *Session) {
+	_, items, err := s.db.Roster(ctx, ss.user)
+	if err != nil {
+		return
+	}
+	for i := range items {
+		it := &items[i]
+		if it.Sub == store.SubTo || it.Sub == store.SubBoth {
+			s.probe(ctx, ss, it.JID)
+		}
+		if it.PendingIn {
+			ss.Send(wire.New(wire.NSClient, "presence", "type", "subscribe", "from", it.JID, "to", ss.bare))
+		}
+	}
+	// The user's own other resources.
+	for _, t := range s.router.Sessions(ss.user) {
+		if t != ss {
+			if p := t.presence.Load(); p != nil {
+				c := p.Copy()
+				c.Set("to", ss.full)
+				ss.Send(c)
+			}
+		}
+	}
+	if ss.priority.Load() >= 0 {
+		s.deliverOffline(ctx, ss)
+	}
+}
+
+// probe sends contact's current presence to ss (every available session).
+func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
+	a, err := parseAddr(contact)
+	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+		return
+	}
+	if s.blocked(ctx, ss.user, contact) {
+		return
+	}
+	for _, t := range s.router.Sessions(a.local) {
+		if p := t.presence.Load(); p != nil {
+			c := p.Copy()
+			c.Set("to", ss.full)
+			ss.Send(c)
+		}
+	}
+}
+
+// directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
+// it, so the target learns when the session goes offline.
+func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	if to.domain != s.cfg.Domain {
+		return // federation is not part of this build yet
+	}
+	j := to.String()
+	if el.Get("type") == "" {
+		if ss.directed == nil {
+			ss.directed = map[string]bool{}
+		}
+		if len(ss.directed) < 1000 {
+			ss.directed[j] = true
+		}
+	} else {
+		delete(ss.directed, j)
+	}
+	s.deliverPresence(ctx, el, j)
+}
+
+// sendUnavailableFrom sends unavailable presence from each of user's
+// available sessions to contact (after a subscription from user ended).
+func (s *Server) sendUnavailableFrom(user, contact string) {
+	for _, t := range s.router.Sessions(user) {
+		if t.available.Load() {
+			s.deliverPresence(context.Background(),
+				wire.New(wire.NSClient, "presence", "type", "unavailable", "from", t.full, "to", contact), contact)
+		}
+	}
+}
+
+// sendPresenceFrom sends each available session's presence of user to
+// contact (after contact's subscription was approved).
+func (s *Server) sendPresenceFrom(user, contact string) {
+	for _, t := range s.router.Sessions(user) {
+		if p := t.presence.Load(); p != nil {
+			c := p.Copy()
+			c.Set("to", contact)
+			s.deliverPresence(context.Background(), c, contact)
+		}
+	}
+}
+
+func addTo(s store.Subscription) store.Subscription {
+	if s == store.SubFrom || s == store.SubBoth {
+		return store.SubBoth
+	}
+	return store.SubTo
+}
+
+func addFrom(s store.Subscription) store.Subscription {
+	if s == store.SubTo || s == store.SubBoth {
+		return store.SubBoth
+	}
+	return store.SubFrom
+}
+
+func removeTo(s store.Subscription) store.Subscription {
+	if s == store.SubBoth || s == store.SubFrom {
+		return store.SubFrom
+	}
+	return store.SubNone
+}
+
+func removeFrom(s store.Subscription) store.Subscription {
+	if s == store.SubBoth || s == store.SubTo {
+		return store.SubTo
+	}
+	return store.SubNone
+}
+
+// outboundSubscription handles a subscription stanza the user sends about
+// contact (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4).
+func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact, typ string) {
+	route := true
+	var before store.RosterItem
+	it, ver, err := s.db.UpdateRosterItem(ctx, ss.user, contact, func(it *store.RosterItem, exists bool) (bool, error) {
+		before = *it
+		switch typ {
+		case "subscribe":
+			if it.Sub != store.SubTo && it.Sub != store.SubBoth {
+				it.AskOut = true
+			}
+		case "unsubscribe":
+			it.Sub = removeTo(it.Sub)
+			it.AskOut = false
+		case "subscribed":
+			switch {
+			case it.PendingIn:
+				it.Sub = addFrom(it.Sub)
+				it.PendingIn = false
+			case it.Sub == store.SubFrom || it.Sub == store.SubBoth:
+				route = false
+			default:
+				// Pre-approval (RFC 6121 §3.4).
+				it.PreApproved = true
+				route = false
+			}
+		case "unsubscribed":
+			if it.Sub != store.SubFrom && it.Sub != store.SubBoth && !it.PendingIn && !it.PreApproved {
+				route = false
+			}
+			it.Sub = removeFrom(it.Sub)
+			it.PendingIn = false
+			it.PreApproved = false
+		}
+		return exists || it.AskOut || it.PreApproved, nil
+	})
+	if err != nil {
+		s.log.Error().Err(err).Msg("roster update")
+		return
+	}
+	if it.Sub != before.Sub || it.AskOut != before.AskOut || it.PendingIn != before.PendingIn || it.PreApproved != before.PreApproved {
+		s.rosterPush(ss.user, ver, &it, false)
+	}
+	if !route {
+		return
+	}
+	if typ == "unsubscribed" {
+		s.sendUnavailableFrom(ss.user, contact)
+	}
+	s.inboundSubscription(ctx, ss.bare, contact, typ)
+	if typ == "subscribed" {
+		s.sendPresenceFrom(ss.user, contact)
+	}
+}
+
+// inboundSubscription delivers a subscription stanza from user (bare JID)
+// to a local contact and updates the contact's roster (RFC 6121 §3.1.3,
+// §3.2.3, §3.3.3).
+func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ string) {
+	a, err := parseAddr(contact)
+	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+		return // no federation in this build
+	}
+	if ok, _ := s.db.UserExists(ctx, a.local); !ok {
+		if typ == "subscribe" {
+			// §3.1.3: no such account: answer unsubscribed on its behalf.
+			s.inboundSubscription(ctx, contact, from, "unsubscribed")
+		}
+		return
+	}
+	if s.blocked(ctx, a.local, from) {
+		return
+	}
+	deliver := true
+	autoReply := ""
+	var before store.RosterItem
+	it, ver, err := s.db.UpdateRosterItem(ctx, a.local, from, func(it *store.RosterItem, exists bool) (bool, error) {
+		before = *it
+		switch typ {
+		case "subscribe":
+			switch {
+			case it.Sub == store.SubFrom || it.Sub == store.SubBoth:
+				autoReply, deliver = "subscribed", false
+			case it.PreApproved:
+				it.Sub = addFrom(it.Sub)
+				it.PreApproved = false
+				autoReply, deliver = "subscribed", false
+			default:
+				it.PendingIn = true
+			}
+		case "subscribed":
+			if !it.AskOut {
+				deliver = false
+				return exists, nil
+			}
+			it.Sub = addTo(it.Sub)
+			it.AskOut = false
+		case "unsubscribe":
+			if it.Sub != store.SubFrom && it.Sub != store.SubBoth && !it.PendingIn {
+				deliver = false
+			}
+			it.Sub = removeFrom(it.Sub)
+			it.PendingIn = false
+		case "unsubscribed":
+			if it.Sub != store.SubTo && it.Sub != store.SubBoth && !it.AskOut {
+				deliver = false
+			}
+			it.Sub = removeTo(it.Sub)
+			it.AskOut = false
+		}
+		return exists || it.PendingIn, nil
+	})
+	if err != nil {
+		return
+	}
+	if it.Sub != before.Sub || it.AskOut != before.AskOut || it.PendingIn != before.PendingIn || it.PreApproved != before.PreApproved {
+		s.rosterPush(a.local, ver, &it, false)
+	}
+	if deliver {
+		p := wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", contact)
+		for _, t := range s.router.Sessions(a.local) {
+			if t.available.Load() {
+				t.Send(p)
+			}
+		}
+	}
+	if typ == "unsubscribe" && deliver {
+		s.sendUnavailableFrom(a.local, from)
+	}
+	if autoReply != "" {
+		s.inboundSubscription(ctx, contact, from, autoReply)
+		if autoReply == "subscribed" {
+			s.sendPresenceFrom(a.local, from)
+		}
+	}
+}
+
+// probeInto sends user's current presences to session t.
+func (s *Server) probeInto(t *Session, user string) {
+	for _, o := range s.router.Sessions(user) {
+		if p := o.presence.Load(); p != nil {
+			c := p.Copy()
+			c.Set("to", t.full)
+			t.Send(c)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"chatbx/server/auth"
+	"chatbx/server/iq"
+	"chatbx/server/wire"
+	"chatbx/store"
+)
+
+// Config holds the c2s settings. Zero values are replaced by DefaultConfig's.
+type Config struct {
+	Domain             string
+	Listen             string // STARTTLS required
+	ListenTLS          string // direct TLS (XEP-0368)
+	MaxStanzaBytes     int
+	NegotiationTimeout time.Duration
+	IdleTimeout        time.Duration
+	WriteTimeout       time.Duration
+	QueueMax           int // stanzas queued for one session before it is cut off
+	OfflineMax         int // offline messages per user
+	SASLPlus           bool
+	ConnPerSecond      float64 // new connections per anonymised IP
+	ConnBurst          int
+	AuthFailBurst      int // failed logins per anonymised IP before throttling
+	Version            string
+}
+
+// DefaultConfig returns the defaults documented in docs/configuration.md.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             ":5222",
+		ListenTLS:          ":5223",
+		MaxStanzaBytes:     256 << 10,
+		NegotiationTimeout: 30 * time.Second,
+		IdleTimeout:        5 * time.Minute,
+		WriteTimeout:       30 * time.Second,
+		QueueMax:           2000,
+		OfflineMax:         1000,
+		ConnPerSecond:      20,
+		ConnBurst:          200,
+		AuthFailBurst:      10,
+	}
+}
+
+// IPAnonymizer turns a peer address into what may be logged.
+type IPAnonymizer interface {
+	IP(net.Addr) string
+}
+
+// Deps are the parts a Server uses.
+type Deps struct {
+	DB *store.DB
+	// Log receives lifecycle and fault events; ConnLog receives the
+	// connection log (login, logout, auth-failure).
+	Log, ConnLog zerolog.Logger
+	Anon         IPAnonymizer
+	// StartTLS returns the TLS config for a STARTTLS upgrade; streamTo is
+	// the stream header's to, used when the client sends no SNI.
+	StartTLS func(streamTo string) *tls.Config
+	// DirectTLS is the config for the direct TLS listener.
+	DirectTLS *tls.Config
+	// Blocked reports whether user has blocked jid (XEP-0191). May be nil.
+	Blocked func(ctx context.Context, user, jid string) bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server runs the c2s listeners and owns every client session.
+type Server struct {
+	cfg    Config
+	d      Deps
+	db     *store.DB
+	log    zerolog.Logger
+	auth   *auth.Server
+	router *Router
+	iq     map[string]iq.Handler
+	feats  []string
+
+	limMu    sync.Mutex
+	limiters map[string]*ipLimit
+
+	ready     chan struct{}
+	addrs     []net.Addr
+	sessions  sync.WaitGroup
+	closing   atomic.Bool
+	listeners []net.Listener
+	ctx       context.Context
+}
+
+type ipLimit struct {
+	conn, auth *rate.Limiter
+	seen       time.Time
+}
+
+// New returns a c2s server.
+func New(cfg Config, d Deps) *Server {
+	def := DefaultConfig()
+	if cfg.MaxStanzaBytes <= 0 {
+		cfg.MaxStanzaBytes = def.MaxStanzaBytes
+	}
+	if cfg.NegotiationTimeout <= 0 {
+		cfg.NegotiationTimeout = def.NegotiationTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = def.WriteTimeout
+	}
+	if cfg.QueueMax <= 0 {
+		cfg.QueueMax = def.QueueMax
+	}
+	if cfg.OfflineMax <= 0 {
+		cfg.OfflineMax = def.OfflineMax
+	}
+	if cfg.ConnPerSecond <= 0 {
+		cfg.ConnPerSecond = def.ConnPerSecond
+	}
+	if cfg.ConnBurst <= 0 {
+		cfg.ConnBurst = def.ConnBurst
+	}
+	if cfg.AuthFailBurst <= 0 {
+		cfg.AuthFailBurst = def.AuthFailBurst
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		cfg:      cfg,
+		d:        d,
+		db:       d.DB,
+		log:      d.Log.With().Str("component", "c2s").Logger(),
+		auth:     auth.New(d.DB, cfg.Domain, cfg.SASLPlus),
+		router:   NewRouter(),
+		iq:       map[string]iq.Handler{},
+		limiters: map[string]*ipLimit{},
+		ready:    make(chan struct{}),
+	}
+	s.feats = []string{
+		"jabber:iq:roster", "urn:xmpp:features:rosterver", "urn:xmpp:features:pre-approval",
+		"msgoffline", "urn:xmpp:delay",
+	}
+	return s
+}
+
+// HandleIQ registers h for IQs to the server (or the sender's own bare JID)
+// whose first child has namespace ns. Register before Run.
+func (s *Server) HandleIQ(ns string, h iq.Handler) { s.iq[ns] = h }
+
+// Features lists the disco features of the c2s layer itself.
+func (s *Server) Features() []string { return append([]string(nil), s.feats...) }
+
+// Router returns the session table.
+func (s *Server) Router() *Router { return s.router }
+
+// Ready is closed once the listeners accept connections.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the listeners' addresses (STARTTLS first) once Ready.
+func (s *Server) Addrs() []net.Addr { return s.addrs }
+
+// Run listens and serves until ctx ends, then closes every stream with
+// <system-shutdown/>, moves queued messages to offline storage and returns
+// when every session has ended.
+func (s *Server) Run(ctx context.Context) error {
+	s.ctx = ctx
+	var lns []net.Listener
+	listen := func(addr string, direct bool) error {
+		if addr == "" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+		s.addrs = append(s.addrs, ln.Addr())
+		go s.accept(ctx, ln, direct)
+		return nil
+	}
+	if err := listen(s.cfg.Listen, false); err != nil {
+		return err
+	}
+	if err := listen(s.cfg.ListenTLS, true); err != nil {
+		return err
+	}
+	s.listeners = lns
+	close(s.ready)
+	s.log.Info().Int("count", len(lns)).Msg("c2s listening")
+	go s.sweepLimiters(ctx)
+	<-ctx.Done()
+	s.closing.Store(true)
+	for _, l := range lns {
+		l.Close()
+	}
+	s.router.Each(func(ss *Session) { ss.shutdown() })
+	s.sessions.Wait()
+	s.log.Info().Msg("c2s stopped")
+	return nil
+}
+
+func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else if backoff < time.Second {
+				backoff *= 2
+			}
+			s.log.Warn().Err(err).Msg("accept failed")
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if !s.limit(conn.RemoteAddr()).conn.Allow() {
+			conn.Close()
+			continue
+		}
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			s.serve(ctx, conn, direct)
+		}()
+	}
+}
+
+// limit returns the in-memory limiters for the peer's anonymised network
+// (IPv4 /24, IPv6 /48): nothing about clients is persisted.
+func (s *Server) limit(addr net.Addr) *ipLimit {
+	key := anonKey(addr)
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	l := s.limiters[key]
+	if l == nil {
+		l = &ipLimit{
+			conn: rate.NewLimiter(rate.Limit(s.cfg.ConnPerSecond), s.cfg.ConnBurst),
+			auth: rate.NewLimiter(rate.Every(time.Minute/time.Duration(s.cfg.AuthFailBurst)), s.cfg.AuthFailBurst),
+		}
+		s.limiters[key] = l
+	}
+	l.seen = s.d.Now()
+	return l
+}
+
+func anonKey(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if v4 := ta.IP.To4(); v4 != nil {
+		return net.IP(v4).Mask(net.CIDRMask(24, 32)).String()
+	}
+	return ta.IP.Mask(net.CIDRMask(48, 128)).String()
+}
+
+// sweepLimiters drops limiters idle for ten minutes.
+func (s *Server) sweepLimiters(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cut := s.d.Now().Add(-10 * time.Minute)
+		s.limMu.Lock()
+		for k, l := range s.limiters {
+			if l.seen.Before(cut) {
+				delete(s.limiters, k)
+			}
+		}
+		s.limMu.Unlock()
+	}
+}
+
+// KickUser ends every session of user with the stream error condition
+// (conflict for a new login elsewhere, not-authorized after deletion or a
+// password change, reset for admin actions). except, if not nil, is spared.
+func (s *Server) KickUser(user, condition string, except *Session) {
+	for _, ss := range s.router.Sessions(user) {
+		if ss != except {
+			ss.closeWith(condition, "")
+		}
+	}
+}
+
+// write helpers for stanzas produced by the server.
+func (s *Server) domainJID() string { return s.cfg.Domain }
+
+var _ = wire.NSClient

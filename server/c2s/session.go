@@ -1,0 +1,312 @@
+package c2s
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"chatbx/server/wire"
+)
+
+// Session is one client stream. It has one reader goroutine (serve) and a
+// writer goroutine that runs only while stanzas are queued, so an idle
+// session costs one goroutine.
+type Session struct {
+	srv  *Server
+	conn net.Conn // the TLS connection once established
+	raw  net.Conn // the TCP connection
+	id   string   // random connection id for logs
+	ip   string   // anonymised IP, for logs only
+	log  zerolog.Logger
+	dec  *wire.Decoder
+	tls  *tls.ConnectionState
+
+	user, resource string
+	full, bare     string
+
+	// Presence state, owned by the reader goroutine except where atomic.
+	available  atomic.Bool  // initial presence sent and not unavailable
+	priority   atomic.Int32 // of the last available presence
+	interested atomic.Bool  // requested the roster (RFC 6121 §2.1.6)
+	presence   atomic.Pointer[wire.Element]
+	caps       atomic.Pointer[caps]
+	directed   map[string]bool // full/bare JIDs that got directed presence
+
+	// Outbound queue.
+	mu      sync.Mutex
+	queue   []outItem
+	writing bool
+	closed  bool
+	cond    string // stream error to send when closing
+	done    chan struct{}
+
+	pinged     atomic.Bool
+	headerSent bool
+}
+
+type outItem struct {
+	el *wire.Element
+	// offline is the store id of an offline message; it is deleted once
+	// written to the socket.
+	offline uint64
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// User returns the session's localpart.
+func (s *Session) User() string { return s.user }
+
+// Resource returns the bound resource.
+func (s *Session) Resource() string { return s.resource }
+
+// JID returns the bound full JID.
+func (s *Session) JID() string { return s.full }
+
+// Send queues a stanza for the client. It never blocks; when the queue is
+// full the session is ended with <policy-violation/> (a slow reader must not
+// hold up its senders) and Send reports false.
+func (s *Session) Send(el *wire.Element) bool {
+	return s.enqueue(outItem{el: el})
+}
+
+func (s *Session) enqueue(it outItem) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) >= s.srv.cfg.QueueMax {
+		s.mu.Unlock()
+		s.log.Warn().Msg("queue full")
+		s.closeWith("policy-violation", "too many stanzas queued")
+		return false
+	}
+	s.queue = append(s.queue, it)
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+	return true
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeLoop drains the queue in batches, one TLS write per batch, and exits
+// when the queue is empty.
+func (s *Session) writeLoop() {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	var batch []outItem
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.closed {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch, s.queue = s.queue, batch[:0]
+		s.mu.Unlock()
+		buf.Reset()
+		for _, it := range batch {
+			it.el.WriteTo(buf, wire.NSClient)
+		}
+		s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		_, err := s.conn.Write(buf.Bytes())
+		if err != nil {
+			s.mu.Lock()
+			// Put the unwritten batch back so shutdown can store it.
+			s.queue = append(batch, s.queue...)
+			s.writing = false
+			s.mu.Unlock()
+			s.conn.Close()
+			return
+		}
+		var ids []uint64
+		for i := range batch {
+			if batch[i].offline != 0 {
+				ids = append(ids, batch[i].offline)
+			}
+			batch[i] = outItem{}
+		}
+		if len(ids) > 0 {
+			if err := s.srv.db.DeleteOffline(context.Background(), s.user, ids...); err != nil {
+				s.log.Error().Err(err).Msg("delete delivered offline messages")
+			}
+		}
+	}
+}
+
+// closeWith ends the stream with a stream error condition (empty: a plain
+// close). Queued stanzas are written first when possible. Safe to call from
+// any goroutine, more than once.
+func (s *Session) closeWith(condition, text string) {
+	s.mu.Lock()
+	if s.closed || s.cond != "" {
+		s.mu.Unlock()
+		return
+	}
+	if condition == "" {
+		condition = "-"
+	}
+	s.cond = condition
+	s.mu.Unlock()
+	// Unblock the reader; serve's cleanup writes the error and closes.
+	s.raw.SetReadDeadline(time.Unix(1, 0))
+}
+
+// shutdown is closeWith(system-shutdown) for the server's shutdown.
+func (s *Session) shutdown() { s.closeWith("system-shutdown", "") }
+
+// finish runs once when the reader ends: it flushes what it can, sends the
+// stream error and </stream:stream>, closes the connection and moves
+// undelivered messages to offline storage.
+func (s *Session) finish(condition string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.cond != "" && s.cond != "-" {
+		condition = s.cond
+	}
+	s.closed = true
+	rest := s.queue
+	s.queue = nil
+	writing := s.writing
+	s.mu.Unlock()
+
+	var buf bytes.Buffer
+	if !s.headerSent {
+		buf.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='` +
+			newID() + `' from='` + s.srv.cfg.Domain + `' version='1.0'>`)
+	}
+	if !writing {
+		for _, it := range rest {
+			it.el.WriteTo(&buf, wire.NSClient)
+		}
+	}
+	if condition != "" {
+		writeStreamError(&buf, condition, "")
+	}
+	buf.WriteString("</stream:stream>")
+	s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_, werr := s.conn.Write(buf.Bytes())
+	if writing || werr != nil {
+		// Not written: keep messages for later delivery (RFC 6121 §8.5.2.1.1).
+		s.srv.storeUndelivered(s.user, rest)
+	} else {
+		var ids []uint64
+		for _, it := range rest {
+			if it.offline != 0 {
+				ids = append(ids, it.offline)
+			}
+		}
+		if len(ids) > 0 {
+			s.srv.db.DeleteOffline(context.Background(), s.user, ids...)
+		}
+	}
+	s.conn.Close()
+}
+
+func writeStreamError(b *bytes.Buffer, condition, text string) {
+	b.WriteString(`<stream:error><`)
+	b.WriteString(condition)
+	b.WriteString(` xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>`)
+	if text != "" {
+		b.WriteString(`<text xmlns="urn:ietf:params:xml:ns:xmpp-streams">`)
+		b.WriteString(text)
+		b.WriteString(`</text>`)
+	}
+	b.WriteString(`</stream:error>`)
+}
+
+// streamCondition maps a reader error to a stream error condition.
+func streamCondition(err error) string {
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return ""
+	case errors.Is(err, wire.ErrTooLarge):
+		return "policy-violation"
+	case errors.Is(err, wire.ErrNotWellFormed), errors.Is(err, io.ErrUnexpectedEOF):
+		return "not-well-formed"
+	case errors.Is(err, wire.ErrRestricted):
+		return "restricted-xml"
+	case errors.Is(err, wire.ErrBadNamespace):
+		return "invalid-namespace"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "connection-timeout"
+	}
+	var se streamError
+	if errors.As(err, &se) {
+		return string(se)
+	}
+	return "undefined-condition"
+}
+
+// streamError is an error that ends the stream with that condition.
+type streamError string
+
+func (e streamError) Error() string { return "stream error: " + string(e) }
+
+// idleConn wraps the TCP connection so that every read has a deadline of
+// the idle timeout. When it passes, the server pings the client once
+// (XEP-0199) and waits a little longer before giving up.
+type idleConn struct {
+	net.Conn
+	s       *Session
+	timeout time.Duration
+	// deadline, while not zero, is the absolute negotiation deadline.
+	deadline time.Time
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	for {
+		if !c.deadline.IsZero() {
+			c.Conn.SetReadDeadline(c.deadline)
+		} else {
+			c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		}
+		// Checked after setting the deadline: closeWith marks the session
+		// before it moves the deadline into the past, so one of the two
+		// always wins.
+		if c.s.closing() {
+			return 0, os.ErrDeadlineExceeded
+		}
+		n, err := c.Conn.Read(p)
+		if n > 0 || err == nil {
+			c.s.pinged.Store(false)
+			return n, err
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && c.s.full != "" && !c.s.pinged.Load() && !c.s.closing() {
+			c.s.pinged.Store(true)
+			c.s.Send(wire.New(wire.NSClient, "iq", "type", "get", "id", "ping-"+newID(),
+				"to", c.s.full, "from", c.s.srv.cfg.Domain).Add(wire.New("urn:xmpp:ping", "ping")))
+			continue
+		}
+		return n, err
+	}
+}
+
+func (s *Session) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cond != "" || s.closed
+}
