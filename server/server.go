@@ -1,0 +1,112 @@
+// Package server owns chatbx's XMPP side: the c2s listeners (package c2s)
+// and the IQ services (disco, ping, vcard, private storage, version,
+// blocking, last activity), wired together here so that main only sees
+// Config, Deps, New and Run.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"chatbx/server/c2s"
+	"chatbx/store"
+)
+
+// Config is the XMPP server's configuration.
+type Config struct {
+	Domain             string
+	C2SListen          string
+	C2SListenTLS       string
+	MaxStanzaBytes     int
+	NegotiationTimeout time.Duration
+	IdleTimeout        time.Duration
+	OfflineMax         int
+	SASLPlus           bool
+	ContactAdmin       []string
+	ContactAbuse       []string
+	Version            string
+	// DataPolicy is published in disco#info as a XEP-0128 form (issue 4):
+	// field name → value, e.g. "offline-retention" → "30d".
+	DataPolicy map[string]string
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	c := c2s.DefaultConfig()
+	return Config{
+		C2SListen:          c.Listen,
+		C2SListenTLS:       c.ListenTLS,
+		MaxStanzaBytes:     c.MaxStanzaBytes,
+		NegotiationTimeout: c.NegotiationTimeout,
+		IdleTimeout:        c.IdleTimeout,
+		OfflineMax:         c.OfflineMax,
+		Version:            "dev",
+	}
+}
+
+// IPAnonymizer turns a peer address into what may be logged.
+type IPAnonymizer interface{ IP(net.Addr) string }
+
+// Deps are the parts the server uses.
+type Deps struct {
+	DB           *store.DB
+	Log, ConnLog zerolog.Logger
+	Anon         IPAnonymizer
+	StartTLS     func(streamTo string) *tls.Config
+	DirectTLS    *tls.Config
+	Now          func() time.Time
+}
+
+// Server is the XMPP server.
+type Server struct {
+	c2s *c2s.Server
+	svc *services
+}
+
+// New builds the server; nothing listens until Run.
+func New(cfg Config, d Deps) (*Server, error) {
+	s := &Server{}
+	svc := newServices(cfg, d)
+	s.svc = svc
+	s.c2s = c2s.New(c2s.Config{
+		Domain:             cfg.Domain,
+		Listen:             cfg.C2SListen,
+		ListenTLS:          cfg.C2SListenTLS,
+		MaxStanzaBytes:     cfg.MaxStanzaBytes,
+		NegotiationTimeout: cfg.NegotiationTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		OfflineMax:         cfg.OfflineMax,
+		SASLPlus:           cfg.SASLPlus,
+		Version:            cfg.Version,
+	}, c2s.Deps{
+		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
+		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
+		Blocked: svc.blocked,
+	})
+	svc.register(s.c2s)
+	return s, nil
+}
+
+// Run serves until ctx ends and every session has closed.
+func (s *Server) Run(ctx context.Context) error { return s.c2s.Run(ctx) }
+
+// Ready is closed when the listeners accept connections.
+func (s *Server) Ready() <-chan struct{} { return s.c2s.Ready() }
+
+// Addrs returns the c2s listener addresses (STARTTLS, then direct TLS).
+func (s *Server) Addrs() []net.Addr { return s.c2s.Addrs() }
+
+// KickUser closes every session of user with the stream error condition
+// (e.g. "not-authorized" after account deletion, "reset" after a password
+// change). Safe for concurrent use.
+func (s *Server) KickUser(user, condition string) {
+	s.c2s.KickUser(user, condition, nil)
+	s.svc.forget(user)
+}
+
+// Online returns the number of bound sessions.
+func (s *Server) Online() int { return s.c2s.Router().Count() }
