@@ -126,7 +126,29 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 		ss.Send(r)
 		return
 	}
+	// XEP-0359 §3: stanza-ids claiming to be ours come only from us.
+	el.RemoveChildren(nsSID, "stanza-id")
+	if s.d.Archive != nil && archivable(el) {
+		s.d.Archive(ctx, ss.user, el, true)
+	}
 	s.routeMessage(ctx, el, to)
+}
+
+const nsSID = "urn:xmpp:sid:0"
+
+// archivable reports whether a message is a candidate for the message
+// archive: chat or normal with a body, or with a store hint (XEP-0313 §5.1.1).
+func archivable(el *wire.Element) bool {
+	switch el.Get("type") {
+	case "", "normal", "chat":
+	default:
+		return false
+	}
+	if el.Child("urn:xmpp:hints", "no-store") != nil || el.Child("urn:xmpp:hints", "no-permanent-store") != nil {
+		return false
+	}
+	return el.Child(wire.NSClient, "body") != nil || el.Child("urn:xmpp:hints", "store") != nil ||
+		el.Child("eu.siacs.conversations.axolotl", "encrypted") != nil || el.Child("urn:xmpp:omemo:2", "encrypted") != nil
 }
 
 // bounceTo sends an error for el straight to the sending session.
@@ -146,6 +168,15 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		// XEP-0191 §3.2: the recipient has blocked the sender.
 		s.bounce(el, "cancel", "service-unavailable")
 		return
+	}
+	if s.d.Archive != nil && archivable(el) {
+		if ok, _ := s.db.UserExists(ctx, to.local); ok {
+			if id := s.d.Archive(ctx, to.local, el, false); id != "" {
+				// The recipient sees the same id live and in its archive.
+				el = el.Copy()
+				el.Add(wire.New(nsSID, "stanza-id", "id", id, "by", to.local+"@"+s.cfg.Domain))
+			}
+		}
 	}
 	sessions := s.router.Sessions(to.local)
 	if to.resource != "" {

@@ -72,6 +72,10 @@ type Deps struct {
 	DirectTLS *tls.Config
 	// Blocked reports whether user has blocked jid (XEP-0191). May be nil.
 	Blocked func(ctx context.Context, user, jid string) bool
+	// Archive, if not nil, is offered every one-to-one message a local
+	// user sends (outgoing) or receives; it returns the archive id when the
+	// owner's archive took a copy (XEP-0313), else "". It must be quick.
+	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
