@@ -170,12 +170,11 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		return
 	}
 	if s.d.Archive != nil && archivable(el) {
-		if ok, _ := s.db.UserExists(ctx, to.local); ok {
-			if id := s.d.Archive(ctx, to.local, el, false); id != "" {
-				// The recipient sees the same id live and in its archive.
-				el = el.Copy()
-				el.Add(wire.New(nsSID, "stanza-id", "id", id, "by", to.local+"@"+s.cfg.Domain))
-			}
+		// The archive returns "" for unknown users and users who opted out.
+		if id := s.d.Archive(ctx, to.local, el, false); id != "" {
+			// The recipient sees the same id live and in its archive.
+			el = el.Copy()
+			el.Add(wire.New(nsSID, "stanza-id", "id", id, "by", to.local+"@"+s.cfg.Domain))
 		}
 	}
 	sessions := s.router.Sessions(to.local)
