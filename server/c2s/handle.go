@@ -362,7 +362,8 @@ func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to
 			break
 		}
 		reply = h(ctx, iq.Context{User: ss.user, Domain: s.cfg.Domain, From: ss.full,
-			Push: func(p *wire.Element) { s.pushInterested(ss.user, p) }}, el)
+			Push: func(p *wire.Element) { s.pushInterested(ss.user, p) },
+			Send: func(p *wire.Element) { ss.Send(p) }}, el)
 	}
 	if reply == nil {
 		return

@@ -23,6 +23,8 @@ type Context struct {
 	// Push sends a stanza to every resource of the sender that has
 	// requested the roster (blocklist and roster pushes). It never blocks.
 	Push func(*wire.Element)
+	// Send queues a stanza to the requesting session. It never blocks.
+	Send func(*wire.Element)
 }
 
 // Handler answers one IQ. The returned element is sent to the requester;
