@@ -2,7 +2,10 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -48,4 +51,31 @@ func User(t testing.TB, db *store.DB, name string) string {
 		t.Fatalf("CreateUser(%q) = %v", name, err)
 	}
 	return name
+}
+
+// ScanDir reads every regular file under dir and returns one
+// "path: marker" entry for each marker found in a file's bytes, for the
+// privacy tests that prove deleted data is gone from the data directory.
+func ScanDir(t testing.TB, dir string, markers ...string) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				hits = append(hits, path+": "+m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scan %s: %v", dir, err)
+	}
+	return hits
 }
