@@ -35,4 +35,8 @@
 //
 // Connection log lines (component "c2s") carry only time, event (login,
 // logout, auth-failure), user (localpart) and ip_anon.
+//
+// FindFullIPs scans a log directory for addresses that are not anonymised
+// in any field (error texts of the net package name both ends of a
+// connection), so tests can prove that none reached the files.
 package logs
