@@ -57,7 +57,7 @@ func (*Ping) Handle(_ context.Context, c iq.Context, el *wire.Element) *wire.Ele
 func local(c iq.Context, to string) bool {
 	u, d := c.User, c.Domain
 	if to == "" || to == d ||
-		len(to) == len(u)+1+len(d) && to[len(u)] == '@' && to[:len(u)] == u && to[len(u)+1:] == d {
+		u != "" && len(to) == len(u)+1+len(d) && to[len(u)] == '@' && to[:len(u)] == u && to[len(u)+1:] == d {
 		return true
 	}
 	j, err := jid.Parse(to)
