@@ -26,9 +26,13 @@ type Config struct {
 	IdleTimeout        time.Duration
 	OfflineMax         int
 	SASLPlus           bool
-	ContactAdmin       []string
-	ContactAbuse       []string
-	Version            string
+	// ConnPerSecond and ConnBurst limit new connections per anonymised
+	// network (in memory only); zero means the c2s defaults.
+	ConnPerSecond float64
+	ConnBurst     int
+	ContactAdmin  []string
+	ContactAbuse  []string
+	Version       string
 	// DataPolicy is published in disco#info as a XEP-0128 form (issue 4):
 	// field name → value, e.g. "offline-retention" → "30d".
 	DataPolicy map[string]string
@@ -81,6 +85,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		IdleTimeout:        cfg.IdleTimeout,
 		OfflineMax:         cfg.OfflineMax,
 		SASLPlus:           cfg.SASLPlus,
+		ConnPerSecond:      cfg.ConnPerSecond,
+		ConnBurst:          cfg.ConnBurst,
 		Version:            cfg.Version,
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,

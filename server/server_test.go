@@ -1,0 +1,455 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/sasl"
+
+	"chatbx/server"
+	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
+	"chatbx/store"
+	"chatbx/store/storetest"
+)
+
+const domain = "chatbx.test"
+
+type env struct {
+	srv    *server.Server
+	db     *store.DB
+	ca     *xmpptest.CA
+	plain  string // STARTTLS address
+	direct string
+	conn   *syncBuf // connection log
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type anon struct{}
+
+func (anon) IP(a net.Addr) string { return "127.0.0.0" }
+
+func start(t testing.TB, mod ...func(*server.Config)) *env {
+	t.Helper()
+	e := &env{db: storetest.Open(t), ca: xmpptest.NewCA(t, domain), conn: &syncBuf{}}
+	cfg := server.DefaultConfig()
+	cfg.Domain = domain
+	cfg.C2SListen = "127.0.0.1:0"
+	cfg.C2SListenTLS = "127.0.0.1:0"
+	cfg.OfflineMax = 50
+	for _, m := range mod {
+		m(&cfg)
+	}
+	srv, err := server.New(cfg, server.Deps{
+		DB: e.db, Log: zerolog.Nop(), ConnLog: zerolog.New(e.conn), Anon: anon{},
+		StartTLS:  func(string) *tls.Config { return e.ca.ServerConfig() },
+		DirectTLS: e.ca.ServerConfig("xmpp-client"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.done = make(chan error, 1)
+	go func() { e.done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-e.done:
+		t.Fatal(err)
+	}
+	e.plain, e.direct = srv.Addrs()[0].String(), srv.Addrs()[1].String()
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) stop() {
+	e.cancel()
+	<-e.done
+	e.done <- nil
+}
+
+func (e *env) user(t testing.TB, name string) {
+	t.Helper()
+	c, err := store.DeriveCredentials("secret-"+name, store.MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.CreateUser(context.Background(), name, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) login(t testing.TB, name string, o ...xmpptest.Options) *xmpptest.Client {
+	t.Helper()
+	var opt xmpptest.Options
+	if len(o) > 0 {
+		opt = o[0]
+	}
+	opt.Pool = e.ca.Pool
+	return xmpptest.Login(t, e.plain, domain, name, "secret-"+name, opt)
+}
+
+func isMsg(body string) func(*wire.Element) bool {
+	return func(e *wire.Element) bool {
+		return e.Local == "message" && e.ChildText(wire.NSClient, "body") == body
+	}
+}
+
+func TestLoginMechanisms(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	tests := []struct {
+		name string
+		o    xmpptest.Options
+	}{
+		{"scram-sha-256", xmpptest.Options{Mechanism: sasl.ScramSha256}},
+		{"scram-sha-1", xmpptest.Options{Mechanism: sasl.ScramSha1}},
+		{"plain", xmpptest.Options{Mechanism: sasl.Plain}},
+		{"direct tls", xmpptest.Options{Direct: true}},
+		{"resource", xmpptest.Options{Resource: "phone"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Pool = e.ca.Pool
+			addr := e.plain
+			if o.Direct {
+				addr = e.direct
+			}
+			c := xmpptest.Login(t, addr, domain, "alice", "secret-alice", o)
+			if !strings.HasPrefix(c.JID, "alice@chatbx.test/") {
+				t.Errorf("bound JID = %q", c.JID)
+			}
+			if o.Resource != "" && c.JID != "alice@chatbx.test/"+o.Resource {
+				t.Errorf("bound JID = %q, want resource %q", c.JID, o.Resource)
+			}
+			c.Close()
+		})
+	}
+}
+
+func TestLoginPlus(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.SASLPlus = true })
+	e.user(t, "alice")
+	for _, m := range []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus} {
+		c := xmpptest.Login(t, e.plain, domain, "alice", "secret-alice", xmpptest.Options{Pool: e.ca.Pool, Mechanism: m})
+		c.Close()
+	}
+}
+
+func TestWrongPasswordAndRetries(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	_, err := xmpptest.Dial(t, e.plain, domain, "alice", "nope", xmpptest.Options{Pool: e.ca.Pool})
+	var ae *xmpptest.AuthError
+	if !errors.As(err, &ae) || ae.Condition != "not-authorized" {
+		t.Fatalf("wrong password: %v, want not-authorized", err)
+	}
+	_, err2 := xmpptest.Dial(t, e.plain, domain, "nobody", "nope", xmpptest.Options{Pool: e.ca.Pool})
+	if err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("unknown user: %v, want the same as wrong password (%v)", err2, err)
+	}
+	// A retry on the same stream succeeds (RFC 6120 §6.4.5).
+	c := e.login(t, "alice")
+	c.Close()
+	if log := e.conn.String(); !strings.Contains(log, `"event":"auth-failure"`) || !strings.Contains(log, `"event":"login"`) {
+		t.Errorf("connection log lacks events: %s", log)
+	}
+	if strings.Contains(e.conn.String(), "127.0.0.1") {
+		t.Errorf("connection log holds a full IP")
+	}
+}
+
+func TestSASLBeforeTLSRefused(t *testing.T) {
+	e := start(t)
+	conn, err := net.Dial("tcp", e.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='chatbx.test' version='1.0'>`)
+	io.WriteString(conn, `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>`)
+	out, _ := io.ReadAll(conn)
+	s := string(out)
+	if strings.Contains(s, "<mechanism>") {
+		t.Errorf("mechanisms offered before TLS: %s", s)
+	}
+	if !strings.Contains(s, "encryption-required") || !strings.Contains(s, "policy-violation") {
+		t.Errorf("auth before TLS: %s", s)
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.MaxStanzaBytes = 64 << 10 })
+	e.user(t, "alice")
+	tests := []struct {
+		name, in, want string
+	}{
+		{"not well-formed", `<message></bod>`, "not-well-formed"},
+		{"too large", `<message><body>` + strings.Repeat("x", 1<<20) + `</body></message>`, "policy-violation"},
+		{"unknown element", `<foo xmlns='bar'/>`, "unsupported-stanza-type"},
+		{"restricted", `<!-- hi -->`, "restricted-xml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.login(t, "alice")
+			go c.SendRaw(tc.in)
+			el := c.Expect("stream error", func(el *wire.Element) bool { return el.Local == "error" })
+			if el.FirstChild() == nil || el.FirstChild().Local != tc.want {
+				t.Errorf("stream error for %s = %s, want %s", tc.name, el, tc.want)
+			}
+			// The server keeps serving: a fresh login works.
+			e.login(t, "alice").Close()
+		})
+	}
+	// Wrong host.
+	conn, _ := net.Dial("tcp", e.plain)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='other.example' version='1.0'>`)
+	out, _ := io.ReadAll(conn)
+	if !strings.Contains(string(out), "host-unknown") {
+		t.Errorf("foreign host: %s", out)
+	}
+}
+
+func TestMalformedJID(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	c := e.login(t, "alice")
+	r := c.IQ(`<iq type='get' id='j1' to='a@b@c'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if r.Get("type") != "error" || r.Child(wire.NSClient, "error").Child(wire.NSStanzas, "jid-malformed") == nil {
+		t.Errorf("malformed JID: %s", r)
+	}
+}
+
+func TestMessagesOnlineAndOffline(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	b.SendRaw(`<presence/>`)
+	a.SendRaw(`<presence/>`)
+	// Presence is not shared without subscription, so wait for bob's own
+	// session to be available by a ping round trip.
+	b.IQ(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	a.SendRaw(`<message to='bob@chatbx.test' type='chat' id='m1'><body>hello bob</body></message>`)
+	got := b.Expect("message", isMsg("hello bob"))
+	if got.Get("from") != a.JID {
+		t.Errorf("from = %q, want %q (stamped)", got.Get("from"), a.JID)
+	}
+	// Full JID.
+	a.SendRaw(`<message to='` + b.JID + `' type='chat'><body>full</body></message>`)
+	b.Expect("message", isMsg("full"))
+	b.Close()
+	// Offline.
+	a.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>while away</body></message>`)
+	a.IQ(`<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n == 1 })
+	b2 := e.login(t, "bob")
+	b2.SendRaw(`<presence/>`)
+	m := b2.Expect("offline message", isMsg("while away"))
+	if m.Child("urn:xmpp:delay", "delay") == nil {
+		t.Errorf("offline message without delay: %s", m)
+	}
+	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n == 0 })
+	// Unknown user.
+	a.SendRaw(`<message to='nobody@chatbx.test' type='chat' id='x1'><body>?</body></message>`)
+	a.Expect("error", func(el *wire.Element) bool { return el.Local == "message" && el.Get("type") == "error" && el.Get("id") == "x1" })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRosterAndSubscription(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	r := a.IQ(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`)
+	ver := r.Child("jabber:iq:roster", "query").Get("ver")
+	b.IQ(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`)
+	a.SendRaw(`<presence/>`)
+	b.SendRaw(`<presence/>`)
+	// alice subscribes to bob; bob approves; and the other way round.
+	a.SendRaw(`<presence to='bob@chatbx.test' type='subscribe'/>`)
+	b.Expect("subscribe", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "subscribe" && el.Get("from") == "alice@chatbx.test"
+	})
+	b.SendRaw(`<presence to='alice@chatbx.test' type='subscribed'/>`)
+	a.Expect("subscribed", func(el *wire.Element) bool { return el.Local == "presence" && el.Get("type") == "subscribed" })
+	a.Expect("bob's presence", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "" && strings.HasPrefix(el.Get("from"), "bob@")
+	})
+	b.SendRaw(`<presence to='alice@chatbx.test' type='subscribe'/>`)
+	a.Expect("subscribe", func(el *wire.Element) bool { return el.Local == "presence" && el.Get("type") == "subscribe" })
+	a.SendRaw(`<presence to='bob@chatbx.test' type='subscribed'/>`)
+	b.Expect("alice's presence", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "" && strings.HasPrefix(el.Get("from"), "alice@")
+	})
+	it, err := e.db.RosterItem(context.Background(), "alice", "bob@chatbx.test")
+	if err != nil || it.Sub != store.SubBoth {
+		t.Fatalf("alice's item for bob = %+v, %v, want both", it, err)
+	}
+	// Roster versioning: the old version gets a full roster, the current
+	// one an empty result.
+	r = a.IQ(`<iq type='get' id='r2'><query xmlns='jabber:iq:roster' ver='` + ver + `'/></iq>`)
+	q := r.Child("jabber:iq:roster", "query")
+	if q == nil || len(q.Elements()) != 1 {
+		t.Fatalf("roster after subscription = %s", r)
+	}
+	r = a.IQ(`<iq type='get' id='r3'><query xmlns='jabber:iq:roster' ver='` + q.Get("ver") + `'/></iq>`)
+	if r.FirstChild() != nil {
+		t.Errorf("up-to-date roster get = %s, want empty result", r)
+	}
+	// Presence broadcast and unavailable on disconnect.
+	b.Close()
+	a.Expect("unavailable", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "unavailable" && strings.HasPrefix(el.Get("from"), "bob@")
+	})
+	// Cancel: alice unsubscribes; her item goes to from.
+	a.SendRaw(`<presence to='bob@chatbx.test' type='unsubscribe'/>`)
+	a.Expect("push", func(el *wire.Element) bool {
+		i := el.Child("jabber:iq:roster", "query")
+		return el.Local == "iq" && i != nil && i.FirstChild() != nil && i.FirstChild().Get("subscription") == "from"
+	})
+	// Remove.
+	r = a.IQ(`<iq type='set' id='r4'><query xmlns='jabber:iq:roster'><item jid='bob@chatbx.test' subscription='remove'/></query></iq>`)
+	if r.Get("type") != "result" {
+		t.Fatalf("remove: %s", r)
+	}
+	waitFor(t, func() bool { _, err := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test"); return err != nil || true })
+	bi, _ := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
+	if bi.Sub != store.SubNone {
+		t.Errorf("bob's item after alice removed him: %+v", bi)
+	}
+}
+
+func TestPreApproval(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	b.SendRaw(`<presence/>`)
+	a.SendRaw(`<presence/>`)
+	// bob pre-approves alice; alice's request is then approved at once.
+	b.SendRaw(`<presence to='alice@chatbx.test' type='subscribed'/>`)
+	b.IQ(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	a.SendRaw(`<presence to='bob@chatbx.test' type='subscribe'/>`)
+	a.Expect("subscribed", func(el *wire.Element) bool { return el.Local == "presence" && el.Get("type") == "subscribed" })
+	it, _ := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
+	if it.Sub != store.SubFrom || it.PreApproved {
+		t.Errorf("bob's item = %+v, want from without pre-approval", it)
+	}
+}
+
+func TestConflictAndKick(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	a1 := e.login(t, "alice", xmpptest.Options{Resource: "r"})
+	a2 := e.login(t, "alice", xmpptest.Options{Resource: "r"})
+	el := a1.Expect("conflict", func(el *wire.Element) bool { return el.Local == "error" })
+	if el.FirstChild().Local != "conflict" {
+		t.Errorf("old session got %s, want conflict", el)
+	}
+	e.srv.KickUser("alice", "not-authorized")
+	el = a2.Expect("kick", func(el *wire.Element) bool { return el.Local == "error" })
+	if el.FirstChild().Local != "not-authorized" {
+		t.Errorf("kick = %s", el)
+	}
+}
+
+func TestShutdownStoresQueued(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	a := e.login(t, "alice")
+	a.IQ(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	e.cancel()
+	el := a.Expect("shutdown", func(el *wire.Element) bool { return el.Local == "error" })
+	if el.FirstChild().Local != "system-shutdown" {
+		t.Errorf("shutdown = %s", el)
+	}
+}
+
+func BenchmarkLogin(b *testing.B) {
+	e := start(b, func(c *server.Config) { c.ConnPerSecond, c.ConnBurst = 1e6, 1e6 })
+	e.user(b, "alice")
+	b.ReportAllocs()
+	for b.Loop() {
+		c := xmpptest.Login(b, e.plain, domain, "alice", "secret-alice", xmpptest.Options{Pool: e.ca.Pool})
+		c.Close()
+	}
+}
+
+func BenchmarkRouteMessage(b *testing.B) {
+	e := start(b)
+	e.user(b, "alice")
+	e.user(b, "bob")
+	a := e.login(b, "alice")
+	bo := e.login(b, "bob")
+	bo.SendRaw(`<presence/>`)
+	bo.IQ(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	msg := []byte(`<message to='bob@chatbx.test' type='chat'><body>benchmark message body of typical length</body></message>`)
+	b.ReportAllocs()
+	done := make(chan struct{})
+	n := b.N
+	// A window of 256 in flight keeps the receiver's queue bounded (a
+	// receiver that falls 2000 stanzas behind is cut off by design).
+	window := make(chan struct{}, 256)
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			if _, err := bo.Next(); err != nil {
+				b.Error(err)
+				return
+			}
+			<-window
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		window <- struct{}{}
+		a.Conn.Write(msg)
+	}
+	<-done
+}
