@@ -1,0 +1,155 @@
+// Package vcard implements XEP-0054 vcard-temp storage: every account may
+// store one vCard, which any local user may read.
+//
+// The vCard is kept as the serialised XML of the <vCard/> element a client
+// set (one store value per account, capped by Config.MaxBytes) and parsed
+// back when read. An account without a vCard reads as an empty <vCard/>
+// (XEP-0054 §3.1), whether or not the account exists, so the answer does
+// not tell who has an account.
+package vcard
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+
+	"mellium.im/xmpp/jid"
+
+	"chatbx/server/iq"
+	"chatbx/server/wire"
+	"chatbx/store"
+)
+
+// NS is the vcard-temp namespace, the IQ payload namespace this package
+// handles and the disco feature it adds.
+const NS = "vcard-temp"
+
+// Store is the part of store.DB the package uses.
+type Store interface {
+	// VCard returns the stored XML, or an error wrapping store.ErrNotFound.
+	VCard(ctx context.Context, user string) ([]byte, error)
+	// SetVCard stores the XML; an empty xml deletes the vCard.
+	SetVCard(ctx context.Context, user string, xml []byte) error
+}
+
+var _ Store = (*store.DB)(nil)
+
+// Config sets the limits.
+type Config struct {
+	// MaxBytes caps the serialised size of one vCard. Larger vCards are
+	// refused with not-acceptable. Avatars belong in PEP (XEP-0084),
+	// so a vCard need not be large.
+	MaxBytes int
+}
+
+// DefaultConfig returns a 64 KiB limit.
+func DefaultConfig() Config { return Config{MaxBytes: 64 << 10} }
+
+// VCard serves vcard-temp. It is safe for concurrent use.
+type VCard struct {
+	db  Store
+	max int
+}
+
+// New returns a vCard service over db. A MaxBytes of zero or less means the
+// default.
+func New(db Store, cfg Config) *VCard {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultConfig().MaxBytes
+	}
+	return &VCard{db: db, max: cfg.MaxBytes}
+}
+
+// Namespaces returns the IQ payload namespaces Handle serves.
+func (*VCard) Namespaces() []string { return []string{NS} }
+
+// Features returns the disco features (XEP-0030) the package adds.
+func (*VCard) Features() []string { return []string{NS} }
+
+// Handle answers vCard requests (XEP-0054 §3):
+//   - get with no to or the sender's bare JID: the sender's vCard;
+//   - get to another local account's bare JID: that account's vCard;
+//   - set: only the sender's own vCard (otherwise forbidden); a vCard
+//     larger than MaxBytes gets not-acceptable; an empty vCard deletes it.
+//
+// Other addresses get service-unavailable, storage faults
+// internal-server-error. Results and errors get no answer (nil).
+func (v *VCard) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
+	typ := el.Get("type")
+	if typ != "get" && typ != "set" {
+		return nil
+	}
+	p := iq.Payload(el)
+	if p == nil || p.Space != NS || p.Local != "vCard" {
+		return iq.Error(el, "modify", "bad-request")
+	}
+	user, ok := owner(c, el.Get("to"))
+	if !ok {
+		return iq.Error(el, "cancel", "service-unavailable")
+	}
+	if typ == "get" {
+		card, err := v.load(ctx, user)
+		if err != nil {
+			return iq.Error(el, "wait", "internal-server-error")
+		}
+		return iq.Result(el, card)
+	}
+	if user != c.User {
+		return iq.Error(el, "auth", "forbidden")
+	}
+	var data []byte
+	if len(p.Children) > 0 {
+		// The stored form declares its own namespace, so it parses alone.
+		data = p.Bytes("")
+		if len(data) > v.max {
+			return iq.Error(el, "modify", "not-acceptable")
+		}
+	}
+	if err := v.db.SetVCard(ctx, user, data); err != nil {
+		return iq.Error(el, "wait", "internal-server-error")
+	}
+	return iq.Result(el)
+}
+
+// load returns the user's vCard, or an empty one.
+func (v *VCard) load(ctx context.Context, user string) (*wire.Element, error) {
+	data, err := v.db.VCard(ctx, user)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && len(data) == 0:
+		return wire.New(NS, "vCard"), nil
+	case err != nil:
+		return nil, err
+	}
+	// A buffer the size of the value, not the decoder's default.
+	r := bufio.NewReaderSize(bytes.NewReader(data), min(len(data), 4096))
+	card, err := wire.NewDecoder(r, 0).Next()
+	if err != nil {
+		return nil, err
+	}
+	if card.Space != NS || card.Local != "vCard" {
+		return nil, errCorrupt
+	}
+	return card, nil
+}
+
+var errCorrupt = errors.New("vcard: stored value is not a vCard")
+
+// owner returns the local account an IQ's to address names: the sender's
+// for an empty to, otherwise the localpart of a bare JID at the server's
+// domain. Normalised addresses compare without allocating; others are
+// normalised first (RFC 7622).
+func owner(c iq.Context, to string) (string, bool) {
+	u, d := c.User, c.Domain
+	if u == "" {
+		return "", false
+	}
+	if to == "" || len(to) == len(u)+1+len(d) && to[len(u)] == '@' && to[:len(u)] == u && to[len(u)+1:] == d {
+		return u, true
+	}
+	j, err := jid.Parse(to)
+	if err != nil || j.Resourcepart() != "" || j.Localpart() == "" || j.Domainpart() != d {
+		return "", false
+	}
+	return j.Localpart(), true
+}
