@@ -167,7 +167,7 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 		default:
 			return streamError("not-authorized")
 		}
-		if ss.dec.Buffered() > 0 {
+		if !ss.dec.DiscardBufferedSpace() {
 			// Data pipelined after <starttls/> would be read in the clear.
 			return streamError("not-well-formed")
 		}

@@ -667,3 +667,21 @@ func Parse(b []byte) (*Element, error) {
 	d.depth = 1
 	return d.Next()
 }
+
+// DiscardBufferedSpace drops buffered whitespace (a keepalive or a newline
+// after an element) and reports whether nothing else is buffered. Before
+// STARTTLS any other buffered byte would be plaintext read as if protected.
+func (d *Decoder) DiscardBufferedSpace() bool {
+	n := d.r.Buffered()
+	if n == 0 {
+		return true
+	}
+	b, _ := d.r.Peek(n)
+	for _, c := range b {
+		if !isSpace(c) {
+			return false
+		}
+	}
+	d.r.Discard(n)
+	return true
+}
