@@ -285,7 +285,9 @@ func TestMessagesOnlineAndOffline(t *testing.T) {
 	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n == 0 })
 	// Unknown user.
 	a.SendRaw(`<message to='nobody@chatbx.test' type='chat' id='x1'><body>?</body></message>`)
-	a.Expect("error", func(el *wire.Element) bool { return el.Local == "message" && el.Get("type") == "error" && el.Get("id") == "x1" })
+	a.Expect("error", func(el *wire.Element) bool {
+		return el.Local == "message" && el.Get("type") == "error" && el.Get("id") == "x1"
+	})
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -357,7 +359,10 @@ func TestRosterAndSubscription(t *testing.T) {
 	if r.Get("type") != "result" {
 		t.Fatalf("remove: %s", r)
 	}
-	waitFor(t, func() bool { _, err := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test"); return err != nil || true })
+	waitFor(t, func() bool {
+		_, err := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
+		return err != nil || true
+	})
 	bi, _ := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
 	if bi.Sub != store.SubNone {
 		t.Errorf("bob's item after alice removed him: %+v", bi)

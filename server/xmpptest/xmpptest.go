@@ -305,8 +305,10 @@ func (c *Client) IQ(raw string) *wire.Element {
 	}
 	id := el.Get("id")
 	c.Send(el)
-	return c.Expect("iq "+id, func(e *wire.Element) bool { return e.Local == "iq" && e.Get("id") == id &&
-		(e.Get("type") == "result" || e.Get("type") == "error") })
+	return c.Expect("iq "+id, func(e *wire.Element) bool {
+		return e.Local == "iq" && e.Get("id") == id &&
+			(e.Get("type") == "result" || e.Get("type") == "error")
+	})
 }
 
 // Close ends the stream.
