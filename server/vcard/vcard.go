@@ -105,6 +105,11 @@ func (v *VCard) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wir
 		if len(data) > v.max {
 			return iq.Error(el, "modify", "not-acceptable")
 		}
+		// Store only what reads back: a vCard whose serialisation does
+		// not parse would be unreadable for good.
+		if _, err := parse(data); err != nil {
+			return iq.Error(el, "modify", "bad-request")
+		}
 	}
 	if err := v.db.SetVCard(ctx, user, data); err != nil {
 		return iq.Error(el, "wait", "internal-server-error")
@@ -121,9 +126,7 @@ func (v *VCard) load(ctx context.Context, user string) (*wire.Element, error) {
 	case err != nil:
 		return nil, err
 	}
-	// A buffer the size of the value, not the decoder's default.
-	r := bufio.NewReaderSize(bytes.NewReader(data), min(len(data), 4096))
-	card, err := wire.NewDecoder(r, 0).Next()
+	card, err := parse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +134,13 @@ func (v *VCard) load(ctx context.Context, user string) (*wire.Element, error) {
 		return nil, errCorrupt
 	}
 	return card, nil
+}
+
+// parse parses one stored element.
+func parse(data []byte) (*wire.Element, error) {
+	// A buffer the size of the value, not the decoder's default.
+	r := bufio.NewReaderSize(bytes.NewReader(data), min(len(data), 4096))
+	return wire.NewDecoder(r, 0).Next()
 }
 
 var errCorrupt = errors.New("vcard: stored value is not a vCard")

@@ -227,6 +227,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(`<iq type='set' id='1'>` + card + `</iq>`)
 	f.Add(`<iq type='get' id='1' to='bob@example.org'><vCard xmlns='vcard-temp'/></iq>`)
 	f.Add(`<iq type='set' id='1'><vCard xmlns='vcard-temp'><a:b xmlns:a='u' a:c='d'>&lt;</a:b></vCard></iq>`)
+	f.Add(`<iq type='set' id='1'><vCard xmlns='vcard-temp'><a:b xmlns:a='0' :=''/></vCard></iq>`)
 	f.Fuzz(func(t *testing.T, in string) {
 		dec := wire.NewDecoder(strings.NewReader(header+in), 1<<16)
 		if _, err := dec.Header(); err != nil {
