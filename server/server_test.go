@@ -458,3 +458,53 @@ func BenchmarkRouteMessage(b *testing.B) {
 	}
 	<-done
 }
+
+func TestNegotiationDeadline(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.NegotiationTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", e.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	// A client that sends a header and then nothing is cut off.
+	io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='chatbx.test' version='1.0'>`)
+	out, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("read: %v (server did not close)", err)
+	}
+	if !strings.Contains(string(out), "connection-timeout") {
+		t.Errorf("negotiation deadline: %s", out)
+	}
+}
+
+// TestSlowReaderCutOff: a client that never reads is disconnected once its
+// queue is full; the sender is never blocked and keeps working.
+func TestSlowReaderCutOff(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	b.SendRaw(`<presence/>`)
+	b.IQ(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	body := strings.Repeat("x", 1000)
+	var buf bytes.Buffer
+	for i := 0; i < 200; i++ {
+		buf.WriteString(`<message to='bob@chatbx.test' type='chat'><body>` + body + `</body></message>`)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for e.srv.Online() == 2 && time.Now().Before(deadline) {
+		a.SendRaw(buf.String())
+		a.IQ(`<iq type='get' id='s'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	}
+	if e.srv.Online() != 1 {
+		t.Fatal("slow reader still connected")
+	}
+	r := a.IQ(`<iq type='get' id='after'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if r.Get("type") != "result" {
+		t.Errorf("sender after cut-off: %s", r)
+	}
+	// What bob could not take went to offline storage.
+	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n > 0 })
+}

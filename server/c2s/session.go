@@ -131,11 +131,20 @@ func (s *Session) writeLoop() {
 		_, err := s.conn.Write(buf.Bytes())
 		if err != nil {
 			s.mu.Lock()
-			// Put the unwritten batch back so shutdown can store it.
-			s.queue = append(batch, s.queue...)
+			closed := s.closed
+			if !closed {
+				// Put the unwritten batch back; finish stores it.
+				s.queue = append(batch, s.queue...)
+			}
 			s.writing = false
 			s.mu.Unlock()
-			s.conn.Close()
+			if closed {
+				// finish already ran: keep the batch for later delivery.
+				// Part of it may have reached the client; a duplicate
+				// beats a loss.
+				s.srv.storeUndelivered(s.user, batch)
+			}
+			s.raw.Close()
 			return
 		}
 		var ids []uint64
@@ -192,15 +201,21 @@ func (s *Session) finish(condition string) {
 	writing := s.writing
 	s.mu.Unlock()
 
+	if writing {
+		// The writer is stuck in a write (a slow or dead reader): keep what
+		// waits for later delivery and cut the connection, which also
+		// releases the writer (it stores its own batch).
+		s.srv.storeUndelivered(s.user, rest)
+		s.raw.Close()
+		return
+	}
 	var buf bytes.Buffer
 	if !s.headerSent {
 		buf.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='` +
 			newID() + `' from='` + s.srv.cfg.Domain + `' version='1.0'>`)
 	}
-	if !writing {
-		for _, it := range rest {
-			it.el.WriteTo(&buf, wire.NSClient)
-		}
+	for _, it := range rest {
+		it.el.WriteTo(&buf, wire.NSClient)
 	}
 	if condition != "" {
 		writeStreamError(&buf, condition, "")
@@ -208,7 +223,7 @@ func (s *Session) finish(condition string) {
 	buf.WriteString("</stream:stream>")
 	s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	_, werr := s.conn.Write(buf.Bytes())
-	if writing || werr != nil {
+	if werr != nil {
 		// Not written: keep messages for later delivery (RFC 6121 §8.5.2.1.1).
 		s.srv.storeUndelivered(s.user, rest)
 	} else {
