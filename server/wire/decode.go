@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"strconv"
@@ -34,7 +33,11 @@ type binding struct {
 // Decoder reads an XMPP stream: a header, then top-level elements.
 // A Decoder is not safe for concurrent use; each stream has one reader.
 type Decoder struct {
-	r     *bufio.Reader
+	src   io.Reader
+	rbuf  []byte // read buffer; rbuf[rpos:rend] is unread
+	rpos  int
+	rend  int
+	rerr  error
 	max   int // bytes per top-level element; 0 means no limit
 	n     int // bytes consumed by the current top-level element
 	binds []binding
@@ -49,11 +52,9 @@ type Decoder struct {
 // NewDecoder returns a decoder over r that refuses top-level elements (and
 // the stream header) longer than max bytes with ErrTooLarge.
 func NewDecoder(r io.Reader, max int) *Decoder {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 2048)
-	}
-	return &Decoder{r: br, max: max}
+	// A small buffer: the TLS layer below already buffers whole records,
+	// so this only saves calls, and idle sessions stay small.
+	return &Decoder{src: r, max: max, rbuf: make([]byte, 1024)}
 }
 
 // SetLimit changes the per-element byte limit (used after authentication).
@@ -61,21 +62,37 @@ func (d *Decoder) SetLimit(max int) { d.max = max }
 
 // Buffered reports how many bytes are buffered and not yet parsed. The c2s
 // layer requires it to be zero before STARTTLS (RFC 6120 §5.4.3.3).
-func (d *Decoder) Buffered() int { return d.r.Buffered() }
+func (d *Decoder) Buffered() int { return d.rend - d.rpos }
 
 func (d *Decoder) readByte() (byte, error) {
-	c, err := d.r.ReadByte()
-	if err != nil {
-		if err == io.EOF {
-			return 0, io.ErrUnexpectedEOF
+	if d.rpos < d.rend {
+		c := d.rbuf[d.rpos]
+		d.rpos++
+		d.n++
+		if d.max > 0 && d.n > d.max {
+			return 0, ErrTooLarge
 		}
-		return 0, err
+		return c, nil
 	}
-	d.n++
-	if d.max > 0 && d.n > d.max {
-		return 0, ErrTooLarge
+	return d.readByteSlow()
+}
+
+func (d *Decoder) readByteSlow() (byte, error) {
+	for d.rpos == d.rend {
+		if d.rerr != nil {
+			err := d.rerr
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		n, err := d.src.Read(d.rbuf)
+		d.rpos, d.rend = 0, n
+		if err != nil {
+			d.rerr = err
+		}
 	}
-	return c, nil
+	return d.readByte()
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -448,6 +465,9 @@ func (d *Decoder) content(e *Element) error {
 			}
 		}
 		d.pop()
+		if e.Children == nil {
+			e.Children = make([]Node, 0, 4)
+		}
 		e.Children = append(e.Children, Node{El: child})
 	}
 }
@@ -558,7 +578,12 @@ func (d *Decoder) attrValue(q byte) (string, error) {
 			if len(d.raw) == 0 {
 				return "", nil
 			}
-			s := string(d.raw)
+			var s string
+			if len(d.raw) <= 40 {
+				s = intern(d.raw) // type values and the like
+			} else {
+				s = string(d.raw)
+			}
 			if !validChars(s) {
 				return "", ErrNotWellFormed
 			}
@@ -640,6 +665,13 @@ var interned = func() map[string]string {
 		"no-store", "no-copy", "private", "pubsub", "publish", "items", "event", "value",
 		"field", "var", "set", "max", "before", "after", "first", "last", "count", "result",
 		"queryid", "forwarded", "sent", "nick", "photo", "vCard", "blocklist", "block", "unblock",
+		"chat", "normal", "headline", "groupchat", "get", "result", "unavailable", "subscribe",
+		"subscribed", "unsubscribe", "unsubscribed", "probe", "away", "xa", "dnd", "true", "false",
+		"jabber:client", "urn:xmpp:ping", "jabber:iq:roster", "urn:xmpp:receipts", "urn:xmpp:hints",
+		"urn:xmpp:chat-markers:0", "urn:xmpp:sid:0", "urn:xmpp:delay", "urn:xmpp:mam:2",
+		"http://jabber.org/protocol/chatstates", "http://jabber.org/protocol/caps",
+		"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
+		"eu.siacs.conversations.axolotl", "urn:xmpp:carbons:2", "urn:xmpp:forward:0",
 	} {
 		m[s] = s
 	}
@@ -662,7 +694,7 @@ func (d *Decoder) DefaultNS() string {
 // Parse parses one element from b (for stanzas kept in the store). Its
 // default namespace is jabber:client.
 func Parse(b []byte) (*Element, error) {
-	d := &Decoder{r: bufio.NewReader(bytesReader(b))}
+	d := &Decoder{src: bytesReader(b), rbuf: b, rend: len(b), rerr: io.EOF}
 	d.binds = append(d.binds, binding{prefix: "", ns: NSClient})
 	d.depth = 1
 	return d.Next()
@@ -672,16 +704,11 @@ func Parse(b []byte) (*Element, error) {
 // after an element) and reports whether nothing else is buffered. Before
 // STARTTLS any other buffered byte would be plaintext read as if protected.
 func (d *Decoder) DiscardBufferedSpace() bool {
-	n := d.r.Buffered()
-	if n == 0 {
-		return true
-	}
-	b, _ := d.r.Peek(n)
-	for _, c := range b {
+	for _, c := range d.rbuf[d.rpos:d.rend] {
 		if !isSpace(c) {
 			return false
 		}
 	}
-	d.r.Discard(n)
+	d.rpos = d.rend
 	return true
 }
