@@ -1,0 +1,279 @@
+package account
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"chatbx/store"
+)
+
+// Namespaces of the export document.
+const (
+	nsPIE      = "urn:xmpp:pie:0"       // XEP-0227
+	nsPIESCRAM = "urn:xmpp:pie:0#scram" // XEP-0227 §4.1 SCRAM credentials
+	nsRoster   = "jabber:iq:roster"
+	nsPrivate  = "jabber:iq:private"
+	nsBlocking = "urn:xmpp:blocking"
+	nsExport   = "urn:chatbx:export:0" // what XEP-0227 has no element for
+)
+
+// Names of the files in the export zip.
+const (
+	exportXML     = "account.xml"
+	exportArchive = "archive.json"
+	exportUploads = "uploads.json"
+	exportReadme  = "README.txt"
+)
+
+// Export writes everything stored about user as a zip to w:
+// account.xml (XEP-0227: SCRAM verifiers, roster, vCard, private XML
+// storage, blocklist, offline messages), archive.json (the message
+// archive, when the server has one), uploads.json (the user's uploads
+// with their expiry) and README.txt. Nothing of other users is included
+// beyond what the user's own roster and messages hold.
+// It returns ErrAuth for an unknown user. On error, w may hold a partial zip.
+func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
+	doc, err := m.exportXML(ctx, user)
+	if err != nil {
+		return err
+	}
+	now := m.now().UTC()
+	z := zip.NewWriter(w)
+	add := func(name string, fill func(io.Writer) error) error {
+		f, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: now})
+		if err != nil {
+			return err
+		}
+		return fill(f)
+	}
+	write := func(b []byte) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := w.Write(b); return err }
+	}
+	files := []string{exportXML}
+	if err := add(exportXML, write(doc)); err != nil {
+		return fmt.Errorf("account: export: %w", err)
+	}
+	if m.d.Archive != nil {
+		files = append(files, exportArchive)
+		err := add(exportArchive, func(w io.Writer) error { return m.d.Archive.ExportArchive(ctx, user, w) })
+		if err != nil {
+			return fmt.Errorf("account: export archive: %w", err)
+		}
+	}
+	if m.d.Uploads != nil {
+		ups, err := m.d.Uploads.UserUploads(ctx, user)
+		if err != nil {
+			return fmt.Errorf("account: export uploads: %w", err)
+		}
+		if ups == nil {
+			ups = []Upload{}
+		}
+		b, err := json.MarshalIndent(struct {
+			Uploads []Upload `json:"uploads"`
+		}{ups}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("account: export uploads: %w", err)
+		}
+		files = append(files, exportUploads)
+		if err := add(exportUploads, write(append(b, '\n'))); err != nil {
+			return fmt.Errorf("account: export: %w", err)
+		}
+	}
+	if err := add(exportReadme, write(m.readme(user, now, files))); err != nil {
+		return fmt.Errorf("account: export: %w", err)
+	}
+	if err := z.Close(); err != nil {
+		return fmt.Errorf("account: export: %w", err)
+	}
+	return nil
+}
+
+// readme explains the export's files.
+func (m *Manager) readme(user string, now time.Time, files []string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Data export of %s@%s, made %s.\n\n", user, m.cfg.Domain, now.Format(time.RFC3339))
+	for _, f := range files {
+		switch f {
+		case exportXML:
+			b.WriteString("account.xml   XEP-0227 account data: password verifiers (SCRAM, not the password),\n" +
+				"              contact list, vCard, private XML storage, blocked addresses and\n" +
+				"              messages waiting for delivery.\n")
+		case exportArchive:
+			b.WriteString("archive.json  the message archive (XEP-0313), as JSON.\n")
+		case exportUploads:
+			b.WriteString("uploads.json  your uploaded files with their addresses and expiry dates.\n")
+		}
+	}
+	b.WriteString("\nNothing else is stored about the account.\n")
+	return b.Bytes()
+}
+
+// exportXML builds the XEP-0227 document for user.
+func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
+	st := m.d.Store
+	creds, err := st.Credentials(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrAuth
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: export: %w", err)
+	}
+	_, roster, err := st.Roster(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("account: export roster: %w", err)
+	}
+	vcard, err := st.VCard(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("account: export vcard: %w", err)
+	}
+	keys, err := st.PrivateKeys(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("account: export private: %w", err)
+	}
+	blocked, err := st.Blocklist(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("account: export blocklist: %w", err)
+	}
+	offline, err := st.Offline(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("account: export offline: %w", err)
+	}
+
+	var b bytes.Buffer
+	b.WriteString("<?xml version='1.0' encoding='UTF-8'?>\n")
+	b.WriteString("<server-data xmlns='" + nsPIE + "' xmlns:chatbx='" + nsExport + "'>\n")
+	b.WriteString("<host jid='" + esc(m.cfg.Domain) + "'>\n")
+	b.WriteString("<user name='" + esc(user) + "'>\n")
+	for _, c := range []struct {
+		mech string
+		k    store.SCRAMKeys
+	}{{"SCRAM-SHA-1", creds.SHA1}, {"SCRAM-SHA-256", creds.SHA256}} {
+		if len(c.k.StoredKey) == 0 {
+			continue
+		}
+		enc := base64.StdEncoding.EncodeToString
+		b.WriteString("<scram-credentials xmlns='" + nsPIESCRAM + "' mechanism='" + c.mech + "'>")
+		b.WriteString("<iter-count>" + strconv.Itoa(c.k.Iterations) + "</iter-count>")
+		b.WriteString("<salt>" + enc(c.k.Salt) + "</salt>")
+		b.WriteString("<server-key>" + enc(c.k.ServerKey) + "</server-key>")
+		b.WriteString("<stored-key>" + enc(c.k.StoredKey) + "</stored-key>")
+		b.WriteString("</scram-credentials>\n")
+	}
+	b.WriteString("<query xmlns='" + nsRoster + "'>\n")
+	for _, it := range roster {
+		b.WriteString("<item jid='" + esc(it.JID) + "'")
+		if it.Name != "" {
+			b.WriteString(" name='" + esc(it.Name) + "'")
+		}
+		b.WriteString(" subscription='" + it.Sub.String() + "'")
+		if it.AskOut {
+			b.WriteString(" ask='subscribe'")
+		}
+		if it.PreApproved {
+			b.WriteString(" approved='true'")
+		}
+		if it.PendingIn {
+			b.WriteString(" chatbx:pending-in='true'")
+		}
+		b.WriteString(">")
+		for _, g := range it.Groups {
+			b.WriteString("<group>" + esc(g) + "</group>")
+		}
+		b.WriteString("</item>\n")
+	}
+	b.WriteString("</query>\n")
+	if len(vcard) > 0 {
+		writeRaw(&b, vcard)
+	}
+	if len(keys) > 0 {
+		b.WriteString("<query xmlns='" + nsPrivate + "'>\n")
+		for _, k := range keys {
+			v, err := st.Private(ctx, user, k)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("account: export private: %w", err)
+			}
+			writeRaw(&b, v)
+		}
+		b.WriteString("</query>\n")
+	}
+	if len(blocked) > 0 {
+		b.WriteString("<blocklist xmlns='" + nsBlocking + "'>\n")
+		for _, j := range blocked {
+			b.WriteString("<item jid='" + esc(j) + "'/>\n")
+		}
+		b.WriteString("</blocklist>\n")
+	}
+	if len(offline) > 0 {
+		b.WriteString("<offline-messages>\n")
+		for _, msg := range offline {
+			b.WriteString("<chatbx:stored at='" + msg.At.UTC().Format(time.RFC3339Nano) + "'>")
+			writeRaw(&b, msg.Stanza)
+			b.WriteString("</chatbx:stored>\n")
+		}
+		b.WriteString("</offline-messages>\n")
+	}
+	b.WriteString("</user>\n</host>\n</server-data>\n")
+	return b.Bytes(), nil
+}
+
+// esc escapes s for XML text and attribute values.
+func esc(s string) string {
+	var b bytes.Buffer
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// writeRaw copies stored XML into the document when it is one well-formed
+// element, and as escaped text in <chatbx:unparsed> otherwise, so that the
+// export stays readable XML whatever is stored.
+func writeRaw(b *bytes.Buffer, raw []byte) {
+	if wellFormed(raw) {
+		b.Write(bytes.TrimSpace(raw))
+		b.WriteByte('\n')
+		return
+	}
+	b.WriteString("<chatbx:unparsed>" + esc(string(raw)) + "</chatbx:unparsed>\n")
+}
+
+// wellFormed reports whether raw is exactly one XML element (surrounding
+// whitespace allowed) without processing instructions or directives.
+func wellFormed(raw []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return depth == 0 && roots == 1
+		}
+		if err != nil {
+			return false
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return false
+			}
+		case xml.ProcInst, xml.Directive:
+			return false
+		}
+	}
+}

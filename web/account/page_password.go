@@ -1,0 +1,51 @@
+package account
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+const (
+	msgMismatch     = "The two new passwords differ."
+	msgPasswordRule = "The new password must be %d to %d characters long."
+	msgPasswordDone = "Your password has been changed. Your connected devices were disconnected; log in again with the new password."
+)
+
+// servePassword serves /account/password: the current password and the
+// new one twice replace the verifiers; every session of the account is
+// then closed with <reset/>, since the browser holds none of them.
+func (p *Pages) servePassword(w http.ResponseWriter, r *http.Request) {
+	if p.get(w, r, "password") {
+		return
+	}
+	rule := fmt.Sprintf(msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
+	req := p.checkPost(w, r, "password", func(f form) string {
+		if f["new"] != f["new2"] {
+			return msgMismatch
+		}
+		if n := len(f["new"]); n < p.cfg.MinPassword || n > p.cfg.MaxPassword {
+			return rule
+		}
+		return ""
+	})
+	if req == nil {
+		return
+	}
+	err := p.m.SetPassword(r.Context(), req.user, req.form["new"])
+	switch {
+	case errors.Is(err, ErrPassword):
+		p.fail(w, r, req, http.StatusBadRequest, rule)
+		return
+	case errors.Is(err, ErrAuth):
+		p.fail(w, r, req, http.StatusForbidden, msgAuth)
+		return
+	case err != nil:
+		p.m.d.Log.Error().Err(err).Msg("password change failed")
+		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	p.m.d.Sessions.KickUser(req.user, "reset")
+	req.data.Done = msgPasswordDone
+	p.render(w, r, http.StatusOK, req.data)
+}

@@ -1,0 +1,276 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"chatbx/store"
+)
+
+// formKeySetting is the store setting that holds the form token key.
+const formKeySetting = "web.form_key"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Pages serves the account pages. It is safe for concurrent use.
+type Pages struct {
+	m        *Manager
+	cfg      Config
+	tokens   tokens
+	throttle *throttle
+	tmpl     map[string]*template.Template
+}
+
+// New returns the account pages over a new Manager. It loads the form
+// token key from the store setting "web.form_key", creating 32 random
+// bytes the first time. It fails when a required dependency is missing
+// or the store cannot be read or written.
+func New(cfg Config, d Deps) (*Pages, error) {
+	m, err := NewManager(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	key, err := formKey(context.Background(), d.Store)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := make(map[string]*template.Template)
+	layout := template.Must(template.New("").ParseFS(templateFS, "templates/layout.html"))
+	for _, name := range []string{"index", "delete", "export", "password", "archive"} {
+		t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
+		tmpl[name] = t
+	}
+	return &Pages{
+		m:        m,
+		cfg:      m.cfg,
+		tokens:   tokens{key: key, ttl: m.cfg.TokenTTL},
+		throttle: newThrottle(m.cfg.FailEvery, m.cfg.FailBurst),
+		tmpl:     tmpl,
+	}, nil
+}
+
+// formKey returns the form token key, creating it once.
+func formKey(ctx context.Context, st Store) ([]byte, error) {
+	key, err := st.Setting(ctx, formKeySetting)
+	if err == nil && len(key) == 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("account: form key: %w", err)
+	}
+	key = make([]byte, 32)
+	rand.Read(key)
+	if err := st.SetSetting(ctx, formKeySetting, key); err != nil {
+		return nil, fmt.Errorf("account: form key: %w", err)
+	}
+	return key, nil
+}
+
+// Manager returns the account operations the pages use, for in-band
+// registration (XEP-0077) and the admin CLI.
+func (p *Pages) Manager() *Manager { return p.m }
+
+// Handler returns the handler for the pages under cfg.Path:
+// Path+"/" (index), /delete, /export, /password and /archive.
+// Mount it on "/account/" (web.Web.Mount), so that it gets the site's
+// security headers; it sets Cache-Control: no-store on every answer.
+func (p *Pages) Handler() http.Handler {
+	mux := http.NewServeMux()
+	b := p.cfg.Path
+	mux.HandleFunc(b+"/{$}", p.serveIndex)
+	mux.HandleFunc(b+"/delete", p.serveDelete)
+	mux.HandleFunc(b+"/export", p.serveExport)
+	mux.HandleFunc(b+"/password", p.servePassword)
+	mux.HandleFunc(b+"/archive", p.serveArchive)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Privacy: account pages and their answers stay out of every cache.
+		w.Header().Set("Cache-Control", "no-store")
+		if _, pattern := mux.Handler(r); pattern == "" {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// pageData is what the templates see.
+type pageData struct {
+	Page, Title, Service, Domain, Base string
+	Token, User, Error, Done           string
+	MinPassword                        int
+	ArchiveAvailable                   bool
+	Deleted                            *Deleted
+}
+
+// titles of the pages.
+var titles = map[string]string{
+	"index":    "Your account",
+	"delete":   "Delete your account",
+	"export":   "Export your data",
+	"password": "Change your password",
+	"archive":  "Message archive",
+}
+
+// data returns the template data of page with a fresh token.
+func (p *Pages) data(page string) *pageData {
+	return &pageData{
+		Page:             page,
+		Title:            titles[page],
+		Service:          p.cfg.ServiceName,
+		Domain:           p.cfg.Domain,
+		Base:             p.cfg.Path,
+		Token:            p.tokens.issue(page, p.m.now()),
+		MinPassword:      p.cfg.MinPassword,
+		ArchiveAvailable: p.m.d.Archive != nil,
+	}
+}
+
+// render writes page with status.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, d *pageData) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", "en")
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := p.tmpl[d.Page].ExecuteTemplate(w, "layout", d); err != nil {
+		p.m.d.Log.Error().Err(err).Msg("account page render failed")
+	}
+}
+
+// get serves GET and HEAD of a form page and reports whether the request
+// was one; other methods than POST get 405.
+func (p *Pages) get(w http.ResponseWriter, r *http.Request, page string) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		p.render(w, r, http.StatusOK, p.data(page))
+		return true
+	case http.MethodPost:
+		return false
+	}
+	w.Header().Set("Allow", "GET, HEAD, POST")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return true
+}
+
+func (p *Pages) serveIndex(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p.render(w, r, http.StatusOK, p.data("index"))
+}
+
+// Public messages. They never contain input beyond the username.
+const (
+	msgCrossSite = "This form was sent from another web site and has been refused. Open the page on this site and try again."
+	msgBadForm   = "The form could not be read. Please load the page again and resubmit."
+	msgNoToken   = "The form's security token is missing. Please load the page again and resubmit."
+	msgForged    = "The form's security token is not valid. Please load the page again and resubmit."
+	msgExpired   = "The form has expired. Please submit it again (a new form is below)."
+	msgAuth      = "Wrong username or password."
+	msgThrottled = "Too many failed attempts. Please wait %s and try again."
+	msgInternal  = "Something went wrong on the server. Nothing was changed; please try again later."
+)
+
+// request is a checked form POST.
+type request struct {
+	form form
+	user string // normalised
+	data *pageData
+}
+
+// fail renders the form again with msg and status.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, req *request, status int, msg string) {
+	req.data.Error = msg
+	p.render(w, r, status, req.data)
+}
+
+// checkPost checks origin, form and token of a POST to page, then calls
+// validate (form-specific checks that need no password; it returns a
+// public message or "") and finally the username and password, with
+// throttling. It answers the request itself and returns nil on failure.
+func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, validate func(form) string) *request {
+	req := &request{data: p.data(page)}
+	if !sameOrigin(r) {
+		p.fail(w, r, req, http.StatusForbidden, msgCrossSite)
+		return nil
+	}
+	f, err := readForm(w, r)
+	if err != nil {
+		p.fail(w, r, req, http.StatusBadRequest, msgBadForm)
+		return nil
+	}
+	req.form = f
+	// Privacy: only the username is echoed, never a password.
+	req.data.User = f["username"]
+	now := p.m.now()
+	switch err := p.tokens.check(page, f["token"], now); err {
+	case nil:
+	case errTokenMissing:
+		p.fail(w, r, req, http.StatusBadRequest, msgNoToken)
+		return nil
+	case errTokenExpired:
+		p.fail(w, r, req, http.StatusBadRequest, msgExpired)
+		return nil
+	default:
+		p.fail(w, r, req, http.StatusForbidden, msgForged)
+		return nil
+	}
+	if validate != nil {
+		if msg := validate(f); msg != "" {
+			p.fail(w, r, req, http.StatusBadRequest, msg)
+			return nil
+		}
+	}
+	ip := ipKey(r.RemoteAddr)
+	user, uerr := NormaliseUser(f["username"], p.cfg.Domain)
+	key := user
+	if uerr != nil {
+		key = "\x00invalid"
+	}
+	if blocked, wait := p.throttle.blocked(ip, key, now); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgThrottled, waitText(wait)))
+		return nil
+	}
+	err = uerr
+	if err == nil {
+		err = p.m.Verify(r.Context(), user, f["password"])
+	}
+	if errors.Is(err, ErrAuth) {
+		p.throttle.fail(ip, key, now)
+		p.fail(w, r, req, http.StatusForbidden, msgAuth)
+		return nil
+	}
+	if err != nil {
+		p.m.d.Log.Error().Err(err).Msg("account credential check failed")
+		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
+		return nil
+	}
+	req.user = user
+	return req
+}
+
+// waitText says how long to wait, rounded up to whole minutes or seconds.
+func waitText(d time.Duration) string {
+	if d > time.Minute {
+		m := int((d + time.Minute - 1) / time.Minute)
+		return strconv.Itoa(m) + " minutes"
+	}
+	s := max(int((d+time.Second-1)/time.Second), 1)
+	if s == 1 {
+		return "1 second"
+	}
+	return strconv.Itoa(s) + " seconds"
+}
