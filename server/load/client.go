@@ -345,3 +345,6 @@ func (c *conn) answerIQ(el []byte) bool {
 	c.send(reply + "/>")
 	return true
 }
+
+// Addr returns the server address the Runner connects to.
+func (r *Runner) Addr() string { return r.cfg.Addr }
