@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -31,7 +32,13 @@ func (a addr) String() string {
 	return a.bare() + "/" + a.resource
 }
 
+// parseAddr parses and normalises a JID. Plain ASCII JIDs that PRECIS and
+// IDNA would leave unchanged take a fast path; everything else goes
+// through mellium's full jid.Parse.
 func parseAddr(s string) (addr, error) {
+	if a, ok := fastAddr(s); ok {
+		return a, nil
+	}
 	j, err := jid.Parse(s)
 	if err != nil {
 		return addr{}, err
@@ -53,14 +60,18 @@ func (s *Server) handle(ctx context.Context, ss *Session, el *wire.Element) erro
 	el.Set("from", ss.full)
 	var to addr
 	if t := el.Get("to"); t != "" {
-		var err error
-		if to, err = parseAddr(t); err != nil {
+		var ok bool
+		if to, ok = fastAddr(t); ok {
+			// Already normalised: keep the attribute as it is.
+		} else if a, err := parseFull(t); err != nil {
 			if el.Get("type") != "error" {
 				ss.Send(s.errorFrom(el, "", "modify", "jid-malformed"))
 			}
 			return nil
+		} else {
+			to = a
+			el.Set("to", to.String())
 		}
-		el.Set("to", to.String())
 	}
 	switch el.Local {
 	case "message":
@@ -400,3 +411,64 @@ func (s *Server) unbind(ss *Session) {
 }
 
 var _ = time.Second
+
+// fastAddr splits an all-ASCII JID whose localpart is lower-case
+// [a-z0-9._-], whose domain is lower-case [a-z0-9.-] and whose resource is
+// printable ASCII without spaces: for those, normalisation is the identity.
+func fastAddr(s string) (addr, bool) {
+	if len(s) == 0 || len(s) > 1023 {
+		return addr{}, false
+	}
+	var a addr
+	rest := s
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		a.resource = rest[i+1:]
+		rest = rest[:i]
+		if a.resource == "" {
+			return addr{}, false
+		}
+		for j := 0; j < len(a.resource); j++ {
+			if c := a.resource[j]; c <= 0x20 || c >= 0x7f {
+				return addr{}, false
+			}
+		}
+	}
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		a.local = rest[:i]
+		rest = rest[i+1:]
+		if a.local == "" {
+			return addr{}, false
+		}
+		for j := 0; j < len(a.local); j++ {
+			c := a.local[j]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return addr{}, false
+			}
+		}
+	}
+	// Each label: 1-63 of [a-z0-9-], no hyphen at either end, and no "--"
+	// in positions 3-4 (reserved for IDNA's xn-- form).
+	for _, label := range strings.Split(rest, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			(len(label) >= 4 && label[2:4] == "--") {
+			return addr{}, false
+		}
+		for j := 0; j < len(label); j++ {
+			c := label[j]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return addr{}, false
+			}
+		}
+	}
+	a.domain = rest
+	return a, true
+}
+
+// parseFull parses with mellium only (tests compare it with fastAddr).
+func parseFull(s string) (addr, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return addr{}, err
+	}
+	return addr{j.Localpart(), j.Domainpart(), j.Resourcepart()}, nil
+}
