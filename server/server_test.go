@@ -508,3 +508,22 @@ func TestSlowReaderCutOff(t *testing.T) {
 	// What bob could not take went to offline storage.
 	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n > 0 })
 }
+
+// TestIdlePing: an idle client is pinged (XEP-0199); one that answers
+// stays, one that does not is closed with connection-timeout.
+func TestIdlePing(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	e.user(t, "alice")
+	a := e.login(t, "alice")
+	for i := 0; i < 2; i++ {
+		p := a.Expect("server ping", func(el *wire.Element) bool {
+			return el.Local == "iq" && el.Get("type") == "get" && el.Child("urn:xmpp:ping", "ping") != nil
+		})
+		a.SendRaw(`<iq type='result' id='` + p.Get("id") + `' to='chatbx.test'/>`)
+	}
+	a.Expect("ping", func(el *wire.Element) bool { return el.Local == "iq" })
+	el := a.Expect("timeout", func(el *wire.Element) bool { return el.Local == "error" })
+	if el.FirstChild().Local != "connection-timeout" {
+		t.Errorf("idle close = %s", el)
+	}
+}
