@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"chatbx/server/load"
+)
+
+const benchUsage = `usage: chatbx bench login|hold|throughput [flags]
+
+Drives real XMPP clients (STARTTLS, SCRAM, bind, presence) against a running
+server and prints one RESULT line per run (see docs/PERFORMANCE.md).
+Accounts are <users>0, <users>1, ... with one password; they must exist.
+
+  login       full logins (connect to presence, then close): logins/s,
+              latency percentiles, server CPU per login
+  hold        -n idle authenticated sessions for --for: server RSS per session
+  throughput  --pairs client pairs each send -m messages to their partner
+              with at most -w in flight: messages/s, lost/dup, latency,
+              server CPU per message
+
+Server CPU and memory come from /proc/<--pid>/stat and /proc/<--pid>/status.
+
+Flags:
+`
+
+// runBench runs `chatbx bench SCENARIO [flags]` and returns the exit
+// status: 0 ok, 1 error (including lost or duplicated messages), 2 usage.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chatbx bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	addr := fs.String("addr", "127.0.0.1:5222", "server `host:port`")
+	domain := fs.String("domain", "localhost", "XMPP `domain` (also the TLS server name)")
+	caFile := fs.String("ca", "", "PEM `file` of the CA to trust (default: system roots)")
+	insecure := fs.Bool("insecure", false, "accept any server certificate")
+	direct := fs.Bool("direct", false, "direct TLS (XEP-0368) instead of STARTTLS")
+	mech := fs.String("mech", "SCRAM-SHA-256", "SASL `mechanism`: SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN")
+	users := fs.String("users", "user", "account name `prefix`")
+	password := fs.String("password", "", "the accounts' `password` (default: $CHATBX_BENCH_PASSWORD)")
+	pid := fs.Int("pid", 0, "server process `id` for CPU and RSS (0: not measured)")
+	n := fs.Int("n", 1000, "login: measured logins; hold: sessions")
+	conc := fs.Int("c", 50, "concurrent clients (login, and setting up hold/throughput)")
+	accounts := fs.Int("accounts", 0, "accounts to cycle through (default -n)")
+	offset := fs.Int("offset", 0, "first account index")
+	warmup := fs.Int("warmup", 0, "login: untimed logins first (warms the server and the client's SCRAM cache)")
+	repeat := fs.Int("repeat", 1, "login, throughput: measured runs, one RESULT line each")
+	holdFor := fs.Duration("for", 20*time.Second, "hold: how long to keep the sessions")
+	pairs := fs.Int("pairs", 100, "throughput: client pairs (accounts 2i and 2i+1)")
+	msgs := fs.Int("m", 200, "throughput: messages each client sends")
+	window := fs.Int("w", 10, "throughput: messages in flight per sender")
+	maxTime := fs.Duration("max-time", 2*time.Minute, "upper bound of each run")
+	timeout := fs.Duration("timeout", 30*time.Second, "per-connection negotiation timeout")
+	noCache := fs.Bool("no-scram-cache", false, "derive the SCRAM salted password on every login")
+	label := fs.String("label", "", "free text appended to RESULT lines as label=")
+
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "chatbx bench: missing scenario")
+		fs.Usage()
+		return exitUsage
+	}
+	scenario := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "chatbx bench: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	switch scenario {
+	case "login", "hold", "throughput":
+	default:
+		fmt.Fprintf(stderr, "chatbx bench: unknown scenario %q\n", scenario)
+		fs.Usage()
+		return exitUsage
+	}
+	if *password == "" {
+		*password = os.Getenv("CHATBX_BENCH_PASSWORD")
+	}
+	if *password == "" {
+		fmt.Fprintln(stderr, "chatbx bench: --password or CHATBX_BENCH_PASSWORD is required")
+		return exitUsage
+	}
+	if *n <= 0 || *conc <= 0 || *pairs <= 0 || *msgs <= 0 || *window <= 0 || *repeat <= 0 {
+		fmt.Fprintln(stderr, "chatbx bench: -n, -c, --pairs, -m, -w and --repeat must be positive")
+		return exitUsage
+	}
+	switch *mech {
+	case "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN":
+	default:
+		fmt.Fprintf(stderr, "chatbx bench: unsupported mechanism %q\n", *mech)
+		return exitUsage
+	}
+	tcfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: *insecure}
+	if *caFile != "" {
+		pemData, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "chatbx bench: %v\n", err)
+			return exitError
+		}
+		tcfg.RootCAs = x509.NewCertPool()
+		if !tcfg.RootCAs.AppendCertsFromPEM(pemData) {
+			fmt.Fprintf(stderr, "chatbx bench: no certificate in %s\n", *caFile)
+			return exitError
+		}
+	}
+	r := load.New(load.Config{
+		Addr: *addr, Domain: *domain, TLS: tcfg, Direct: *direct, Mechanism: *mech,
+		User: *users, Password: *password, Timeout: *timeout, PID: *pid, NoSCRAMCache: *noCache,
+	})
+	suffix := ""
+	if *label != "" {
+		suffix = " label=" + *label
+	}
+	report := func(line, errText string) {
+		if errText != "" {
+			fmt.Fprint(stderr, errText)
+		}
+		fmt.Fprintln(stdout, line+suffix)
+	}
+	runCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, *maxTime) }
+	status := exitOK
+	switch scenario {
+	case "login":
+		opt := load.LoginOptions{N: *n, Concurrency: *conc, Accounts: *accounts, Offset: *offset, Warmup: *warmup}
+		for i := range *repeat {
+			c, cancel := runCtx()
+			res, err := r.Login(c, opt)
+			cancel()
+			opt.Warmup = 0
+			if err != nil && res.N == 0 {
+				fmt.Fprintf(stderr, "chatbx bench: %v\n", err)
+				return exitError
+			}
+			report(fmt.Sprintf("%s run=%d", res.Line(), i+1), res.ErrorText)
+			if err != nil || res.Errors > 0 {
+				status = exitError
+			}
+		}
+	case "hold":
+		c, cancel := context.WithTimeout(ctx, *maxTime+*holdFor)
+		defer cancel()
+		res, err := r.Hold(c, load.HoldOptions{N: *n, Concurrency: *conc, Accounts: *accounts, Offset: *offset, For: *holdFor})
+		if err != nil && res.N == 0 {
+			fmt.Fprintf(stderr, "chatbx bench: %v\n", err)
+			return exitError
+		}
+		report(res.Line(), res.ErrorText)
+		if err != nil || res.Errors > 0 {
+			status = exitError
+		}
+	case "throughput":
+		opt := load.ThroughputOptions{Pairs: *pairs, Messages: *msgs, Window: *window, Concurrency: *conc, Offset: *offset}
+		for i := range *repeat {
+			c, cancel := runCtx()
+			res, err := r.Throughput(c, opt)
+			cancel()
+			if err != nil && res.Sent == 0 {
+				fmt.Fprintf(stderr, "chatbx bench: %v\n", err)
+				return exitError
+			}
+			report(fmt.Sprintf("%s run=%d", res.Line(), i+1), res.ErrorText)
+			if err != nil || res.Errors > 0 || res.Lost > 0 || res.Dup > 0 || res.Bad > 0 {
+				status = exitError
+			}
+		}
+	}
+	return status
+}

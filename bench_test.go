@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"chatbx/server"
+	"chatbx/server/load"
+	"chatbx/server/xmpptest"
+	"chatbx/store/storetest"
+)
+
+func TestBenchUsage(t *testing.T) {
+	t.Setenv("CHATBX_BENCH_PASSWORD", "")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no scenario", nil, exitUsage, "missing scenario"},
+		{"flag first", []string{"-n", "3"}, exitUsage, "missing scenario"},
+		{"help", []string{"--help"}, exitOK, "login|hold|throughput"},
+		{"unknown scenario", []string{"storm", "--password", "x"}, exitUsage, `unknown scenario "storm"`},
+		{"no password", []string{"login"}, exitUsage, "--password"},
+		{"bad flag", []string{"login", "--nope"}, exitUsage, "nope"},
+		{"extra argument", []string{"login", "--password", "x", "more"}, exitUsage, `unexpected argument "more"`},
+		{"zero n", []string{"hold", "--password", "x", "-n", "0"}, exitUsage, "must be positive"},
+		{"bad mechanism", []string{"login", "--password", "x", "--mech", "DIGEST-MD5"}, exitUsage, "DIGEST-MD5"},
+		{"missing ca", []string{"login", "--password", "x", "--ca", "/nonexistent/ca.pem"}, exitError, "nonexistent"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := runBench(t.Context(), tc.args, &out, &errOut)
+			if code != tc.code {
+				t.Errorf("runBench(%q) = %d, want %d; stderr: %s", tc.args, code, tc.code, errOut.String())
+			}
+			if got := out.String() + errOut.String(); !strings.Contains(got, tc.want) {
+				t.Errorf("runBench(%q) output lacks %q:\n%s", tc.args, tc.want, got)
+			}
+		})
+	}
+}
+
+type benchAnon struct{}
+
+func (benchAnon) IP(net.Addr) string { return "127.0.0.0" }
+
+// TestBenchAgainstServer runs every scenario against an in-process server
+// and checks the RESULT lines.
+func TestBenchAgainstServer(t *testing.T) {
+	const dom = "bench.test"
+	db := storetest.Open(t)
+	ca := xmpptest.NewCA(t, dom)
+	if _, _, err := load.Provision(t.Context(), db, "b", "pw", 6); err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.DefaultConfig()
+	cfg.Domain = dom
+	cfg.C2SListen, cfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.ConnPerSecond, cfg.ConnBurst = 1e6, 1e6
+	srv, err := server.New(cfg, server.Deps{
+		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: benchAnon{},
+		StartTLS:  func(string) *tls.Config { return ca.ServerConfig() },
+		DirectTLS: ca.ServerConfig("xmpp-client"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-srv.Ready()
+	common := []string{"--addr", srv.Addrs()[0].String(), "--domain", dom, "--ca", caFile,
+		"--users", "b", "--password", "pw", "--pid", strconv.Itoa(os.Getpid()), "-c", "3", "--label", "t"}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"login", []string{"login", "-n", "6", "--warmup", "3", "--repeat", "2"},
+			[]string{"scenario=login n=6 c=3 ok=6 errors=0 mech=SCRAM-SHA-256", "run=2 label=t"}},
+		{"login sha-1 direct", []string{"login", "-n", "3", "--mech", "SCRAM-SHA-1", "--direct", "--addr", srv.Addrs()[1].String()},
+			[]string{"ok=3 errors=0 mech=SCRAM-SHA-1"}},
+		{"hold", []string{"hold", "-n", "4", "--for", "10ms"}, []string{"scenario=hold n=4 established=4 errors=0"}},
+		{"throughput", []string{"throughput", "--pairs", "3", "-m", "40", "-w", "4"},
+			[]string{"scenario=throughput pairs=3 m=40 w=4 sent=240 delivered=240 lost=0 dup=0 bad=0 errors=0 timed_out=false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{tc.args[0]}, common...)
+			args = append(args, tc.args[1:]...)
+			if code := runBench(t.Context(), args, &out, &errOut); code != exitOK {
+				t.Fatalf("runBench(%q) = %d; stdout %s stderr %s", args, code, out.String(), errOut.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("runBench(%q) output lacks %q:\n%s", args, w, out.String())
+				}
+			}
+		})
+	}
+}
