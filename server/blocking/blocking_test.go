@@ -404,7 +404,7 @@ func TestCache(t *testing.T) {
 		}
 	}
 	check("a@x", false, 1)
-	check("a@x", false, 1) // an empty list is cached too
+	check("a@x", false, 1)                                                   // an empty list is cached too
 	b.Handle(ctx, c, parse(t, req("set", "1", "", blockEl("block", "a@x")))) // reads once for the limit
 	check("a@x", true, 3)
 	check("b@x", false, 3)
