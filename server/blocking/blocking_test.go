@@ -404,8 +404,10 @@ func TestCache(t *testing.T) {
 		}
 	}
 	check("a@x", false, 1)
-	check("a@x", false, 1)                                                   // an empty list is cached too
-	b.Handle(ctx, c, parse(t, req("set", "1", "", blockEl("block", "a@x")))) // reads once for the limit
+	// An empty list is cached too.
+	check("a@x", false, 1)
+	// Blocking reads the list once to check the limit.
+	b.Handle(ctx, c, parse(t, req("set", "1", "", blockEl("block", "a@x"))))
 	check("a@x", true, 3)
 	check("b@x", false, 3)
 	b.Handle(ctx, c, parse(t, req("set", "2", "", blockEl("unblock", "a@x"))))
