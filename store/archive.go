@@ -48,7 +48,7 @@ const (
 	// archiveCountScan bounds the keys a query walks to compute the RSM
 	// count and index for a bounded range (XEP-0059 §2.6 lets a server
 	// omit both when they are expensive).
-	archiveCountScan = 4096
+	archiveCountScan = 1000
 	// maxArchivePrefsJIDs bounds each always/never list.
 	maxArchivePrefsJIDs = 1000
 )
@@ -378,6 +378,7 @@ type ArchivePage struct {
 // archiveRange walks the seqs of an archive in [lo, hi], either of the
 // whole archive (prefix nil, over archive/) or of one with (over the index).
 type archiveRange struct {
+	b      *bolt.Bucket
 	c      *bolt.Cursor
 	prefix []byte
 	lo, hi uint64
@@ -443,6 +444,47 @@ func (r *archiveRange) count(from, to uint64) (int, bool) {
 		}
 	}
 	return n, true
+}
+
+// sides counts the entries of the range before a page (below first) and
+// after it (above last). It walks both sides in step, each at most
+// archiveCountScan entries, and with needBoth false stops as soon as one
+// side is known (the caller derives the other from the total), so the
+// newest and the oldest page cost almost nothing.
+func (r *archiveRange) sides(first, last uint64, needBoth bool) (a int, aok bool, b int, bok bool) {
+	if r.c == nil {
+		return 0, true, 0, true
+	}
+	before, after := *r, *r
+	before.c, after.c = r.b.Cursor(), r.b.Cursor()
+	aMore, bMore := first > 0, last < math.MaxUint64
+	if aMore {
+		_, aMore = before.le(first - 1)
+	}
+	if bMore {
+		_, bMore = after.ge(last + 1)
+	}
+	aGave, bGave := false, false
+	for {
+		aDone, bDone := !aMore && !aGave, !bMore && !bGave
+		if (!needBoth && (aDone || bDone)) || (!aMore && !bMore) {
+			return a, aDone, b, bDone
+		}
+		if aMore {
+			if a++; a > archiveCountScan {
+				aMore, aGave = false, true
+			} else {
+				_, aMore = before.prev()
+			}
+		}
+		if bMore {
+			if b++; b > archiveCountScan {
+				bMore, bGave = false, true
+			} else {
+				_, bMore = after.next()
+			}
+		}
+	}
 }
 
 // QueryArchive returns one page of the user's archive. It fails with
@@ -542,11 +584,11 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 	if q.With != "" {
 		r.prefix = withPrefix(q.With)
 		if idx := u.Bucket(bucketArchiveWith); idx != nil {
-			r.c = idx.Cursor()
+			r.b, r.c = idx, idx.Cursor()
 			total = int(getUvarint(idx, r.prefix))
 		}
 	} else if main != nil {
-		r.c = main.Cursor()
+		r.b, r.c = main, main.Cursor()
 		total = int(getUvarint(u.Bucket(bucketArchiveMeta), keyArchiveCount))
 	}
 
@@ -592,14 +634,7 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 			page.Count = n
 		}
 	} else {
-		a, aok := 0, true
-		if seqs[0] > 0 {
-			a, aok = r.count(lo, seqs[0]-1)
-		}
-		b, bok := 0, true
-		if l := seqs[len(seqs)-1]; l < math.MaxUint64 {
-			b, bok = r.count(l+1, hi)
-		}
+		a, aok, b, bok := r.sides(seqs[0], seqs[len(seqs)-1], !totalKnown)
 		switch {
 		case totalKnown:
 			page.Count = total
