@@ -18,6 +18,7 @@ import (
 
 	"chatbx/server/iq"
 	"chatbx/server/wire"
+	"chatbx/store"
 )
 
 // Namespaces and form types.
@@ -172,20 +173,32 @@ func (p DataPolicy) Form() Form {
 	return f
 }
 
+// Roster is the part of store.DB the package uses to decide whether
+// another account may see an account's information.
+type Roster interface {
+	// RosterItem returns user's roster item for the bare JID jid, or an
+	// error wrapping store.ErrNotFound.
+	RosterItem(ctx context.Context, user, jid string) (store.RosterItem, error)
+}
+
+var _ Roster = (*store.DB)(nil)
+
 // Disco answers disco#info and disco#items queries. It is safe for
 // concurrent use; its answers are immutable once New returns.
 type Disco struct {
 	serverInfo, serverItems   *wire.Element
 	accountInfo, accountItems *wire.Element
+	roster                    Roster
 }
 
-// New builds every answer from cfg.
-func New(cfg Config) *Disco {
+// New builds every answer from cfg. roster may be nil; then queries about
+// other accounts always get service-unavailable.
+func New(cfg Config, roster Roster) *Disco {
 	name := cfg.Name
 	if name == "" {
 		name = "chatbx"
 	}
-	d := &Disco{}
+	d := &Disco{roster: roster}
 	ids := append([]Identity{{Category: "server", Type: "im", Name: name}}, cfg.Identities...)
 	features := normalise(append([]string{NSInfo, NSItems}, cfg.Features...))
 	forms := slices.Clone(cfg.Forms)
@@ -212,14 +225,17 @@ func (*Disco) Namespaces() []string { return []string{NSInfo, NSItems} }
 func (*Disco) Features() []string { return []string{NSInfo, NSItems} }
 
 // Handle answers disco#info and disco#items queries (XEP-0030 §3, §4)
-// addressed to the server (to empty or the domain) or to the sender's own
-// bare JID (RFC 6121 §10.3: the server answers for the account). Queries
-// with a node get item-not-found: the server publishes no nodes.
-// A query about another account gets service-unavailable: whether it
-// exists is not the sender's business here.
+// addressed to the server (to empty or the domain) or to an account's bare
+// JID, which the server answers for (RFC 6121 §8.5.2.1.3). Queries with a
+// node get item-not-found: the server publishes no nodes.
+//
+// Privacy: an account's information is shown to the account itself and to
+// contacts it shares its presence with (subscription from or both), who
+// know it exists anyway; anyone else gets service-unavailable, the same
+// answer as for an account that does not exist.
 // Set requests get bad-request; results and errors get no answer (nil).
 // The returned payload is shared between replies and must not be modified.
-func (d *Disco) Handle(_ context.Context, c iq.Context, el *wire.Element) *wire.Element {
+func (d *Disco) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
 	switch el.Get("type") {
 	case "get":
 	case "set":
@@ -232,10 +248,10 @@ func (d *Disco) Handle(_ context.Context, c iq.Context, el *wire.Element) *wire.
 		return iq.Error(el, "modify", "bad-request")
 	}
 	var info, items *wire.Element
-	switch addressee(c, el.Get("to")) {
-	case toServer:
+	switch t, owner := addressee(c, el.Get("to")); {
+	case t == toServer:
 		info, items = d.serverInfo, d.serverItems
-	case toSelf:
+	case t == toSelf || t == toAccount && d.shares(ctx, owner, c):
 		info, items = d.accountInfo, d.accountItems
 	default:
 		return iq.Error(el, "cancel", "service-unavailable")
@@ -247,6 +263,16 @@ func (d *Disco) Handle(_ context.Context, c iq.Context, el *wire.Element) *wire.
 		return iq.Result(el, info)
 	}
 	return iq.Result(el, items)
+}
+
+// shares reports whether owner shares presence with the sender of c, that
+// is whether the sender may know the account (RFC 6121 §3).
+func (d *Disco) shares(ctx context.Context, owner string, c iq.Context) bool {
+	if d.roster == nil || c.User == "" {
+		return false
+	}
+	it, err := d.roster.RosterItem(ctx, owner, c.User+"@"+c.Domain)
+	return err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth)
 }
 
 // normalise sorts and deduplicates features, dropping empty ones.
@@ -302,31 +328,33 @@ func items(list []Item) *wire.Element {
 type target uint8
 
 const (
-	toOther target = iota
-	toServer
-	toSelf
+	toOther   target = iota
+	toServer         // empty or the domain
+	toSelf           // the sender's bare JID
+	toAccount        // another local account's bare JID
 )
 
-// addressee classifies an IQ's to address: empty or the domain is the
-// server, the sender's bare JID is the account. Normalised addresses
-// compare without allocating; others are normalised first (RFC 7622).
-func addressee(c iq.Context, to string) target {
+// addressee classifies an IQ's to address and returns the localpart for
+// toAccount. Normalised addresses compare without allocating; others are
+// normalised first (RFC 7622).
+func addressee(c iq.Context, to string) (target, string) {
 	u, d := c.User, c.Domain
 	switch {
 	case to == "" || to == d:
-		return toServer
+		return toServer, ""
 	case u != "" && len(to) == len(u)+1+len(d) && to[len(u)] == '@' && to[:len(u)] == u && to[len(u)+1:] == d:
-		return toSelf
+		return toSelf, u
 	}
 	j, err := jid.Parse(to)
 	if err != nil || j.Resourcepart() != "" || j.Domainpart() != d {
-		return toOther
+		return toOther, ""
 	}
-	switch j.Localpart() {
+	switch l := j.Localpart(); l {
 	case "":
-		return toServer
+		return toServer, ""
 	case u: // u is not empty here: the empty localpart matched above
-		return toSelf
+		return toSelf, u
+	default:
+		return toAccount, l
 	}
-	return toOther
 }

@@ -1,6 +1,8 @@
 package disco_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,9 +10,29 @@ import (
 	"chatbx/server/disco"
 	"chatbx/server/iq"
 	"chatbx/server/wire"
+	"chatbx/store"
+	"chatbx/store/storetest"
 )
 
-var _ iq.Handler = disco.New(disco.Config{}).Handle
+var _ iq.Handler = disco.New(disco.Config{}, nil).Handle
+
+// memRoster is an in-memory Roster: owner → contact bare JID → subscription.
+type memRoster map[string]map[string]store.Subscription
+
+func (m memRoster) RosterItem(_ context.Context, user, jid string) (store.RosterItem, error) {
+	sub, ok := m[user][jid]
+	if !ok {
+		return store.RosterItem{}, fmt.Errorf("mem: roster item: %w", store.ErrNotFound)
+	}
+	return store.RosterItem{JID: jid, Sub: sub}, nil
+}
+
+var roster = memRoster{
+	"bob":   {"alice@example.org": store.SubFrom},
+	"carol": {"alice@example.org": store.SubBoth},
+	"dave":  {"alice@example.org": store.SubTo},
+	"erin":  {"alice@example.org": store.SubNone},
+}
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
 
@@ -119,7 +141,15 @@ func TestHandle(t *testing.T) {
 			`<iq type="result" id="6">` + accountInfo + `</iq>`},
 		{"account items", `<iq type='get' id='7' to='alice@example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
 			`<iq type="result" id="7">` + accountItems + `</iq>`},
-		{"other account", `<iq type='get' id='8' to='bob@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+		{"contact sharing presence", `<iq type='get' id='8' to='bob@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+			`<iq type="result" id="8">` + accountInfo + `</iq>`},
+		{"contact sharing both ways", `<iq type='get' id='8' to='carol@example.org'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
+			`<iq type="result" id="8">` + accountItems + `</iq>`},
+		{"contact not sharing", `<iq type='get' id='8' to='dave@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+			`<iq type="error" id="8">` + unavailable + `</iq>`},
+		{"contact without subscription", `<iq type='get' id='8' to='erin@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+			`<iq type="error" id="8">` + unavailable + `</iq>`},
+		{"stranger", `<iq type='get' id='8' to='frank@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
 			`<iq type="error" id="8">` + unavailable + `</iq>`},
 		{"full jid", `<iq type='get' id='9' to='alice@example.org/phone'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
 			`<iq type="error" id="9">` + unavailable + `</iq>`},
@@ -144,7 +174,7 @@ func TestHandle(t *testing.T) {
 		{"no payload", `<iq type='get' id='18'/>`, `<iq type="error" id="18">` + badRequest + `</iq>`},
 		{"result", `<iq type='result' id='19'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, ``},
 	}
-	d := disco.New(testConfig())
+	d := disco.New(testConfig(), roster)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := str(d.Handle(t.Context(), alice, parse(t, tc.in)))
@@ -159,7 +189,7 @@ func TestHandle(t *testing.T) {
 // features and leaves the forms out.
 func TestMinimal(t *testing.T) {
 	t.Parallel()
-	d := disco.New(disco.Config{Name: "srv"})
+	d := disco.New(disco.Config{Name: "srv"}, nil)
 	got := str(d.Handle(t.Context(), alice, parse(t, `<iq type='get' id='1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)))
 	want := `<iq type="result" id="1"><query xmlns="http://jabber.org/protocol/disco#info">` +
 		`<identity category="server" type="im" name="srv"/>` +
@@ -176,7 +206,7 @@ func TestMinimal(t *testing.T) {
 // Answers are shared; serialising one must not change the next.
 func TestAnswersStable(t *testing.T) {
 	t.Parallel()
-	d := disco.New(testConfig())
+	d := disco.New(testConfig(), nil)
 	req := parse(t, `<iq type='get' id='1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	a := str(d.Handle(t.Context(), alice, req))
 	b := str(d.Handle(t.Context(), alice, req))
@@ -185,8 +215,37 @@ func TestAnswersStable(t *testing.T) {
 	}
 }
 
+// Without a roster, other accounts are never shown.
+func TestNoRoster(t *testing.T) {
+	t.Parallel()
+	d := disco.New(testConfig(), nil)
+	got := str(d.Handle(t.Context(), alice, parse(t, `<iq type='get' id='1' to='bob@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)))
+	if want := `<iq type="error" id="1">` + unavailable + `</iq>`; got != want {
+		t.Errorf("disco#info on a contact without roster = %s, want %s", got, want)
+	}
+}
+
+// TestRealStore checks the subscription rule against the bbolt roster.
+func TestRealStore(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t)
+	storetest.User(t, db, "alice")
+	storetest.User(t, db, "bob")
+	d := disco.New(testConfig(), db)
+	req := `<iq type='get' id='1' to='bob@example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`
+	if got := str(d.Handle(t.Context(), alice, parse(t, req))); got != `<iq type="error" id="1">`+unavailable+`</iq>` {
+		t.Errorf("before subscription: %s", got)
+	}
+	if _, err := db.PutRosterItem(t.Context(), "bob", store.RosterItem{JID: "alice@example.org", Sub: store.SubFrom}); err != nil {
+		t.Fatal(err)
+	}
+	if got := str(d.Handle(t.Context(), alice, parse(t, req))); got != `<iq type="result" id="1">`+accountInfo+`</iq>` {
+		t.Errorf("after subscription: %s", got)
+	}
+}
+
 func BenchmarkServerInfo(b *testing.B) {
-	d := disco.New(testConfig())
+	d := disco.New(testConfig(), nil)
 	req := parse(b, `<iq type='get' id='1' to='example.org'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	ctx := b.Context()
 	b.ReportAllocs()
@@ -199,7 +258,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(`<iq type='get' id='1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
 	f.Add(`<iq type='get' id='1' to='alice@example.org'><query xmlns='http://jabber.org/protocol/disco#items' node=''/></iq>`)
 	f.Add(`<iq type='get' id='1' to='\u00e9@example.org/x'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`)
-	d := disco.New(testConfig())
+	d := disco.New(testConfig(), roster)
 	f.Fuzz(func(t *testing.T, in string) {
 		dec := wire.NewDecoder(strings.NewReader(header+in), 1<<16)
 		if _, err := dec.Header(); err != nil {
