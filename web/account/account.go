@@ -99,6 +99,7 @@ func (c *Config) fill() {
 
 // Store is what the account operations need of *store.DB.
 type Store interface {
+	CreateUser(ctx context.Context, user string, c store.Credentials) error
 	Credentials(ctx context.Context, user string) (store.Credentials, error)
 	SetCredentials(ctx context.Context, user string, c store.Credentials) error
 	DeleteUser(ctx context.Context, user string) error

@@ -343,3 +343,29 @@ func TestNormaliseUser(t *testing.T) {
 		}
 	}
 }
+
+func TestCreate(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.pages.Manager()
+	ctx := context.Background()
+	tests := []struct {
+		name, user, pw, want string
+		err                  error
+	}{
+		{"ok", "Newbie", "long-enough", "newbie", nil},
+		{"taken", "newbie", "long-enough", "", account.ErrExists},
+		{"reserved", "Admin", "long-enough", "", account.ErrUsername},
+		{"too long", strings.Repeat("a", account.MaxUsername+1), "long-enough", "", account.ErrUsername},
+		{"invalid", "a b", "long-enough", "", account.ErrUsername},
+		{"short password", "other", "short", "", account.ErrPassword},
+	}
+	for _, tc := range tests {
+		got, err := m.Create(ctx, tc.user, tc.pw)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%s: Create(%q) = %q, %v; want %q, %v", tc.name, tc.user, got, err, tc.want, tc.err)
+		}
+	}
+	if err := m.Verify(ctx, "newbie", "long-enough"); err != nil {
+		t.Errorf("Verify after Create: %v", err)
+	}
+}
