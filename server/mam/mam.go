@@ -64,6 +64,8 @@ type Archive struct {
 	cfg    Config
 	now    func() time.Time
 	shards [cacheShards]cacheShard
+
+	commands commandSessions
 }
 
 // New returns the archive of the users of domain, kept in db.

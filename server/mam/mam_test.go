@@ -540,3 +540,95 @@ func BenchmarkArchiveHookOff(b *testing.B) {
 		}
 	}
 }
+
+func TestPurgeCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, mam.DefaultConfig())
+	e.setDefault(t, "alice", mam.Always)
+	e.chat(t, "alice", "bob", "keep me")
+	cmd := func(user, attrs, body string) *wire.Element {
+		t.Helper()
+		c := iq.Context{User: user, Domain: domain, From: user + "@" + domain + "/phone"}
+		return e.a.Command(t.Context(), c, parse(t, `<iq type='set' id='c' to='example.org'><command xmlns='http://jabber.org/protocol/commands' node='`+mam.PurgeNode+`' `+attrs+`>`+body+`</command></iq>`))
+	}
+	status := func(r *wire.Element) (string, string) {
+		t.Helper()
+		c := r.Child(mam.NSCommands, "command")
+		if r.Get("type") != "result" || c == nil {
+			t.Fatalf("command reply %s", str(r))
+		}
+		return c.Get("status"), c.Get("sessionid")
+	}
+	confirm := func(v string) string {
+		return `<x xmlns='jabber:x:data' type='submit'><field var='confirm'><value>` + v + `</value></field></x>`
+	}
+	count := func() int {
+		n, _ := e.db.ArchiveCount(t.Context(), "alice")
+		return n
+	}
+
+	// Cancel, and completion without confirmation, delete nothing.
+	st, sid := status(cmd("alice", "action='execute'", ""))
+	if st != "executing" || sid == "" {
+		t.Fatalf("execute: status %q session %q", st, sid)
+	}
+	if st, _ := status(cmd("alice", "sessionid='"+sid+"' action='cancel'", "")); st != "canceled" {
+		t.Errorf("cancel: status %q", st)
+	}
+	_, sid = status(cmd("alice", "", ""))
+	if st, _ := status(cmd("alice", "sessionid='"+sid+"' action='complete'", confirm("0"))); st != "completed" || count() != 1 {
+		t.Errorf("complete without confirm: status %q, count %d", st, count())
+	}
+	// Another user cannot complete alice's session; a session is used once.
+	_, sid = status(cmd("alice", "", ""))
+	if r := cmd("bob", "sessionid='"+sid+"' action='complete'", confirm("1")); r.Get("type") != "error" {
+		t.Errorf("bob completes alice's session: %s", str(r))
+	}
+	if r := cmd("alice", "sessionid='"+sid+"' action='complete'", confirm("1")); r.Get("type") != "error" || count() != 1 {
+		t.Errorf("reused session: %s, count %d", str(r), count())
+	}
+	_, sid = status(cmd("alice", "", ""))
+	if st, _ := status(cmd("alice", "sessionid='"+sid+"' action='complete'", confirm("true"))); st != "completed" || count() != 0 {
+		t.Errorf("confirmed purge: status %q, count %d", st, count())
+	}
+	if r := e.a.Command(t.Context(), iq.Context{User: "alice", Domain: domain}, parse(t, `<iq type='set' id='c'><command xmlns='http://jabber.org/protocol/commands' node='other'/></iq>`)); str(r) != `<iq type="error" id="c"><error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>` {
+		t.Errorf("unknown node: %s", str(r))
+	}
+}
+
+// FuzzHandle feeds arbitrary IQ payloads to the handler: it must answer
+// every get and set with a result or an error and never panic.
+func FuzzHandle(f *testing.F) {
+	db := storetest.Open(f)
+	storetest.User(f, db, "alice")
+	a := mam.New(db, domain, mam.DefaultConfig())
+	if err := a.SetDefault(context.Background(), "alice", mam.Always); err != nil {
+		f.Fatal(err)
+	}
+	for i := range 5 {
+		el, _ := wire.Parse([]byte(fmt.Sprintf(`<message from='bob@example.org/x' to='alice@example.org' type='chat'><body>%d</body></message>`, i)))
+		a.Archive(context.Background(), "alice", el, false)
+	}
+	for _, s := range []string{
+		query(`<field var='with'><value>bob@example.org</value></field>`, "<max>2</max>"),
+		query(`<field var='start'><value>2026-01-01T00:00:00Z</value></field>`, "<before/>"),
+		query(`<field var='ids'><value>x</value></field>`, "<after>y</after>"),
+		`<iq type='set' id='p'><prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>a@b</jid></always></prefs></iq>`,
+		`<iq type='get' id='m'><metadata xmlns='urn:xmpp:mam:2'/></iq>`,
+	} {
+		f.Add(s)
+	}
+	c := iq.Context{User: "alice", Domain: domain, From: "alice@example.org/x", Send: func(*wire.Element) {}}
+	f.Fuzz(func(t *testing.T, s string) {
+		el, err := wire.Parse([]byte(s))
+		if err != nil || el.Local != "iq" {
+			return
+		}
+		r := a.Handle(context.Background(), c, el)
+		if typ := el.Get("type"); (typ == "get" || typ == "set") && r == nil {
+			t.Errorf("no reply to %s", s)
+		}
+		// Keep the archive's preferences for the next input.
+		a.SetDefault(context.Background(), "alice", mam.Always)
+	})
+}
