@@ -316,6 +316,9 @@ func (d *Decoder) startTag(c byte) (*Element, bool, error) {
 			p, l := "", an
 			if i := strings.IndexByte(an, ':'); i >= 0 {
 				p, l = an[:i], an[i+1:]
+				if p == "" || l == "" || strings.IndexByte(l, ':') >= 0 {
+					return nil, false, ErrNotWellFormed
+				}
 			}
 			raw = append(raw, struct{ prefix, local, value string }{p, l, v})
 		}

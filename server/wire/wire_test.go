@@ -47,6 +47,8 @@ func TestNext(t *testing.T) {
 		{"control char", "<message>\x01</message>", "", ErrNotWellFormed},
 		{"bad utf8", "<message>\xff</message>", "", ErrNotWellFormed},
 		{"dup attr", `<message to='a' to='b'/>`, "", ErrNotWellFormed},
+		{"empty attr local", `<message p:=""/>`, "", ErrNotWellFormed},
+		{"empty attr prefix", `<message :a=""/>`, "", ErrNotWellFormed},
 		{"text at top", `hello`, "", ErrNotWellFormed},
 		{"close", `</stream:stream>`, "", io.EOF},
 		{"eof", `<message>`, "", io.ErrUnexpectedEOF},
