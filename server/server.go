@@ -13,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/server/c2s"
+	"chatbx/server/disco"
+	"chatbx/server/wire"
 	"chatbx/store"
 )
 
@@ -33,10 +35,22 @@ type Config struct {
 	ContactAdmin  []string
 	ContactAbuse  []string
 	Version       string
-	// DataPolicy is published in disco#info as a XEP-0128 form (issue 4):
-	// field name → value, e.g. "offline-retention" → "30d".
-	DataPolicy map[string]string
+	// DataPolicy, if not nil, is published in the server's disco#info as
+	// the urn:chatbx:data-policy form (XEP-0128), built from the running
+	// configuration so clients can read the privacy promises.
+	DataPolicy *disco.DataPolicy
+	// DiscoItems are further services (e.g. upload) listed in disco#items.
+	DiscoItems []disco.Item
+	// AccountFeatures are advertised on accounts' bare JIDs.
+	AccountFeatures []string
+	// Extra are further IQ services (e.g. the message archive, in-band
+	// registration) registered beside the built-in ones.
+	Extra []Service
 }
+
+// Service is an IQ service plugged into the server: the namespaces it
+// handles, the disco features it adds, and its handler.
+type Service = service
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -62,7 +76,10 @@ type Deps struct {
 	Anon         IPAnonymizer
 	StartTLS     func(streamTo string) *tls.Config
 	DirectTLS    *tls.Config
-	Now          func() time.Time
+	// Archive is the message archive hook (see c2s.Deps.Archive); nil
+	// archives nothing.
+	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
+	Now     func() time.Time
 }
 
 // Server is the XMPP server.
@@ -91,7 +108,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
-		Blocked: svc.blocked,
+		Blocked: svc.blocked, Archive: d.Archive,
 	})
 	svc.register(s.c2s)
 	return s, nil

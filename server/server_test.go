@@ -16,6 +16,7 @@ import (
 	"mellium.im/sasl"
 
 	"chatbx/server"
+	"chatbx/server/disco"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -525,5 +526,64 @@ func TestIdlePing(t *testing.T) {
 	el := a.Expect("timeout", func(el *wire.Element) bool { return el.Local == "error" })
 	if el.FirstChild().Local != "connection-timeout" {
 		t.Errorf("idle close = %s", el)
+	}
+}
+
+func TestServices(t *testing.T) {
+	e := start(t, func(c *server.Config) {
+		c.ContactAbuse = []string{"mailto:abuse@chatbx.test"}
+		c.DataPolicy = &disco.DataPolicy{ArchiveDefault: "never", IPv4Prefix: 24, IPv6Prefix: 48,
+			Retention: map[string]time.Duration{"connection-logs": 24 * time.Hour}}
+	})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	ok := func(name string, r *wire.Element) *wire.Element {
+		t.Helper()
+		if r.Get("type") != "result" {
+			t.Fatalf("%s: %s", name, r)
+		}
+		return r
+	}
+	// ping and disco.
+	ok("ping", a.IQ(`<iq type='get' id='1' to='chatbx.test'><ping xmlns='urn:xmpp:ping'/></iq>`))
+	info := ok("disco", a.IQ(`<iq type='get' id='2' to='chatbx.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)).String()
+	for _, want := range []string{"urn:xmpp:blocking", "vcard-temp", "jabber:iq:private", "urn:xmpp:ping",
+		"jabber:iq:roster", "mailto:abuse@chatbx.test", "urn:chatbx:data-policy", "retention-connection-logs", "86400"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("disco#info lacks %q: %s", want, info)
+		}
+	}
+	// version without OS.
+	v := ok("version", a.IQ(`<iq type='get' id='3' to='chatbx.test'><query xmlns='jabber:iq:version'/></iq>`))
+	if strings.Contains(v.String(), "<os") {
+		t.Errorf("version reveals the OS: %s", v)
+	}
+	// vcard: set own, read own and another's.
+	ok("vcard set", a.IQ(`<iq type='set' id='4'><vCard xmlns='vcard-temp'><FN>Alice Marker</FN></vCard></iq>`))
+	if r := ok("vcard get", b.IQ(`<iq type='get' id='5' to='alice@chatbx.test'><vCard xmlns='vcard-temp'/></iq>`)); !strings.Contains(r.String(), "Alice Marker") {
+		t.Errorf("vcard of alice seen by bob: %s", r)
+	}
+	// private storage.
+	ok("private set", a.IQ(`<iq type='set' id='6'><query xmlns='jabber:iq:private'><prefs xmlns='urn:x:test'><a>1</a></prefs></query></iq>`))
+	if r := ok("private get", a.IQ(`<iq type='get' id='7'><query xmlns='jabber:iq:private'><prefs xmlns='urn:x:test'/></query></iq>`)); !strings.Contains(r.String(), "<a>1</a>") {
+		t.Errorf("private get: %s", r)
+	}
+	// blocking: bob blocks alice; alice's message bounces, bob gets nothing.
+	b.SendRaw(`<presence/>`)
+	ok("block", b.IQ(`<iq type='set' id='8'><block xmlns='urn:xmpp:blocking'><item jid='alice@chatbx.test'/></block></iq>`))
+	if r := ok("blocklist", b.IQ(`<iq type='get' id='9'><blocklist xmlns='urn:xmpp:blocking'/></iq>`)); !strings.Contains(r.String(), "alice@chatbx.test") {
+		t.Errorf("blocklist: %s", r)
+	}
+	a.SendRaw(`<message to='bob@chatbx.test' type='chat' id='blocked1'><body>blocked</body></message>`)
+	a.Expect("bounce", func(el *wire.Element) bool { return el.Get("id") == "blocked1" && el.Get("type") == "error" })
+	ok("unblock", b.IQ(`<iq type='set' id='10'><unblock xmlns='urn:xmpp:blocking'/></iq>`))
+	a.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>after unblock</body></message>`)
+	b.Expect("message", isMsg("after unblock"))
+	// An unknown namespace.
+	if r := a.IQ(`<iq type='get' id='11' to='chatbx.test'><foo xmlns='urn:unknown'/></iq>`); r.Get("type") != "error" ||
+		!strings.Contains(r.String(), "service-unavailable") {
+		t.Errorf("unknown iq: %s", r)
 	}
 }

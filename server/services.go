@@ -2,30 +2,82 @@ package server
 
 import (
 	"context"
+	"time"
 
+	"chatbx/server/blocking"
 	"chatbx/server/c2s"
+	"chatbx/server/disco"
+	"chatbx/server/iq"
+	"chatbx/server/last"
 	"chatbx/server/ping"
+	"chatbx/server/private"
+	"chatbx/server/vcard"
+	"chatbx/server/version"
+	"chatbx/server/wire"
 )
+
+// service is what every feature package offers the c2s layer.
+type service interface {
+	Namespaces() []string
+	Features() []string
+	Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
+}
 
 // services holds the IQ service handlers and what the c2s layer asks of
 // them (the blocklist check).
 type services struct {
-	cfg  Config
-	d    Deps
-	ping *ping.Ping
+	cfg   Config
+	d     Deps
+	block *blocking.Blocking
+	list  []service
 }
 
 func newServices(cfg Config, d Deps) *services {
-	return &services{cfg: cfg, d: d, ping: ping.New()}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	v := &services{cfg: cfg, d: d}
+	v.block = blocking.New(d.DB, blocking.DefaultConfig())
+	v.list = []service{
+		ping.New(),
+		version.New(cfg.Version),
+		last.New(now(), now),
+		vcard.New(d.DB, vcard.DefaultConfig()),
+		private.New(d.DB, private.DefaultConfig()),
+		v.block,
+	}
+	v.list = append(v.list, cfg.Extra...)
+	return v
 }
 
-// register installs every IQ handler on the c2s server.
+// register installs every IQ handler on the c2s server and builds disco
+// from everyone's features.
 func (v *services) register(c *c2s.Server) {
-	c.HandleIQ(ping.NS, v.ping.Handle)
+	features := c.Features()
+	for _, s := range v.list {
+		features = append(features, s.Features()...)
+	}
+	dc := disco.Config{
+		Name:            "chatbx",
+		Features:        features,
+		Contact:         disco.Contact{Admin: v.cfg.ContactAdmin, Abuse: v.cfg.ContactAbuse},
+		DataPolicy:      v.cfg.DataPolicy,
+		Items:           v.cfg.DiscoItems,
+		AccountFeatures: v.cfg.AccountFeatures,
+	}
+	all := append([]service{disco.New(dc, v.d.DB)}, v.list...)
+	for _, s := range all {
+		for _, ns := range s.Namespaces() {
+			c.HandleIQ(ns, s.Handle)
+		}
+	}
 }
 
 // blocked reports whether user blocked jid (XEP-0191).
-func (v *services) blocked(ctx context.Context, user, jid string) bool { return false }
+func (v *services) blocked(ctx context.Context, user, jid string) bool {
+	return v.block.Blocked(ctx, user, jid)
+}
 
 // forget drops cached per-user state (after account deletion).
-func (v *services) forget(user string) {}
+func (v *services) forget(user string) { v.block.Forget(user) }
