@@ -49,6 +49,9 @@ const (
 	// count and index for a bounded range (XEP-0059 §2.6 lets a server
 	// omit both when they are expensive).
 	archiveCountScan = 1000
+	// archiveExpireChunk is the most messages ExpireArchive deletes in
+	// one transaction.
+	archiveExpireChunk = 10_000
 	// maxArchivePrefsJIDs bounds each always/never list.
 	maxArchivePrefsJIDs = 1000
 )
@@ -804,22 +807,32 @@ func (db *DB) ExpireArchive(ctx context.Context, before time.Time) (int, error) 
 	cut := uint64(max(before.UnixNano(), 0))
 	total := 0
 	for _, user := range users {
-		var n int
-		err := db.update(ctx, func(tx *bolt.Tx) error {
-			var err error
-			n, err = expireArchiveTx(tx, string(user), cut)
-			return err
-		})
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return total, fmt.Errorf("store: expire archive: %w", err)
+		// Chunks keep each transaction short, so that a first sweep over
+		// a large archive does not hold up the writers for long.
+		for {
+			var n int
+			err := db.update(ctx, func(tx *bolt.Tx) error {
+				var err error
+				n, err = expireArchiveTx(tx, string(user), cut, archiveExpireChunk)
+				return err
+			})
+			if errors.Is(err, ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return total, fmt.Errorf("store: expire archive: %w", err)
+			}
+			total += n
+			if n < archiveExpireChunk {
+				break
+			}
 		}
-		total += n
 	}
 	return total, nil
 }
 
-// expireArchiveTx deletes the user's messages with seq < cut.
-func expireArchiveTx(tx *bolt.Tx, user string, cut uint64) (int, error) {
+// expireArchiveTx deletes at most limit of the user's messages with seq < cut.
+func expireArchiveTx(tx *bolt.Tx, user string, cut uint64, limit int) (int, error) {
 	u, err := userBucket(tx, user)
 	if err != nil {
 		return 0, err
@@ -834,7 +847,7 @@ func expireArchiveTx(tx *bolt.Tx, user string, cut uint64) (int, error) {
 	}
 	var old []entry
 	c := main.Cursor()
-	for k, v := c.First(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) < cut; k, v = c.Next() {
+	for k, v := c.First(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) < cut && len(old) < limit; k, v = c.Next() {
 		w, err := archivedWith(v)
 		if err != nil {
 			return 0, err

@@ -454,6 +454,27 @@ func TestExpireArchive(t *testing.T) {
 	if n, err := db.ExpireArchive(ctx, t0); err != nil || n != 0 {
 		t.Errorf("second ExpireArchive = %d, %v, want 0", n, err)
 	}
+
+	// More than one chunk.
+	big := archiveExpireChunk + 5
+	err = db.update(ctx, func(tx *bolt.Tx) error {
+		for i := range big {
+			if _, err := appendArchiveTx(tx, "carol", t0.Add(time.Duration(i)*time.Millisecond), "dave@example.org", false, []byte("<message/>"), []byte{0, 0, 0, 0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's six remaining messages go too.
+	if n, err := db.ExpireArchive(ctx, t0.Add(time.Hour)); err != nil || n != big+6 {
+		t.Errorf("ExpireArchive over chunks = %d, %v, want %d", n, err, big+6)
+	}
+	if c, _ := db.ArchiveCount(ctx, "carol"); c != 0 {
+		t.Errorf("ArchiveCount(carol) = %d, want 0", c)
+	}
 }
 
 // BenchmarkArchiveWrite measures archiving one message: "fsync" with the

@@ -220,6 +220,11 @@ func parseForm(x *wire.Element, q *store.ArchiveQuery) error {
 			q.Start, err = parseTime(value)
 		case "end":
 			q.End, err = parseTime(value)
+			if err == nil && !q.End.IsZero() && q.End.Nanosecond()%1000 == 0 {
+				// Stamps are sent with microseconds (see stamp): an end
+				// equal to a message's stamp includes that message.
+				q.End = q.End.Add(999 * time.Nanosecond)
+			}
 		case "before-id":
 			q.BeforeID = value
 		case "after-id":
