@@ -593,7 +593,10 @@ func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
 		if string(p1) != string(p2) {
 			return "", errors.New("passwords do not match")
 		}
-		return string(p1), checkPassword(string(p1))
+		if err := checkPassword(string(p1)); err != nil {
+			return "", err
+		}
+		return string(p1), nil
 	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, maxPasswordBytes+2)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -606,7 +609,10 @@ func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
 	if pw == "" {
 		return "", errors.New("no password on standard input (give it on the first line)")
 	}
-	return pw, checkPassword(pw)
+	if err := checkPassword(pw); err != nil {
+		return "", err
+	}
+	return pw, nil
 }
 
 // versionString reports the module version and VCS revision when known.

@@ -1,0 +1,608 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"chatbx/store"
+)
+
+// TestMain lets a test re-execute this binary as the real chatbx command.
+func TestMain(m *testing.M) {
+	if os.Getenv("CHATBXTEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// testEnv is a command environment with captured output and no process
+// environment; the accounts come from the real store unless replaced.
+type testEnv struct {
+	cmdEnv
+	out, errOut *lockedBuffer
+}
+
+func newTestEnv(t *testing.T, environ ...string) *testEnv {
+	t.Helper()
+	te := &testEnv{out: &lockedBuffer{}, errOut: &lockedBuffer{}}
+	te.cmdEnv = cmdEnv{
+		ctx:          t.Context(),
+		stdin:        strings.NewReader(""),
+		stdout:       te.out,
+		stderr:       te.errOut,
+		environ:      environ,
+		openAccounts: openStoreAccounts,
+		serve:        runServer,
+	}
+	return te
+}
+
+// runWith runs one command line with stdin and returns the exit status.
+func (te *testEnv) runWith(stdin string, args ...string) int {
+	te.out.Reset()
+	te.errOut.Reset()
+	te.stdin = strings.NewReader(stdin)
+	return te.run(args)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *lockedBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  int
+		inErr string // expected in stderr
+	}{
+		{"no command", "", nil, exitUsage, "missing command"},
+		{"unknown command", "", []string{"frobnicate"}, exitUsage, "unknown command"},
+		{"version", "", []string{"version"}, exitOK, ""},
+		{"version with argument", "", []string{"version", "x"}, exitUsage, ""},
+		{"help", "", []string{"help"}, exitOK, ""},
+		{"unknown flag", "", []string{"check", "--dev", "--no-such-flag"}, exitUsage, "--no-such-flag"},
+		{"flag without value", "", []string{"check", "--domain"}, exitUsage, "needs a value"},
+		{"check without domain", "", []string{"check"}, exitError, "domain"},
+		{"check dev", "", []string{"check", "--dev", "--data-dir", dir}, exitOK, ""},
+		{"check invalid duration", "", []string{"check", "--dev", "--c2s-idle-timeout", "soon"}, exitError, "c2s.idle_timeout"},
+		{"check positional", "", []string{"check", "--dev", "extra"}, exitUsage, ""},
+		{"serve invalid config", "", []string{"serve", "--retention-uploads=0"}, exitError, "retention.uploads"},
+		{"serve positional", "", []string{"serve", "--dev", "now"}, exitUsage, ""},
+		{"user without subcommand", "", []string{"user"}, exitUsage, ""},
+		{"user unknown subcommand", "", []string{"user", "rename", "a"}, exitUsage, ""},
+		{"user add without name", "", []string{"user", "add", "--data-dir", dir}, exitUsage, "NAME"},
+		{"user add password in argv", "", []string{"user", "add", "--data-dir", dir, "alice", "secret"}, exitUsage, "NAME"},
+		{"user add no password", "", []string{"user", "add", "--data-dir", dir, "alice"}, exitError, "password"},
+		{"user add invalid name", "pw\n", []string{"user", "add", "--data-dir", dir, "a@b"}, exitError, "invalid username"},
+		{"user add reserved", "pw\n", []string{"user", "add", "--data-dir", dir, "Admin"}, exitError, "reserved"},
+		{"user list with name", "", []string{"user", "list", "--data-dir", dir, "x"}, exitUsage, ""},
+		{"user list no database", "", []string{"user", "list", "--data-dir", filepath.Join(dir, "none")}, exitError, "no database"},
+		{"user bad env", "", []string{"user", "list"}, exitError, "CHATBX_NOPE"},
+		{"config docs", "", []string{"config", "docs"}, exitOK, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTestEnv(t)
+			if tc.name == "user bad env" {
+				te.environ = []string{"CHATBX_NOPE=1"}
+			}
+			got := te.runWith(tc.stdin, tc.args...)
+			if got != tc.want {
+				t.Errorf("run(%q) = %d, want %d\nstderr: %s", tc.args, got, tc.want, te.errOut)
+			}
+			if !strings.Contains(te.errOut.String(), tc.inErr) {
+				t.Errorf("run(%q) stderr = %q, want it to mention %q", tc.args, te.errOut, tc.inErr)
+			}
+		})
+	}
+}
+
+// TestMainExitStatus runs the real binary entry point in a child process.
+func TestMainExitStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"version"}, 0},
+		{[]string{"check", "--data-dir", t.TempDir()}, 1}, // no domain
+		{[]string{"bogus"}, 2},
+	}
+	for _, tc := range tests {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], tc.args...)
+		cmd.Env = append(os.Environ(), "CHATBXTEST_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		got := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			got = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("chatbx %q exited %d, want %d\n%s", tc.args, got, tc.want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	te := newTestEnv(t)
+	if code := te.runWith("", "version"); code != 0 || !strings.HasPrefix(te.out.String(), "chatbx ") {
+		t.Errorf("version = %d, %q", code, te.out)
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	t.Parallel()
+	p, err := parseArgs([]string{"alice", "--data-dir=/d", "--dev", "-log-stderr", "--c2s-listen", ":1", "--", "--x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.dev || p.keys["data_dir"] != "/d" || p.keys["log.stderr"] != "true" || p.keys["c2s.listen"] != ":1" {
+		t.Errorf("parseArgs: %+v", p)
+	}
+	if len(p.pos) != 2 || p.pos[0] != "alice" || p.pos[1] != "--x" {
+		t.Errorf("positional = %q, want [alice --x]", p.pos)
+	}
+	if _, err := parseArgs([]string{"--dev=perhaps"}, nil); err == nil {
+		t.Error("parseArgs(--dev=perhaps) succeeded")
+	}
+}
+
+func TestNormalizeUsername(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"alice", "alice", false},
+		{"Alice", "alice", false},
+		{"ÅSA", "åsa", false},
+		{"bob.smith-1", "bob.smith-1", false},
+		{"", "", true},
+		{"a b", "", true},
+		{"a@b", "", true},
+		{"a/b", "", true},
+		{"a:b", "", true},
+		{"a<b", "", true},
+		{strings.Repeat("x", 65), "", true},
+		{"\u0000", "", true},
+	}
+	for _, tc := range tests {
+		got, err := normalizeUsername(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("normalizeUsername(%q) = %q, %v; want %q, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+	for _, r := range []string{"admin", "abuse", "postmaster", "root", "webmaster", "hostmaster", "security", "support", "info", "noreply", "xmpp", "www"} {
+		if !isReservedUsername(r) {
+			t.Errorf("isReservedUsername(%q) = false", r)
+		}
+	}
+}
+
+func TestReadPassword(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"first line", "s3cret\nsecond line\n", "s3cret", false},
+		{"crlf", "s3cret\r\n", "s3cret", false},
+		{"no newline", "s3cret", "s3cret", false},
+		{"spaces kept", " pass word \n", " pass word ", false},
+		{"empty", "", "", true},
+		{"empty line", "\nlater\n", "", true},
+		{"too long", strings.Repeat("x", maxPasswordBytes+1) + "\n", "", true},
+		{"too long without newline", strings.Repeat("x", maxPasswordBytes+10), "", true},
+		{"invalid utf-8", "\xff\xfe\n", "", true},
+	}
+	for _, tc := range tests {
+		got, err := readPassword(strings.NewReader(tc.in), io.Discard)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("%s: readPassword(%q) = %q, %v; want %q, error %v", tc.name, tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestUserCommandsDirect runs the user commands with no server: they open
+// the database themselves.
+func TestUserCommandsDirect(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	te := newTestEnv(t)
+	steps := []struct {
+		stdin string
+		args  []string
+		want  int
+		out   string
+	}{
+		{"", []string{"user", "list", "--data-dir", dir}, exitError, ""}, // no database yet
+		{"correct horse\n", []string{"user", "add", "--data-dir", dir, "Alice"}, exitOK, "user alice added\n"},
+		{"other\n", []string{"user", "add", "alice", "--data-dir", dir}, exitError, ""},
+		{"pw\n", []string{"user", "add", "--data-dir", dir, "--allow-reserved", "admin"}, exitOK, "user admin added\n"},
+		{"", []string{"user", "list", "--data-dir", dir}, exitOK, "admin\nalice\n"},
+		{"battery staple\n", []string{"user", "passwd", "--data-dir", dir, "ALICE"}, exitOK, "password of alice changed\n"},
+		{"x\n", []string{"user", "passwd", "--data-dir", dir, "bob"}, exitError, ""},
+		{"", []string{"user", "delete", "--data-dir", dir, "admin"}, exitOK, "user admin deleted\n"},
+		{"", []string{"user", "delete", "--data-dir", dir, "admin"}, exitError, ""},
+		{"", []string{"user", "list", "--data-dir", dir}, exitOK, "alice\n"},
+	}
+	for _, s := range steps {
+		if got := te.runWith(s.stdin, s.args...); got != s.want {
+			t.Fatalf("run(%q) = %d, want %d\nstderr: %s", s.args, got, s.want, te.errOut)
+		}
+		if s.out != "" && te.out.String() != s.out {
+			t.Errorf("run(%q) printed %q, want %q", s.args, te.out, s.out)
+		}
+	}
+	// Only verifiers are stored, and the changed password is the one that works.
+	db, err := store.Open(filepath.Join(dir, dbFileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Credentials(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.VerifyPlain("battery staple") || c.VerifyPlain("correct horse") {
+		t.Error("alice's credentials do not match the changed password")
+	}
+	if c.SHA256.Iterations < store.MinIterations {
+		t.Errorf("iterations = %d", c.SHA256.Iterations)
+	}
+	// The data directory is private.
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory mode = %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+// TestUserCommandLocked: a database held by another process with no admin
+// socket gives a clear error.
+func TestUserCommandLocked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, dbFileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The lock is per process on Linux (flock on a second descriptor of the
+	// same process also conflicts), so this stands in for a second process.
+	te := newTestEnv(t)
+	if got := te.runWith("", "user", "list", "--data-dir", dir); got != exitError {
+		t.Fatalf("user list on a locked database = %d, want 1", got)
+	}
+	if !strings.Contains(te.errOut.String(), "locked by another process and no admin socket answers") {
+		t.Errorf("stderr = %q", te.errOut)
+	}
+}
+
+func testLogger(w io.Writer) zerolog.Logger { return zerolog.New(w) }
+
+func TestAdminSocketRoundtrip(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := adminSocketPath(dir)
+	var logBuf lockedBuffer
+	handlers := map[string]adminHandler{
+		"echo": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			return adminResponse{Output: strings.Join(req.Args, " ") + ":" + req.Flags["x"], Data: []byte{0, 1, 0xff}}, nil
+		},
+		"fail": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			return adminResponse{}, errors.New("it failed")
+		},
+		"panic": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			panic("boom")
+		},
+	}
+	s, err := listenAdmin(path, handlers, testLogger(&logBuf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+
+	resp, err := adminCall(t.Context(), path, adminRequest{Cmd: "echo", Args: []string{"a", "b"}, Flags: map[string]string{"x": "y"}, Secret: map[string]string{"password": "hunter2-marker"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Output != "a b:y" || !bytes.Equal(resp.Data, []byte{0, 1, 0xff}) {
+		t.Errorf("echo = %+v", resp)
+	}
+	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "fail"}); err == nil || err.Error() != "it failed" {
+		t.Errorf("fail = %v, want the handler's error", err)
+	}
+	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "panic"}); err == nil {
+		t.Error("panic handler gave no error")
+	}
+	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("unknown command = %v", err)
+	}
+	// A malformed line gets an answer, and the server keeps serving.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "{not json\n")
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.Contains(line, "malformed") {
+		t.Errorf("malformed request answered %q", line)
+	}
+	// Another server cannot take over a live socket.
+	if _, err := listenAdmin(path, handlers, testLogger(io.Discard)); err == nil {
+		t.Error("second listenAdmin on a live socket succeeded")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket left behind after Run: %v", err)
+	}
+	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "echo"}); !errors.Is(err, errAdminUnavailable) {
+		t.Errorf("adminCall after shutdown = %v, want errAdminUnavailable", err)
+	}
+	// Privacy: secrets and arguments never reach the log.
+	if l := logBuf.String(); strings.Contains(l, "hunter2-marker") || !strings.Contains(l, `"cmd":"echo"`) {
+		t.Errorf("log = %s", l)
+	}
+}
+
+func TestAdminStaleSocket(t *testing.T) {
+	t.Parallel()
+	path := adminSocketPath(t.TempDir())
+	// A crashed server leaves its socket file behind.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "x"}); !errors.Is(err, errAdminUnavailable) {
+		t.Errorf("adminCall on a stale socket = %v, want errAdminUnavailable", err)
+	}
+	s, err := listenAdmin(path, nil, testLogger(io.Discard))
+	if err != nil {
+		t.Fatalf("listenAdmin over a stale socket: %v", err)
+	}
+	s.Close()
+	// A regular file in the way is not removed.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenAdmin(path, nil, testLogger(io.Discard)); err == nil {
+		t.Error("listenAdmin replaced a regular file")
+	}
+}
+
+// startTestServer starts the app as `serve --dev` would, on free loopback
+// ports, and runs it until the test ends.
+func startTestServer(t *testing.T, dir string) {
+	t.Helper()
+	cfg, err := loadConfig(configSources{Dev: true, Flags: map[string]string{
+		"data_dir":         dir,
+		"c2s.listen":       "127.0.0.1:0",
+		"c2s.listen_tls":   "127.0.0.1:0",
+		"web.listen_https": "127.0.0.1:0",
+		"web.listen_http":  "127.0.0.1:0",
+		"log.stderr":       "false",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	a, err := startApp(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- a.run(ctx, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+}
+
+// TestUserCommandsThroughServer: while the server holds the database, the
+// user commands go through the admin socket.
+func TestUserCommandsThroughServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	startTestServer(t, dir)
+	te := newTestEnv(t)
+	// Direct access would fail: the server holds the lock.
+	te.openAccounts = func(context.Context, Config, bool) (accounts, func() error, error) {
+		t.Error("user command opened the database while the server runs")
+		return nil, nil, errLocked
+	}
+	steps := []struct {
+		stdin string
+		args  []string
+		want  int
+		out   string
+	}{
+		{"pw-one\n", []string{"user", "add", "--data-dir", dir, "bob"}, exitOK, "user bob added\n"},
+		{"pw-two\n", []string{"user", "add", "--data-dir", dir, "bob"}, exitError, ""},
+		{"", []string{"user", "list", "--data-dir", dir}, exitOK, "bob\n"},
+		{"pw-three\n", []string{"user", "passwd", "--data-dir", dir, "bob"}, exitOK, "password of bob changed\n"},
+		{"", []string{"user", "delete", "--data-dir", dir, "bob"}, exitOK, "user bob deleted\n"},
+		{"", []string{"user", "list", "--data-dir", dir}, exitOK, ""},
+	}
+	for _, s := range steps {
+		if got := te.runWith(s.stdin, s.args...); got != s.want {
+			t.Fatalf("run(%q) = %d, want %d\nstderr: %s", s.args, got, s.want, te.errOut)
+		}
+		if te.out.String() != s.out {
+			t.Errorf("run(%q) printed %q, want %q", s.args, te.out, s.out)
+		}
+	}
+	// Privacy: the server log holds no password.
+	scanDir(t, filepath.Join(dir, logsDir), "pw-one", "pw-three")
+}
+
+// TestDataDirLayout: a served data directory holds nothing but the promised files.
+func TestDataDirLayout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	startTestServer(t, dir)
+	te := newTestEnv(t)
+	if got := te.runWith("pw\n", "user", "add", "--data-dir", dir, "carol"); got != exitOK {
+		t.Fatalf("user add = %d: %s", got, te.errOut)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{dbFileName: true, uploadsDir: true, logsDir: true, adminSocketName: true}
+	for _, e := range entries {
+		if !allowed[e.Name()] {
+			t.Errorf("unexpected %s in the data directory", e.Name())
+		}
+	}
+}
+
+// TestServeCommand runs `chatbx serve --dev` through the command line and
+// stops it with its context, as a signal would.
+func TestServeCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ready := make(chan struct{})
+	te := newTestEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	te.ctx = ctx
+	te.stdout = &notifyWriter{w: te.out, match: "development mode", ch: ready}
+	done := make(chan int)
+	go func() {
+		done <- te.run([]string{"serve", "--dev", "--data-dir", dir, "--log-stderr=false",
+			"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+			"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0"})
+	}()
+	select {
+	case <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited %d before it was ready: %s", code, te.errOut)
+	}
+	if !strings.Contains(te.out.String(), "user add --dev --data-dir "+dir+" alice") {
+		t.Errorf("dev instructions do not say how to add a user:\n%s", te.out)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("serve exited %d after shutdown: %s", code, te.errOut)
+	}
+	// The store was closed: a direct open works.
+	db, err := store.Open(filepath.Join(dir, dbFileName), store.Options{})
+	if err != nil {
+		t.Fatalf("store after shutdown: %v", err)
+	}
+	db.Close()
+}
+
+// notifyWriter closes ch once a write contains match.
+type notifyWriter struct {
+	w     io.Writer
+	match string
+	ch    chan struct{}
+	once  sync.Once
+}
+
+func (n *notifyWriter) Write(p []byte) (int, error) {
+	k, err := n.w.Write(p)
+	if bytes.Contains(p, []byte(n.match)) {
+		n.once.Do(func() { close(n.ch) })
+	}
+	return k, err
+}
+
+// scanDir fails if any file under dir contains one of the markers.
+func scanDir(t *testing.T, dir string, markers ...string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range markers {
+			if bytes.Contains(data, []byte(m)) {
+				t.Errorf("%s contains %q", path, m)
+			}
+		}
+		return nil
+	})
+}
+
+func TestCheckWarnings(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(configSources{Flags: map[string]string{
+		"domain": "example.org", "log.stderr": "true", "retention.uploads": "60d",
+		"archive.default": "always", "accounts.registration": "open",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	writeCheck(&b, &c)
+	for _, want := range []string{"log.stderr is on", "retention.uploads is longer", "archive.default", "registration is open", "contact.admin is empty", `retention.uploads            = "60d"`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
