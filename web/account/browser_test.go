@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"archive/zip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
@@ -133,30 +136,36 @@ func browser(t *testing.T, caPEM []byte) context.Context {
 	return bctx
 }
 
-// TestBrowserDelete deletes an account through the page in headless
-// Chromium over real HTTPS, behind the site's own security headers, and
-// then scans the data directory for anything of the account.
-func TestBrowserDelete(t *testing.T) {
-	tlsCfg, caPEM := testCA(t)
-	ctx := browser(t, caPEM)
+// site is the account pages behind the real web site on HTTPS, with a
+// browser that trusts its certificate.
+type site struct {
+	ctx  context.Context
+	db   *store.DB
+	dir  string // data directory
+	logs string // connection logs under dir
+	kick *kicks
+	url  string // https://accounts.xmpp.test:PORT/account/
+}
 
-	dir := t.TempDir()
-	db := storetest.OpenPath(t, filepath.Join(dir, "chatbx.db"))
-	const name = "quentinmarker"
-	user(t, db, name)
-	user(t, db, "bob")
-	fill(t, db, name)
-	bg := context.Background()
-	if _, err := db.PutRosterItem(bg, "bob", store.RosterItem{JID: name + "@" + domain, Sub: store.SubBoth}); err != nil {
+// newSite starts the site for a browser test; name is a user with data.
+func newSite(t *testing.T, name string) *site {
+	t.Helper()
+	tlsCfg, caPEM := testCA(t)
+	s := &site{ctx: browser(t, caPEM), dir: t.TempDir(), kick: &kicks{}}
+	s.db = storetest.OpenPath(t, filepath.Join(s.dir, "chatbx.db"))
+	user(t, s.db, name)
+	user(t, s.db, "bob")
+	fill(t, s.db, name)
+	if _, err := s.db.PutRosterItem(context.Background(), "bob", store.RosterItem{JID: name + "@" + domain, Sub: store.SubBoth}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Connection log lines of the account, as c2s writes them.
-	logDir := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
+	s.logs = filepath.Join(s.dir, "logs")
+	if err := os.MkdirAll(s.logs, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	sink := logs.NewSink(logDir, "conn", time.Hour, time.Now)
+	sink := logs.NewSink(s.logs, "conn", time.Hour, time.Now)
 	for _, u := range []string{name, "bob", name} {
 		line, _ := json.Marshal(map[string]string{"time": time.Now().UTC().Format(time.RFC3339), "event": "login", "user": u, "ip_anon": "127.0.0.0"})
 		if _, err := sink.Write(append(line, '\n')); err != nil {
@@ -167,11 +176,10 @@ func TestBrowserDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k := &kicks{}
 	pages, err := account.New(account.DefaultConfig(domain), account.Deps{
-		Store: db, Sessions: k,
+		Store: s.db, Sessions: s.kick,
 		ConnLogRewriter: func(user string) error {
-			_, err := logs.Rewrite(logDir, "conn", logs.DropUser(user))
+			_, err := logs.Rewrite(s.logs, "conn", logs.DropUser(user))
 			return err
 		},
 	})
@@ -189,81 +197,101 @@ func TestBrowserDelete(t *testing.T) {
 	wcfg.Hosts = []string{webHost}
 	wcfg.HTTPSPort = port
 	wcfg.ContactAdmin = []string{"mailto:admin@" + domain}
-	site, err := web.New(wcfg, web.Deps{ErrorLog: zerolog.Nop(), Log: zerolog.Nop()})
+	w, err := web.New(wcfg, web.Deps{ErrorLog: zerolog.Nop(), Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { site.Close() })
-	site.Mount("/account/", pages.Handler())
-	srv := web.NewServer(site.Handler())
+	t.Cleanup(func() { w.Close() })
+	w.Mount("/account/", pages.Handler())
+	srv := web.NewServer(w.Handler())
 	go srv.Serve(tls.NewListener(ln, tlsCfg))
 	t.Cleanup(func() { srv.Close() })
+	s.url = fmt.Sprintf("https://%s:%d/account/", webHost, port)
+	return s
+}
 
-	base := fmt.Sprintf("https://%s:%d/account/delete", webHost, port)
-	load := func() {
-		t.Helper()
-		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(base))
-		if err != nil {
-			t.Fatalf("load %s: %v", base, err)
-		}
-		if resp.Status != http.StatusOK {
-			t.Fatalf("load %s: status %d", base, resp.Status)
-		}
+// load opens page and fails unless it answers 200.
+func (s *site) load(t *testing.T, page string) {
+	t.Helper()
+	resp, err := chromedp.Run(s.ctx, chromedp.NavigateResponse(s.url+page))
+	if err != nil {
+		t.Fatalf("load %s: %v", page, err)
 	}
-	submit := func(password string, confirm bool) (int64, string) {
-		t.Helper()
-		steps := []chromedp.Action[chromedp.Void]{
-			chromedp.SendKeys(chromedp.ID("username"), name),
-			chromedp.SendKeys(chromedp.ID("password"), password),
-		}
-		if confirm {
-			steps = append(steps, chromedp.Click(chromedp.ID("confirm")))
-		}
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("fill form: %v", err)
-		}
-		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("submit")))
-		if err != nil {
-			t.Fatalf("submit: %v", err)
-		}
-		sel := "result"
-		if resp.Status != http.StatusOK {
-			sel = "error"
-		}
-		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(sel)))
-		if err != nil {
-			t.Fatalf("read #%s: %v", sel, err)
-		}
-		return resp.Status, text
+	if resp.Status != http.StatusOK {
+		t.Fatalf("load %s: status %d", page, resp.Status)
 	}
+}
 
-	// Control: the scan sees the account before the deletion.
-	if hits := storetest.ScanDir(t, dir, name, "vcard-marker", "offline-marker"); len(hits) < 4 {
-		t.Fatalf("scan before deletion found only %q", hits)
+// submit types the fields (id, text pairs), ticks the boxes and submits;
+// it returns the status and the text of #result (2xx) or #error.
+func (s *site) submit(t *testing.T, fields []string, boxes ...string) (int64, string) {
+	t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for i := 0; i+1 < len(fields); i += 2 {
+		steps = append(steps, chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
 	}
+	for _, b := range boxes {
+		steps = append(steps, chromedp.Click(chromedp.ID(b)))
+	}
+	if err := chromedp.Do(s.ctx, steps...); err != nil {
+		t.Fatalf("fill form: %v", err)
+	}
+	resp, err := chromedp.RunResponse(s.ctx, chromedp.Click(chromedp.ID("submit")))
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	sel := "result"
+	if resp.Status != http.StatusOK {
+		sel = "error"
+	}
+	text, err := chromedp.Run(s.ctx, chromedp.Text(chromedp.ID(sel)))
+	if err != nil {
+		t.Fatalf("read #%s: %v", sel, err)
+	}
+	return resp.Status, text
+}
 
-	load()
-	if status, text := submit("secret-password", false); status != http.StatusBadRequest || !strings.Contains(text, "tick the box") {
-		t.Fatalf("without confirmation: %d %q", status, text)
-	}
-	load()
-	if status, text := submit("wrong-password", true); status != http.StatusForbidden || !strings.Contains(text, "Wrong username or password") {
-		t.Fatalf("wrong password: %d %q", status, text)
-	}
-	load()
-	status, text := submit("secret-password", true)
-	if status != http.StatusOK || !strings.Contains(text, name+"@"+domain+" has been deleted") {
-		t.Fatalf("delete: %d %q", status, text)
-	}
-
-	cookies, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{})
+// noCookies fails if the browser holds any cookie.
+func (s *site) noCookies(t *testing.T) {
+	t.Helper()
+	cookies, err := chromedp.CallBrowser(s.ctx, storage.GetCookies, storage.GetCookiesParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cookies.Cookies) > 0 {
 		t.Errorf("browser holds %d cookies, want none", len(cookies.Cookies))
 	}
-	if got := k.list(); len(got) != 1 || got[0] != name+" not-authorized" {
+}
+
+// TestBrowserDelete deletes an account through the page in headless
+// Chromium over real HTTPS, behind the site's own security headers, and
+// then scans the data directory for anything of the account.
+func TestBrowserDelete(t *testing.T) {
+	const name = "quentinmarker"
+	s := newSite(t, name)
+	bg := context.Background()
+	dir, db, logDir := s.dir, s.db, s.logs
+
+	// Control: the scan sees the account before the deletion.
+	if hits := storetest.ScanDir(t, dir, name, "vcard-marker", "offline-marker"); len(hits) < 4 {
+		t.Fatalf("scan before deletion found only %q", hits)
+	}
+
+	s.load(t, "delete")
+	if status, text := s.submit(t, []string{"username", name, "password", "secret-password"}); status != http.StatusBadRequest || !strings.Contains(text, "tick the box") {
+		t.Fatalf("without confirmation: %d %q", status, text)
+	}
+	s.load(t, "delete")
+	if status, text := s.submit(t, []string{"username", name, "password", "wrong-password"}, "confirm"); status != http.StatusForbidden || !strings.Contains(text, "Wrong username or password") {
+		t.Fatalf("wrong password: %d %q", status, text)
+	}
+	s.load(t, "delete")
+	status, text := s.submit(t, []string{"username", name, "password", "secret-password"}, "confirm")
+	if status != http.StatusOK || !strings.Contains(text, name+"@"+domain+" has been deleted") {
+		t.Fatalf("delete: %d %q", status, text)
+	}
+	s.noCookies(t)
+	if got := s.kick.list(); len(got) != 1 || got[0] != name+" not-authorized" {
 		t.Errorf("kicks = %q", got)
 	}
 	if _, err := db.RosterItem(bg, "bob", name+"@"+domain); !errors.Is(err, store.ErrNotFound) {
@@ -279,4 +307,74 @@ func TestBrowserDelete(t *testing.T) {
 	if h := storetest.ScanDir(t, logDir, `"bob"`); len(h) != 1 {
 		t.Errorf("bob's log line: %q, want one file with it", h)
 	}
+}
+
+// TestBrowserPasswordExport changes the password through the page and
+// then downloads the export with the new password.
+func TestBrowserPasswordExport(t *testing.T) {
+	s := newSite(t, "alice")
+	s.load(t, "password")
+	status, text := s.submit(t, []string{"username", "alice", "password", "secret-password", "new", "changed-password", "new2", "changed-password"})
+	if status != http.StatusOK || !strings.Contains(text, "has been changed") {
+		t.Fatalf("password change: %d %q", status, text)
+	}
+	if got := s.kick.list(); len(got) != 1 || got[0] != "alice reset" {
+		t.Errorf("kicks = %q", got)
+	}
+	s.load(t, "export")
+	if status, text := s.submit(t, []string{"username", "alice", "password", "secret-password"}); status != http.StatusForbidden || !strings.Contains(text, "Wrong username or password") {
+		t.Fatalf("export with the old password: %d %q", status, text)
+	}
+
+	s.load(t, "export")
+	downloads := t.TempDir()
+	progress := chromedp.Events(s.ctx, cdpbrowser.DownloadProgress)
+	allow := true
+	if _, err := chromedp.Call(s.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: &allow,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(s.ctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "changed-password"),
+		chromedp.Click(chromedp.ID("submit")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	var file string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
+			t.Fatal("download canceled")
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
+			file = filepath.Join(downloads, ev.GUID)
+			break
+		}
+	}
+	z, err := zip.OpenReader(file)
+	if err != nil {
+		t.Fatalf("downloaded export: %v", err)
+	}
+	defer z.Close()
+	var doc []byte
+	for _, f := range z.File {
+		if f.Name == "account.xml" {
+			r, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, _ = io.ReadAll(r)
+			r.Close()
+		}
+	}
+	for _, want := range []string{"<user name='alice'>", "vcard-marker", "roster-marker", "offline-marker"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("downloaded account.xml lacks %q", want)
+		}
+	}
+	s.noCookies(t)
 }
