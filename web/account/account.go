@@ -126,6 +126,16 @@ type Sessions interface {
 	KickUser(user, condition string)
 }
 
+// SessionWaiter is an optional extension of Sessions. When the Sessions
+// value implements it, Delete waits (at most 10 s) for the account's
+// sessions to end before it rewrites the connection logs, so that the
+// "logout" lines the closing sessions write are removed too.
+type SessionWaiter interface {
+	// KickUserWait is KickUser that returns once every session of user
+	// has ended, or with ctx's error when ctx ends first.
+	KickUserWait(ctx context.Context, user, condition string) error
+}
+
 // Contacts tells a deleted account's contacts that it is gone.
 type Contacts interface {
 	// AccountDeleted sends unsubscribe, unsubscribed and unavailable

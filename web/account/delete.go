@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"chatbx/store"
 )
@@ -90,7 +91,15 @@ func (m *Manager) Delete(ctx context.Context, user string) (Deleted, error) {
 			errs = append(errs, fmt.Errorf("account: unlink uploads: %w", err))
 		}
 	}
-	m.d.Sessions.KickUser(user, "not-authorized")
+	if w, ok := m.d.Sessions.(SessionWaiter); ok {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := w.KickUserWait(wctx, user, "not-authorized"); err != nil {
+			errs = append(errs, fmt.Errorf("account: close sessions: %w", err))
+		}
+		cancel()
+	} else {
+		m.d.Sessions.KickUser(user, "not-authorized")
+	}
 	if m.d.Contacts != nil {
 		m.d.Contacts.AccountDeleted(context.WithoutCancel(ctx), user, roster)
 	}

@@ -369,3 +369,26 @@ func TestCreate(t *testing.T) {
 		t.Errorf("Verify after Create: %v", err)
 	}
 }
+
+// waiter is a Sessions that also implements SessionWaiter.
+type waiter struct {
+	kicks
+	waited []string
+}
+
+func (w *waiter) KickUserWait(_ context.Context, user, condition string) error {
+	w.waited = append(w.waited, user+" "+condition)
+	return nil
+}
+
+func TestDeleteWaitsForSessions(t *testing.T) {
+	w := &waiter{}
+	e := newEnv(t, func(_ *account.Config, d *account.Deps) { d.Sessions = w })
+	user(t, e.db, "alice")
+	if _, err := e.pages.Manager().Delete(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.waited) != 1 || w.waited[0] != "alice not-authorized" || len(w.list()) != 0 {
+		t.Errorf("KickUserWait calls %q, KickUser calls %q; want one wait", w.waited, w.list())
+	}
+}
