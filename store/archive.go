@@ -385,14 +385,16 @@ type archiveRange struct {
 	c      *bolt.Cursor
 	prefix []byte
 	lo, hi uint64
+	v      []byte // value at the cursor: the message when walking archive/
 }
 
 func (r *archiveRange) key(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(r.prefix)+8), r.prefix...), seq)
 }
 
-// seq decodes k and reports whether it is an entry inside the range.
-func (r *archiveRange) seq(k []byte) (uint64, bool) {
+// seq records v as the current value, decodes k and reports whether it is an entry inside the range.
+func (r *archiveRange) seq(k, v []byte) (uint64, bool) {
+	r.v = v
 	if k == nil || len(k) != len(r.prefix)+8 || !bytes.HasPrefix(k, r.prefix) {
 		return 0, false
 	}
@@ -405,8 +407,8 @@ func (r *archiveRange) ge(from uint64) (uint64, bool) {
 	if r.c == nil || from > r.hi {
 		return 0, false
 	}
-	k, _ := r.c.Seek(r.key(max(from, r.lo)))
-	return r.seq(k)
+	k, v := r.c.Seek(r.key(max(from, r.lo)))
+	return r.seq(k, v)
 }
 
 // le returns the last seq <= to in the range.
@@ -415,23 +417,23 @@ func (r *archiveRange) le(to uint64) (uint64, bool) {
 		return 0, false
 	}
 	to = min(to, r.hi)
-	k, _ := r.c.Seek(r.key(to))
+	k, v := r.c.Seek(r.key(to))
 	if k == nil {
-		k, _ = r.c.Last()
+		k, v = r.c.Last()
 	} else if !bytes.Equal(k, r.key(to)) {
-		k, _ = r.c.Prev()
+		k, v = r.c.Prev()
 	}
-	return r.seq(k)
+	return r.seq(k, v)
 }
 
 func (r *archiveRange) next() (uint64, bool) {
-	k, _ := r.c.Next()
-	return r.seq(k)
+	k, v := r.c.Next()
+	return r.seq(k, v)
 }
 
 func (r *archiveRange) prev() (uint64, bool) {
-	k, _ := r.c.Prev()
-	return r.seq(k)
+	k, v := r.c.Prev()
+	return r.seq(k, v)
 }
 
 // count counts the seqs in [from, to] within the range, giving up after
@@ -595,8 +597,10 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 		total = int(getUvarint(u.Bucket(bucketArchiveMeta), keyArchiveCount))
 	}
 
-	// Collect the page's seqs.
+	// Collect the page's seqs, and their values when walking archive/
+	// (the index has none: they are looked up below).
 	var seqs []uint64
+	var vals [][]byte
 	backward := q.Last || q.Before != ""
 	more := false
 	if backward {
@@ -609,10 +613,11 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 		}
 		s, ok := r.le(to)
 		for ; ok && len(seqs) < q.Max; s, ok = r.prev() {
-			seqs = append(seqs, s)
+			seqs, vals = append(seqs, s), append(vals, r.v)
 		}
 		more = ok
 		slices.Reverse(seqs)
+		slices.Reverse(vals)
 	} else {
 		from := lo
 		if q.After != "" {
@@ -623,7 +628,7 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 		}
 		s, ok := r.ge(from)
 		for ; ok && len(seqs) < q.Max; s, ok = r.next() {
-			seqs = append(seqs, s)
+			seqs, vals = append(seqs, s), append(vals, r.v)
 		}
 		more = ok
 	}
@@ -652,12 +657,20 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 		}
 	}
 
-	for _, s := range seqs {
-		m, err := decodeArchived(s, main.Get(u64key(s)))
+	page.Messages = make([]ArchivedMessage, 0, len(seqs))
+	for i, s := range seqs {
+		v := vals[i]
+		if r.prefix != nil {
+			v = main.Get(u64key(s))
+		}
+		m, err := decodeArchived(s, v)
 		if err != nil {
 			return ArchivePage{}, err
 		}
 		page.Messages = append(page.Messages, m)
+	}
+	if len(page.Messages) == 0 {
+		page.Messages = nil
 	}
 	return page, nil
 }
