@@ -186,6 +186,8 @@ type Deps struct {
 	Contacts Contacts
 	Archive  Archive
 	Uploads  Uploads
+	// Invites enables the invitation pages /invite/{token}.
+	Invites Invites
 	// ConnLogRewriter removes the user's lines from the connection log
 	// files (retention/logs: Sink.Rewrite with logs.DropUser(user)).
 	ConnLogRewriter func(user string) error

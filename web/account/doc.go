@@ -28,8 +28,15 @@
 //   - name the account and its password. Failed checks are throttled per
 //     client address (IPv6 per /64) and per account, in memory only.
 //
+// With Deps.Invites set, /invite/{token} shows an invitation: its
+// XEP-0401 xmpp: URI (InviteURI), a QR code of it drawn on the server,
+// and a registration form for clients without invite support, under the
+// same token, origin and throttling rules. Manager.Create applies the
+// username rules (PRECIS, at most MaxUsername bytes, reserved names).
+//
 // Answers never echo a password, say the same for an unknown user and a
 // wrong password, and carry Cache-Control: no-store. The pages are meant
-// to be mounted with web.Web.Mount("/account/", pages.Handler()) so that
-// they get the site's security headers and error-only logging.
+// to be mounted with web.Web.Mount("/account/", h) and, with invites,
+// web.Web.Mount("/invite/", h) for h := pages.Handler(), so that they get
+// the site's security headers and error-only logging.
 package account

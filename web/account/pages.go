@@ -44,7 +44,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	}
 	tmpl := make(map[string]*template.Template)
 	layout := template.Must(template.New("").ParseFS(templateFS, "templates/layout.html"))
-	for _, name := range []string{"index", "delete", "export", "password", "archive"} {
+	for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
 		t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 		tmpl[name] = t
 	}
@@ -79,9 +79,11 @@ func formKey(ctx context.Context, st Store) ([]byte, error) {
 func (p *Pages) Manager() *Manager { return p.m }
 
 // Handler returns the handler for the pages under cfg.Path:
-// Path+"/" (index), /delete, /export, /password and /archive.
-// Mount it on "/account/" (web.Web.Mount), so that it gets the site's
-// security headers; it sets Cache-Control: no-store on every answer.
+// Path+"/" (index), /delete, /export, /password and /archive, and, when
+// Deps.Invites is set, the invitation pages /invite/{token}.
+// Mount it on "/account/" and "/invite/" (web.Web.Mount), so that it gets
+// the site's security headers; it sets Cache-Control: no-store on every
+// answer.
 func (p *Pages) Handler() http.Handler {
 	mux := http.NewServeMux()
 	b := p.cfg.Path
@@ -90,6 +92,9 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/export", p.serveExport)
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
+	if p.m.d.Invites != nil {
+		mux.HandleFunc("/invite/{token}", p.serveInvite)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Privacy: account pages and their answers stay out of every cache.
 		w.Header().Set("Cache-Control", "no-store")
@@ -108,6 +113,8 @@ type pageData struct {
 	MinPassword                        int
 	ArchiveAvailable                   bool
 	Deleted                            *Deleted
+	Invite                             string       // invite token
+	InviteURI, QR                      template.URL // xmpp: URI, data: image
 }
 
 // titles of the pages.
@@ -117,6 +124,7 @@ var titles = map[string]string{
 	"export":   "Export your data",
 	"password": "Change your password",
 	"archive":  "Message archive",
+	"invite":   "Invitation",
 }
 
 // data returns the template data of page with a fresh token.

@@ -1,0 +1,181 @@
+package account
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+// Invites are the invitations (XEP-0401) as the invite page sees them.
+// Creating invites (chatbx invite create) and expiring them (retention)
+// happen elsewhere.
+type Invites interface {
+	// InviteValid reports whether token names an unexpired invite with
+	// uses left, without using it.
+	InviteValid(ctx context.Context, token string) (bool, error)
+	// UseInvite consumes one use of token and reports whether it was valid.
+	UseInvite(ctx context.Context, token string) (bool, error)
+}
+
+const (
+	msgInviteInvalid = "This invitation is not valid: it may have expired or been used up."
+	msgUsernameRule  = "This username cannot be registered. Use letters and digits, at most 64 characters; some names are reserved."
+	msgUsernameTaken = "This username is taken. Please choose another."
+	msgCreated       = "Your account has been created."
+	msgRegThrottled  = "Too many registration attempts. Please wait %s and try again."
+)
+
+// InviteURI returns the XEP-0401 / XEP-0379 URI that lets a client
+// register an account on domain with token.
+func InviteURI(domain, token string) string {
+	return "xmpp:" + domain + "?register;preauth=" + url.QueryEscape(token)
+}
+
+// validInviteToken reports whether s can be an invite token: 16 to 128
+// characters of the URL-safe base64 alphabet.
+func validInviteToken(s string) bool {
+	if len(s) < 16 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// serveInvite serves /invite/{token}: the invitation's xmpp: URI, a QR
+// code of it rendered on the server (a data: image, no script), and a
+// registration form for clients without invite support.
+func (p *Pages) serveInvite(w http.ResponseWriter, r *http.Request) {
+	inv := r.PathValue("token")
+	d := p.data("invite")
+	d.Base = p.cfg.Path
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := r.Context()
+	ok := validInviteToken(inv)
+	if ok {
+		var err error
+		ok, err = p.m.d.Invites.InviteValid(ctx, inv)
+		if err != nil {
+			p.m.d.Log.Error().Err(err).Msg("invite lookup failed")
+			d.Error = msgInternal
+			p.render(w, r, http.StatusInternalServerError, d)
+			return
+		}
+	}
+	if !ok {
+		d.Error = msgInviteInvalid
+		p.render(w, r, http.StatusNotFound, d)
+		return
+	}
+	d.Invite = inv
+	d.InviteURI = template.URL(InviteURI(p.cfg.Domain, inv))
+	png, err := qrcode.Encode(string(d.InviteURI), qrcode.Medium, 256)
+	if err == nil {
+		// Privacy: the code is drawn here, not by a third-party service.
+		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+	}
+	if r.Method != http.MethodPost {
+		p.render(w, r, http.StatusOK, d)
+		return
+	}
+	p.register(w, r, d)
+}
+
+// register handles the invite page's registration form.
+func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
+	req := &request{data: d}
+	if !sameOrigin(r) {
+		p.fail(w, r, req, http.StatusForbidden, msgCrossSite)
+		return
+	}
+	f, err := readForm(w, r)
+	if err != nil {
+		p.fail(w, r, req, http.StatusBadRequest, msgBadForm)
+		return
+	}
+	d.User = f["username"]
+	now := p.m.now()
+	switch err := p.tokens.check("invite", f["token"], now); err {
+	case nil:
+	case errTokenMissing:
+		p.fail(w, r, req, http.StatusBadRequest, msgNoToken)
+		return
+	case errTokenExpired:
+		p.fail(w, r, req, http.StatusBadRequest, msgExpired)
+		return
+	default:
+		p.fail(w, r, req, http.StatusForbidden, msgForged)
+		return
+	}
+	if f["new"] != f["new2"] {
+		p.fail(w, r, req, http.StatusBadRequest, msgMismatch)
+		return
+	}
+	if n := len(f["new"]); n < p.cfg.MinPassword || n > p.cfg.MaxPassword {
+		p.fail(w, r, req, http.StatusBadRequest, fmt.Sprintf(msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword))
+		return
+	}
+	// Every attempt counts against the client address, so that the
+	// form cannot be used to probe for taken names at speed.
+	ip := ipKey(r.RemoteAddr)
+	if blocked, wait := p.throttle.blocked(ip, "\x00register", now); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgRegThrottled, waitText(wait)))
+		return
+	}
+	p.throttle.fail(ip, "\x00register", now)
+	user, err := CheckNewUsername(f["username"], p.cfg.Domain)
+	if err != nil {
+		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)
+		return
+	}
+	ctx := r.Context()
+	if _, err := p.m.d.Store.Credentials(ctx, user); err == nil {
+		p.fail(w, r, req, http.StatusConflict, msgUsernameTaken)
+		return
+	}
+	ok, err := p.m.d.Invites.UseInvite(ctx, d.Invite)
+	if err != nil {
+		p.m.d.Log.Error().Err(err).Msg("invite use failed")
+		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	if !ok {
+		p.fail(w, r, req, http.StatusNotFound, msgInviteInvalid)
+		return
+	}
+	user, err = p.m.Create(ctx, user, f["new"])
+	switch {
+	case errors.Is(err, ErrExists):
+		p.fail(w, r, req, http.StatusConflict, msgUsernameTaken)
+		return
+	case errors.Is(err, ErrUsername):
+		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)
+		return
+	case err != nil:
+		p.m.d.Log.Error().Err(err).Msg("registration failed")
+		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	d.User = user
+	d.Done = msgCreated
+	p.render(w, r, http.StatusOK, d)
+}
