@@ -35,8 +35,8 @@ type Config struct {
 	Domain string
 	// ServiceName is shown in page titles; empty means the domain.
 	ServiceName string
-	// Path is where the pages are mounted, without a trailing slash
-	// (default "/account").
+	// Path is where the pages are mounted (default "/account"); "/"
+	// serves them at the root, for a host of their own.
 	Path string
 	// TokenTTL is how long a loaded form may be submitted (default 1 h).
 	TokenTTL time.Duration
@@ -73,9 +73,14 @@ func (c *Config) fill() {
 	if c.ServiceName == "" {
 		c.ServiceName = c.Domain
 	}
-	c.Path = strings.TrimSuffix(c.Path, "/")
-	if c.Path == "" {
+	switch c.Path {
+	case "":
 		c.Path = d.Path
+	case "/":
+		// At the root of a host of its own (accounts.<domain>/delete).
+		c.Path = ""
+	default:
+		c.Path = strings.TrimSuffix(c.Path, "/")
 	}
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = d.TokenTTL

@@ -88,11 +88,12 @@ func TestIPKey(t *testing.T) {
 func TestThrottleForgets(t *testing.T) {
 	now := time.Unix(0, 0)
 	th := newThrottle(time.Minute, 2)
-	for i := range maxThrottleEntries {
-		th.blocked("ip"+string(rune(i)), "u", now)
+	for i := range maxThrottleEntries + 10 {
+		if done, _, blocked := th.begin("ip"+string(rune(i)), "u"+string(rune(i)), now); !blocked {
+			done(true)
+		}
 	}
-	th.fail("x", "y", now)
-	if len(th.ips) > maxThrottleEntries {
+	if len(th.ips) > maxThrottleEntries || len(th.users) > maxThrottleEntries {
 		t.Errorf("%d ip limiters kept, want at most %d", len(th.ips), maxThrottleEntries)
 	}
 }
@@ -171,4 +172,48 @@ func FuzzToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestThrottleBegin(t *testing.T) {
+	now := time.Unix(1000, 0)
+	th := newThrottle(time.Minute, 2)
+	// Successes cost nothing.
+	for i := range 10 {
+		done, _, blocked := th.begin("ip", "alice", now)
+		if blocked {
+			t.Fatalf("success %d blocked", i)
+		}
+		done(true)
+	}
+	// Two failures use the allowance up, for the account and the address.
+	for i := range 2 {
+		done, _, blocked := th.begin("ip", "alice", now)
+		if blocked {
+			t.Fatalf("failure %d blocked", i)
+		}
+		done(false)
+	}
+	if _, wait, blocked := th.begin("ip2", "alice", now); !blocked || wait != time.Minute {
+		t.Errorf("account after 2 failures: blocked %v, wait %v; want true, 1m", blocked, wait)
+	}
+	if _, _, blocked := th.begin("ip", "bob", now); !blocked {
+		t.Error("address after 2 failures not blocked")
+	}
+	// Pending attempts count: with one left, the second parallel one waits.
+	done, _, blocked := th.begin("ip3", "carol", now)
+	if blocked {
+		t.Fatal("first attempt blocked")
+	}
+	done2, _, blocked2 := th.begin("ip3", "carol", now)
+	if blocked2 {
+		t.Fatal("second attempt blocked")
+	}
+	if _, _, blocked := th.begin("ip3", "carol", now); !blocked {
+		t.Error("third parallel attempt not blocked")
+	}
+	done(false)
+	done2(false)
+	if _, _, blocked := th.begin("ip", "alice", now.Add(time.Minute)); blocked {
+		t.Error("still blocked after a minute")
+	}
 }

@@ -136,12 +136,11 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 	// Every attempt counts against the client address, so that the
 	// form cannot be used to probe for taken names at speed.
 	ip := ipKey(r.RemoteAddr)
-	if blocked, wait := p.throttle.blocked(ip, "\x00register", now); blocked {
+	if _, wait, blocked := p.throttle.begin(ip, "\x00register", now); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgRegThrottled, waitText(wait)))
 		return
 	}
-	p.throttle.fail(ip, "\x00register", now)
 	user, err := CheckNewUsername(f["username"], p.cfg.Domain)
 	if err != nil {
 		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)

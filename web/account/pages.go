@@ -247,7 +247,8 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	if uerr != nil {
 		key = "\x00invalid"
 	}
-	if blocked, wait := p.throttle.blocked(ip, key, now); blocked {
+	done, wait, blocked := p.throttle.begin(ip, key, now)
+	if blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgThrottled, waitText(wait)))
 		return nil
@@ -256,8 +257,9 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	if err == nil {
 		err = p.m.Verify(r.Context(), user, f["password"])
 	}
+	// A store fault is not the visitor's failure.
+	done(err == nil || !errors.Is(err, ErrAuth))
 	if errors.Is(err, ErrAuth) {
-		p.throttle.fail(ip, key, now)
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return nil
 	}

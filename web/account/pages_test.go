@@ -3,6 +3,7 @@ package account_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -390,5 +391,18 @@ func TestDeleteWaitsForSessions(t *testing.T) {
 	}
 	if len(w.waited) != 1 || w.waited[0] != "alice not-authorized" || len(w.list()) != 0 {
 		t.Errorf("KickUserWait calls %q, KickUser calls %q; want one wait", w.waited, w.list())
+	}
+}
+
+func TestRootPath(t *testing.T) {
+	e := newEnv(t, func(c *account.Config, _ *account.Deps) { c.Path = "/" })
+	resp, err := http.Get(e.srv.URL + "/delete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `action="/delete"`) {
+		t.Errorf("GET /delete at root: %d\n%s", resp.StatusCode, b)
 	}
 }

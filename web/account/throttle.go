@@ -71,26 +71,29 @@ func (t *throttle) limiter(m map[string]*rate.Limiter, key string, now time.Time
 	return l
 }
 
-// blocked reports whether the client or the account has used up its
-// failed attempts, and how long until the next attempt is allowed.
-func (t *throttle) blocked(ip, user string, now time.Time) (bool, time.Duration) {
+// begin takes one attempt from the client's and the account's
+// allowance before the password is checked, so that parallel requests
+// cannot all slip past the limit. When either allowance is used up it
+// returns blocked and how long until the next attempt is allowed.
+// Otherwise the caller must call done with the outcome: done(true) (the
+// password was right) returns the attempt, done(false) keeps it spent.
+func (t *throttle) begin(ip, user string, now time.Time) (done func(ok bool), wait time.Duration, blocked bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var wait time.Duration
-	for _, l := range []*rate.Limiter{t.limiter(t.ips, ip, now), t.limiter(t.users, user, now)} {
-		if tok := l.TokensAt(now); tok < 1 {
-			if w := time.Duration((1 - tok) * float64(t.every)); w > wait {
-				wait = w
-			}
-		}
+	ri := t.limiter(t.ips, ip, now).ReserveN(now, 1)
+	ru := t.limiter(t.users, user, now).ReserveN(now, 1)
+	wait = max(ri.DelayFrom(now), ru.DelayFrom(now))
+	if wait > 0 {
+		ri.CancelAt(now)
+		ru.CancelAt(now)
+		return nil, wait, true
 	}
-	return wait > 0, wait
-}
-
-// fail records one failed attempt for the client and the account.
-func (t *throttle) fail(ip, user string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.limiter(t.ips, ip, now).AllowN(now, 1)
-	t.limiter(t.users, user, now).AllowN(now, 1)
+	return func(ok bool) {
+		if ok {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			ri.CancelAt(now)
+			ru.CancelAt(now)
+		}
+	}, 0, false
 }
