@@ -183,6 +183,15 @@ type Uploads interface {
 	UnlinkDeleted(ctx context.Context) error
 }
 
+// Exporter adds a feature's data to the XEP-0227 export (for example PEP
+// nodes as <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'/>).
+type Exporter interface {
+	// ExportXML writes the user's data as XML elements that go inside
+	// the XEP-0227 <user/> element. It writes nothing for a user without
+	// data.
+	ExportXML(ctx context.Context, user string, w io.Writer) error
+}
+
 // Deps are the account operations' dependencies. Store and Sessions are
 // required; the others may be nil.
 type Deps struct {
@@ -191,6 +200,9 @@ type Deps struct {
 	Contacts Contacts
 	Archive  Archive
 	Uploads  Uploads
+	// Exporters add the data of features the store does not hold
+	// itself (PEP) to the export.
+	Exporters []Exporter
 	// Invites enables the invitation pages /invite/{token}.
 	Invites Invites
 	// ConnLogRewriter removes the user's lines from the connection log

@@ -224,6 +224,11 @@ func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
 		}
 		b.WriteString("</offline-messages>\n")
 	}
+	for _, x := range m.d.Exporters {
+		if err := x.ExportXML(ctx, user, &b); err != nil {
+			return nil, fmt.Errorf("account: export: %w", err)
+		}
+	}
 	b.WriteString("</user>\n</host>\n</server-data>\n")
 	return b.Bytes(), nil
 }

@@ -3,6 +3,7 @@ package account_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -10,10 +11,20 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"chatbx/web/account"
 )
 
+// pep is an Exporter with one node.
+type pep struct{}
+
+func (pep) ExportXML(_ context.Context, user string, w io.Writer) error {
+	_, err := io.WriteString(w, "<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><node-marker/></pubsub>\n")
+	return err
+}
+
 func TestExport(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(_ *account.Config, d *account.Deps) { d.Exporters = []account.Exporter{pep{}} })
 	user(t, e.db, "alice")
 	user(t, e.db, "bob")
 	fill(t, e.db, "alice")
@@ -49,7 +60,7 @@ func TestExport(t *testing.T) {
 	for _, want := range []string{"<server-data xmlns='urn:xmpp:pie:0'", "<user name='alice'>", "mechanism='SCRAM-SHA-256'",
 		"jid='bob@example.test' name='roster-marker' subscription='both'", "<group>Friends</group>",
 		"jid='carol@remote.test' subscription='to' ask='subscribe'", "vcard-marker", "private-marker", "offline-marker",
-		"<item jid='spam@blocked.test'/>"} {
+		"<item jid='spam@blocked.test'/>", "<node-marker/>"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("account.xml lacks %q:\n%s", want, doc)
 		}
