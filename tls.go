@@ -276,8 +276,9 @@ func (c *certSource) onEvent(_ context.Context, event string, data map[string]an
 		c.orders.Add(1)
 		c.log.Info().Str("domain", name).Msg("certificate order started")
 	case "cert_obtained":
+		// Not ready yet: certmagic caches the certificate after this event
+		// (cached_managed_cert), and only then can handshakes use it.
 		c.log.Info().Str("domain", name).Bool("renewal", renewal).Msg("certificate obtained")
-		c.markReady(name)
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		// One clear line per failed attempt, with the CA's own reason when
