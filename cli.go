@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,9 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/term"
-	"golang.org/x/text/secure/precis"
+
+	"chatbx/retention"
+	"chatbx/web/account"
 )
 
 // Exit codes of the chatbx command.
@@ -42,8 +45,10 @@ type cmdEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
-	// openAccounts opens the account store directly (no server running).
-	openAccounts func(ctx context.Context, cfg Config, create bool) (accounts, func() error, error)
+	// openDirect opens the database for the admin commands while no
+	// server runs, and returns their handlers and a close function
+	// (openDirectHandlers in main.go).
+	openDirect func(ctx context.Context, cfg Config, create bool) (map[string]adminHandler, func() error, error)
 	// serve runs the server until ctx ends (runServer in main.go).
 	serve func(ctx context.Context, cfg Config, stdout, stderr io.Writer) error
 }
@@ -52,13 +57,13 @@ type cmdEnv struct {
 // returns the exit status: 0 ok, 1 error, 2 usage.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &cmdEnv{
-		ctx:          ctx,
-		stdin:        stdin,
-		stdout:       stdout,
-		stderr:       stderr,
-		environ:      os.Environ(),
-		openAccounts: openStoreAccounts,
-		serve:        runServer,
+		ctx:        ctx,
+		stdin:      stdin,
+		stdout:     stdout,
+		stderr:     stderr,
+		environ:    os.Environ(),
+		openDirect: openDirectHandlers,
+		serve:      runServer,
 	}
 	return e.run(args)
 }
@@ -68,24 +73,31 @@ const usageText = `chatbx: a privacy-first XMPP server
 Usage:
   chatbx serve [--dev] [--config FILE] [--KEY VALUE ...]
   chatbx check [--dev] [--config FILE] [--KEY VALUE ...]
-  chatbx user add NAME [--allow-reserved]   password from stdin or prompt
-  chatbx user passwd NAME                   password from stdin or prompt
-  chatbx user delete NAME
+  chatbx user add NAME [--allow-reserved]   password: first line of stdin, or prompt
+  chatbx user passwd NAME                   password: first line of stdin, or prompt
+  chatbx user delete NAME                   the account and everything stored about it
   chatbx user list
+  chatbx user export NAME > NAME.zip        everything stored about the account
+  chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
+  chatbx bench SCENARIO [flags]             load test a running server (bench --help)
   chatbx version
 
 Every configuration key is also a flag (c2s.listen_tls: --c2s-listen-tls) and an
 environment variable (CHATBX_C2S_LISTEN_TLS); flag > environment > file > default.
-The user commands take --config, --data-dir and --dev the same way as serve.
-See docs/configuration.md for every key.
+The user and maintenance commands take --config, --data-dir and --dev like serve:
+they talk to the running server through <data_dir>/admin.sock, or open the
+database themselves when no server runs. See docs/configuration.md for every key.
 `
 
 func (e *cmdEnv) run(args []string) int {
 	err := e.dispatch(args)
 	var ue *usageError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return int(es)
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "chatbx: %v\n\n%s", err, usageText)
 		return exitUsage
@@ -105,8 +117,13 @@ func (e *cmdEnv) dispatch(args []string) error {
 		return e.cmdServe(rest)
 	case "check":
 		return e.cmdCheck(rest)
-	case "user":
-		return e.cmdUser(rest)
+	case "user", "maintenance":
+		return e.cmdAdmin(cmd, rest)
+	case "bench":
+		if code := runBench(e.ctx, rest, e.stdout, e.stderr); code != exitOK {
+			return exitStatus(code)
+		}
+		return nil
 	case "version", "--version", "-version":
 		if len(rest) > 0 {
 			return usagef("version takes no arguments")
@@ -126,6 +143,12 @@ func (e *cmdEnv) dispatch(args []string) error {
 	}
 	return usagef("unknown command %q", cmd)
 }
+
+// exitStatus is an error that already printed its message: run only
+// returns its code.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // parsedArgs is a command line split into configuration flags, the
 // command's own options and positional arguments.
@@ -254,13 +277,24 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	writeCheck(e.stdout, &cfg)
+	// The maintenance state comes from the server or the database, when
+	// either is there; check works without both.
+	var maintUntil time.Time
+	if resp, err := e.callOrDirect(cfg, adminRequest{Cmd: "maintenance status"}, false); err == nil {
+		if s, ok := strings.CutPrefix(resp.Output, maintenanceOnPrefix); ok {
+			s, _, _ = strings.Cut(s, ":")
+			maintUntil, _ = time.Parse(time.RFC3339, s)
+		}
+	}
+	writeCheck(e.stdout, &cfg, maintUntil)
 	return nil
 }
 
 // writeCheck prints the effective configuration with the source of every
-// value, then warnings where the configuration contradicts the privacy policy.
-func writeCheck(w io.Writer, c *Config) {
+// value, the retention periods and log destinations (retention.Check),
+// and warnings where the configuration contradicts the privacy policy.
+// maintUntil is the end of an open maintenance window, zero when off.
+func writeCheck(w io.Writer, c *Config, maintUntil time.Time) {
 	fmt.Fprintf(w, "configuration")
 	if c.file != "" {
 		fmt.Fprintf(w, " (file %s)", c.file)
@@ -272,13 +306,22 @@ func writeCheck(w io.Writer, c *Config) {
 	for _, k := range configKeys {
 		fmt.Fprintf(w, "  %-28s = %-40s # %s\n", k.Name, k.formatValue(c), c.Source(k.Name))
 	}
-	fmt.Fprintln(w, "\nlogging")
-	fmt.Fprintf(w, "  files under %s (connection logs hourly, kept %s; web errors daily, kept %s)\n",
-		filepath.Join(c.DataDir, "logs"), formatDuration(c.Retention.ConnectionLogs), formatDuration(c.Retention.WebErrors))
-	if c.Log.Stderr {
-		fmt.Fprintln(w, "  also standard error")
+	fmt.Fprintln(w, "\nretention and logging")
+	var warns []string
+	for _, l := range retention.Check(retentionConfig(c), retention.CheckInput{
+		LogDir:           filepath.Join(c.DataDir, logsDir),
+		Stderr:           c.Log.Stderr,
+		Dev:              c.dev,
+		MaintenanceOn:    !maintUntil.IsZero(),
+		MaintenanceUntil: maintUntil,
+	}) {
+		if l.Warn {
+			warns = append(warns, l.Text)
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n", l.Text)
 	}
-	warns := checkWarnings(c)
+	warns = append(warns, checkWarnings(c)...)
 	if len(warns) > 0 {
 		fmt.Fprintln(w, "\nwarnings")
 		for _, s := range warns {
@@ -287,27 +330,10 @@ func writeCheck(w io.Writer, c *Config) {
 	}
 }
 
-// checkWarnings lists settings that contradict the published privacy promises.
+// checkWarnings lists settings beyond retention that contradict the
+// published privacy promises or leave the site incomplete.
 func checkWarnings(c *Config) []string {
 	var warns []string
-	if c.Log.Stderr && !c.dev {
-		warns = append(warns, "log.stderr is on: lines on standard error are kept by whoever collects them (journal, container runtime); retention cannot delete them")
-	}
-	limits := []struct {
-		key    string
-		got    time.Duration
-		policy string
-		max    time.Duration
-	}{
-		{"retention.uploads", c.Retention.Uploads, "30 days", 30 * day},
-		{"retention.web_errors", c.Retention.WebErrors, "30 days", 30 * day},
-		{"retention.connection_logs", c.Retention.ConnectionLogs, "24 hours", 24 * time.Hour},
-	}
-	for _, l := range limits {
-		if l.got > l.max {
-			warns = append(warns, fmt.Sprintf("%s is longer than the privacy policy's %s: change the policy text too", l.key, l.policy))
-		}
-	}
 	if c.Archive.Default != "never" {
 		warns = append(warns, "archive.default is not never: the privacy policy promises that messages are archived only when the user switches it on")
 	}
@@ -317,16 +343,31 @@ func checkWarnings(c *Config) []string {
 	if c.Accounts.Registration == "open" {
 		warns = append(warns, "accounts.registration is open: anyone can create accounts (throttled per IP)")
 	}
+	if c.TLS.ACME && c.TLS.ACMEEmail == "" && !c.dev {
+		warns = append(warns, "tls.acme_email is empty: the certificate authority cannot warn you about expiring certificates")
+	}
 	return warns
 }
 
 // accounts is what the user commands need from the account store.
-// The store adapter (main.go) and the running server both provide it.
+// main.go's storeAccounts provides it, over the store and account.Manager,
+// the same code path as the web account pages.
 type accounts interface {
 	AddUser(ctx context.Context, user, password string) error     // errUserExists
 	SetPassword(ctx context.Context, user, password string) error // errNoSuchUser
-	DeleteUser(ctx context.Context, user string) error            // errNoSuchUser
+	// DeleteUser deletes the account and everything stored about it and
+	// returns a one-line summary of what was deleted.
+	DeleteUser(ctx context.Context, user string) (string, error) // errNoSuchUser
 	Users(ctx context.Context) ([]string, error)
+	// Export writes the account's data as a zip.
+	Export(ctx context.Context, user string, w io.Writer) error // errNoSuchUser
+}
+
+// maintenanceSwitch is the maintenance switch (*retention.Maintenance).
+type maintenanceSwitch interface {
+	On(ctx context.Context, d time.Duration) (time.Time, error)
+	Off(ctx context.Context) error
+	Status(ctx context.Context) (on bool, until time.Time, err error)
 }
 
 var (
@@ -337,23 +378,39 @@ var (
 // errLocked is the error when the server neither answers nor lets go of the database.
 var errLocked = errors.New("database is locked by another process and no admin socket answers")
 
-func (e *cmdEnv) cmdUser(args []string) error {
+// adminCommand describes a command that runs on the admin socket.
+type adminCommand struct {
+	name     string          // "user add"
+	args     int             // positional arguments wanted
+	argName  string          // for usage errors: "NAME"
+	opts     map[string]bool // own options (name → boolean)
+	password bool            // reads a password
+	create   bool            // may create the data directory and database
+}
+
+var adminCommands = map[string]adminCommand{
+	"user add":           {name: "user add", args: 1, argName: "NAME", opts: map[string]bool{"allow-reserved": true}, password: true, create: true},
+	"user passwd":        {name: "user passwd", args: 1, argName: "NAME", password: true},
+	"user delete":        {name: "user delete", args: 1, argName: "NAME"},
+	"user list":          {name: "user list"},
+	"user export":        {name: "user export", args: 1, argName: "NAME"},
+	"maintenance on":     {name: "maintenance on", opts: map[string]bool{"for": false}},
+	"maintenance off":    {name: "maintenance off"},
+	"maintenance status": {name: "maintenance status"},
+}
+
+// cmdAdmin runs `chatbx GROUP SUB ...` (user, maintenance): through the
+// running server's admin socket, or on the database directly when no
+// server runs.
+func (e *cmdEnv) cmdAdmin(group string, args []string) error {
 	if len(args) == 0 {
-		return usagef("user: missing subcommand (add, passwd, delete, list)")
+		return usagef("%s: missing subcommand", group)
 	}
-	sub := args[0]
-	var opts map[string]bool
-	wantName := true
-	switch sub {
-	case "add":
-		opts = map[string]bool{"allow-reserved": true}
-	case "passwd", "delete":
-	case "list":
-		wantName = false
-	default:
-		return usagef("user: unknown subcommand %q", sub)
+	c, ok := adminCommands[group+" "+args[0]]
+	if !ok {
+		return usagef("%s: unknown subcommand %q", group, args[0])
 	}
-	p, err := parseArgs(args[1:], opts)
+	p, err := parseArgs(args[1:], c.opts)
 	if err != nil {
 		return err
 	}
@@ -361,42 +418,39 @@ func (e *cmdEnv) cmdUser(args []string) error {
 		fmt.Fprint(e.stdout, usageText)
 		return nil
 	}
-	req := adminRequest{Cmd: "user " + sub}
-	switch {
-	case wantName && len(p.pos) != 1:
-		return usagef("user %s: want exactly one NAME", sub)
-	case !wantName && len(p.pos) != 0:
-		return usagef("user %s takes no arguments", sub)
+	if len(p.pos) != c.args {
+		if c.args == 0 {
+			return usagef("%s takes no arguments", c.name)
+		}
+		return usagef("%s: want exactly one %s", c.name, c.argName)
 	}
 	cfg, err := e.loadConfig(p)
 	if err != nil {
 		return err
 	}
-	if wantName {
-		name, err := normalizeUsername(p.pos[0])
-		if err != nil {
+	req := adminRequest{Cmd: c.name, Args: p.pos}
+	if len(p.opts) > 0 {
+		req.Flags = map[string]string{}
+		for name := range c.opts {
+			if v, ok := p.opts[name]; ok {
+				req.Flags[name] = v
+			}
+		}
+	}
+	if c.args == 1 {
+		// Refuse a bad name before asking for a password.
+		if _, err := checkUsername(p.pos[0], cfg.Domain, c.name == "user add", req.Flags["allow-reserved"]); err != nil {
 			return err
 		}
-		if sub == "add" {
-			allow, err := parseBoolOption("allow-reserved", valueOr(p.opts, "allow-reserved", "false"))
-			if err != nil {
-				return err
-			}
-			if isReservedUsername(name) && !allow {
-				return fmt.Errorf("user add: %q is a reserved name (pass --allow-reserved to create it anyway)", name)
-			}
-			req.Flags = map[string]string{"allow-reserved": "true"} // checked here already
-		}
-		req.Args = []string{name}
 	}
-	if sub == "add" || sub == "passwd" {
+	if c.password {
 		pw, err := readPassword(e.stdin, e.stderr)
 		if err != nil {
 			return err
 		}
 		req.Secret = map[string]string{"password": pw}
 	}
-	resp, err := e.callOrDirect(cfg, req, sub == "add")
+	resp, err := e.callOrDirect(cfg, req, c.create)
 	if err != nil {
 		return err
 	}
@@ -412,17 +466,17 @@ func (e *cmdEnv) cmdUser(args []string) error {
 }
 
 // callOrDirect sends req to the running server's admin socket. When no
-// server listens, it opens the store itself and runs the same handler.
+// server listens, it opens the database itself and runs the same handler.
 func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminResponse, error) {
 	resp, err := adminCall(e.ctx, adminSocketPath(cfg.DataDir), req)
 	if !errors.Is(err, errAdminUnavailable) {
 		return resp, err
 	}
-	acc, closeFn, err := e.openAccounts(e.ctx, cfg, create)
+	handlers, closeFn, err := e.openDirect(e.ctx, cfg, create)
 	if err != nil {
 		return adminResponse{}, err
 	}
-	h, ok := userHandlers(acc, nil)[req.Cmd]
+	h, ok := handlers[req.Cmd]
 	if !ok {
 		closeFn()
 		return adminResponse{}, fmt.Errorf("%s needs a running server", req.Cmd)
@@ -434,21 +488,30 @@ func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminR
 	return resp, err
 }
 
-func valueOr(m map[string]string, k, def string) string {
-	if v, ok := m[k]; ok {
-		return v
+// adminHandlers returns the admin socket commands for accounts and the
+// maintenance switch (either may be nil). domain is the server's domain,
+// for names given as user@domain.
+func adminHandlers(domain string, acc accounts, maint maintenanceSwitch) map[string]adminHandler {
+	h := map[string]adminHandler{}
+	if acc != nil {
+		for name, f := range userHandlers(domain, acc) {
+			h[name] = f
+		}
 	}
-	return def
+	if maint != nil {
+		for name, f := range maintenanceHandlers(maint) {
+			h[name] = f
+		}
+	}
+	return h
 }
 
-// userHandlers returns the admin commands for accounts. kick, when not nil,
-// closes the sessions of a user whose password changed or who was deleted.
-func userHandlers(acc accounts, kick func(user string)) map[string]adminHandler {
+func userHandlers(domain string, acc accounts) map[string]adminHandler {
 	name := func(req adminRequest) (string, error) {
 		if len(req.Args) != 1 {
 			return "", errors.New("want exactly one user name")
 		}
-		return normalizeUsername(req.Args[0])
+		return checkUsername(req.Args[0], domain, req.Cmd == "user add", req.Flags["allow-reserved"])
 	}
 	password := func(req adminRequest) (string, error) {
 		pw := req.Secret["password"]
@@ -459,9 +522,6 @@ func userHandlers(acc accounts, kick func(user string)) map[string]adminHandler 
 			u, err := name(req)
 			if err != nil {
 				return adminResponse{}, err
-			}
-			if isReservedUsername(u) && req.Flags["allow-reserved"] != "true" {
-				return adminResponse{}, fmt.Errorf("%q is a reserved name", u)
 			}
 			pw, err := password(req)
 			if err != nil {
@@ -484,9 +544,6 @@ func userHandlers(acc accounts, kick func(user string)) map[string]adminHandler 
 			if err := acc.SetPassword(ctx, u, pw); err != nil {
 				return adminResponse{}, userError(u, err)
 			}
-			if kick != nil {
-				kick(u)
-			}
 			return adminResponse{Output: fmt.Sprintf("password of %s changed\n", u)}, nil
 		},
 		"user delete": func(ctx context.Context, req adminRequest) (adminResponse, error) {
@@ -494,13 +551,11 @@ func userHandlers(acc accounts, kick func(user string)) map[string]adminHandler 
 			if err != nil {
 				return adminResponse{}, err
 			}
-			if kick != nil {
-				kick(u)
-			}
-			if err := acc.DeleteUser(ctx, u); err != nil {
+			summary, err := acc.DeleteUser(ctx, u)
+			if err != nil {
 				return adminResponse{}, userError(u, err)
 			}
-			return adminResponse{Output: fmt.Sprintf("user %s deleted\n", u)}, nil
+			return adminResponse{Output: fmt.Sprintf("user %s deleted%s\n", u, summary)}, nil
 		},
 		"user list": func(ctx context.Context, req adminRequest) (adminResponse, error) {
 			users, err := acc.Users(ctx)
@@ -515,6 +570,56 @@ func userHandlers(acc accounts, kick func(user string)) map[string]adminHandler 
 			}
 			return adminResponse{Output: b.String()}, nil
 		},
+		"user export": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			u, err := name(req)
+			if err != nil {
+				return adminResponse{}, err
+			}
+			var b bytes.Buffer
+			if err := acc.Export(ctx, u, &b); err != nil {
+				return adminResponse{}, userError(u, err)
+			}
+			return adminResponse{Data: b.Bytes()}, nil
+		},
+	}
+}
+
+// maintenanceOnPrefix starts the answer of maintenance on and status while on.
+const maintenanceOnPrefix = "maintenance on until "
+
+func maintenanceHandlers(m maintenanceSwitch) map[string]adminHandler {
+	return map[string]adminHandler{
+		"maintenance on": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			s, ok := req.Flags["for"]
+			if !ok {
+				return adminResponse{}, errors.New("maintenance on: --for DURATION is required (e.g. --for 2h)")
+			}
+			d, err := parseDuration(s)
+			if err != nil {
+				return adminResponse{}, fmt.Errorf("maintenance on: --for: %w", err)
+			}
+			until, err := m.On(ctx, d)
+			if err != nil {
+				return adminResponse{}, err
+			}
+			return adminResponse{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
+		},
+		"maintenance off": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			if err := m.Off(ctx); err != nil {
+				return adminResponse{}, err
+			}
+			return adminResponse{Output: "maintenance off: IP addresses are anonymised\n"}, nil
+		},
+		"maintenance status": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			on, until, err := m.Status(ctx)
+			if err != nil {
+				return adminResponse{}, err
+			}
+			if !on {
+				return adminResponse{Output: "maintenance off: IP addresses are anonymised\n"}, nil
+			}
+			return adminResponse{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
+		},
 	}
 }
 
@@ -528,30 +633,24 @@ func userError(user string, err error) error {
 	return err
 }
 
-// reservedUsernames cannot be registered (they would impersonate the
-// operator, RFC 2142 role addresses and common service names).
-var reservedUsernames = []string{
-	"abuse", "admin", "administrator", "hostmaster", "info", "noreply", "no-reply",
-	"postmaster", "root", "security", "support", "webmaster", "www", "xmpp",
-}
-
-func isReservedUsername(u string) bool { return slices.Contains(reservedUsernames, u) }
-
-// maxUsernameBytes bounds a username; XMPP allows 1023 bytes, people need far fewer.
-const maxUsernameBytes = 64
-
-// normalizeUsername applies PRECIS UsernameCaseMapped (RFC 8265 §3.3) and
-// the localpart rules of RFC 7622 §3.3.1, and bounds the length.
-func normalizeUsername(s string) (string, error) {
-	u, err := precis.UsernameCaseMapped.String(s)
-	if err != nil || u == "" {
-		return "", fmt.Errorf("invalid username %q: letters, digits and simple punctuation only", s)
+// checkUsername normalises a username as typed (PRECIS UsernameCaseMapped,
+// RFC 8265 §3.3; "name@domain" is accepted for the server's domain) with
+// the same rules as the account pages and in-band registration
+// (web/account). For a new account (add) the name must also not be
+// reserved, unless allowReserved is "true": the operator may create
+// role accounts such as admin.
+func checkUsername(s, domain string, add bool, allowReserved string) (string, error) {
+	u, err := account.NormaliseUser(s, domain)
+	if err != nil {
+		return "", fmt.Errorf("invalid username %q: letters, digits and simple punctuation only, no \" & ' / : < > @ or spaces", s)
 	}
-	if len(u) > maxUsernameBytes {
-		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, maxUsernameBytes)
+	if len(u) > account.MaxUsername {
+		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, account.MaxUsername)
 	}
-	if strings.ContainsAny(u, "\"&'/:<>@") {
-		return "", fmt.Errorf("invalid username %q: must not contain \" & ' / : < > @", s)
+	if add && allowReserved != "true" {
+		if _, err := account.CheckNewUsername(u, domain); err != nil {
+			return "", fmt.Errorf("%q is a reserved name (pass --allow-reserved to create it anyway)", u)
+		}
 	}
 	return u, nil
 }

@@ -86,6 +86,7 @@ type RetentionConfig struct {
 	ConnectionLogs time.Duration `key:"connection_logs" doc:"Connection log files (login, logout, failed login with anonymised IP) are deleted this long after their last line."`
 	Offline        time.Duration `key:"offline" doc:"Offline messages not picked up within this period are deleted (the sender gets an error where possible)."`
 	MaintenanceMax time.Duration `key:"maintenance_max" doc:"Longest window of 'chatbx maintenance on', during which connection logs carry full IP addresses."`
+	Sweep          time.Duration `key:"sweep" doc:"How often expired invites and leftovers of interrupted account deletions are swept, and how often the database's free pages are overwritten so that deleted data is unreadable in the file."`
 }
 
 // LogConfig configures logging.
@@ -143,6 +144,7 @@ func DefaultConfig() Config {
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * day,
 			MaintenanceMax: 24 * time.Hour,
+			Sweep:          10 * time.Minute,
 		},
 		Log:      LogConfig{Level: "info"},
 		Archive:  ArchiveConfig{Default: "never"},
@@ -215,6 +217,10 @@ var configKeys = mustConfigKeys()
 // envConfigFile names the TOML file when --config is not given.
 // It is not a key (the file cannot name itself).
 const envConfigFile = "CHATBX_CONFIG"
+
+// envNotKeys are CHATBX_* variables that are not configuration keys and
+// therefore not errors: the config file, and the password `chatbx bench` reads.
+var envNotKeys = []string{envConfigFile, "CHATBX_BENCH_PASSWORD"}
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
@@ -611,7 +617,7 @@ func loadConfig(src configSources) (Config, error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if name == envConfigFile {
+		if slices.Contains(envNotKeys, name) {
 			continue
 		}
 		k, ok := lookupEnv(name)

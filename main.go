@@ -7,20 +7,32 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"chatbx/retention"
 	"chatbx/retention/logs"
+	"chatbx/server"
+	"chatbx/server/disco"
+	"chatbx/server/mam"
 	"chatbx/store"
+	"chatbx/web"
+	"chatbx/web/account"
 )
 
 func main() {
@@ -56,9 +68,11 @@ type app struct {
 	log   zerolog.Logger
 	logs  appLogs
 	sinks []*logs.Sink
-	db    *store.DB
-	admin *adminServer
-	parts []part
+	// connSink is the connection log, rewritten when an account is deleted.
+	connSink *logs.Sink
+	db       *store.DB
+	admin    *adminServer
+	parts    []part
 }
 
 // part is one long-lived component run in the errgroup.
@@ -96,11 +110,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (a *app, err er
 		return nil, err
 	}
 	a.parts = w.parts
-	handlers := userHandlers(storeAccounts{a.db}, w.kickUser)
-	for name, h := range w.admin {
-		handlers[name] = h
-	}
-	a.admin, err = listenAdmin(adminSocketPath(cfg.DataDir), handlers, component(a.log, "admin"))
+	a.admin, err = listenAdmin(adminSocketPath(cfg.DataDir), w.admin, component(a.log, "admin"))
 	if err != nil {
 		return nil, err
 	}
@@ -199,18 +209,43 @@ func (a *app) openLogs(stderr io.Writer) {
 	conn := logs.NewSink(dir, logs.PrefixConn, hourly, nil)
 	web := logs.NewSink(dir, logs.PrefixWebErrors, daily, nil)
 	a.sinks = []*logs.Sink{server, conn, web}
+	a.connSink = conn
 	level, err := zerolog.ParseLevel(a.cfg.Log.Level)
 	if err != nil {
 		level = zerolog.InfoLevel // checked by config already
 	}
-	to := func(w io.Writer) zerolog.Logger {
+	tee := func(w io.Writer) io.Writer {
 		if a.cfg.Log.Stderr {
-			w = zerolog.MultiLevelWriter(w, zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly})
+			return zerolog.MultiLevelWriter(w, zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly})
 		}
-		return zerolog.New(w).Level(level).With().Timestamp().Logger()
+		return w
 	}
-	a.log = to(server)
-	a.logs = appLogs{base: a.log, conn: to(conn), web: to(web)}
+	a.log = zerolog.New(tee(server)).Level(level).With().Timestamp().Logger()
+	a.logs = appLogs{
+		base: a.log,
+		// Privacy: a connection log line is exactly time, event, user and
+		// anonymised IP, so the level field is cut from the file.
+		conn: zerolog.New(tee(dropLevel{conn})).With().Timestamp().Logger(),
+		// web writes its fields (time, ip, status, path) itself.
+		web: zerolog.New(tee(web)),
+	}
+}
+
+// dropLevel removes zerolog's leading "level" field from each line.
+type dropLevel struct{ w io.Writer }
+
+func (d dropLevel) Write(p []byte) (int, error) {
+	const prefix = `{"level":"`
+	if bytes.HasPrefix(p, []byte(prefix)) {
+		if i := bytes.Index(p[len(prefix):], []byte(`",`)); i >= 0 {
+			q := append([]byte{'{'}, p[len(prefix)+i+2:]...)
+			if _, err := d.w.Write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	return d.w.Write(p)
 }
 
 // component returns log with the component field set.
@@ -218,8 +253,18 @@ func component(log zerolog.Logger, name string) zerolog.Logger {
 	return log.With().Str("component", name).Logger()
 }
 
-// storeAccounts adapts store.DB to the accounts interface of the user commands.
-type storeAccounts struct{ db *store.DB }
+// domainSetting is the store setting where serve records the domain, so
+// that user commands run without a configuration still know it.
+const domainSetting = "chatbx.domain"
+
+// storeAccounts implements the admin user commands over the store and the
+// account operations of web/account, the same code path as the web pages.
+type storeAccounts struct {
+	db  *store.DB
+	mgr *account.Manager
+	// sessions closes sessions after a password change; nil without a server.
+	sessions account.Sessions
+}
 
 func (s storeAccounts) AddUser(ctx context.Context, user, password string) error {
 	c, err := store.DeriveCredentials(password, scramIterations)
@@ -235,6 +280,8 @@ func (s storeAccounts) AddUser(ctx context.Context, user, password string) error
 	return nil
 }
 
+// SetPassword sets the password without the web page's length rules (the
+// operator decides) and closes the user's sessions, as the web page does.
 func (s storeAccounts) SetPassword(ctx context.Context, user, password string) error {
 	c, err := store.DeriveCredentials(password, scramIterations)
 	if err != nil {
@@ -246,20 +293,34 @@ func (s storeAccounts) SetPassword(ctx context.Context, user, password string) e
 		}
 		return err
 	}
-	return nil
-}
-
-func (s storeAccounts) DeleteUser(ctx context.Context, user string) error {
-	if err := s.db.DeleteUser(ctx, user); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return errNoSuchUser
-		}
-		return err
+	if s.sessions != nil {
+		s.sessions.KickUser(user, "reset")
 	}
 	return nil
 }
 
+func (s storeAccounts) DeleteUser(ctx context.Context, user string) (string, error) {
+	d, err := s.mgr.Delete(ctx, user)
+	if errors.Is(err, account.ErrAuth) {
+		return "", errNoSuchUser
+	}
+	summary := fmt.Sprintf(" (%d roster items, %d offline messages, %d private items, %d blocked addresses, %d uploads; removed from %d rosters)",
+		d.RosterItems, d.OfflineMessages, d.PrivateItems, d.BlockedJIDs, d.Uploads, d.ContactRosters)
+	if errors.Is(err, account.ErrIncomplete) {
+		return "", fmt.Errorf("user deleted%s, but clean-up is incomplete (retention finishes it): %w", summary, err)
+	}
+	return summary, err
+}
+
 func (s storeAccounts) Users(ctx context.Context) ([]string, error) { return s.db.Users(ctx) }
+
+func (s storeAccounts) Export(ctx context.Context, user string, w io.Writer) error {
+	err := s.mgr.Export(ctx, user, w)
+	if errors.Is(err, account.ErrAuth) {
+		return errNoSuchUser
+	}
+	return err
+}
 
 // passwordError hides the store's wording (it may quote PRECIS details).
 func passwordError(err error) error {
@@ -269,11 +330,17 @@ func passwordError(err error) error {
 	return err
 }
 
-// openStoreAccounts opens the database for a user command while no server
-// runs. Only `user add` (create) makes a new data directory and database;
+// noSessions stands in for the server while none runs.
+type noSessions struct{}
+
+func (noSessions) KickUser(string, string) {}
+
+// openDirectHandlers opens the database for an admin command while no
+// server runs and returns the same handlers the admin socket serves.
+// Only `user add` (create) makes a new data directory and database;
 // the other commands refuse a missing database, which usually means a
 // wrong --data-dir.
-func openStoreAccounts(_ context.Context, cfg Config, create bool) (accounts, func() error, error) {
+func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[string]adminHandler, func() error, error) {
 	path := filepath.Join(cfg.DataDir, dbFileName)
 	if create {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
@@ -289,22 +356,290 @@ func openStoreAccounts(_ context.Context, cfg Config, create bool) (accounts, fu
 	if err != nil {
 		return nil, nil, err
 	}
-	return storeAccounts{db}, db.Close, nil
+	domain := cfg.Domain
+	if cfg.source["domain"] == "default" {
+		// The server records its domain; it wins over a default.
+		if d, err := db.Setting(ctx, domainSetting); err == nil && len(d) > 0 {
+			domain = string(d)
+		}
+	}
+	log := zerolog.Nop()
+	logDir := filepath.Join(cfg.DataDir, logsDir)
+	handlers := map[string]adminHandler{}
+	if domain != "" {
+		mgr, err := account.NewManager(account.Config{Domain: domain, ServiceName: cfg.ServiceName}, account.Deps{
+			Store:    db,
+			Sessions: noSessions{},
+			Log:      log,
+			ConnLogRewriter: func(user string) error {
+				_, err := logs.Rewrite(logDir, logs.PrefixConn, logs.DropUser(user))
+				return err
+			},
+		})
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		handlers = adminHandlers(domain, storeAccounts{db: db, mgr: mgr}, nil)
+	} else {
+		// Without a domain, deletion cannot find the account in local
+		// contacts' rosters: only the commands that need none are offered.
+		for name, h := range userHandlers("", storeAccounts{db: db}) {
+			if name != "user delete" && name != "user export" {
+				handlers[name] = h
+			}
+		}
+	}
+	for name, h := range maintenanceHandlers(retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil)) {
+		handlers[name] = h
+	}
+	return handlers, db.Close, nil
+}
+
+// retentionConfig maps the retention.* keys onto retention.Config.
+func retentionConfig(c *Config) retention.Config {
+	return retention.Config{
+		Uploads:        c.Retention.Uploads,
+		WebErrors:      c.Retention.WebErrors,
+		ConnectionLogs: c.Retention.ConnectionLogs,
+		Offline:        c.Retention.Offline,
+		MaintenanceMax: c.Retention.MaintenanceMax,
+		Sweep:          c.Retention.Sweep,
+	}
 }
 
 // wired is what wireParts builds besides the store.
 type wired struct {
-	parts    []part
-	kickUser func(user string)       // closes a user's sessions; nil until the server is wired
-	admin    map[string]adminHandler // commands the parts add to the admin socket
+	parts []part
+	admin map[string]adminHandler // the admin socket's commands
 }
 
-// wireParts builds the certificate source, the XMPP server, the website and
-// the retention runner, in that order, and binds their listeners.
-//
-// TODO(#2): the server/, web/, retention/ packages and tls.go are being
-// written in parallel; they are wired here as they land.
-func (a *app) wireParts(ctx context.Context) (wired, error) {
-	a.log.Warn().Msg("xmpp server, website and retention are not wired yet")
-	return wired{}, nil
+// wireParts builds the certificate source, the message archive, the XMPP
+// server, the website with the account pages and the retention runner,
+// and binds the web listeners (the certificate source needs them bound
+// before it runs, to answer ACME challenges on them).
+// On error, whatever it built is closed again.
+func (a *app) wireParts(ctx context.Context) (w wired, err error) {
+	cfg := &a.cfg
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if err := a.db.SetSetting(ctx, domainSetting, []byte(cfg.Domain)); err != nil {
+		return w, err
+	}
+
+	// Web listeners first.
+	httpsLn, err := net.Listen("tcp", cfg.Web.ListenHTTPS)
+	if err != nil {
+		return w, fmt.Errorf("web.listen_https: %w", err)
+	}
+	undo = append(undo, func() { httpsLn.Close() })
+	httpLn, err := net.Listen("tcp", cfg.Web.ListenHTTP)
+	if err != nil {
+		return w, fmt.Errorf("web.listen_http: %w", err)
+	}
+	undo = append(undo, func() { httpLn.Close() })
+
+	// Certificates for the domain and every web host.
+	httpHost, _ := splitAddr(cfg.Web.ListenHTTP)
+	if h, _, _ := net.SplitHostPort(cfg.Web.ListenHTTP); h == "" {
+		httpHost = "" // all interfaces
+	}
+	certs, err := newCertSource(tlsConfig{
+		ACME:        cfg.TLS.ACME,
+		Directory:   cfg.TLS.ACMEDirectory,
+		Email:       cfg.TLS.ACMEEmail,
+		CARootsFile: cfg.TLS.ACMECARoots,
+		Challenges:  cfg.TLS.ACMEChallenge,
+		CertFile:    cfg.TLS.CertFile,
+		KeyFile:     cfg.TLS.KeyFile,
+		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
+		Dev:         cfg.dev,
+		DataDir:     cfg.DataDir,
+		ListenHost:  httpHost,
+		HTTPPort:    tcpPort(httpLn.Addr()),
+		TLSPort:     tcpPort(httpsLn.Addr()),
+	}, a.db.CertStorage(), a.log)
+	if err != nil {
+		return w, err
+	}
+	undo = append(undo, certs.Close)
+
+	// IP anonymisation and the maintenance switch (a window survives restarts).
+	anon := logs.NewAnonymizer(nil)
+	maint := retention.NewMaintenance(a.db, anon, cfg.Retention.MaintenanceMax, a.log, nil)
+	if err := maint.Load(ctx); err != nil {
+		return w, err
+	}
+
+	// The message archive: off for every account until its user turns it on.
+	archive := mam.New(a.db, cfg.Domain, mam.Config{
+		Default: cfg.Archive.Default,
+		MaxAge:  cfg.Archive.MaxAge,
+		Log:     component(a.log, "mam"),
+	})
+
+	httpsPort := tcpPort(httpsLn.Addr())
+	c2sPort, c2sTLSPort := listenPort(cfg.C2S.Listen), listenPort(cfg.C2S.ListenTLS)
+	site, err := web.New(web.Config{
+		ServiceName:     cfg.ServiceName,
+		Domain:          cfg.Domain,
+		Hosts:           cfg.Web.Hosts,
+		HTTPSPort:       httpsPort,
+		ContentDir:      cfg.Web.ContentDir,
+		ContactAdmin:    cfg.Contact.Admin,
+		ContactAbuse:    cfg.Contact.Abuse,
+		ArchiveDefault:  cfg.Archive.Default,
+		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline},
+		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
+		PortC2S:         c2sPort,
+		PortC2STLS:      c2sTLSPort,
+	}, web.Deps{ErrorLog: a.logs.web, Log: a.log})
+	if err != nil {
+		return w, err
+	}
+	undo = append(undo, func() { site.Close() })
+
+	srv, err := server.New(server.Config{
+		Domain:             cfg.Domain,
+		C2SListen:          cfg.C2S.Listen,
+		C2SListenTLS:       cfg.C2S.ListenTLS,
+		MaxStanzaBytes:     cfg.C2S.MaxStanzaBytes,
+		NegotiationTimeout: cfg.C2S.NegotiationTimeout,
+		IdleTimeout:        cfg.C2S.IdleTimeout,
+		OfflineMax:         cfg.C2S.OfflineMax,
+		SASLPlus:           cfg.C2S.SASLPlus,
+		ContactAdmin:       cfg.Contact.Admin,
+		ContactAbuse:       cfg.Contact.Abuse,
+		Version:            moduleVersion(),
+		DataPolicy: &disco.DataPolicy{
+			Retention: map[string]time.Duration{
+				"uploads":          cfg.Retention.Uploads,
+				"connection-logs":  cfg.Retention.ConnectionLogs,
+				"web-error-logs":   cfg.Retention.WebErrors,
+				"offline-messages": cfg.Retention.Offline,
+			},
+			ArchiveDefault: cfg.Archive.Default,
+			IPv4Prefix:     logs.KeepBitsV4,
+			IPv6Prefix:     logs.KeepBitsV6,
+			MaintenanceMax: cfg.Retention.MaintenanceMax,
+			PolicyURL:      siteURL(cfg.Web.Hosts[0], httpsPort) + "/privacy",
+		},
+		Extra: []server.Service{archive},
+	}, server.Deps{
+		DB:        a.db,
+		Log:       a.log,
+		ConnLog:   a.logs.conn,
+		Anon:      anon,
+		StartTLS:  certs.StartTLSConfig,
+		DirectTLS: certs.DirectTLSConfig(),
+		Archive:   archive.Archive,
+	})
+	if err != nil {
+		return w, err
+	}
+
+	// Account pages; `chatbx user delete/export` use the same Manager.
+	connLogRewriter := func(user string) error {
+		_, err := a.connSink.Rewrite(logs.DropUser(user))
+		return err
+	}
+	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
+		Store:           a.db,
+		Sessions:        srv,
+		Log:             a.log,
+		ConnLogRewriter: connLogRewriter,
+	})
+	if err != nil {
+		return w, err
+	}
+	site.Mount("/account/", pages.Handler())
+
+	runner := retention.New(retentionConfig(cfg), retention.Deps{
+		Log:         a.log,
+		LogDir:      filepath.Join(cfg.DataDir, logsDir),
+		Offline:     a.db,
+		Maintenance: maint,
+		Scrub:       a.db,
+	})
+	if cfg.Archive.MaxAge > 0 {
+		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})
+	}
+
+	httpsSrv := web.NewServer(site.Handler())
+	httpSrv := web.NewServer(site.RedirectHandler(certs.HTTPChallengeHandler))
+	w.parts = []part{
+		{name: "tls", run: certs.Run, ready: certs.Ready()},
+		{name: "xmpp", run: srv.Run, ready: srv.Ready()},
+		{name: "web", run: func(ctx context.Context) error {
+			defer site.Close()
+			return serveHTTP(ctx, []*http.Server{httpsSrv, httpSrv},
+				[]net.Listener{tls.NewListener(httpsLn, certs.HTTPSConfig()), httpLn})
+		}},
+		{name: "retention", run: runner.Run},
+	}
+	w.admin = adminHandlers(cfg.Domain, storeAccounts{db: a.db, mgr: pages.Manager(), sessions: srv}, maint)
+	return w, nil
+}
+
+// serveHTTP serves each server on its listener until ctx ends or one fails,
+// then shuts all down, giving open requests flushWindow to finish.
+func serveHTTP(ctx context.Context, servers []*http.Server, lns []net.Listener) error {
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(lns[i]) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushWindow)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// tcpPort returns the port of a TCP listener address.
+func tcpPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
+}
+
+// listenPort returns the port of a listen address ("" → 0).
+func listenPort(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// siteURL is the HTTPS base URL of host.
+func siteURL(host string, port int) string {
+	if port == 443 || port == 0 {
+		return "https://" + host
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// moduleVersion is the module version for XEP-0092 (never the OS).
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
