@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,6 +149,9 @@ func portOf(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 func startProcess(t *testing.T, log *syncBuffer, cmd *exec.Cmd) {
 	t.Helper()
 	cmd.Stdout, cmd.Stderr = log, log
+	// Should the test binary die without running cleanups (a timeout
+	// panic), the kernel kills the child too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
