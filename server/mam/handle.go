@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -181,7 +182,7 @@ func parseForm(x *wire.Element, q *store.ArchiveQuery) error {
 		var values []string
 		for _, v := range f.Elements() {
 			if v.Space == nsData && v.Local == "value" {
-				values = append(values, v.Text())
+				values = append(values, strings.TrimSpace(v.Text()))
 			}
 		}
 		if name == "ids" {
@@ -265,23 +266,24 @@ func (a *Archive) parseRSM(set *wire.Element, q *store.ArchiveQuery) error {
 			return errBadRequest
 		}
 		seen[e.Local] = true
+		text := strings.TrimSpace(e.Text())
 		switch e.Local {
 		case "max":
-			n, err := strconv.ParseUint(e.Text(), 10, 31)
+			n, err := strconv.ParseUint(text, 10, 31)
 			if err != nil {
 				return errBadRequest
 			}
 			q.Max = min(int(n), a.cfg.MaxPage)
 		case "after":
-			if e.Text() == "" {
+			if text == "" {
 				return errBadRequest
 			}
-			q.After = e.Text()
+			q.After = text
 		case "before":
-			if e.Text() == "" {
+			if text == "" {
 				q.Last = true
 			} else {
-				q.Before = e.Text()
+				q.Before = text
 			}
 		case "index":
 			return errNotImplemented

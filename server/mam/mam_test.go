@@ -247,6 +247,7 @@ func TestAlwaysQueryPaging(t *testing.T) {
 		{"after-id before-id", `<field var='after-id'><value>` + ids[1] + `</value></field><field var='before-id'><value>` + ids[5] + `</value></field>`, "", false, []string{"m2", "m3", "m4"}, true},
 		{"ids", `<field var='ids'><value>` + ids[6] + `</value><value>` + ids[0] + `</value></field>`, "", false, []string{"m0", "m6"}, true},
 		{"max 0", "", "<max>0</max>", false, nil, false},
+		{"spaces", `<field var='with'><value> bob@example.org </value></field>`, "<max> 1 </max>", false, []string{"m0"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,8 +272,14 @@ func TestAlwaysQueryPaging(t *testing.T) {
 		t.Errorf("archived message keeps a resource: %s", s)
 	}
 
+	// The archive may be addressed by the own bare JID, in any case.
+	msgs, r := e.ask(t, "alice", strings.Replace(query("", "<max>1</max>"), "id='q'", "id='q' to='Alice@EXAMPLE.org'", 1))
+	if len(msgs) != 1 || r.Get("type") != "result" {
+		t.Errorf("query to own bare JID: %d results, %s", len(msgs), str(r))
+	}
+
 	// Metadata (XEP-0313 §5) names the first and the last message.
-	_, r := e.ask(t, "alice", `<iq type='get' id='m'><metadata xmlns='urn:xmpp:mam:2'/></iq>`)
+	_, r = e.ask(t, "alice", `<iq type='get' id='m'><metadata xmlns='urn:xmpp:mam:2'/></iq>`)
 	md := r.Child(mam.NS, "metadata")
 	if md == nil || md.Child(mam.NS, "start").Get("id") != ids[0] || md.Child(mam.NS, "end").Get("id") != ids[6] {
 		t.Errorf("metadata = %s", str(r))
