@@ -23,5 +23,7 @@ COPY --from=build --chown=10001:10001 --chmod=0700 /out/data /data
 USER 10001:10001
 VOLUME /data
 # 5222 STARTTLS, 5223 direct TLS, 5269 federation (reserved), 80 ACME + redirect, 443 HTTPS.
+# Docker lets unprivileged users bind ports below 1024 inside the container
+# (net.ipv4.ip_unprivileged_port_start=0); elsewhere use the web.listen_* keys.
 EXPOSE 5222 5223 5269 80 443
 ENTRYPOINT ["/usr/local/bin/chatbx", "serve", "--data-dir", "/data"]
