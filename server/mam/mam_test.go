@@ -3,8 +3,10 @@ package mam_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -638,4 +640,73 @@ func FuzzHandle(f *testing.F) {
 		// Keep the archive's preferences for the next input.
 		a.SetDefault(context.Background(), "alice", mam.Always)
 	})
+}
+
+// accountArchive is web/account.Archive, which main hands the archive to.
+type accountArchive interface {
+	ArchiveOn(ctx context.Context, user string) (bool, error)
+	SetArchiveOn(ctx context.Context, user string, on bool) error
+	PurgeArchive(ctx context.Context, user string) (int, error)
+	ExportArchive(ctx context.Context, user string, w io.Writer) error
+}
+
+var _ accountArchive = (*mam.Archive)(nil)
+
+func TestAccountPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, mam.DefaultConfig())
+	ctx := t.Context()
+	if on, err := e.a.ArchiveOn(ctx, "alice"); err != nil || on {
+		t.Errorf("ArchiveOn(new account) = %v, %v, want false", on, err)
+	}
+	if err := e.a.SetArchiveOn(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := e.a.ArchiveOn(ctx, "alice"); err != nil || !on {
+		t.Errorf("ArchiveOn after SetArchiveOn(true) = %v, %v", on, err)
+	}
+	for i := range 1203 { // more than one export page
+		e.chat(t, "alice", "bob", fmt.Sprint("export-", i))
+	}
+	e.chat(t, "carol", "alice", `say "hi" &amp; more`)
+	var buf bytes.Buffer
+	if err := e.a.ExportArchive(ctx, "alice", &buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Preferences struct {
+			Default       string
+			Always, Never []string
+		}
+		Messages []struct {
+			ID, With, Direction, Body, Stanza string
+			Time                              time.Time
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("export is not JSON: %v\n%.300s", err, buf.String())
+	}
+	if doc.Preferences.Default != mam.Always || len(doc.Messages) != 1204 {
+		t.Fatalf("export: default %q, %d messages", doc.Preferences.Default, len(doc.Messages))
+	}
+	m0, last := doc.Messages[0], doc.Messages[1203]
+	if m0.Body != "export-0" || m0.Direction != "sent" || m0.With != "bob@example.org" || !strings.Contains(m0.Stanza, "export-0") || m0.Time.IsZero() {
+		t.Errorf("first exported message = %+v", m0)
+	}
+	if last.Direction != "received" || last.With != "carol@example.org" || last.Body != `say "hi" & more` {
+		t.Errorf("last exported message = %+v", last)
+	}
+	if n, err := e.a.PurgeArchive(ctx, "alice"); err != nil || n != 1204 {
+		t.Errorf("PurgeArchive = %d, %v, want 1204", n, err)
+	}
+	if err := e.a.SetArchiveOn(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := e.a.ExportArchive(ctx, "alice", &buf); err != nil || buf.String() != `{"preferences":{"always":[],"default":"never","never":[]},"messages":[]}`+"\n" {
+		t.Errorf("empty export = %q, %v", buf.String(), err)
+	}
+	if _, err := e.a.ArchiveOn(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ArchiveOn(nobody) = %v, want ErrNotFound", err)
+	}
 }
