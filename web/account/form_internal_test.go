@@ -217,3 +217,54 @@ func TestThrottleBegin(t *testing.T) {
 		t.Error("still blocked after a minute")
 	}
 }
+
+// TestTranslations checks that every public message has a German text
+// with the same format verbs.
+func TestTranslations(t *testing.T) {
+	all := []string{msgCrossSite, msgBadForm, msgNoToken, msgForged, msgExpired, msgAuth, msgThrottled,
+		msgInternal, msgConfirmDelete, msgMismatch, msgPasswordRule, msgPasswordDone, msgArchiveUnavailable,
+		msgArchiveAction, msgConfirmPurge, msgArchiveOn, msgArchiveOff, msgPurged, msgInviteInvalid,
+		msgUsernameRule, msgUsernameTaken, msgCreated, msgRegThrottled, "%d minutes", "1 second", "%d seconds"}
+	for _, v := range titles {
+		all = append(all, v)
+	}
+	verbs := func(s string) string {
+		var b strings.Builder
+		for i := 0; i+1 < len(s); i++ {
+			if s[i] == '%' {
+				b.WriteString(s[i : i+2])
+			}
+		}
+		return b.String()
+	}
+	for _, m := range all {
+		de, ok := german[m]
+		if !ok {
+			t.Errorf("no German text for %q", m)
+			continue
+		}
+		if verbs(de) != verbs(m) {
+			t.Errorf("German %q has verbs %q, English %q has %q", de, verbs(de), m, verbs(m))
+		}
+	}
+}
+
+func TestPickLang(t *testing.T) {
+	tests := []struct{ query, accept, want string }{
+		{"", "", "en"},
+		{"", "de", "de"},
+		{"", "de-DE,de;q=0.9,en;q=0.8", "de"},
+		{"", "en-US,en;q=0.9,de;q=0.8", "en"},
+		{"", "fr, de;q=0.5", "de"},
+		{"", "de;q=bogus, en;q=0.1", "en"},
+		{"lang=de", "en", "de"},
+		{"lang=xx", "de", "de"},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", "/account/?"+tc.query, nil)
+		r.Header.Set("Accept-Language", tc.accept)
+		if got := pickLang(r); got != tc.want {
+			t.Errorf("pickLang(?%s, %q) = %q, want %q", tc.query, tc.accept, got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package account
 
 import (
 	"net/http"
-	"strconv"
 )
 
 const (
@@ -11,6 +10,7 @@ const (
 	msgConfirmPurge       = "Please tick the box to confirm that the archived messages are to be deleted."
 	msgArchiveOn          = "Your message archive is on."
 	msgArchiveOff         = "Your message archive is off."
+	msgPurged             = "Deleted %d archived message(s)."
 )
 
 // serveArchive serves /account/archive: show the archive switch (the
@@ -21,8 +21,8 @@ func (p *Pages) serveArchive(w http.ResponseWriter, r *http.Request) {
 	}
 	arch := p.m.d.Archive
 	if arch == nil {
-		d := p.data("archive")
-		d.Error = msgArchiveUnavailable
+		d := p.data("archive", pickLang(r))
+		d.Error = tr(d.Lang, msgArchiveUnavailable)
 		p.render(w, r, http.StatusNotFound, d)
 		return
 	}
@@ -50,7 +50,7 @@ func (p *Pages) serveArchive(w http.ResponseWriter, r *http.Request) {
 	case "purge":
 		var n int
 		n, err = arch.PurgeArchive(ctx, user)
-		done = "Deleted " + strconv.Itoa(n) + " archived message(s). "
+		done = tr(req.data.Lang, msgPurged, n) + " "
 	}
 	var on bool
 	if err == nil {
@@ -62,9 +62,9 @@ func (p *Pages) serveArchive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if on {
-		done += msgArchiveOn
+		done += tr(req.data.Lang, msgArchiveOn)
 	} else {
-		done += msgArchiveOff
+		done += tr(req.data.Lang, msgArchiveOff)
 	}
 	req.data.Done = done
 	p.render(w, r, http.StatusOK, req.data)

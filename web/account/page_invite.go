@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -59,7 +58,7 @@ func validInviteToken(s string) bool {
 // registration form for clients without invite support.
 func (p *Pages) serveInvite(w http.ResponseWriter, r *http.Request) {
 	inv := r.PathValue("token")
-	d := p.data("invite")
+	d := p.data("invite", pickLang(r))
 	d.Base = p.cfg.Path
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
@@ -75,13 +74,13 @@ func (p *Pages) serveInvite(w http.ResponseWriter, r *http.Request) {
 		ok, err = p.m.d.Invites.InviteValid(ctx, inv)
 		if err != nil {
 			p.m.d.Log.Error().Err(err).Msg("invite lookup failed")
-			d.Error = msgInternal
+			d.Error = tr(d.Lang, msgInternal)
 			p.render(w, r, http.StatusInternalServerError, d)
 			return
 		}
 	}
 	if !ok {
-		d.Error = msgInviteInvalid
+		d.Error = tr(d.Lang, msgInviteInvalid)
 		p.render(w, r, http.StatusNotFound, d)
 		return
 	}
@@ -130,7 +129,7 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		return
 	}
 	if n := len(f["new"]); n < p.cfg.MinPassword || n > p.cfg.MaxPassword {
-		p.fail(w, r, req, http.StatusBadRequest, fmt.Sprintf(msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword))
+		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
 		return
 	}
 	// Every attempt counts against the client address, so that the
@@ -138,7 +137,7 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 	ip := ipKey(r.RemoteAddr)
 	if _, wait, blocked := p.throttle.begin(ip, "\x00register", now); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgRegThrottled, waitText(wait)))
+		p.fail(w, r, req, http.StatusTooManyRequests, msgRegThrottled, waitText(d.Lang, wait))
 		return
 	}
 	user, err := CheckNewUsername(f["username"], p.cfg.Domain)
@@ -175,6 +174,6 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		return
 	}
 	d.User = user
-	d.Done = msgCreated
+	d.Done = tr(d.Lang, msgCreated)
 	p.render(w, r, http.StatusOK, d)
 }

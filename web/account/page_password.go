@@ -2,7 +2,6 @@ package account
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 )
 
@@ -19,7 +18,7 @@ func (p *Pages) servePassword(w http.ResponseWriter, r *http.Request) {
 	if p.get(w, r, "password") {
 		return
 	}
-	rule := fmt.Sprintf(msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
+	rule := tr(pickLang(r), msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
 	req := p.checkPost(w, r, "password", func(f form) string {
 		if f["new"] != f["new2"] {
 			return msgMismatch
@@ -46,6 +45,6 @@ func (p *Pages) servePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.m.d.Sessions.KickUser(req.user, "reset")
-	req.data.Done = msgPasswordDone
+	req.data.Done = tr(req.data.Lang, msgPasswordDone)
 	p.render(w, r, http.StatusOK, req.data)
 }

@@ -17,7 +17,7 @@ import (
 // formKeySetting is the store setting that holds the form token key.
 const formKeySetting = "web.form_key"
 
-//go:embed templates/*.html
+//go:embed templates/*/*.html
 var templateFS embed.FS
 
 // Pages serves the account pages. It is safe for concurrent use.
@@ -43,10 +43,12 @@ func New(cfg Config, d Deps) (*Pages, error) {
 		return nil, err
 	}
 	tmpl := make(map[string]*template.Template)
-	layout := template.Must(template.New("").ParseFS(templateFS, "templates/layout.html"))
-	for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
-		t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
-		tmpl[name] = t
+	for _, lang := range languages {
+		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
+			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
+			tmpl[lang+"/"+name] = t
+		}
 	}
 	return &Pages{
 		m:        m,
@@ -108,7 +110,8 @@ func (p *Pages) Handler() http.Handler {
 
 // pageData is what the templates see.
 type pageData struct {
-	Page, Title, Service, Domain, Base string
+	Page, Lang, Title, Service, Domain string
+	Base                               string
 	Token, User, Error, Done           string
 	MinPassword                        int
 	ArchiveAvailable                   bool
@@ -117,21 +120,12 @@ type pageData struct {
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
 }
 
-// titles of the pages.
-var titles = map[string]string{
-	"index":    "Your account",
-	"delete":   "Delete your account",
-	"export":   "Export your data",
-	"password": "Change your password",
-	"archive":  "Message archive",
-	"invite":   "Invitation",
-}
-
-// data returns the template data of page with a fresh token.
-func (p *Pages) data(page string) *pageData {
+// data returns the template data of page in lang with a fresh token.
+func (p *Pages) data(page, lang string) *pageData {
 	return &pageData{
 		Page:             page,
-		Title:            titles[page],
+		Lang:             lang,
+		Title:            tr(lang, titles[page]),
 		Service:          p.cfg.ServiceName,
 		Domain:           p.cfg.Domain,
 		Base:             p.cfg.Path,
@@ -145,12 +139,13 @@ func (p *Pages) data(page string) *pageData {
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, d *pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Language", "en")
+	h.Set("Content-Language", d.Lang)
+	h.Add("Vary", "Accept-Language")
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := p.tmpl[d.Page].ExecuteTemplate(w, "layout", d); err != nil {
+	if err := p.tmpl[d.Lang+"/"+d.Page].ExecuteTemplate(w, "layout", d); err != nil {
 		p.m.d.Log.Error().Err(err).Msg("account page render failed")
 	}
 }
@@ -160,7 +155,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, d *pa
 func (p *Pages) get(w http.ResponseWriter, r *http.Request, page string) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		p.render(w, r, http.StatusOK, p.data(page))
+		p.render(w, r, http.StatusOK, p.data(page, pickLang(r)))
 		return true
 	case http.MethodPost:
 		return false
@@ -176,10 +171,11 @@ func (p *Pages) serveIndex(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	p.render(w, r, http.StatusOK, p.data("index"))
+	p.render(w, r, http.StatusOK, p.data("index", pickLang(r)))
 }
 
-// Public messages. They never contain input beyond the username.
+// Public messages, in English; tr translates them. They never contain
+// input beyond the username.
 const (
 	msgCrossSite = "This form was sent from another web site and has been refused. Open the page on this site and try again."
 	msgBadForm   = "The form could not be read. Please load the page again and resubmit."
@@ -198,9 +194,10 @@ type request struct {
 	data *pageData
 }
 
-// fail renders the form again with msg and status.
-func (p *Pages) fail(w http.ResponseWriter, r *http.Request, req *request, status int, msg string) {
-	req.data.Error = msg
+// fail renders the form again with status and msg, translated and
+// formatted with args.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, req *request, status int, msg string, args ...any) {
+	req.data.Error = tr(req.data.Lang, msg, args...)
 	p.render(w, r, status, req.data)
 }
 
@@ -209,7 +206,7 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, req *request, statu
 // public message or "") and finally the username and password, with
 // throttling. It answers the request itself and returns nil on failure.
 func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, validate func(form) string) *request {
-	req := &request{data: p.data(page)}
+	req := &request{data: p.data(page, pickLang(r))}
 	if !sameOrigin(r) {
 		p.fail(w, r, req, http.StatusForbidden, msgCrossSite)
 		return nil
@@ -250,7 +247,7 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	done, wait, blocked := p.throttle.begin(ip, key, now)
 	if blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		p.fail(w, r, req, http.StatusTooManyRequests, fmt.Sprintf(msgThrottled, waitText(wait)))
+		p.fail(w, r, req, http.StatusTooManyRequests, msgThrottled, waitText(req.data.Lang, wait))
 		return nil
 	}
 	err = uerr
@@ -270,17 +267,4 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	}
 	req.user = user
 	return req
-}
-
-// waitText says how long to wait, rounded up to whole minutes or seconds.
-func waitText(d time.Duration) string {
-	if d > time.Minute {
-		m := int((d + time.Minute - 1) / time.Minute)
-		return strconv.Itoa(m) + " minutes"
-	}
-	s := max(int((d+time.Second-1)/time.Second), 1)
-	if s == 1 {
-		return "1 second"
-	}
-	return strconv.Itoa(s) + " seconds"
 }

@@ -402,7 +402,38 @@ func TestRootPath(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `action="/delete"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `action="/delete?lang=en"`) {
 		t.Errorf("GET /delete at root: %d\n%s", resp.StatusCode, b)
+	}
+}
+
+func TestGerman(t *testing.T) {
+	e := newEnv(t, nil)
+	user(t, e.db, "alice")
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/account/delete", nil)
+	req.Header.Set("Accept-Language", "fr, de-CH;q=0.8, en;q=0.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Language") != "de" || !strings.Contains(string(b), "Konto löschen") ||
+		!strings.Contains(string(b), `action="/account/delete?lang=de"`) {
+		t.Fatalf("Accept-Language de: %s\n%s", resp.Header.Get("Content-Language"), b)
+	}
+	// The form's ?lang keeps the answer German, whatever the header says.
+	v := url.Values{"token": {e.token(t, "delete")}, "username": {"alice"}, "password": {"wrong-password"}, "confirm": {"yes"}}
+	r2, body := e.post(t, "delete?lang=de", v)
+	if r2.StatusCode != http.StatusForbidden || !strings.Contains(body, "Benutzername oder Passwort falsch.") || !strings.Contains(body, `lang="de"`) {
+		t.Errorf("German wrong password: %d\n%s", r2.StatusCode, body)
+	}
+	// Throttle message with a localised wait.
+	for range 5 {
+		e.post(t, "delete?lang=de", url.Values{"token": {e.token(t, "delete")}, "username": {"alice"}, "password": {"wrong-password"}, "confirm": {"yes"}})
+	}
+	r3, body := e.post(t, "delete?lang=de", url.Values{"token": {e.token(t, "delete")}, "username": {"alice"}, "password": {"wrong-password"}, "confirm": {"yes"}})
+	if r3.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Zu viele Fehlversuche. Bitte wartet") || !strings.Contains(body, "Sekunden") {
+		t.Errorf("German throttle: %d\n%s", r3.StatusCode, body)
 	}
 }
