@@ -98,8 +98,18 @@ func (p *Pages) Handler() http.Handler {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
 		// Privacy: account pages and their answers stay out of every cache.
-		w.Header().Set("Cache-Control", "no-store")
+		h.Set("Cache-Control", "no-store")
+		// Defence in depth when the pages are served without the site's
+		// wrapper: no framing (clickjacking of the delete form), no
+		// scripts, no referrer.
+		if h.Get("Content-Security-Policy") == "" {
+			h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Content-Type-Options", "nosniff")
+		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			http.Error(w, "not found", http.StatusNotFound)
 			return

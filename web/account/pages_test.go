@@ -133,6 +133,9 @@ func TestNoStoreEverywhere(t *testing.T) {
 		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("GET /account/%s: Cache-Control %q, want no-store", p, cc)
 		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("GET /account/%s: CSP %q", p, csp)
+		}
 		if len(resp.Cookies()) > 0 {
 			t.Errorf("GET /account/%s sets cookies", p)
 		}
