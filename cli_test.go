@@ -612,3 +612,66 @@ func TestCheckWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestDropLevel(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	log := zerolog.New(dropLevel{&b})
+	log.Info().Str("event", "login").Str("user", "alice").Str("ip_anon", "192.0.2.0").Msg("")
+	log.Warn().Msg("x")
+	want := `{"event":"login","user":"alice","ip_anon":"192.0.2.0"}` + "\n" + `{"message":"x"}` + "\n"
+	if b.String() != want {
+		t.Errorf("dropLevel wrote %q, want %q", b.String(), want)
+	}
+}
+
+// TestAdminCommandsDirect covers export and the maintenance switch without a server.
+func TestAdminCommandsDirect(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	te := newTestEnv(t, "CHATBX_DOMAIN=example.org")
+	if code := te.runWith("secret-pw\n", "user", "add", "dora", "--data-dir", dir); code != exitOK {
+		t.Fatalf("user add = %d: %s", code, te.errOut)
+	}
+	if code := te.runWith("", "user", "export", "dora", "--data-dir", dir); code != exitOK {
+		t.Fatalf("user export = %d: %s", code, te.errOut)
+	}
+	if !strings.HasPrefix(te.out.String(), "PK") {
+		t.Errorf("user export printed %.20q, want a zip", te.out)
+	}
+	if code := te.runWith("", "user", "export", "nobody", "--data-dir", dir); code != exitError {
+		t.Errorf("user export of an unknown user = %d, want 1", code)
+	}
+	steps := []struct {
+		args []string
+		want int
+		out  string
+	}{
+		{[]string{"maintenance", "status", "--data-dir", dir}, exitOK, "maintenance off"},
+		{[]string{"maintenance", "on", "--data-dir", dir}, exitError, ""},
+		{[]string{"maintenance", "on", "--for", "48h", "--data-dir", dir}, exitError, ""},
+		{[]string{"maintenance", "on", "--for", "2h", "--data-dir", dir}, exitOK, maintenanceOnPrefix},
+		{[]string{"maintenance", "status", "--data-dir", dir}, exitOK, maintenanceOnPrefix},
+		{[]string{"maintenance", "off", "--data-dir", dir}, exitOK, "maintenance off"},
+		{[]string{"maintenance", "status", "--data-dir", dir}, exitOK, "maintenance off"},
+		{[]string{"maintenance", "reboot", "--data-dir", dir}, exitUsage, ""},
+	}
+	for _, s := range steps {
+		if got := te.runWith("", s.args...); got != s.want {
+			t.Fatalf("run(%q) = %d, want %d\nstderr: %s", s.args, got, s.want, te.errOut)
+		}
+		if !strings.HasPrefix(te.out.String(), s.out) {
+			t.Errorf("run(%q) printed %q, want prefix %q", s.args, te.out, s.out)
+		}
+	}
+	// Without any domain, delete and export are refused rather than done
+	// without cleaning contacts' rosters.
+	te2 := newTestEnv(t)
+	d2 := t.TempDir()
+	if code := te2.runWith("pw\n", "user", "add", "erin", "--data-dir", d2); code != exitOK {
+		t.Fatalf("user add = %d: %s", code, te2.errOut)
+	}
+	if code := te2.runWith("", "user", "delete", "erin", "--data-dir", d2); code != exitError || !strings.Contains(te2.errOut.String(), "needs the domain") {
+		t.Errorf("user delete without domain = %d: %s", code, te2.errOut)
+	}
+}

@@ -385,9 +385,12 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		// Without a domain, deletion cannot find the account in local
 		// contacts' rosters: only the commands that need none are offered.
 		for name, h := range userHandlers("", storeAccounts{db: db}) {
-			if name != "user delete" && name != "user export" {
-				handlers[name] = h
+			if name == "user delete" || name == "user export" {
+				h = func(context.Context, adminRequest) (adminResponse, error) {
+					return adminResponse{}, errors.New("this command needs the domain: pass --domain or --config (or run it while the server runs)")
+				}
 			}
+			handlers[name] = h
 		}
 	}
 	for name, h := range maintenanceHandlers(retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil)) {
