@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,19 +32,43 @@ func testConfig() web.Config {
 	return cfg
 }
 
+// lockedBuffer is a bytes.Buffer safe for a server's concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
 // newWeb returns a site and the buffer its error log writes to.
-func newWeb(t *testing.T, cfg web.Config) (*web.Web, *bytes.Buffer) {
+func newWeb(t *testing.T, cfg web.Config) (*web.Web, *lockedBuffer) {
 	t.Helper()
-	var errlog bytes.Buffer
+	errlog := &lockedBuffer{}
 	w, err := web.New(cfg, web.Deps{
-		ErrorLog: zerolog.New(&errlog),
+		ErrorLog: zerolog.New(errlog),
 		Now:      func() time.Time { return fixedNow },
 	})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
 	t.Cleanup(func() { w.Close() })
-	return w, &errlog
+	return w, errlog
 }
 
 func get(t *testing.T, h http.Handler, method, target string, header map[string]string) *http.Response {
