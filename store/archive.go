@@ -199,10 +199,18 @@ func putUvarint(b *bolt.Bucket, key []byte, n uint64) error {
 type ArchivePrefs struct {
 	Default       string
 	Always, Never []string
+	// Gen identifies this version of the preferences: SetArchivePrefs
+	// picks a new random one, and it is 0 while none were ever set (also
+	// for an account re-created under a deleted one's name). A cache of
+	// preferences passes it to AppendArchive, which refuses to archive
+	// when the stored preferences have changed since.
+	Gen uint64
 }
 
+// Prefs value: version, 8-byte gen, default, always list, never list.
 func encodeArchivePrefs(p ArchivePrefs) []byte {
 	v := []byte{codecV1}
+	v = binary.BigEndian.AppendUint64(v, p.Gen)
 	v = appendString(v, p.Default)
 	for _, list := range [][]string{p.Always, p.Never} {
 		v = appendUvarint(v, uint64(len(list)))
@@ -215,7 +223,8 @@ func encodeArchivePrefs(p ArchivePrefs) []byte {
 
 func decodeArchivePrefs(v []byte) (ArchivePrefs, error) {
 	d := newDecoder(v)
-	p := ArchivePrefs{Default: d.string()}
+	p := ArchivePrefs{Gen: d.u64()}
+	p.Default = d.string()
 	for _, list := range []*[]string{&p.Always, &p.Never} {
 		n := d.uvarint()
 		if n > maxArchivePrefsJIDs {
@@ -249,21 +258,39 @@ func (db *DB) ArchivePrefs(ctx context.Context, user string) (ArchivePrefs, erro
 	return p, nil
 }
 
-// SetArchivePrefs replaces the user's archiving preferences. It fails with
-// ErrNotFound for an unknown user and ErrInvalid for an empty or too long
-// JID or more than 1000 JIDs in a list. Switching archiving off does not
-// delete what is archived (see PurgeArchive).
-func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) error {
+// archivePrefsGen returns the gen of the stored preferences, 0 if none.
+func archivePrefsGen(meta *bolt.Bucket) uint64 {
+	if meta == nil {
+		return 0
+	}
+	v := meta.Get(keyArchivePrefs)
+	if len(v) < 9 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v[1:9])
+}
+
+// SetArchivePrefs replaces the user's archiving preferences and returns
+// their new Gen (p.Gen is ignored). It fails with ErrNotFound for an
+// unknown user and ErrInvalid for an empty or too long JID or more than
+// 1000 JIDs in a list. Switching archiving off does not delete what is
+// archived (see PurgeArchive).
+func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) (uint64, error) {
 	for _, list := range [][]string{p.Always, p.Never} {
 		if len(list) > maxArchivePrefsJIDs {
-			return fmt.Errorf("store: set archive prefs: %w: too many jids", ErrInvalid)
+			return 0, fmt.Errorf("store: set archive prefs: %w: too many jids", ErrInvalid)
 		}
 		for _, j := range list {
 			if err := checkJID(j); err != nil {
-				return fmt.Errorf("store: set archive prefs: %w", err)
+				return 0, fmt.Errorf("store: set archive prefs: %w", err)
 			}
 		}
 	}
+	var gen [8]byte
+	for binary.BigEndian.Uint64(gen[:]) == 0 {
+		rand.Read(gen[:])
+	}
+	p.Gen = binary.BigEndian.Uint64(gen[:])
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		b, err := userSub(tx, user, bucketArchiveMeta)
 		if err != nil {
@@ -272,18 +299,22 @@ func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) 
 		return b.Put(keyArchivePrefs, encodeArchivePrefs(p))
 	})
 	if err != nil {
-		return fmt.Errorf("store: set archive prefs: %w", err)
+		return 0, fmt.Errorf("store: set archive prefs: %w", err)
 	}
-	return nil
+	return p.Gen, nil
 }
 
 // AppendArchive archives one message of user and returns its archive id.
-// at is the time it was sent or received; with is the other party's bare
-// JID; stanza is the serialised message, stored as given.
-// It fails with ErrNotFound for an unknown user and ErrInvalid for an empty
-// or too long with. Whether the user wants the message archived is the
-// caller's decision (see ArchivePrefs).
-func (db *DB) AppendArchive(ctx context.Context, user string, at time.Time, with string, outgoing bool, stanza []byte) (string, error) {
+// gen is the Gen of the preferences the caller decided by; at is the time
+// the message was sent or received; with is the other party's bare JID;
+// stanza is the serialised message, stored as given.
+// It fails with ErrConflict if the stored preferences are no longer those
+// of gen (changed by another process, or the account was deleted and
+// created again: the caller reloads them and decides again), with
+// ErrNotFound for an unknown user, and with ErrInvalid for an empty or too
+// long with. Whether the user wants the message archived is the caller's
+// decision (see ArchivePrefs).
+func (db *DB) AppendArchive(ctx context.Context, user string, gen uint64, at time.Time, with string, outgoing bool, stanza []byte) (string, error) {
 	if err := checkJID(with); err != nil || len(with) > bolt.MaxKeySize-9 {
 		return "", fmt.Errorf("store: append archive: %w: with", ErrInvalid)
 	}
@@ -291,7 +322,13 @@ func (db *DB) AppendArchive(ctx context.Context, user string, at time.Time, with
 	rand.Read(tag[:])
 	var seq uint64
 	err := db.update(ctx, func(tx *bolt.Tx) error {
-		var err error
+		u, err := userBucket(tx, user)
+		if err != nil {
+			return err
+		}
+		if archivePrefsGen(u.Bucket(bucketArchiveMeta)) != gen {
+			return ErrConflict
+		}
 		seq, err = appendArchiveTx(tx, user, at, with, outgoing, stanza, tag[:])
 		return err
 	})

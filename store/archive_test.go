@@ -51,7 +51,7 @@ func fillArchive(t *testing.T, db *DB, t0 time.Time, n int) []string {
 	var ids []string
 	for i := range n {
 		with := []string{"bob@example.org", "carol@example.net"}[i%2]
-		id, err := db.AppendArchive(t.Context(), "alice", t0.Add(time.Duration(i)*time.Second), with, i%3 == 0, archiveStanza(fmt.Sprint("m", i)))
+		id, err := db.AppendArchive(t.Context(), "alice", 0, t0.Add(time.Duration(i)*time.Second), with, i%3 == 0, archiveStanza(fmt.Sprint("m", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,11 +112,11 @@ func TestArchiveOrderAndPaging(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ids := fillArchive(t, db, t0, 7)
 	// Two messages at the same instant still get increasing ids.
-	same1, err := db.AppendArchive(ctx, "alice", t0.Add(time.Hour), "bob@example.org", false, archiveStanza("same1"))
+	same1, err := db.AppendArchive(ctx, "alice", 0, t0.Add(time.Hour), "bob@example.org", false, archiveStanza("same1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	same2, err := db.AppendArchive(ctx, "alice", t0.Add(time.Hour), "bob@example.org", false, archiveStanza("same2"))
+	same2, err := db.AppendArchive(ctx, "alice", 0, t0.Add(time.Hour), "bob@example.org", false, archiveStanza("same2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestArchiveFilters(t *testing.T) {
 	}
 
 	// Unknown, malformed and foreign ids are item-not-found.
-	foreign, err := db.AppendArchive(ctx, "dave", t0, "bob@example.org", false, archiveStanza("dave"))
+	foreign, err := db.AppendArchive(ctx, "dave", 0, t0, "bob@example.org", false, archiveStanza("dave"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,29 +325,37 @@ func TestArchivePrefs(t *testing.T) {
 		t.Errorf("ArchivePrefs(new account) = %+v, %v, want zero", p, err)
 	}
 	want := ArchivePrefs{Default: "roster", Always: []string{"bob@example.org"}, Never: []string{"eve@example.com", "mallory@example.com"}}
-	if err := db.SetArchivePrefs(ctx, "alice", want); err != nil {
-		t.Fatal(err)
+	gen, err := db.SetArchivePrefs(ctx, "alice", want)
+	if err != nil || gen == 0 {
+		t.Fatalf("SetArchivePrefs = %d, %v", gen, err)
 	}
 	p, err = db.ArchivePrefs(ctx, "alice")
-	if err != nil || p.Default != want.Default || !slices.Equal(p.Always, want.Always) || !slices.Equal(p.Never, want.Never) {
-		t.Errorf("ArchivePrefs = %+v, %v, want %+v", p, err, want)
+	if err != nil || p.Default != want.Default || !slices.Equal(p.Always, want.Always) || !slices.Equal(p.Never, want.Never) || p.Gen != gen {
+		t.Errorf("ArchivePrefs = %+v, %v, want %+v gen %d", p, err, want, gen)
 	}
-	if err := db.SetArchivePrefs(ctx, "alice", ArchivePrefs{Default: "always", Never: []string{""}}); !errors.Is(err, ErrInvalid) {
+	// Appending checks that the caller's view of the preferences is current.
+	if _, err := db.AppendArchive(ctx, "alice", 0, time.Now(), "bob@example.org", false, nil); !errors.Is(err, ErrConflict) {
+		t.Errorf("AppendArchive(stale gen) = %v, want ErrConflict", err)
+	}
+	if _, err := db.AppendArchive(ctx, "alice", gen, time.Now(), "bob@example.org", false, nil); err != nil {
+		t.Errorf("AppendArchive(current gen) = %v", err)
+	}
+	if _, err := db.SetArchivePrefs(ctx, "alice", ArchivePrefs{Default: "always", Never: []string{""}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetArchivePrefs(empty jid) = %v, want ErrInvalid", err)
 	}
-	if err := db.SetArchivePrefs(ctx, "alice", ArchivePrefs{Default: "always", Always: make([]string, maxArchivePrefsJIDs+1)}); !errors.Is(err, ErrInvalid) {
+	if _, err := db.SetArchivePrefs(ctx, "alice", ArchivePrefs{Default: "always", Always: make([]string, maxArchivePrefsJIDs+1)}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetArchivePrefs(too many) = %v, want ErrInvalid", err)
 	}
 	if _, err := db.ArchivePrefs(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ArchivePrefs(nobody) = %v, want ErrNotFound", err)
 	}
-	if err := db.SetArchivePrefs(ctx, "nobody", want); !errors.Is(err, ErrNotFound) {
+	if _, err := db.SetArchivePrefs(ctx, "nobody", want); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetArchivePrefs(nobody) = %v, want ErrNotFound", err)
 	}
-	if _, err := db.AppendArchive(ctx, "nobody", time.Now(), "bob@example.org", false, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := db.AppendArchive(ctx, "nobody", 0, time.Now(), "bob@example.org", false, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AppendArchive(nobody) = %v, want ErrNotFound", err)
 	}
-	if _, err := db.AppendArchive(ctx, "alice", time.Now(), "", false, nil); !errors.Is(err, ErrInvalid) {
+	if _, err := db.AppendArchive(ctx, "alice", 0, time.Now(), "", false, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AppendArchive(with \"\") = %v, want ErrInvalid", err)
 	}
 }
@@ -370,13 +378,13 @@ func TestArchivePurgeScrub(t *testing.T) {
 	t0 := time.Now()
 	var lastID string
 	for i := range 300 {
-		id, err := db.AppendArchive(ctx, "alice", t0, withMarker, false, archiveStanza(fmt.Sprintf("%s %d", marker, i)))
+		id, err := db.AppendArchive(ctx, "alice", 0, t0, withMarker, false, archiveStanza(fmt.Sprintf("%s %d", marker, i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		lastID = id
 	}
-	if _, err := db.AppendArchive(ctx, "bob", t0, "alice@example.org", true, archiveStanza("bob keeps this")); err != nil {
+	if _, err := db.AppendArchive(ctx, "bob", 0, t0, "alice@example.org", true, archiveStanza("bob keeps this")); err != nil {
 		t.Fatal(err)
 	}
 	if !fileHas(t, db.Path(), marker) {
@@ -398,7 +406,7 @@ func TestArchivePurgeScrub(t *testing.T) {
 		t.Errorf("QueryArchive(after purged id) = %v, want ErrArchiveID", err)
 	}
 	// Ids are not reused, even with the clock going back.
-	id, err := db.AppendArchive(ctx, "alice", t0.Add(-time.Hour), "bob@example.org", false, archiveStanza("again"))
+	id, err := db.AppendArchive(ctx, "alice", 0, t0.Add(-time.Hour), "bob@example.org", false, archiveStanza("again"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +424,7 @@ func TestArchivePurgeScrub(t *testing.T) {
 	}
 
 	// Deleting the account takes the archive along.
-	if _, err := db.AppendArchive(ctx, "bob", t0, "alice@example.org", true, archiveStanza(string(marker))); err != nil {
+	if _, err := db.AppendArchive(ctx, "bob", 0, t0, "alice@example.org", true, archiveStanza(string(marker))); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.DeleteUser(ctx, "bob"); err != nil {
@@ -433,7 +441,7 @@ func TestExpireArchive(t *testing.T) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ids := fillArchive(t, db, t0, 10)
-	if _, err := db.AppendArchive(ctx, "bob", t0, "alice@example.org", false, archiveStanza("old")); err != nil {
+	if _, err := db.AppendArchive(ctx, "bob", 0, t0, "alice@example.org", false, archiveStanza("old")); err != nil {
 		t.Fatal(err)
 	}
 	n, err := db.ExpireArchive(ctx, t0.Add(4*time.Second))
@@ -503,7 +511,7 @@ func BenchmarkArchiveWrite(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				i++
-				if _, err := db.AppendArchive(b.Context(), "alice", time.Now(), withs[i%3], i%2 == 0, stanza); err != nil {
+				if _, err := db.AppendArchive(b.Context(), "alice", 0, time.Now(), withs[i%3], i%2 == 0, stanza); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -27,6 +27,7 @@ type cacheShard struct {
 type prefs struct {
 	mode          string
 	always, never map[string]struct{}
+	gen           uint64 // store.ArchivePrefs.Gen they were compiled from
 }
 
 // maybe reports whether the preferences can archive anything at all.
@@ -47,8 +48,7 @@ func (a *Archive) compile(p store.ArchivePrefs, exists bool) *prefs {
 	if mode == Never && len(p.Always) == 0 {
 		return off
 	}
-	c := &prefs{mode: mode, always: set(p.Always), never: set(p.Never)}
-	return c
+	return &prefs{mode: mode, always: set(p.Always), never: set(p.Never), gen: p.Gen}
 }
 
 func set(list []string) map[string]struct{} {

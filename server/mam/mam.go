@@ -126,9 +126,6 @@ func (a *Archive) Archive(ctx context.Context, owner string, el *wire.Element, o
 		// which then carries the stanza-id.
 		return ""
 	}
-	if !a.wants(ctx, owner, p, with) {
-		return ""
-	}
 	// Privacy: resources are never stored; the archive keeps bare JIDs.
 	c := el.Copy()
 	if to := c.Get("to"); to != "" {
@@ -138,14 +135,35 @@ func (a *Archive) Archive(ctx context.Context, owner string, el *wire.Element, o
 		c.Set("from", bare(from))
 	}
 	c.RemoveChildren(nsSID, "stanza-id")
-	id, err := a.db.AppendArchive(ctx, owner, a.now(), with, outgoing, c.Bytes(wire.NSClient))
-	if err != nil {
-		if !errors.Is(err, context.Canceled) {
+	var stanza []byte
+	for try := 0; try < 2; try++ {
+		if !a.wants(ctx, owner, p, with) {
+			return ""
+		}
+		if stanza == nil {
+			stanza = c.Bytes(wire.NSClient)
+		}
+		id, err := a.db.AppendArchive(ctx, owner, p.gen, a.now(), with, outgoing, stanza)
+		switch {
+		case err == nil:
+			return id
+		case errors.Is(err, store.ErrConflict):
+			// The stored preferences changed behind the cache (another
+			// process, or an account deleted and created again under the
+			// same name): reload them and decide again.
+			a.Forget(owner)
+			if p = a.prefs(ctx, owner); p == nil || !p.maybe() {
+				return ""
+			}
+			continue
+		case errors.Is(err, store.ErrNotFound):
+			a.Forget(owner) // the account is gone
+		case !errors.Is(err, context.Canceled):
 			a.cfg.Log.Error().Err(err).Msg("archive write failed")
 		}
 		return ""
 	}
-	return id
+	return ""
 }
 
 // wants applies the preferences (XEP-0441 §4.1) to one partner.
@@ -271,10 +289,12 @@ func (a *Archive) update(ctx context.Context, user string, fn func(*store.Archiv
 		}
 	}
 	p.Always = kept
-	if err := a.db.SetArchivePrefs(ctx, user, p); err != nil {
+	gen, err := a.db.SetArchivePrefs(ctx, user, p)
+	if err != nil {
 		delete(s.m, user)
 		return fmt.Errorf("mam: set prefs: %w", err)
 	}
+	p.Gen = gen
 	s.m[user] = a.compile(p, true)
 	return nil
 }

@@ -386,15 +386,39 @@ func TestPrefsRules(t *testing.T) {
 		t.Errorf("message to oneself archived %d times", after-before)
 	}
 
-	// Account deletion: Forget drops the cached preferences, so a new
-	// account of the same name starts with the default again.
+	// Account deletion: a new account of the same name starts with the
+	// default again, even if nobody called Forget (the store refuses a
+	// write decided by stale preferences).
 	if err := e.db.DeleteUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	e.a.Forget("alice")
+	if in("bob@example.org/x") != "" {
+		t.Error("deleted account archives")
+	}
+	if err := e.a.SetDefault(ctx, "alice", mam.Always); err == nil {
+		t.Error("SetDefault on a deleted account succeeded")
+	}
 	storetest.User(t, e.db, "alice")
 	if in("bob@example.org/x") != "" {
 		t.Error("re-created account archives with the old preferences")
+	}
+	// Again with nothing in between that would drop the cache.
+	if err := e.a.SetDefault(ctx, "alice", mam.Always); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.User(t, e.db, "alice")
+	if in("bob@example.org/x") != "" {
+		t.Error("re-created account archives with the cached preferences")
+	}
+	if n, _ := e.db.ArchiveCount(ctx, "alice"); n != 0 {
+		t.Errorf("re-created account has %d archived messages", n)
+	}
+	// The reload put the new account's preferences in the cache.
+	if on, _ := e.a.ArchiveOn(ctx, "alice"); on {
+		t.Error("re-created account's archive is on")
 	}
 }
 
