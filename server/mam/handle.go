@@ -434,7 +434,8 @@ func (a *Archive) setPrefs(ctx context.Context, c iq.Context, el, p *wire.Elemen
 // storeError maps a store failure to a stanza error, logging faults.
 func (a *Archive) storeError(el *wire.Element, err error) *wire.Element {
 	switch {
-	case errors.Is(err, store.ErrArchiveID):
+	case errors.Is(err, store.ErrArchiveID), errors.Is(err, store.ErrNotFound):
+		// An unknown id, or an account deleted while its session lives.
 		return iq.Error(el, "cancel", "item-not-found")
 	case errors.Is(err, store.ErrInvalid):
 		return iq.Error(el, "modify", "bad-request")
