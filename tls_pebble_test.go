@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/chromedp/cdproto/storage"
+	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
 	"chatbx/web"
@@ -62,6 +64,7 @@ type pebbleCA struct {
 	directory    string // ACME directory URL
 	listenerCA   string // PEM file of the CA of pebble's own HTTPS listeners
 	roots        *x509.CertPool
+	rootPEM      []byte // pebble's issuing root, /roots/0
 	intermediate *x509.Certificate
 	log          *syncBuffer // output of pebble and challtestsrv
 }
@@ -278,6 +281,7 @@ func startPebble(t *testing.T, httpPort, tlsPort, validity int) *pebbleCA {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.rootPEM = rootPEM
 	if !p.roots.AppendCertsFromPEM(rootPEM) {
 		t.Fatalf("pebble /roots/0: no certificate")
 	}
@@ -703,5 +707,80 @@ func TestPebbleRenewal(t *testing.T) {
 	})
 	if !strings.Contains(log.String(), `"renewal":true`) {
 		t.Errorf("renewal not logged:\n%s", log.String())
+	}
+}
+
+// TestPebbleBrowser loads the site in headless Chromium over the
+// certificate pebble issued, with pebble's root trusted in the browser's
+// NSS database: the chain a visitor's browser sees in production.
+func TestPebbleBrowser(t *testing.T) {
+	t.Parallel()
+	chromium := requireCommand(t, "chromium")
+	certutil := requireCommand(t, "certutil")
+	s := listenACMEServer(t)
+	p := startPebble(t, portOf(s.httpLn), portOf(s.httpsLn), 0)
+	log := &syncBuffer{}
+	src := newPebbleSource(t, p, s, &certmagic.FileStorage{Path: t.TempDir()}, []string{challengeHTTP01, challengeTLSALPN01}, log)
+	s.serve(t, src)
+	runSource(t, src)
+
+	home := t.TempDir()
+	db := filepath.Join(home, ".pki", "nssdb")
+	if err := os.MkdirAll(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rootFile := filepath.Join(home, "pebble-root.pem")
+	if err := os.WriteFile(rootFile, p.rootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-d", "sql:" + db, "-N", "--empty-password"},
+		{"-d", "sql:" + db, "-A", "-t", "C,,", "-n", "pebble-root", "-i", rootFile},
+	} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("host-resolver-rules", "MAP xmpp.test 127.0.0.1, MAP accounts.xmpp.test 127.0.0.1, MAP * ~NOTFOUND"),
+		chromedp.UserDataDir(filepath.Join(home, "profile")),
+		chromedp.Env("HOME="+home),
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	for _, host := range pebbleNames {
+		url := "https://" + host + ":" + strconv.Itoa(portOf(s.httpsLn)) + "/de/privacy"
+		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
+		if err != nil {
+			t.Fatalf("load %s: %v", url, err)
+		}
+		if resp.Status != 200 || resp.SecurityState != "secure" {
+			t.Errorf("load %s: status %d, security %q", url, resp.Status, resp.SecurityState)
+		}
+		if sd := resp.SecurityDetails; sd == nil || !strings.HasPrefix(sd.Issuer, "Pebble Intermediate CA") || sd.SubjectName != host {
+			t.Errorf("load %s: certificate %+v, want %s from pebble", url, sd, host)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+		if err != nil || text != "Datenschutzerklärung" {
+			t.Errorf("load %s: heading %q (%v)", url, text, err)
+		}
+	}
+	cookies, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cookies.Cookies) != 0 {
+		t.Errorf("browser holds %d cookies, want none", len(cookies.Cookies))
 	}
 }
