@@ -26,7 +26,7 @@ import (
 // docs/configuration.md all come from this one declaration.
 type Config struct {
 	Domain      string `key:"domain" check:"domain" def:"(none; required outside --dev)" doc:"The XMPP domain this server serves: the part after the @ in every address (alice@example.org). Required outside --dev."`
-	DataDir     string `key:"data_dir" check:"nonempty" doc:"Directory for all state: chatbx.db (accounts, certificates, settings), uploads/, logs/ and admin.sock. Nothing else is written there, nothing is written elsewhere. Created with mode 0700."`
+	DataDir     string `key:"data_dir" check:"nonempty" doc:"Directory for all state: chatbx.db (accounts, certificates, settings), uploads/, logs/ and admin.sock (with --dev also the self-signed dev-cert.pem and dev-key.pem). Nothing else is written there, nothing is written elsewhere. Created with mode 0700."`
 	ServiceName string `key:"service_name" def:"(the domain)" doc:"Name of the service shown on the website and in the privacy policy."`
 
 	C2S       C2SConfig       `key:"c2s"`

@@ -370,6 +370,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		mgr, err := account.NewManager(account.Config{Domain: domain, ServiceName: cfg.ServiceName}, account.Deps{
 			Store:    db,
 			Sessions: noSessions{},
+			Archive:  mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log}),
 			Log:      log,
 			ConnLogRewriter: func(user string) error {
 				_, err := logs.Rewrite(logDir, logs.PrefixConn, logs.DropUser(user))
@@ -555,6 +556,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
 		Store:           a.db,
 		Sessions:        srv,
+		Archive:         archive,
 		Log:             a.log,
 		ConnLogRewriter: connLogRewriter,
 	})
