@@ -31,7 +31,7 @@ func resolve(path string) (lang, name string, ok bool) {
 		switch {
 		case !nested || rest == "":
 			return first, "home", true
-		case rest == "home" || rest == "" || strings.Contains(rest, "/") || !validName(rest):
+		case rest == "home" || !validName(rest): // validName also refuses "/"
 			return first, "", false
 		default:
 			return first, rest, true
