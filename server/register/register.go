@@ -61,7 +61,7 @@ func DefaultConfig(domain string) Config {
 
 // Accounts are the account operations; *account.Manager satisfies it.
 type Accounts interface {
-	Delete(ctx context.Context, user string) (account.Deleted, error)
+	DeleteNotify(ctx context.Context, user string, deleted func()) (account.Deleted, error)
 	SetPassword(ctx context.Context, user, password string) error
 	Create(ctx context.Context, name, password string) (string, error)
 }
@@ -186,7 +186,15 @@ func (r *Register) remove(ctx context.Context, c iq.Context, el, q *wire.Element
 	if len(q.Elements()) != 1 {
 		return iq.Error(el, "modify", "bad-request")
 	}
-	_, err := r.d.Accounts.Delete(ctx, c.User)
+	// The result is queued once the account is gone from the store and
+	// before its sessions are closed, so it precedes the stream error.
+	sent := false
+	_, err := r.d.Accounts.DeleteNotify(ctx, c.User, func() {
+		if c.Send != nil {
+			c.Send(iq.Result(el))
+			sent = true
+		}
+	})
 	switch {
 	case err == nil:
 	case errors.Is(err, account.ErrIncomplete):
@@ -198,8 +206,9 @@ func (r *Register) remove(ctx context.Context, c iq.Context, el, q *wire.Element
 		r.d.Log.Error().Err(err).Msg("account deletion failed")
 		return iq.Error(el, "wait", "internal-server-error")
 	}
-	// The sessions are closing; the c2s layer flushes this result before
-	// the stream error.
+	if sent {
+		return nil
+	}
 	return iq.Result(el)
 }
 

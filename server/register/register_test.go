@@ -288,7 +288,10 @@ func TestNewErrors(t *testing.T) {
 // fakeAccounts accepts everything without a store, for the fuzz test.
 type fakeAccounts struct{}
 
-func (fakeAccounts) Delete(context.Context, string) (account.Deleted, error) {
+func (fakeAccounts) DeleteNotify(_ context.Context, _ string, deleted func()) (account.Deleted, error) {
+	if deleted != nil {
+		deleted()
+	}
 	return account.Deleted{}, nil
 }
 func (fakeAccounts) SetPassword(context.Context, string, string) error        { return nil }

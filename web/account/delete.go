@@ -42,6 +42,14 @@ type Deleted struct {
 // Failures after step 2 wrap ErrIncomplete: the account is deleted by
 // then, and the retention sweep finishes what is left.
 func (m *Manager) Delete(ctx context.Context, user string) (Deleted, error) {
+	return m.DeleteNotify(ctx, user, nil)
+}
+
+// DeleteNotify is Delete with a callback: deleted, if not nil, runs once
+// the account is gone from the store and before its sessions are closed.
+// XEP-0077 <remove/> queues its result there, so that the client gets
+// the answer before the stream error.
+func (m *Manager) DeleteNotify(ctx context.Context, user string, deleted func()) (Deleted, error) {
 	out := Deleted{User: user}
 	_, roster, err := m.d.Store.Roster(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
@@ -84,6 +92,9 @@ func (m *Manager) Delete(ctx context.Context, user string) (Deleted, error) {
 			return out, fmt.Errorf("account: delete: %w", err)
 		}
 		m.d.Log.Error().Err(err).Msg("scrub after account deletion failed")
+	}
+	if deleted != nil {
+		deleted()
 	}
 	var errs []error
 	if m.d.Uploads != nil {
