@@ -337,7 +337,10 @@ func (a *Archive) query(ctx context.Context, c iq.Context, el, p *wire.Element) 
 	set := wire.New(nsRSM, "set")
 	if len(page.Messages) > 0 {
 		first := wire.New(nsRSM, "first").AddText(page.Messages[0].ID)
-		if page.Index >= 0 {
+		// The index is optional (XEP-0059 §2.6) and is given for forward
+		// pages only: slixmpp (1.8) ends a backward iteration as soon as
+		// index plus page size reaches the count, i.e. after the newest page.
+		if page.Index >= 0 && !pq.q.Last && pq.q.Before == "" {
 			first.Set("index", strconv.Itoa(page.Index))
 		}
 		set.Add(first, wire.New(nsRSM, "last").AddText(page.Messages[len(page.Messages)-1].ID))

@@ -274,6 +274,15 @@ func TestAlwaysQueryPaging(t *testing.T) {
 		t.Errorf("archived message keeps a resource: %s", s)
 	}
 
+	// Forward pages carry the RSM index, backward pages do not (slixmpp
+	// would end a backward iteration after the first page).
+	for rsm, want := range map[string]string{"<max>2</max>": "0", "<max>2</max><after>" + ids[1] + "</after>": "2", "<max>2</max><before/>": "", "<max>2</max><before>" + ids[4] + "</before>": ""} {
+		_, r := e.ask(t, "alice", query("", rsm))
+		if got := r.Child(mam.NS, "fin").Child("http://jabber.org/protocol/rsm", "set").Child("http://jabber.org/protocol/rsm", "first").Get("index"); got != want {
+			t.Errorf("query %s: index %q, want %q", rsm, got, want)
+		}
+	}
+
 	// The archive may be addressed by the own bare JID, in any case.
 	msgs, r := e.ask(t, "alice", strings.Replace(query("", "<max>1</max>"), "id='q'", "id='q' to='Alice@EXAMPLE.org'", 1))
 	if len(msgs) != 1 || r.Get("type") != "result" {
