@@ -33,6 +33,7 @@ type Config struct {
 	Web       WebConfig       `key:"web"`
 	Contact   ContactConfig   `key:"contact"`
 	TLS       TLSConfig       `key:"tls"`
+	Upload    UploadConfig    `key:"upload"`
 	Retention RetentionConfig `key:"retention"`
 	Log       LogConfig       `key:"log"`
 	Archive   ArchiveConfig   `key:"archive"`
@@ -77,6 +78,12 @@ type TLSConfig struct {
 	ACMEEmail     string   `key:"acme_email" doc:"Contact email given to the certificate authority. Optional."`
 	ACMECARoots   string   `key:"acme_ca_roots" doc:"PEM file of roots trusted for the ACME server's own HTTPS (a private CA or tests). Empty: the system roots."`
 	ACMEChallenge []string `key:"acme_challenges" enum:"http-01|tls-alpn-01" doc:"ACME challenge types to use. HTTP-01 is answered on web.listen_http, TLS-ALPN-01 on web.listen_https; the CA must reach the chosen one on port 80 or 443."`
+}
+
+// UploadConfig configures HTTP File Upload (XEP-0363).
+type UploadConfig struct {
+	MaxFileSize int `key:"max_file_size" kind:"size" doc:"Largest file a client may upload, in bytes (suffixes KiB, MiB, GiB accepted). Announced to clients in disco#info."`
+	Quota       int `key:"quota" kind:"size" doc:"Most bytes one account may hold in uploads at a time; uploads are deleted after retention.uploads."`
 }
 
 // RetentionConfig holds the deletion periods promised by the privacy policy.
@@ -137,6 +144,10 @@ func DefaultConfig() Config {
 			ACME:          true,
 			ACMEDirectory: defaultACMEDirectory,
 			ACMEChallenge: []string{"http-01", "tls-alpn-01"},
+		},
+		Upload: UploadConfig{
+			MaxFileSize: 100 << 20,
+			Quota:       1 << 30,
 		},
 		Retention: RetentionConfig{
 			Uploads:        30 * day,
@@ -896,7 +907,7 @@ func parseSize(s string) (int, error) {
 	if mult == 0 {
 		return 0, fmt.Errorf("invalid size %q (units: B, KiB, MiB, GiB, kB, MB, GB)", orig)
 	}
-	if n > math.MaxInt32/mult {
+	if n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("size %q is too large", orig)
 	}
 	return int(n * mult), nil

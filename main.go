@@ -30,9 +30,11 @@ import (
 	"chatbx/server"
 	"chatbx/server/disco"
 	"chatbx/server/mam"
+	"chatbx/server/upload"
 	"chatbx/store"
 	"chatbx/web"
 	"chatbx/web/account"
+	webupload "chatbx/web/upload"
 )
 
 func main() {
@@ -367,10 +369,22 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 	logDir := filepath.Join(cfg.DataDir, logsDir)
 	handlers := map[string]adminHandler{}
 	if domain != "" {
+		// The files of a deleted account are unlinked here too; the URL
+		// base only appears in exports.
+		files, err := webupload.New(webupload.Config{
+			Dir:     filepath.Join(cfg.DataDir, uploadsDir),
+			BaseURL: siteURL(domain, 0) + "/upload/",
+			Log:     log,
+		}, db)
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
 		mgr, err := account.NewManager(account.Config{Domain: domain, ServiceName: cfg.ServiceName}, account.Deps{
 			Store:    db,
 			Sessions: noSessions{},
 			Archive:  mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log}),
+			Uploads:  files.Account(),
 			Log:      log,
 			ConnLogRewriter: func(user string) error {
 				_, err := logs.Rewrite(logDir, logs.PrefixConn, logs.DropUser(user))
@@ -489,6 +503,27 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	})
 
 	httpsPort := tcpPort(httpsLn.Addr())
+
+	// HTTP File Upload (XEP-0363): slots from the XMPP side, files on the web side.
+	uploadBase := siteURL(cfg.Web.Hosts[0], httpsPort) + "/upload/"
+	slotCfg := upload.Config{
+		BaseURL:     uploadBase,
+		MaxFileSize: int64(cfg.Upload.MaxFileSize),
+		Quota:       int64(cfg.Upload.Quota),
+		Retention:   cfg.Retention.Uploads,
+	}
+	if err := slotCfg.Validate(); err != nil {
+		return w, err
+	}
+	slots := upload.New(slotCfg, a.db)
+	files, err := webupload.New(webupload.Config{
+		Dir:     filepath.Join(cfg.DataDir, uploadsDir),
+		BaseURL: uploadBase,
+		Log:     a.log,
+	}, a.db)
+	if err != nil {
+		return w, err
+	}
 	c2sPort, c2sTLSPort := listenPort(cfg.C2S.Listen), listenPort(cfg.C2S.ListenTLS)
 	site, err := web.New(web.Config{
 		ServiceName:     cfg.ServiceName,
@@ -534,7 +569,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 			MaintenanceMax: cfg.Retention.MaintenanceMax,
 			PolicyURL:      siteURL(cfg.Web.Hosts[0], httpsPort) + "/privacy",
 		},
-		Extra: []server.Service{archive},
+		Extra: []server.Service{archive, slots},
 	}, server.Deps{
 		DB:        a.db,
 		Log:       a.log,
@@ -557,6 +592,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Store:           a.db,
 		Sessions:        srv,
 		Archive:         archive,
+		Uploads:         files.Account(),
 		Log:             a.log,
 		ConnLogRewriter: connLogRewriter,
 	})
@@ -564,12 +600,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		return w, err
 	}
 	site.Mount("/account/", pages.Handler())
+	site.Mount(files.Pattern(), files)
 
 	runner := retention.New(retentionConfig(cfg), retention.Deps{
 		Log:         a.log,
 		LogDir:      filepath.Join(cfg.DataDir, logsDir),
 		Offline:     a.db,
 		Maintenance: maint,
+		Uploads:     files,
+		Deletions:   retention.SweeperFunc(files.SweepDeleted),
 		Scrub:       a.db,
 	})
 	if cfg.Archive.MaxAge > 0 {
