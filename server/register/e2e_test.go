@@ -40,10 +40,18 @@ type anonIP struct{}
 
 func (anonIP) IP(net.Addr) string { return "127.0.0.0" }
 
-// TestInBandOverStream removes an account and changes a password with
-// XEP-0077 over a real TLS stream while other sessions are online.
-func TestInBandOverStream(t *testing.T) {
-	const dom = "chatbx.test"
+const dom = "chatbx.test"
+
+// server is a c2s server with the register handler, over a real store.
+type server struct {
+	db   *store.DB
+	dir  string
+	ca   *xmpptest.CA
+	addr string // STARTTLS listener
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
 	dir := t.TempDir()
 	db := storetest.OpenPath(t, filepath.Join(dir, "chatbx.db"))
 	ca := xmpptest.NewCA(t, dom)
@@ -74,8 +82,6 @@ func TestInBandOverStream(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	addr := srv.Addrs()[0].String()
-
 	bg := context.Background()
 	for _, u := range []string{"alice", "bob"} {
 		c, err := store.DeriveCredentials("secret-"+u, store.MinIterations)
@@ -92,6 +98,15 @@ func TestInBandOverStream(t *testing.T) {
 	if err := db.SetVCard(bg, "alice", []byte(`<vCard xmlns='vcard-temp'><FN>inband-vcard-marker</FN></vCard>`)); err != nil {
 		t.Fatal(err)
 	}
+	return &server{db: db, dir: dir, ca: ca, addr: srv.Addrs()[0].String()}
+}
+
+// TestInBandOverStream removes an account and changes a password with
+// XEP-0077 over a real TLS stream while other sessions are online.
+func TestInBandOverStream(t *testing.T) {
+	s := startServer(t)
+	db, dir, ca, addr := s.db, s.dir, s.ca, s.addr
+	bg := context.Background()
 	login := func(user, pass, res string) *xmpptest.Client {
 		return xmpptest.Login(t, addr, dom, user, pass, xmpptest.Options{Pool: ca.Pool, Resource: res})
 	}
