@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -616,5 +617,136 @@ func BenchmarkQueryMiddlePage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestArchiveQueryModel compares random queries with a plain model of the
+// archive: a sorted list filtered and paged in memory.
+func TestArchiveQueryModel(t *testing.T) {
+	t.Parallel()
+	db := archiveTestDB(t, "alice")
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	withs := []string{"a@x.org", "b@x.org", "c@y.org", "d@y.org"}
+	type item struct {
+		id   string
+		seq  uint64
+		with string
+	}
+	var all []item
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		// Times repeat and sometimes go back: seqs still grow.
+		at := t0.Add(time.Duration(i/3-rng.IntN(2)) * time.Second)
+		w := withs[rng.IntN(len(withs))]
+		id, err := db.AppendArchive(ctx, "alice", 0, at, w, false, archiveStanza(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq, _, _ := parseArchiveID(id)
+		all = append(all, item{id, seq, w})
+	}
+	pick := func() item { return all[rng.IntN(len(all))] }
+	timeOf := func(it item) time.Time { return time.Unix(0, int64(it.seq)) }
+	for n := range 3000 {
+		var q ArchiveQuery
+		if rng.IntN(2) == 0 {
+			q.With = withs[rng.IntN(len(withs))]
+		}
+		if rng.IntN(3) == 0 {
+			q.Start = timeOf(pick()).Add(time.Duration(rng.IntN(3)-1) * time.Nanosecond)
+		}
+		if rng.IntN(3) == 0 {
+			q.End = timeOf(pick()).Add(time.Duration(rng.IntN(3)-1) * time.Nanosecond)
+		}
+		if rng.IntN(4) == 0 {
+			q.AfterID = pick().id
+		}
+		if rng.IntN(4) == 0 {
+			q.BeforeID = pick().id
+		}
+		switch rng.IntN(4) {
+		case 1:
+			q.After = pick().id
+		case 2:
+			q.Before = pick().id
+		case 3:
+			q.Last = true
+		}
+		q.Max = rng.IntN(12)
+
+		// The model.
+		var lo, hi uint64 = 0, 1<<64 - 1
+		if !q.Start.IsZero() {
+			lo = uint64(q.Start.UnixNano())
+		}
+		if !q.End.IsZero() {
+			hi = uint64(q.End.UnixNano())
+		}
+		var set []item
+		for _, it := range all {
+			ok := it.seq >= lo && it.seq <= hi && (q.With == "" || it.with == q.With)
+			if q.AfterID != "" {
+				s, _, _ := parseArchiveID(q.AfterID)
+				ok = ok && it.seq > s
+			}
+			if q.BeforeID != "" {
+				s, _, _ := parseArchiveID(q.BeforeID)
+				ok = ok && it.seq < s
+			}
+			if ok {
+				set = append(set, it)
+			}
+		}
+		var cand []int // indexes into set in the paging direction's range
+		for i, it := range set {
+			switch {
+			case q.After != "":
+				s, _, _ := parseArchiveID(q.After)
+				if it.seq > s {
+					cand = append(cand, i)
+				}
+			case q.Before != "":
+				s, _, _ := parseArchiveID(q.Before)
+				if it.seq < s {
+					cand = append(cand, i)
+				}
+			default:
+				cand = append(cand, i)
+			}
+		}
+		page := cand
+		if len(page) > q.Max {
+			if q.Last || q.Before != "" {
+				page = page[len(page)-q.Max:]
+			} else {
+				page = page[:q.Max]
+			}
+		}
+		var want []string
+		for _, i := range page {
+			want = append(want, set[i].id)
+		}
+		wantIndex := -1
+		if len(page) > 0 {
+			wantIndex = page[0]
+		}
+
+		got, err := db.QueryArchive(ctx, "alice", q)
+		if err != nil {
+			t.Fatalf("query %d %+v: %v", n, q, err)
+		}
+		if ids := pageIDs(got); !slices.Equal(ids, want) {
+			t.Fatalf("query %d %+v:\n got %v\nwant %v", n, q, ids, want)
+		}
+		if got.Complete != (len(cand) <= q.Max) {
+			t.Errorf("query %d %+v: complete %v, want %v", n, q, got.Complete, len(cand) <= q.Max)
+		}
+		if got.Count != len(set) {
+			t.Errorf("query %d %+v: count %d, want %d", n, q, got.Count, len(set))
+		}
+		if got.Index != wantIndex {
+			t.Errorf("query %d %+v: index %d, want %d", n, q, got.Index, wantIndex)
+		}
 	}
 }
