@@ -674,6 +674,14 @@ func TestArchiveQueryModel(t *testing.T) {
 			q.Last = true
 		}
 		q.Max = rng.IntN(12)
+		inIDs := map[string]bool{}
+		if rng.IntN(5) == 0 {
+			for range 1 + rng.IntN(8) {
+				id := pick().id
+				q.IDs = append(q.IDs, id)
+				inIDs[id] = true
+			}
+		}
 
 		// The model.
 		var lo, hi uint64 = 0, 1<<64 - 1
@@ -685,7 +693,7 @@ func TestArchiveQueryModel(t *testing.T) {
 		}
 		var set []item
 		for _, it := range all {
-			ok := it.seq >= lo && it.seq <= hi && (q.With == "" || it.with == q.With)
+			ok := it.seq >= lo && it.seq <= hi && (q.With == "" || it.with == q.With) && (len(q.IDs) == 0 || inIDs[it.id])
 			if q.AfterID != "" {
 				s, _, _ := parseArchiveID(q.AfterID)
 				ok = ok && it.seq > s
