@@ -22,10 +22,20 @@
 // who does not archive (the common case) the hook costs one lookup in an
 // in-memory, sharded cache of preferences and no store access.
 //
+// The cache is never trusted blindly: every write carries the generation
+// of the preferences it was decided by, and the store refuses it when the
+// stored preferences differ (an account deleted and created again under
+// the same name starts with archiving off even if nobody called Forget).
+//
 // Archive.Handle is the IQ handler for the urn:xmpp:mam:2 namespace: the
 // query form (§4.1.5), queries (§4), archive metadata (§5) and the
 // preferences (XEP-0441 §4). Results are queued to the requesting session
-// with iq.Context.Send before the final <fin/> IQ result.
+// with iq.Context.Send before the final <fin/> IQ result. Pages hold
+// Config.PageSize messages unless the client asks for fewer or more (up to
+// Config.MaxPage). RSM <count/> and index are given where they are cheap.
+// Archive.Command is an ad-hoc command (XEP-0050, node PurgeNode) that
+// deletes the archive after a confirmation form. ArchiveOn, SetArchiveOn,
+// PurgeArchive and ExportArchive serve the account pages.
 //
 // # What is stored
 //
