@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -435,8 +438,8 @@ func TestAdminStaleSocket(t *testing.T) {
 }
 
 // startTestServer starts the app as `serve --dev` would, on free loopback
-// ports, and runs it until the test ends.
-func startTestServer(t *testing.T, dir string) {
+// ports, runs it until the test ends, and returns it once every part is ready.
+func startTestServer(t *testing.T, dir string) *app {
 	t.Helper()
 	cfg, err := loadConfig(configSources{Dev: true, Flags: map[string]string{
 		"data_dir":         dir,
@@ -462,6 +465,83 @@ func startTestServer(t *testing.T, dir string) {
 			t.Errorf("server: %v", err)
 		}
 	})
+	for _, p := range a.parts {
+		if p.ready == nil {
+			continue
+		}
+		select {
+		case <-p.ready:
+		case err := <-done:
+			t.Fatalf("server stopped before %s was ready: %v", p.name, err)
+		}
+	}
+	return a
+}
+
+// TestServeWiring checks that the dev certificate reaches every listener
+// and that the web site and account pages are mounted.
+func TestServeWiring(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := startTestServer(t, dir)
+	pemBytes, err := os.ReadFile(filepath.Join(dir, devCertName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("dev certificate does not parse")
+	}
+	tlsCfg := &tls.Config{RootCAs: roots, ServerName: "localhost"}
+	client := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: tlsCfg},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	base := "https://" + a.addrs.https.String()
+	tests := []struct {
+		url    string
+		status int
+		header string // must be present
+	}{
+		{base + "/", http.StatusOK, "Strict-Transport-Security"},
+		{base + "/privacy", http.StatusOK, "Content-Security-Policy"},
+		{base + "/account/", http.StatusOK, "Cache-Control"},
+		{base + "/no-such-page", http.StatusNotFound, ""},
+		{"http://" + a.addrs.http.String() + "/privacy", http.StatusMovedPermanently, "Location"},
+	}
+	for _, tc := range tests {
+		resp, err := client.Get(tc.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tc.url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s = %d, want %d", tc.url, resp.StatusCode, tc.status)
+		}
+		if tc.header != "" && resp.Header.Get(tc.header) == "" {
+			t.Errorf("GET %s: no %s header", tc.url, tc.header)
+		}
+		if c := resp.Header.Values("Set-Cookie"); len(c) > 0 {
+			t.Errorf("GET %s set cookies %q", tc.url, c)
+		}
+	}
+	// Direct TLS (XEP-0368) with the same certificate and ALPN xmpp-client.
+	xmpp := a.addrs.xmpp()
+	if len(xmpp) != 2 {
+		t.Fatalf("xmpp addresses = %v, want STARTTLS and direct TLS", xmpp)
+	}
+	direct := tlsCfg.Clone()
+	direct.NextProtos = []string{"xmpp-client"}
+	c, err := tls.Dial("tcp", xmpp[1].String(), direct)
+	if err != nil {
+		t.Fatalf("direct TLS handshake: %v", err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "xmpp-client" {
+		t.Errorf("direct TLS ALPN = %q, want xmpp-client", p)
+	}
 }
 
 // TestUserCommandsThroughServer: while the server holds the database, the

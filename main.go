@@ -75,6 +75,15 @@ type app struct {
 	db       *store.DB
 	admin    *adminServer
 	parts    []part
+	addrs    appAddrs
+}
+
+// appAddrs are the bound listener addresses (tests dial them).
+type appAddrs struct {
+	https, http net.Addr
+	// xmpp returns the c2s addresses (STARTTLS, direct TLS) once the
+	// server is ready.
+	xmpp func() []net.Addr
 }
 
 // part is one long-lived component run in the errgroup.
@@ -112,6 +121,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (a *app, err er
 		return nil, err
 	}
 	a.parts = w.parts
+	a.addrs = w.addrs
 	a.admin, err = listenAdmin(adminSocketPath(cfg.DataDir), w.admin, component(a.log, "admin"))
 	if err != nil {
 		return nil, err
@@ -429,6 +439,7 @@ func retentionConfig(c *Config) retention.Config {
 // wired is what wireParts builds besides the store.
 type wired struct {
 	parts []part
+	addrs appAddrs
 	admin map[string]adminHandler // the admin socket's commands
 }
 
@@ -615,6 +626,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})
 	}
 
+	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	httpsSrv := web.NewServer(site.Handler())
 	httpSrv := web.NewServer(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
