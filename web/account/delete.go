@@ -22,6 +22,10 @@ type Deleted struct {
 	// ContactRosters is the number of local accounts whose roster held
 	// the deleted account.
 	ContactRosters int
+	// ContactsTold reports that the contacts were sent the presences
+	// (Contacts is set); LogsRewritten that the connection logs were
+	// rewritten without the account's lines.
+	ContactsTold, LogsRewritten bool
 }
 
 // Delete removes the account user (a normalised localpart) and everything
@@ -113,10 +117,13 @@ func (m *Manager) DeleteNotify(ctx context.Context, user string, deleted func())
 	}
 	if m.d.Contacts != nil {
 		m.d.Contacts.AccountDeleted(context.WithoutCancel(ctx), user, roster)
+		out.ContactsTold = true
 	}
 	if m.d.ConnLogRewriter != nil {
 		if err := m.d.ConnLogRewriter(user); err != nil {
 			errs = append(errs, fmt.Errorf("account: rewrite connection logs: %w", err))
+		} else {
+			out.LogsRewritten = true
 		}
 	}
 	m.d.Log.Info().Msg("account deleted")

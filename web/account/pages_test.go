@@ -203,7 +203,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("delete: status %d; %s", resp.StatusCode, body)
 	}
 	for _, want := range []string{`id="result"`, "zebulon@example.test has been deleted", "2 contact(s)", "1 waiting message(s)",
-		"the profile (vCard)", "1 private storage item(s)", "1 blocked address(es)", "1 uploaded file(s)", "removed from 2 other local"} {
+		"the profile (vCard)", "1 private storage item(s)", "1 blocked address(es)", "1 uploaded file(s)", "removed from 2 other local", "its contacts were told", "Its lines were removed from the connection logs."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("result page lacks %q:\n%s", want, body)
 		}
