@@ -3,6 +3,7 @@ package upload_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +22,8 @@ import (
 )
 
 var (
-	_ http.Handler = (*upload.Uploads)(nil)
-	t0             = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	_  http.Handler = (*upload.Uploads)(nil)
+	t0              = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 )
 
 // clock is a settable time source.
@@ -73,7 +74,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) slot(t *testing.T, user, name, ctype string, size int64) (id, secret string) {
 	t.Helper()
 	e.n++
-	id = strings.Repeat("a", 30) + strconv.Itoa(10+e.n)
+	id = fmt.Sprintf("ab%030d", e.n)
 	secret = "secret-" + id
 	hash := sha256.Sum256([]byte(secret))
 	now := e.clock.Now()
