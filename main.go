@@ -17,9 +17,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -76,6 +78,9 @@ type app struct {
 	admin    *adminServer
 	parts    []part
 	addrs    appAddrs
+	// reload re-reads what an operator may change while the server runs
+	// (the certificate files); run calls it on SIGHUP.
+	reload func() error
 }
 
 // appAddrs are the bound listener addresses (tests dial them).
@@ -122,6 +127,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (a *app, err er
 	}
 	a.parts = w.parts
 	a.addrs = w.addrs
+	a.reload = w.reload
 	a.admin, err = listenAdmin(adminSocketPath(cfg.DataDir), w.admin, component(a.log, "admin"))
 	if err != nil {
 		return nil, err
@@ -160,6 +166,27 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 		}
 		return nil
 	})
+	if a.reload != nil {
+		// SIGHUP reloads the operator's certificate files at once (they
+		// are also polled every minute).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-hup:
+					if err := a.reload(); err != nil {
+						a.log.Error().Err(err).Msg("reload failed")
+					} else {
+						a.log.Info().Msg("reloaded")
+					}
+				}
+			}
+		})
+	}
 	err := g.Wait()
 	if err != nil {
 		a.log.Error().Err(err).Msg("stopped with error")
@@ -438,9 +465,10 @@ func retentionConfig(c *Config) retention.Config {
 
 // wired is what wireParts builds besides the store.
 type wired struct {
-	parts []part
-	addrs appAddrs
-	admin map[string]adminHandler // the admin socket's commands
+	parts  []part
+	addrs  appAddrs
+	reload func() error
+	admin  map[string]adminHandler // the admin socket's commands
 }
 
 // wireParts builds the certificate source, the message archive, the XMPP
@@ -627,6 +655,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
+	w.reload = certs.Reload
 	httpsSrv := web.NewServer(site.Handler())
 	httpSrv := web.NewServer(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
