@@ -11,7 +11,10 @@
 // of the account in one store transaction (store.DB.DeleteUser, which
 // scrubs the freed database pages so deleted data is not readable in the
 // file), unlinks its uploads, closes its sessions, tells its contacts and
-// rewrites the connection logs without its lines.
+// rewrites the connection logs without its lines. DeleteNotify lets
+// XEP-0077 queue its answer between the store transaction and the closing
+// of the sessions; a Sessions value that also implements SessionWaiter
+// lets the log rewrite follow the sessions' last log lines.
 //
 // # Pages
 //
