@@ -26,8 +26,8 @@ var inlineTypes = map[string]bool{
 // get serves a completed upload (XEP-0363 §6: anyone with the URL may
 // read it). Range requests and conditional requests are served by
 // http.ServeContent.
-func (u *Uploads) get(w http.ResponseWriter, r *http.Request) {
-	id, name, ok := ParsePath(u.prefix, r.URL.Path)
+func (u *Uploads) get(w http.ResponseWriter, r *http.Request, path string) {
+	id, name, ok := ParsePath(u.prefix, path)
 	if !ok {
 		fail(w, http.StatusNotFound)
 		return

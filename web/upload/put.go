@@ -17,8 +17,8 @@ import (
 )
 
 // put receives the file of a slot (XEP-0363 §6).
-func (u *Uploads) put(w http.ResponseWriter, r *http.Request) {
-	id, name, ok := ParsePath(u.prefix, r.URL.Path)
+func (u *Uploads) put(w http.ResponseWriter, r *http.Request, path string) {
+	id, name, ok := ParsePath(u.prefix, path)
 	if !ok {
 		fail(w, http.StatusNotFound)
 		return

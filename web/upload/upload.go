@@ -165,7 +165,10 @@ func (u *Uploads) URL(up store.Upload) string {
 func (u *Uploads) file(id string) string { return u.dir + string(os.PathSeparator) + id }
 
 // ServeHTTP serves PUT, GET, HEAD and OPTIONS (CORS preflight) under
-// Pattern; see doc.go for the rules and status codes.
+// Pattern; see doc.go for the rules and status codes. Once it has read
+// the path, it replaces r.URL.Path with LogPath's version, so that the
+// site's error log, which sees the same request, never records a file
+// name.
 func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Web clients on other origins fetch and put files (XEP-0363 §6).
@@ -175,11 +178,13 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	path := r.URL.Path
+	hideName(r, u.prefix)
 	switch r.Method {
 	case http.MethodPut:
-		u.put(w, r)
+		u.put(w, r, path)
 	case http.MethodGet, http.MethodHead:
-		u.get(w, r)
+		u.get(w, r, path)
 	case http.MethodOptions:
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type")
@@ -189,6 +194,16 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Allow", "GET, HEAD, PUT, OPTIONS")
 		fail(w, http.StatusMethodNotAllowed)
 	}
+}
+
+// hideName cuts the file name from r's path once the handler has read it.
+// Privacy: the site's error log (package web) runs after this handler
+// with the same request and records its path; a file name may say what
+// the file is, so only the prefix and the id are left for it to see.
+// The query (the PUT secret) is never logged by the site.
+func hideName(r *http.Request, prefix string) {
+	r.URL.Path = LogPath(prefix, r.URL.Path)
+	r.URL.RawPath = ""
 }
 
 // fail answers status with its standard text and nothing of the request.
