@@ -273,6 +273,9 @@ func TestMessagesOnlineAndOffline(t *testing.T) {
 	a.SendRaw(`<message to='` + b.JID + `' type='chat'><body>full</body></message>`)
 	b.Expect("message", isMsg("full"))
 	b.Close()
+	// Without stream management a message that races the client's close
+	// can only be kept if the server already knows the stream ended.
+	waitFor(t, func() bool { return e.srv.Online() == 1 })
 	// Offline.
 	a.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>while away</body></message>`)
 	a.IQ(`<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`)

@@ -191,8 +191,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	sessions := s.router.Sessions(to.local)
 	if to.resource != "" {
 		for _, t := range sessions {
-			if t.resource == to.resource {
-				t.Send(el)
+			// A session that is closing refuses the stanza; it is then
+			// treated like an unavailable resource (and stored offline).
+			if t.resource == to.resource && t.Send(el) {
 				return
 			}
 		}
@@ -211,8 +212,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 			if typ == "groupchat" {
 				break
 			}
-			t.Send(el)
-			delivered = true
+			if t.Send(el) {
+				delivered = true
+			}
 		}
 	}
 	if delivered {

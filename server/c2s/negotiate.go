@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -43,6 +45,7 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	ss.conn = ic
 	cond := ""
 	bound := false
+	peerClosed := false
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
@@ -52,7 +55,7 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 		if bound {
 			s.unbind(ss)
 		}
-		ss.finish(cond)
+		ss.finish(cond, peerClosed)
 		if bound {
 			s.connLog("logout", ss)
 		}
@@ -80,6 +83,9 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 		el, err := ss.dec.Next()
 		if err != nil {
 			cond = streamCondition(err)
+			// The client closed its stream (or the connection): it will
+			// not read what is still queued, so finish keeps that offline.
+			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			return
 		}
 		if err := s.handle(ctx, ss, el); err != nil {

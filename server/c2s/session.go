@@ -48,8 +48,12 @@ type Session struct {
 	queue   []outItem
 	writing bool
 	closed  bool
-	cond    string // stream error to send when closing
-	done    chan struct{}
+	// writeFailed is set when a write failed; finish then stores what is
+	// left instead of writing it.
+	writeFailed bool
+	writer      sync.WaitGroup
+	cond        string // stream error to send when closing
+	done        chan struct{}
 
 	pinged     atomic.Bool
 	headerSent bool
@@ -98,7 +102,10 @@ func (s *Session) enqueue(it outItem) bool {
 	}
 	s.queue = append(s.queue, it)
 	start := !s.writing
-	s.writing = true
+	if start {
+		s.writing = true
+		s.writer.Add(1)
+	}
 	s.mu.Unlock()
 	if start {
 		go s.writeLoop()
@@ -111,6 +118,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // writeLoop drains the queue in batches, one TLS write per batch, and exits
 // when the queue is empty.
 func (s *Session) writeLoop() {
+	defer s.writer.Done()
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	var batch []outItem
@@ -131,20 +139,12 @@ func (s *Session) writeLoop() {
 		_, err := s.conn.Write(buf.Bytes())
 		if err != nil {
 			s.mu.Lock()
-			closed := s.closed
-			if !closed {
-				// Put the unwritten batch back; finish stores it.
-				s.queue = append(batch, s.queue...)
-			}
+			// Put the unwritten batch back; finish stores it.
+			s.queue = append(batch, s.queue...)
+			s.writeFailed = true
 			s.writing = false
 			s.mu.Unlock()
-			if closed {
-				// finish already ran: keep the batch for later delivery.
-				// Part of it may have reached the client; a duplicate
-				// beats a loss.
-				s.srv.storeUndelivered(s.user, batch)
-			}
-			s.raw.Close()
+			s.raw.Close() // the reader ends and finish runs
 			return
 		}
 		var ids []uint64
@@ -186,7 +186,10 @@ func (s *Session) shutdown() { s.closeWith("system-shutdown", "") }
 // finish runs once when the reader ends: it flushes what it can, sends the
 // stream error and </stream:stream>, closes the connection and moves
 // undelivered messages to offline storage.
-func (s *Session) finish(condition string) {
+//
+// peerClosed means the client ended its stream or connection: queued
+// stanzas are then stored rather than written to a reader that is gone.
+func (s *Session) finish(condition string, peerClosed bool) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -195,17 +198,29 @@ func (s *Session) finish(condition string) {
 	if s.cond != "" && s.cond != "-" {
 		condition = s.cond
 	}
-	s.closed = true
-	rest := s.queue
-	s.queue = nil
+	s.closed = true // enqueue refuses from now on; the writer stops
 	writing := s.writing
 	s.mu.Unlock()
-
 	if writing {
-		// The writer is stuck in a write (a slow or dead reader): keep what
-		// waits for later delivery and cut the connection, which also
-		// releases the writer (it stores its own batch).
+		// Let the writer finish its batch; one stuck on a reader that does
+		// not read fails within a second.
+		s.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		s.writer.Wait()
+	}
+	s.mu.Lock()
+	rest := s.queue
+	s.queue = nil
+	failed := s.writeFailed
+	s.mu.Unlock()
+
+	if failed || peerClosed {
+		// Nobody reads: keep messages for later delivery (RFC 6121
+		// §8.5.2.1.1). Part of a failed batch may have reached the client;
+		// a duplicate beats a loss.
 		s.srv.storeUndelivered(s.user, rest)
+		rest = nil
+	}
+	if failed {
 		s.raw.Close()
 		return
 	}
@@ -224,7 +239,6 @@ func (s *Session) finish(condition string) {
 	s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	_, werr := s.conn.Write(buf.Bytes())
 	if werr != nil {
-		// Not written: keep messages for later delivery (RFC 6121 §8.5.2.1.1).
 		s.srv.storeUndelivered(s.user, rest)
 	} else {
 		var ids []uint64

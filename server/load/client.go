@@ -47,6 +47,11 @@ type Config struct {
 	// NoSCRAMCache makes every login derive the salted password again;
 	// by default it is cached per account as real clients do.
 	NoSCRAMCache bool
+	// PostQuantum offers Go's default TLS key exchanges, including the
+	// X25519MLKEM768 hybrid. By default, unless TLS sets CurvePreferences,
+	// only X25519 and P-256 are offered: the reference servers (OpenSSL 3.0)
+	// cannot use the hybrid, and it costs both sides CPU per handshake.
+	PostQuantum bool
 }
 
 // Runner runs scenarios with one Config. Create it with New; a Runner may
@@ -72,6 +77,9 @@ func New(cfg Config) *Runner {
 	}
 	if tc.ServerName == "" {
 		tc.ServerName = cfg.Domain
+	}
+	if !cfg.PostQuantum && tc.CurvePreferences == nil {
+		tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 	}
 	r := &Runner{cfg: cfg, tls: tc}
 	if !cfg.NoSCRAMCache {

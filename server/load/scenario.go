@@ -196,6 +196,9 @@ type HoldOptions struct {
 	Accounts    int // accounts cycled through (default N)
 	Offset      int
 	For         time.Duration // how long to keep them after the last login
+	// OnHold, if not nil, is called once the logins are done, before
+	// the hold period starts (to sample the server from outside).
+	OnHold func()
 }
 
 // HoldResult reports N idle authenticated sessions: the server's RSS
@@ -256,6 +259,9 @@ func (r *Runner) Hold(ctx context.Context, opt HoldOptions) (HoldResult, error) 
 		if c != nil {
 			res.Established++
 		}
+	}
+	if opt.OnHold != nil {
+		opt.OnHold()
 	}
 	m := startMeter(r.cfg.PID)
 	tick := time.NewTicker(time.Second)
