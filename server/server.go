@@ -79,7 +79,9 @@ type Deps struct {
 	// Archive is the message archive hook (see c2s.Deps.Archive); nil
 	// archives nothing.
 	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
-	Now     func() time.Time
+	// Register, if not nil, serves in-band registration before login.
+	Register c2s.PreAuthRegister
+	Now      func() time.Time
 }
 
 // Server is the XMPP server.
@@ -108,7 +110,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
-		Blocked: svc.blocked, Archive: d.Archive,
+		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register,
 	})
 	svc.register(s.c2s)
 	return s, nil
@@ -129,6 +131,23 @@ func (s *Server) Addrs() []net.Addr { return s.c2s.Addrs() }
 func (s *Server) KickUser(user, condition string) {
 	s.c2s.KickUser(user, condition, nil)
 	s.svc.forget(user)
+}
+
+// KickUserWait closes every session of user and returns once each has
+// ended (and logged its logout), or when ctx ends.
+func (s *Server) KickUserWait(ctx context.Context, user, condition string) error {
+	err := s.c2s.KickUserWait(ctx, user, condition)
+	s.svc.forget(user)
+	return err
+}
+
+// KickOthers closes every session of user but the one bound to keep.
+func (s *Server) KickOthers(user, keep, condition string) { s.c2s.KickOthers(user, keep, condition) }
+
+// AccountDeleted tells a deleted account's local contacts it is gone
+// (presence and roster pushes); roster is its roster before deletion.
+func (s *Server) AccountDeleted(ctx context.Context, user string, roster []store.RosterItem) {
+	s.c2s.AccountDeleted(ctx, user, roster)
 }
 
 // Online returns the number of bound sessions.

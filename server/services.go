@@ -66,6 +66,16 @@ func (v *services) register(c *c2s.Server) {
 		Items:           v.cfg.DiscoItems,
 		AccountFeatures: v.cfg.AccountFeatures,
 	}
+	for _, s := range v.list {
+		// Optional parts of a service's disco answer (XEP-0128 forms such
+		// as upload's max-file-size, extra identities).
+		if f, ok := s.(interface{ Form() disco.Form }); ok {
+			dc.Forms = append(dc.Forms, f.Form())
+		}
+		if id, ok := s.(interface{ Identity() disco.Identity }); ok {
+			dc.Identities = append(dc.Identities, id.Identity())
+		}
+	}
 	all := append([]service{disco.New(dc, v.d.DB)}, v.list...)
 	for _, s := range all {
 		for _, ns := range s.Namespaces() {

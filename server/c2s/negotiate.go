@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -59,6 +60,7 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 		if bound {
 			s.connLog("logout", ss)
 		}
+		close(ss.done)
 	}()
 	if direct {
 		tc := tls.Server(ic, s.d.DirectTLS)
@@ -207,6 +209,11 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 		}
 		f.WriteString(`</sasl-channel-binding>`)
 	}
+	if s.d.Register != nil {
+		if rf := s.d.Register.StreamFeature(); rf != nil {
+			rf.WriteTo(&f, wire.NSClient)
+		}
+	}
 	if err := ss.sendHeader(&f); err != nil {
 		return err
 	}
@@ -290,6 +297,21 @@ func (ss *Session) authenticate(ctx context.Context) error {
 		el, err := ss.dec.Next()
 		if err != nil {
 			return err
+		}
+		if el.Space == wire.NSClient && el.Local == "iq" && s.d.Register != nil {
+			// In-band registration before authentication (XEP-0077 §3).
+			if q := el.FirstChild(); q != nil && q.Space == "jabber:iq:register" {
+				var ip netip.Addr
+				if ta, ok := ss.raw.RemoteAddr().(*net.TCPAddr); ok {
+					ip = ta.AddrPort().Addr()
+				}
+				if r := s.d.Register.HandleUnauthenticated(ctx, s.cfg.Domain, ip, el); r != nil {
+					if err := ss.writeEl(r); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 		}
 		if el.Space != nsSASL || el.Local != "auth" {
 			if el.Space == nsSASL && el.Local == "abort" {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,8 +77,22 @@ type Deps struct {
 	// user sends (outgoing) or receives; it returns the archive id when the
 	// owner's archive took a copy (XEP-0313), else "". It must be quick.
 	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
+	// Register, if not nil, serves in-band registration before
+	// authentication (XEP-0077 §3.1): its stream feature is offered beside
+	// the SASL mechanisms and jabber:iq:register IQs go to it.
+	Register PreAuthRegister
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// PreAuthRegister is in-band registration on a stream that has not
+// authenticated yet.
+type PreAuthRegister interface {
+	// StreamFeature returns the <register/> feature, or nil when
+	// registration is closed.
+	StreamFeature() *wire.Element
+	// HandleUnauthenticated answers a jabber:iq:register IQ from addr.
+	HandleUnauthenticated(ctx context.Context, domain string, addr netip.Addr, el *wire.Element) *wire.Element
 }
 
 // Server runs the c2s listeners and owns every client session.
@@ -312,7 +327,64 @@ func (s *Server) KickUser(user, condition string, except *Session) {
 	}
 }
 
-// write helpers for stanzas produced by the server.
-func (s *Server) domainJID() string { return s.cfg.Domain }
+// KickUserWait is KickUser for every session of user that returns once
+// each of them has ended (its logout logged), or when ctx ends.
+func (s *Server) KickUserWait(ctx context.Context, user, condition string) error {
+	sessions := s.router.Sessions(user)
+	for _, ss := range sessions {
+		ss.closeWith(condition, "")
+	}
+	for _, ss := range sessions {
+		select {
+		case <-ss.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
 
-var _ = wire.NSClient
+// KickOthers closes every session of user except the one bound to the full
+// JID keep (after an in-band password change).
+func (s *Server) KickOthers(user, keep, condition string) {
+	for _, ss := range s.router.Sessions(user) {
+		if ss.full != keep {
+			ss.closeWith(condition, "")
+		}
+	}
+}
+
+// AccountDeleted tells a deleted account's contacts that it is gone
+// (RFC 6121 §2.5.2 as if every item had been removed): local contacts with
+// a subscription get unsubscribe/unsubscribed and unavailable presence,
+// and their online sessions a roster push removing the account. roster is
+// the deleted account's roster; the contacts' stored rosters were already
+// cleaned in the deletion transaction's preparation.
+func (s *Server) AccountDeleted(ctx context.Context, user string, roster []store.RosterItem) {
+	bare := user + "@" + s.cfg.Domain
+	for i := range roster {
+		it := &roster[i]
+		a, err := parseAddr(it.JID)
+		if err != nil || a.domain != s.cfg.Domain || a.local == "" || a.local == user {
+			continue // federation is not part of this build
+		}
+		send := func(typ string) {
+			p := wire.New(wire.NSClient, "presence", "type", typ, "from", bare, "to", a.bare())
+			for _, t := range s.router.Sessions(a.local) {
+				if t.available.Load() {
+					t.Send(p)
+				}
+			}
+		}
+		if it.Sub == store.SubFrom || it.Sub == store.SubBoth {
+			send("unavailable")
+			send("unsubscribed")
+		}
+		if it.Sub == store.SubTo || it.Sub == store.SubBoth || it.AskOut {
+			send("unsubscribe")
+		}
+		if ver, err := s.db.RosterVersion(ctx, a.local); err == nil {
+			s.rosterPush(a.local, ver, &store.RosterItem{JID: bare}, true)
+		}
+	}
+}
