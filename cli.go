@@ -282,7 +282,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	var maintUntil time.Time
 	if resp, err := e.callOrDirect(cfg, adminRequest{Cmd: "maintenance status"}, false); err == nil {
 		if s, ok := strings.CutPrefix(resp.Output, maintenanceOnPrefix); ok {
-			s, _, _ = strings.Cut(s, ":")
+			s, _, _ = strings.Cut(s, ": ")
 			maintUntil, _ = time.Parse(time.RFC3339, s)
 		}
 	}

@@ -732,6 +732,7 @@ func TestAdminCommandsDirect(t *testing.T) {
 		{[]string{"maintenance", "on", "--for", "48h", "--data-dir", dir}, exitError, ""},
 		{[]string{"maintenance", "on", "--for", "2h", "--data-dir", dir}, exitOK, maintenanceOnPrefix},
 		{[]string{"maintenance", "status", "--data-dir", dir}, exitOK, maintenanceOnPrefix},
+		{[]string{"check", "--dev", "--data-dir", dir}, exitOK, "configuration"},
 		{[]string{"maintenance", "off", "--data-dir", dir}, exitOK, "maintenance off"},
 		{[]string{"maintenance", "status", "--data-dir", dir}, exitOK, "maintenance off"},
 		{[]string{"maintenance", "reboot", "--data-dir", dir}, exitUsage, ""},
@@ -742,6 +743,9 @@ func TestAdminCommandsDirect(t *testing.T) {
 		}
 		if !strings.HasPrefix(te.out.String(), s.out) {
 			t.Errorf("run(%q) printed %q, want prefix %q", s.args, te.out, s.out)
+		}
+		if s.args[0] == "check" && strings.Contains(te.out.String(), "maintenance is off") {
+			t.Errorf("check does not show the open maintenance window:\n%s", te.out)
 		}
 	}
 	// Without any domain, delete and export are refused rather than done
