@@ -32,6 +32,7 @@ import (
 	"chatbx/server"
 	"chatbx/server/disco"
 	"chatbx/server/mam"
+	"chatbx/server/register"
 	"chatbx/server/upload"
 	"chatbx/store"
 	"chatbx/web"
@@ -583,6 +584,36 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	undo = append(undo, func() { site.Close() })
 
+	// Account operations, shared by the account pages, in-band
+	// registration (XEP-0077) and `chatbx user delete/export`. They close
+	// sessions and tell contacts through the server, which needs in-band
+	// registration in turn: sess is bound to the server right after New.
+	sess := &sessions{}
+	connLogRewriter := func(user string) error {
+		_, err := a.connSink.Rewrite(logs.DropUser(user))
+		return err
+	}
+	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
+		Store:           a.db,
+		Sessions:        sess,
+		Contacts:        sess,
+		Archive:         archive,
+		Uploads:         files.Account(),
+		Log:             a.log,
+		ConnLogRewriter: connLogRewriter,
+	})
+	if err != nil {
+		return w, err
+	}
+	reg, err := register.New(register.Config{Domain: cfg.Domain, Registration: cfg.Accounts.Registration}, register.Deps{
+		Accounts: pages.Manager(),
+		Sessions: sess,
+		Log:      a.log,
+	})
+	if err != nil {
+		return w, fmt.Errorf("accounts.registration: %w", err)
+	}
+
 	srv, err := server.New(server.Config{
 		Domain:             cfg.Domain,
 		C2SListen:          cfg.C2S.Listen,
@@ -608,7 +639,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 			MaintenanceMax: cfg.Retention.MaintenanceMax,
 			PolicyURL:      siteURL(cfg.Web.Hosts[0], httpsPort) + "/privacy",
 		},
-		Extra: []server.Service{archive, slots},
+		Extra: []server.Service{archive, slots, reg},
 	}, server.Deps{
 		DB:        a.db,
 		Log:       a.log,
@@ -617,27 +648,13 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		StartTLS:  certs.StartTLSConfig,
 		DirectTLS: certs.DirectTLSConfig(),
 		Archive:   archive.Archive,
+		Register:  reg,
 	})
 	if err != nil {
 		return w, err
 	}
+	sess.srv = srv
 
-	// Account pages; `chatbx user delete/export` use the same Manager.
-	connLogRewriter := func(user string) error {
-		_, err := a.connSink.Rewrite(logs.DropUser(user))
-		return err
-	}
-	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
-		Store:           a.db,
-		Sessions:        srv,
-		Archive:         archive,
-		Uploads:         files.Account(),
-		Log:             a.log,
-		ConnLogRewriter: connLogRewriter,
-	})
-	if err != nil {
-		return w, err
-	}
 	site.Mount("/account/", pages.Handler())
 	site.Mount(files.Pattern(), files)
 
@@ -670,6 +687,29 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	w.admin = adminHandlers(cfg.Domain, storeAccounts{db: a.db, mgr: pages.Manager(), sessions: srv}, maint)
 	return w, nil
+}
+
+// sessions hands the account operations and in-band registration the XMPP
+// server's session control. Its srv is set once, after server.New and
+// before anything runs.
+type sessions struct{ srv *server.Server }
+
+var (
+	_ account.SessionWaiter = (*sessions)(nil)
+	_ account.Contacts      = (*sessions)(nil)
+	_ register.Sessions     = (*sessions)(nil)
+)
+
+func (s *sessions) KickUser(user, condition string) { s.srv.KickUser(user, condition) }
+
+func (s *sessions) KickUserWait(ctx context.Context, user, condition string) error {
+	return s.srv.KickUserWait(ctx, user, condition)
+}
+
+func (s *sessions) KickOthers(user, keep, condition string) { s.srv.KickOthers(user, keep, condition) }
+
+func (s *sessions) AccountDeleted(ctx context.Context, user string, roster []store.RosterItem) {
+	s.srv.AccountDeleted(ctx, user, roster)
 }
 
 // serveHTTP serves each server on its listener until ctx ends or one fails,
