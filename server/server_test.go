@@ -59,20 +59,37 @@ func (anon) IP(a net.Addr) string { return "127.0.0.0" }
 
 func start(t testing.TB, mod ...func(*server.Config)) *env {
 	t.Helper()
-	e := &env{db: storetest.Open(t), ca: xmpptest.NewCA(t, domain), conn: &syncBuf{}}
+	return startWith(t, nil, func(c *server.Config, _ *server.Deps) {
+		for _, m := range mod {
+			m(c)
+		}
+	})
+}
+
+// startWith starts a server; with prev it reuses prev's store, CA and
+// connection log (a restart).
+func startWith(t testing.TB, prev *env, mod func(*server.Config, *server.Deps)) *env {
+	t.Helper()
+	e := &env{}
+	if prev != nil {
+		e.db, e.ca, e.conn = prev.db, prev.ca, prev.conn
+	} else {
+		e.db, e.ca, e.conn = storetest.Open(t), xmpptest.NewCA(t, domain), &syncBuf{}
+	}
 	cfg := server.DefaultConfig()
 	cfg.Domain = domain
 	cfg.C2SListen = "127.0.0.1:0"
 	cfg.C2SListenTLS = "127.0.0.1:0"
 	cfg.OfflineMax = 50
-	for _, m := range mod {
-		m(&cfg)
-	}
-	srv, err := server.New(cfg, server.Deps{
+	d := server.Deps{
 		DB: e.db, Log: zerolog.Nop(), ConnLog: zerolog.New(e.conn), Anon: anon{},
 		StartTLS:  func(string) *tls.Config { return e.ca.ServerConfig() },
 		DirectTLS: e.ca.ServerConfig("xmpp-client"),
-	})
+	}
+	if mod != nil {
+		mod(&cfg, &d)
+	}
+	srv, err := server.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
