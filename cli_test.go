@@ -759,3 +759,32 @@ func TestAdminCommandsDirect(t *testing.T) {
 		t.Errorf("user delete without domain = %d: %s", code, te2.errOut)
 	}
 }
+
+// TestServeStartFailure: a part that fails to build stops serve with exit
+// status 1 and leaves the database closed.
+func TestServeStartFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	te := newTestEnv(t)
+	code := te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "not-an-address:x")
+	if code != exitError {
+		t.Fatalf("serve with a bad address = %d, want 1: %s", code, te.errOut)
+	}
+	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0",
+		"--accounts-registration", "invite")
+	if code != exitError || !strings.Contains(te.errOut.String(), "accounts.registration") {
+		t.Fatalf("serve with invite registration and no invites = %d: %s", code, te.errOut)
+	}
+	db, err := store.Open(filepath.Join(dir, dbFileName), store.Options{})
+	if err != nil {
+		t.Fatalf("store after a failed start: %v", err)
+	}
+	db.Close()
+	if _, err := os.Lstat(adminSocketPath(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("admin socket left behind: %v", err)
+	}
+}

@@ -103,10 +103,11 @@ type part struct {
 
 // startApp prepares the data directory, opens the logs and the store and
 // builds every part. On error everything opened so far is closed again.
-func startApp(ctx context.Context, cfg Config, stderr io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg}
+func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg}
 	defer func() {
 		if err != nil {
+			a.log.Error().Err(err).Msg("start failed")
 			a.close()
 		}
 	}()
