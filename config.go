@@ -110,7 +110,7 @@ type ArchiveConfig struct {
 
 // AccountsConfig configures how accounts are created.
 type AccountsConfig struct {
-	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and invites), invite (in-band registration with an invite token), open (anyone, throttled per IP)."`
+	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add'), invite (in-band registration with an invite token; needs invites, which the server does not offer yet, so serve refuses to start), open (in-band registration for anyone, throttled per IP)."`
 }
 
 // Default values that more than one place needs.
@@ -946,7 +946,8 @@ Every key has all three forms, by one mechanical rule: the key ` + "`a.b_c`" + `
 ` + "`--c2s-listen-tls`" + ` and ` + "`CHATBX_C2S_LISTEN_TLS`" + `, and ` + "`data_dir`" + ` is ` + "`--data-dir`" + `.
 In the file, the part before the first dot is a table: ` + "`c2s.listen_tls`" + ` is ` + "`listen_tls`" + ` under ` + "`[c2s]`" + `.
 
-Unknown keys in the file, unknown ` + "`CHATBX_*`" + ` variables, unknown flags and invalid values are
+Unknown keys in the file, unknown ` + "`CHATBX_*`" + ` variables (only ` + "`CHATBX_CONFIG`" + ` and
+` + "`CHATBX_BENCH_PASSWORD`" + `, read by ` + "`chatbx bench`" + `, are not keys), unknown flags and invalid values are
 errors that name the key; chatbx then exits with status 1 (2 for a mistake on the command line).
 The user commands (` + "`chatbx user …`" + `) read the same configuration, so ` + "`--config`" + `, ` + "`--data-dir`" + `
 and ` + "`--dev`" + ` work there too. ` + "`chatbx check`" + ` prints the effective value of every key and where it came from.
