@@ -6,14 +6,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store"
 )
 
@@ -441,30 +446,45 @@ func TestAdminStaleSocket(t *testing.T) {
 // ports, runs it until the test ends, and returns it once every part is ready.
 func startTestServer(t *testing.T, dir string) *app {
 	t.Helper()
-	cfg, err := loadConfig(configSources{Dev: true, Flags: map[string]string{
+	a, _ := runTestServer(t, dir, nil)
+	return a
+}
+
+// runTestServer is startTestServer that also returns a function stopping
+// the server and waiting until it has shut down (also run at cleanup).
+func runTestServer(t *testing.T, dir string, extra map[string]string) (*app, func()) {
+	t.Helper()
+	flags := map[string]string{
 		"data_dir":         dir,
 		"c2s.listen":       "127.0.0.1:0",
 		"c2s.listen_tls":   "127.0.0.1:0",
 		"web.listen_https": "127.0.0.1:0",
 		"web.listen_http":  "127.0.0.1:0",
 		"log.stderr":       "false",
-	}})
+	}
+	maps.Copy(flags, extra)
+	cfg, err := loadConfig(configSources{Dev: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	a, err := startApp(ctx, cfg, io.Discard)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- a.run(ctx, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	for _, p := range a.parts {
 		if p.ready == nil {
 			continue
@@ -472,10 +492,11 @@ func startTestServer(t *testing.T, dir string) *app {
 		select {
 		case <-p.ready:
 		case err := <-done:
+			done <- err
 			t.Fatalf("server stopped before %s was ready: %v", p.name, err)
 		}
 	}
-	return a
+	return a, stop
 }
 
 // TestServeWiring checks that the dev certificate reaches every listener
@@ -787,4 +808,104 @@ func TestServeStartFailure(t *testing.T) {
 	if _, err := os.Lstat(adminSocketPath(dir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("admin socket left behind: %v", err)
 	}
+}
+
+// TestServeEndToEnd runs the wired server with real XMPP logins: users made
+// with the CLI log in over STARTTLS and direct TLS, exchange messages, and
+// get what was stored offline after a restart. The connection log holds
+// exactly time, event, user and the anonymised address, and no log file
+// holds a message body, a password or a full IP address.
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	const (
+		alicePW = "alice-pw-8c1f"
+		bobPW   = "bob-pw-77d2"
+		body1   = "marker-online-51a9"
+		body2   = "marker-offline-e03b"
+	)
+	dir := t.TempDir()
+	// The failed login below leaves a stream in negotiation, which the
+	// server's shutdown waits out (up to the negotiation timeout).
+	extra := map[string]string{"c2s.negotiation_timeout": "2s"}
+	a, stop := runTestServer(t, dir, extra)
+	te := newTestEnv(t)
+	for _, u := range []struct{ name, pw string }{{"alice", alicePW}, {"bob", bobPW}} {
+		if code := te.runWith(u.pw+"\n", "user", "add", "--dev", "--data-dir", dir, u.name); code != exitOK {
+			t.Fatalf("user add %s = %d: %s", u.name, code, te.errOut)
+		}
+	}
+	pemBytes, err := os.ReadFile(filepath.Join(dir, devCertName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	xmpp := a.addrs.xmpp()
+	alice := xmpptest.Login(t, xmpp[0].String(), "localhost", "alice", alicePW, xmpptest.Options{Pool: pool})
+	bob := xmpptest.Login(t, xmpp[1].String(), "localhost", "bob", bobPW, xmpptest.Options{Pool: pool, Direct: true})
+	bob.SendRaw(`<presence/>`)
+	// A ping round trip makes sure the server has processed the presence.
+	bob.IQ(`<iq type='get' id='p0' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	alice.SendRaw(`<message to='bob@localhost' type='chat'><body>` + body1 + `</body></message>`)
+	bob.Expect("message", func(e *wire.Element) bool {
+		return e.Local == "message" && e.ChildText("jabber:client", "body") == body1
+	})
+	bob.Close()
+	if _, err := xmpptest.Dial(t, xmpp[0].String(), "localhost", "alice", "wrong-password", xmpptest.Options{Pool: pool}); err == nil {
+		t.Error("login with a wrong password succeeded")
+	}
+	alice.SendRaw(`<message to='bob@localhost' type='chat'><body>` + body2 + `</body></message>`)
+	// A ping round trip orders the message before the shutdown.
+	alice.IQ(`<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	alice.Close()
+	stop()
+
+	// After a restart, bob gets the message stored while he was away.
+	a, stop = runTestServer(t, dir, extra)
+	xmpp = a.addrs.xmpp()
+	bob = xmpptest.Login(t, xmpp[0].String(), "localhost", "bob", bobPW, xmpptest.Options{Pool: pool})
+	bob.SendRaw(`<presence/>`)
+	bob.Expect("offline message", func(e *wire.Element) bool {
+		return e.Local == "message" && e.ChildText("jabber:client", "body") == body2
+	})
+	bob.Close()
+	stop()
+
+	// The connection log: exactly time, event, user (not on auth failures)
+	// and the anonymised address.
+	files, err := filepath.Glob(filepath.Join(dir, logsDir, "conn-*.log"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no connection log: %v", err)
+	}
+	events := map[string]int{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("connection log line %q: %v", line, err)
+			}
+			ev, _ := m["event"].(string)
+			events[ev]++
+			want := []string{"event", "ip_anon", "time", "user"}
+			if ev == "auth-failure" {
+				want = []string{"event", "ip_anon", "time"}
+			}
+			got := slices.Sorted(maps.Keys(m))
+			if !slices.Equal(got, want) {
+				t.Errorf("connection log line %s has fields %v, want %v", line, got, want)
+			}
+			if m["ip_anon"] != "127.0.0.0" {
+				t.Errorf("connection log line %s: ip_anon = %v, want 127.0.0.0", line, m["ip_anon"])
+			}
+		}
+	}
+	if events["login"] < 3 || events["logout"] < 3 || events["auth-failure"] < 1 {
+		t.Errorf("connection log events = %v, want 3 logins, 3 logouts, an auth failure", events)
+	}
+	// Privacy: no log holds a body, a password or a full address.
+	scanDir(t, filepath.Join(dir, logsDir), body1, body2, alicePW, bobPW, "127.0.0.1")
 }
