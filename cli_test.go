@@ -868,8 +868,22 @@ func TestServeEndToEnd(t *testing.T) {
 	bob.Expect("offline message", func(e *wire.Element) bool {
 		return e.Local == "message" && e.ChildText("jabber:client", "body") == body2
 	})
+	// Deleting bob while he is online ends his stream and removes his
+	// lines from the connection log.
+	if code := te.runWith("", "user", "delete", "--dev", "--data-dir", dir, "bob"); code != exitOK {
+		t.Fatalf("user delete bob = %d: %s", code, te.errOut)
+	}
+	bob.Expect("stream error", func(e *wire.Element) bool { return e.Local == "error" })
 	bob.Close()
+	if _, err := xmpptest.Dial(t, xmpp[1].String(), "localhost", "bob", bobPW, xmpptest.Options{Pool: pool, Direct: true}); err == nil {
+		t.Error("deleted bob can still log in")
+	}
 	stop()
+	for _, f := range mustGlob(t, filepath.Join(dir, logsDir, "conn-*.log")) {
+		if data, _ := os.ReadFile(f); bytes.Contains(data, []byte(`"user":"bob"`)) {
+			t.Errorf("%s still names bob after his deletion", f)
+		}
+	}
 
 	// The connection log: exactly time, event, user (not on auth failures)
 	// and the anonymised address.
@@ -903,9 +917,18 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if events["login"] < 3 || events["logout"] < 3 || events["auth-failure"] < 1 {
-		t.Errorf("connection log events = %v, want 3 logins, 3 logouts, an auth failure", events)
+	if events["login"] < 1 || events["logout"] < 1 || events["auth-failure"] < 2 {
+		t.Errorf("connection log events = %v, want alice's login and logout, two auth failures", events)
 	}
 	// Privacy: no log holds a body, a password or a full address.
 	scanDir(t, filepath.Join(dir, logsDir), body1, body2, alicePW, bobPW, "127.0.0.1")
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no files match %s: %v", pattern, err)
+	}
+	return m
 }
