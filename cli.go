@@ -79,12 +79,13 @@ Usage:
   chatbx user list
   chatbx user export NAME > NAME.zip        everything stored about the account
   chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
+  chatbx backup FILE                        consistent copy of the database (not uploads/)
   chatbx bench SCENARIO [flags]             load test a running server (bench --help)
   chatbx version
 
 Every configuration key is also a flag (c2s.listen_tls: --c2s-listen-tls) and an
 environment variable (CHATBX_C2S_LISTEN_TLS); flag > environment > file > default.
-The user and maintenance commands take --config, --data-dir and --dev like serve:
+The user, maintenance and backup commands take --config, --data-dir and --dev like serve:
 they talk to the running server through <data_dir>/admin.sock, or open the
 database themselves when no server runs. See docs/configuration.md for every key.
 `
@@ -119,6 +120,8 @@ func (e *cmdEnv) dispatch(args []string) error {
 		return e.cmdCheck(rest)
 	case "user", "maintenance":
 		return e.cmdAdmin(cmd, rest)
+	case "backup":
+		return e.runAdmin(adminCommands["backup"], rest)
 	case "bench":
 		if code := runBench(e.ctx, rest, e.stdout, e.stderr); code != exitOK {
 			return exitStatus(code)
@@ -397,6 +400,7 @@ var adminCommands = map[string]adminCommand{
 	"maintenance on":     {name: "maintenance on", opts: map[string]bool{"for": false}},
 	"maintenance off":    {name: "maintenance off"},
 	"maintenance status": {name: "maintenance status"},
+	"backup":             {name: "backup", args: 1, argName: "FILE"},
 }
 
 // cmdAdmin runs `chatbx GROUP SUB ...` (user, maintenance): through the
@@ -410,7 +414,12 @@ func (e *cmdEnv) cmdAdmin(group string, args []string) error {
 	if !ok {
 		return usagef("%s: unknown subcommand %q", group, args[0])
 	}
-	p, err := parseArgs(args[1:], c.opts)
+	return e.runAdmin(c, args[1:])
+}
+
+// runAdmin parses the arguments of an admin command and runs it.
+func (e *cmdEnv) runAdmin(c adminCommand, args []string) error {
+	p, err := parseArgs(args, c.opts)
 	if err != nil {
 		return err
 	}
@@ -437,7 +446,14 @@ func (e *cmdEnv) cmdAdmin(group string, args []string) error {
 			}
 		}
 	}
-	if c.args == 1 {
+	if c.name == "backup" {
+		// The server writes the file: give it an absolute path.
+		abs, err := filepath.Abs(p.pos[0])
+		if err != nil {
+			return err
+		}
+		req.Args = []string{abs}
+	} else if c.args == 1 {
 		// Refuse a bad name before asking for a password.
 		if _, err := checkUsername(p.pos[0], cfg.Domain, c.name == "user add", req.Flags["allow-reserved"]); err != nil {
 			return err
@@ -620,6 +636,46 @@ func maintenanceHandlers(m maintenanceSwitch) map[string]adminHandler {
 			}
 			return adminResponse{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
 		},
+	}
+}
+
+// backupHandler writes a consistent copy of the database to the absolute
+// path in Args[0] (mode 0600; an existing file is not replaced). The copy
+// is refused inside the data directory, which holds nothing else.
+func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer) (int64, error)) adminHandler {
+	return func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		if len(req.Args) != 1 || !filepath.IsAbs(req.Args[0]) {
+			return adminResponse{}, errors.New("backup: want one absolute file name")
+		}
+		path := filepath.Clean(req.Args[0])
+		if d, err := filepath.Abs(dataDir); err == nil {
+			if rel, err := filepath.Rel(d, path); err == nil && !strings.HasPrefix(rel, "..") {
+				return adminResponse{}, errors.New("backup: write the copy outside the data directory")
+			}
+		}
+		if _, err := os.Lstat(path); err == nil {
+			return adminResponse{}, fmt.Errorf("backup: %s exists", path)
+		}
+		f, err := os.CreateTemp(filepath.Dir(path), ".chatbx-backup-*")
+		if err != nil {
+			return adminResponse{}, fmt.Errorf("backup: %w", err)
+		}
+		tmp := f.Name()
+		n, err := backup(ctx, f)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return adminResponse{}, fmt.Errorf("backup: %w", err)
+		}
+		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately\n", path, n)}, nil
 	}
 }
 

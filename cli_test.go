@@ -932,3 +932,59 @@ func mustGlob(t *testing.T, pattern string) []string {
 	}
 	return m
 }
+
+func TestBackup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := t.TempDir()
+	te := newTestEnv(t, "CHATBX_DOMAIN=example.org")
+	if code := te.runWith("pw-frank\n", "user", "add", "--data-dir", dir, "frank"); code != exitOK {
+		t.Fatalf("user add = %d: %s", code, te.errOut)
+	}
+	direct := filepath.Join(out, "direct.db")
+	served := filepath.Join(out, "served.db")
+	steps := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"backup", "--data-dir", dir}, exitUsage},
+		{[]string{"backup", "--data-dir", dir, direct}, exitOK},
+		{[]string{"backup", "--data-dir", dir, direct}, exitError},                              // exists
+		{[]string{"backup", "--data-dir", dir, filepath.Join(dir, "copy.db")}, exitError},       // inside the data dir
+		{[]string{"backup", "--data-dir", dir, filepath.Join(out, "no", "such.db")}, exitError}, // no directory
+	}
+	for _, s := range steps {
+		if got := te.runWith("", s.args...); got != s.want {
+			t.Errorf("run(%q) = %d, want %d: %s", s.args, got, s.want, te.errOut)
+		}
+	}
+	// The same through a running server.
+	startTestServer(t, dir)
+	if got := te.runWith("", "backup", "--data-dir", dir, served); got != exitOK {
+		t.Fatalf("backup through the server = %d: %s", got, te.errOut)
+	}
+	for _, p := range []string{direct, served} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %v, want 0600", p, fi.Mode().Perm())
+		}
+		db, err := store.Open(p, store.Options{})
+		if err != nil {
+			t.Fatalf("open backup %s: %v", p, err)
+		}
+		ok, err := db.UserExists(t.Context(), "frank")
+		db.Close()
+		if err != nil || !ok {
+			t.Errorf("backup %s: frank exists = %v, %v", p, ok, err)
+		}
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".chatbx-backup-") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}

@@ -450,6 +450,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 	for name, h := range maintenanceHandlers(retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil)) {
 		handlers[name] = h
 	}
+	handlers["backup"] = backupHandler(cfg.DataDir, db.Backup)
 	return handlers, db.Close, nil
 }
 
@@ -687,6 +688,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		{name: "retention", run: runner.Run},
 	}
 	w.admin = adminHandlers(cfg.Domain, storeAccounts{db: a.db, mgr: pages.Manager(), sessions: srv}, maint)
+	w.admin["backup"] = backupHandler(cfg.DataDir, a.db.Backup)
 	return w, nil
 }
 
