@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("chatbx bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", "127.0.0.1:5222", "server `host:port`")
@@ -63,6 +64,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	window := fs.Int("w", 10, "throughput: messages in flight per sender")
 	maxTime := fs.Duration("max-time", 2*time.Minute, "upper bound of each run")
 	timeout := fs.Duration("timeout", 30*time.Second, "per-connection negotiation timeout")
+	sources := fs.String("source", "", "comma-separated local `addresses` to dial from in turn (e.g. 127.0.0.1,127.0.0.2 for more than ~28,000 connections)")
+	pq := fs.Bool("pq", false, "offer the X25519MLKEM768 hybrid TLS key exchange (default: X25519 and P-256 only)")
 	noCache := fs.Bool("no-scram-cache", false, "derive the SCRAM salted password on every login")
 	label := fs.String("label", "", "free text appended to RESULT lines as label=")
 
@@ -124,9 +127,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 	}
+	var srcIPs []net.IP
+	for _, a := range strings.Split(*sources, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		ip := net.ParseIP(a)
+		if ip == nil {
+			fmt.Fprintf(stderr, "chatbx bench: --source: %q is not an IP address\n", a)
+			return exitUsage
+		}
+		srcIPs = append(srcIPs, ip)
+	}
 	r := load.New(load.Config{
 		Addr: *addr, Domain: *domain, TLS: tcfg, Direct: *direct, Mechanism: *mech,
-		User: *users, Password: *password, Timeout: *timeout, PID: *pid, NoSCRAMCache: *noCache,
+		User: *users, Password: *password, Timeout: *timeout, PID: *pid, NoSCRAMCache: *noCache, PostQuantum: *pq, Sources: srcIPs,
 	})
 	suffix := ""
 	if *label != "" {

@@ -36,6 +36,7 @@ func TestBenchUsage(t *testing.T) {
 		{"extra argument", []string{"login", "--password", "x", "more"}, exitUsage, `unexpected argument "more"`},
 		{"zero n", []string{"hold", "--password", "x", "-n", "0"}, exitUsage, "must be positive"},
 		{"bad mechanism", []string{"login", "--password", "x", "--mech", "DIGEST-MD5"}, exitUsage, "DIGEST-MD5"},
+		{"bad source", []string{"hold", "--password", "x", "--source", "127.0.0.1,nowhere"}, exitUsage, `"nowhere" is not an IP address`},
 		{"missing ca", []string{"login", "--password", "x", "--ca", "/nonexistent/ca.pem"}, exitError, "nonexistent"},
 	}
 	for _, tc := range tests {

@@ -182,16 +182,12 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	})
 	for b.Loop() {
 		heap0, stack0, rss0 := m.stats(b)
-		held := make(chan struct{})
 		var h1, s1, r1 int64
-		res, err := r.Hold(b.Context(), load.HoldOptions{N: n, Concurrency: 50, For: 0, OnHold: func() {
-			h1, s1, r1 = m.stats(b)
-			close(held)
-		}})
+		res, err := r.Hold(b.Context(), load.HoldOptions{N: n, Concurrency: 50,
+			OnHold: func() { h1, s1, r1 = m.stats(b) }})
 		if err != nil || res.Established != n {
 			b.Fatalf("Hold: %d of %d sessions, %v\n%s", res.Established, n, err, res.ErrorText)
 		}
-		<-held
 		per := func(d int64) float64 { return float64(d) / 1024 / float64(n) }
 		b.ReportMetric(per(h1-heap0), "heap-KiB/conn")
 		b.ReportMetric(per(s1-stack0), "stack-KiB/conn")

@@ -47,6 +47,11 @@ type Config struct {
 	// NoSCRAMCache makes every login derive the salted password again;
 	// by default it is cached per account as real clients do.
 	NoSCRAMCache bool
+	// Sources are local IP addresses to dial from, used in turn. One
+	// source address reaches one server port about 28,000 times (the
+	// ephemeral port range); 127.0.0.2 and up give more. Empty: the
+	// system's choice.
+	Sources []net.IP
 	// PostQuantum offers Go's default TLS key exchanges, including the
 	// X25519MLKEM768 hybrid. By default, unless TLS sets CurvePreferences,
 	// only X25519 and P-256 are offered: the reference servers (OpenSSL 3.0)
@@ -57,10 +62,12 @@ type Config struct {
 // Runner runs scenarios with one Config. Create it with New; a Runner may
 // run several scenarios one after the other (the SCRAM cache carries over).
 type Runner struct {
-	cfg   Config
-	tls   *tls.Config
-	cache *scramCache
-	ids   atomic.Uint64
+	cfg     Config
+	tls     *tls.Config
+	cache   *scramCache
+	ids     atomic.Uint64
+	dialers []*net.Dialer
+	dials   atomic.Uint64
 }
 
 // New returns a Runner for cfg.
@@ -82,6 +89,12 @@ func New(cfg Config) *Runner {
 		tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 	}
 	r := &Runner{cfg: cfg, tls: tc}
+	for _, ip := range cfg.Sources {
+		r.dialers = append(r.dialers, &net.Dialer{Timeout: cfg.Timeout, LocalAddr: &net.TCPAddr{IP: ip}})
+	}
+	if len(r.dialers) == 0 {
+		r.dialers = []*net.Dialer{{Timeout: cfg.Timeout}}
+	}
 	if !cfg.NoSCRAMCache {
 		r.cache = &scramCache{}
 	}
@@ -148,7 +161,7 @@ func (c *conn) open() error {
 
 // dial connects and negotiates TLS; the stream is open, features read.
 func (r *Runner) dial(ctx context.Context) (*conn, error) {
-	d := net.Dialer{Timeout: r.cfg.Timeout}
+	d := r.dialers[r.dials.Add(1)%uint64(len(r.dialers))]
 	nc, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
 	if err != nil {
 		return nil, err

@@ -26,6 +26,12 @@ func (anon) IP(net.Addr) string { return "127.0.0.0" }
 // (password "pw") and returns a Runner for it.
 func start(t *testing.T, n int, mech string) *load.Runner {
 	t.Helper()
+	return load.New(startConfig(t, n, mech))
+}
+
+// startConfig is start returning the Runner's configuration.
+func startConfig(t *testing.T, n int, mech string) load.Config {
+	t.Helper()
 	db := storetest.Open(t)
 	ca := xmpptest.NewCA(t, domain)
 	if created, _, err := load.Provision(t.Context(), db, "u", "pw", n); err != nil || created != n {
@@ -52,10 +58,10 @@ func start(t *testing.T, n int, mech string) *load.Runner {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	return load.New(load.Config{
+	return load.Config{
 		Addr: srv.Addrs()[0].String(), Domain: domain, TLS: &tls.Config{RootCAs: ca.Pool},
 		Mechanism: mech, User: "u", Password: "pw", Timeout: 10 * time.Second, PID: os.Getpid(),
-	})
+	}
 }
 
 func TestLogin(t *testing.T) {
@@ -88,10 +94,15 @@ func TestLoginWrongPassword(t *testing.T) {
 
 func TestHold(t *testing.T) {
 	t.Parallel()
-	r := start(t, 5, "SCRAM-SHA-256")
-	res, err := r.Hold(t.Context(), load.HoldOptions{N: 10, Concurrency: 5, Accounts: 5, For: 50 * time.Millisecond})
-	if err != nil || res.Established != 10 || res.Errors != 0 {
-		t.Fatalf("Hold = %+v, %v; want 10 established", res, err)
+	cfg := startConfig(t, 5, "SCRAM-SHA-256")
+	// Two loopback source addresses in turn, as for more than 28,000 sessions.
+	cfg.Sources = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)}
+	r := load.New(cfg)
+	held := false
+	res, err := r.Hold(t.Context(), load.HoldOptions{N: 10, Concurrency: 5, Accounts: 5, For: 50 * time.Millisecond,
+		OnHold: func() { held = true }})
+	if err != nil || res.Established != 10 || res.Errors != 0 || !held {
+		t.Fatalf("Hold = %+v, %v (OnHold called: %v); want 10 established", res, err, held)
 	}
 	if res.RSSBefore <= 0 || res.RSSAfter <= 0 {
 		t.Errorf("Hold RSS = %d → %d KiB, want both positive", res.RSSBefore, res.RSSAfter)
