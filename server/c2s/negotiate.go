@@ -34,33 +34,30 @@ const (
 	maxAuthAttempts = 5
 )
 
-// serve runs one connection from accept to close.
+// serve negotiates one connection. Once the stream is bound, the stanza
+// loop continues in a fresh goroutine (run) and this one returns: the TLS
+// handshake grows a goroutine's stack to several KiB, and an idle session
+// should not keep that stack for its whole life.
 func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	ss := &Session{srv: s, raw: raw, id: newID(), done: make(chan struct{})}
 	if s.d.Anon != nil {
 		ss.ip = s.d.Anon.IP(raw.RemoteAddr())
 	}
-	ss.log = s.log.With().Str("conn", ss.id).Logger()
 	ic := &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
 		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
 	ss.conn = ic
+	handedOff := false
 	cond := ""
-	bound := false
-	peerClosed := false
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
-			ss.log.Error().Str("panic", fmt.Sprint(r)).Msg("session panic")
+			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")
 			cond = "internal-server-error"
 		}
-		if bound {
-			s.unbind(ss)
+		if !handedOff {
+			ss.finish(cond, false)
+			close(ss.done)
 		}
-		ss.finish(cond, peerClosed)
-		if bound {
-			s.connLog("logout", ss)
-		}
-		close(ss.done)
 	}()
 	if direct {
 		tc := tls.Server(ic, s.d.DirectTLS)
@@ -72,15 +69,41 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 		st := tc.ConnectionState()
 		ss.conn, ss.tls = tc, &st
 	}
-	err := ss.negotiate(ctx, ic)
-	if err != nil {
+	if err := ss.negotiate(ctx, ic); err != nil {
 		cond = streamCondition(err)
+		if ss.full != "" {
+			// Bound but the bind result could not be written.
+			s.router.Unbind(ss)
+		}
 		return
 	}
-	bound = true
 	s.connLog("login", ss)
+	s.logins.Add(1)
 	ic.deadline = time.Time{}
 	ss.dec.SetLimit(s.cfg.MaxStanzaBytes)
+	handedOff = true
+	s.sessions.Add(1)
+	go func() {
+		defer s.sessions.Done()
+		s.run(ctx, ss)
+	}()
+}
+
+// run is a bound session's stanza loop, from bind to close.
+func (s *Server) run(ctx context.Context, ss *Session) {
+	cond := ""
+	peerClosed := false
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in one session ends that session only.
+			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")
+			cond = "internal-server-error"
+		}
+		s.unbind(ss)
+		ss.finish(cond, peerClosed)
+		s.connLog("logout", ss)
+		close(ss.done)
+	}()
 	for {
 		el, err := ss.dec.Next()
 		if err != nil {
@@ -182,7 +205,7 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 		if err := ss.write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
 			return err
 		}
-		tc := tls.Server(ic, s.d.StartTLS(s.cfg.Domain))
+		tc := tls.Server(ic, s.startTLSConfig())
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return err
 		}

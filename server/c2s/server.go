@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,10 @@ type Server struct {
 	limMu    sync.Mutex
 	limiters map[string]*ipLimit
 
+	logins       atomic.Uint64 // sessions bound since start, for trimMemory
+	startTLSOnce sync.Once
+	startTLSConf *tls.Config
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -173,6 +178,15 @@ func New(cfg Config, d Deps) *Server {
 	return s
 }
 
+// startTLSConfig returns the STARTTLS config, built once: the host check
+// admits only our domain, so one config serves every stream, and a shared
+// config shares its session-ticket keys (a config per connection cost
+// ~1 KiB each and made resumption impossible).
+func (s *Server) startTLSConfig() *tls.Config {
+	s.startTLSOnce.Do(func() { s.startTLSConf = s.d.StartTLS(s.cfg.Domain) })
+	return s.startTLSConf
+}
+
 // HandleIQ registers h for IQs to the server (or the sender's own bare JID)
 // whose first child has namespace ns. Register before Run.
 func (s *Server) HandleIQ(ns string, h iq.Handler) { s.iq[ns] = h }
@@ -221,6 +235,7 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 	s.log.Info().Int("count", len(lns)).Msg("c2s listening")
 	go s.sweepLimiters(ctx)
+	go s.trimMemory(ctx)
 	<-ctx.Done()
 	s.closing.Store(true)
 	for _, l := range lns {
@@ -263,6 +278,39 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 			defer s.sessions.Done()
 			s.serve(ctx, conn, direct)
 		}()
+	}
+}
+
+// trimMemory returns memory to the operating system once a burst of new
+// sessions is over (after a restart every client logs in again, and each
+// TLS handshake leaves garbage behind). Without it the process keeps the
+// heap it needed during the burst: an idle server makes no garbage, so no
+// garbage collection runs to free it. It checks every 5 s and trims at
+// most every 30 s, only after a 5 s window without new sessions that
+// followed one with at least 100.
+func (s *Server) trimMemory(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	var last uint64
+	burst := false
+	var trimmed time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := s.logins.Load()
+		fresh := n - last
+		last = n
+		switch {
+		case fresh >= 100:
+			burst = true
+		case fresh == 0 && burst && time.Since(trimmed) > 30*time.Second:
+			debug.FreeOSMemory()
+			trimmed = time.Now()
+			burst = false
+		}
 	}
 }
 

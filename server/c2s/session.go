@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"chatbx/server/wire"
 )
 
@@ -28,7 +26,6 @@ type Session struct {
 	raw  net.Conn // the TCP connection
 	id   string   // random connection id for logs
 	ip   string   // anonymised IP, for logs only
-	log  zerolog.Logger
 	dec  *wire.Decoder
 	tls  *tls.ConnectionState
 
@@ -96,7 +93,7 @@ func (s *Session) enqueue(it outItem) bool {
 	}
 	if len(s.queue) >= s.srv.cfg.QueueMax {
 		s.mu.Unlock()
-		s.log.Warn().Msg("queue full")
+		s.srv.log.Warn().Str("conn", s.id).Msg("queue full")
 		s.closeWith("policy-violation", "too many stanzas queued")
 		return false
 	}
@@ -156,7 +153,7 @@ func (s *Session) writeLoop() {
 		}
 		if len(ids) > 0 {
 			if err := s.srv.db.DeleteOffline(context.Background(), s.user, ids...); err != nil {
-				s.log.Error().Err(err).Msg("delete delivered offline messages")
+				s.srv.log.Error().Err(err).Str("conn", s.id).Msg("delete delivered offline messages")
 			}
 		}
 	}

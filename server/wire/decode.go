@@ -54,7 +54,7 @@ type Decoder struct {
 func NewDecoder(r io.Reader, max int) *Decoder {
 	// A small buffer: the TLS layer below already buffers whole records,
 	// so this only saves calls, and idle sessions stay small.
-	return &Decoder{src: r, max: max, rbuf: make([]byte, 1024)}
+	return &Decoder{src: r, max: max, rbuf: make([]byte, 512)}
 }
 
 // SetLimit changes the per-element byte limit (used after authentication).
