@@ -79,6 +79,7 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	}
 	s.connLog("login", ss)
 	s.logins.Add(1)
+	ss.tls = nil // only SASL needed it; keep idle sessions small
 	ic.deadline = time.Time{}
 	ss.dec.SetLimit(s.cfg.MaxStanzaBytes)
 	handedOff = true

@@ -300,14 +300,19 @@ type idleConn struct {
 	timeout time.Duration
 	// deadline, while not zero, is the absolute negotiation deadline.
 	deadline time.Time
+	// set is when the idle deadline was last moved; it is refreshed at
+	// most once a second (a deadline update is a clock read and a timer
+	// change per TLS record otherwise).
+	set time.Time
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	for {
 		if !c.deadline.IsZero() {
 			c.Conn.SetReadDeadline(c.deadline)
-		} else {
-			c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		} else if now := time.Now(); now.Sub(c.set) > time.Second || c.s.pinged.Load() {
+			c.set = now
+			c.Conn.SetReadDeadline(now.Add(c.timeout))
 		}
 		// Checked after setting the deadline: closeWith marks the session
 		// before it moves the deadline into the past, so one of the two
