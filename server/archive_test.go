@@ -201,10 +201,24 @@ func TestArchiveOptIn(t *testing.T) {
 	if bodies, _ := mamIDs(t, a, "n1", "", ""); len(bodies) != 7 {
 		t.Errorf("after never: %v", bodies)
 	}
-	// Purge: the archive is empty and no marker is left in the file.
-	if err := arch.Purge(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
+	// The archive is advertised on the account's bare JID, and its purge
+	// command in the server's command list (XEP-0050 §2.2).
+	if r := a.IQ(`<iq type='get' id='d1' to='alice@chatbx.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`); !strings.Contains(r.String(), "urn:xmpp:mam:2") {
+		t.Errorf("disco#info on the bare JID lacks MAM: %s", r)
 	}
+	if r := a.IQ(`<iq type='get' id='d2' to='chatbx.test'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>`); !strings.Contains(r.String(), mam.PurgeNode) {
+		t.Errorf("command list lacks the purge: %s", r)
+	}
+	// Purge in-band through the ad-hoc command: the archive is empty and no
+	// marker is left in the file.
+	r = a.IQ(`<iq type='set' id='c1' to='chatbx.test'><command xmlns='http://jabber.org/protocol/commands' node='` + mam.PurgeNode + `' action='execute'/></iq>`)
+	sid := r.Child("http://jabber.org/protocol/commands", "command").Get("sessionid")
+	r = a.IQ(`<iq type='set' id='c2' to='chatbx.test'><command xmlns='http://jabber.org/protocol/commands' node='` + mam.PurgeNode + `' sessionid='` + sid + `' action='complete'>` +
+		`<x xmlns='jabber:x:data' type='submit'><field var='confirm'><value>1</value></field></x></command></iq>`)
+	if c := r.Child("http://jabber.org/protocol/commands", "command"); c == nil || c.Get("status") != "completed" {
+		t.Fatalf("purge command: %s", r)
+	}
+	_ = arch
 	if bodies, _ := mamIDs(t, a, "x1", "", ""); len(bodies) != 0 {
 		t.Errorf("after purge: %v", bodies)
 	}

@@ -23,6 +23,12 @@ type service interface {
 	Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
 }
 
+// commander is a service with ad-hoc commands (XEP-0050).
+type commander interface {
+	Commands() []disco.Item
+	Command(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
+}
+
 // services holds the IQ service handlers and what the c2s layer asks of
 // them (the blocklist check).
 type services struct {
@@ -74,6 +80,15 @@ func (v *services) register(c *c2s.Server) {
 		}
 		if id, ok := s.(interface{ Identity() disco.Identity }); ok {
 			dc.Identities = append(dc.Identities, id.Identity())
+		}
+		if af, ok := s.(interface{ AccountFeatures() []string }); ok {
+			dc.AccountFeatures = append(dc.AccountFeatures, af.AccountFeatures()...)
+		}
+		// Ad-hoc commands (XEP-0050). One service offers them today; a
+		// second would need a dispatcher by node.
+		if cmd, ok := s.(commander); ok {
+			dc.Commands = append(dc.Commands, cmd.Commands()...)
+			c.HandleIQ(disco.NSCommands, cmd.Command)
 		}
 	}
 	all := append([]service{disco.New(dc, v.d.DB)}, v.list...)

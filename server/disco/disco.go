@@ -87,7 +87,14 @@ type Config struct {
 	// bare JID beside account/registered (for example PEP, XEP-0163).
 	AccountFeatures   []string
 	AccountIdentities []Identity
+	// Commands are the server's ad-hoc commands (XEP-0050 §2.2), listed
+	// for disco#items with node http://jabber.org/protocol/commands; with
+	// any, the server also advertises the commands feature.
+	Commands []Item
 }
+
+// NSCommands is the XEP-0050 namespace, also the node that lists commands.
+const NSCommands = "http://jabber.org/protocol/commands"
 
 // Contact holds the operator's contact addresses (XEP-0157), as URIs such
 // as mailto:abuse@example.org or xmpp:admin@example.org.
@@ -187,6 +194,7 @@ var _ Roster = (*store.DB)(nil)
 // concurrent use; its answers are immutable once New returns.
 type Disco struct {
 	serverInfo, serverItems   *wire.Element
+	commandItems              *wire.Element
 	accountInfo, accountItems *wire.Element
 	roster                    Roster
 }
@@ -200,7 +208,11 @@ func New(cfg Config, roster Roster) *Disco {
 	}
 	d := &Disco{roster: roster}
 	ids := append([]Identity{{Category: "server", Type: "im", Name: name}}, cfg.Identities...)
-	features := normalise(append([]string{NSInfo, NSItems}, cfg.Features...))
+	base := []string{NSInfo, NSItems}
+	if len(cfg.Commands) > 0 {
+		base = append(base, NSCommands)
+	}
+	features := normalise(append(base, cfg.Features...))
 	forms := slices.Clone(cfg.Forms)
 	if f, ok := cfg.Contact.Form(); ok {
 		forms = append(forms, f)
@@ -210,6 +222,10 @@ func New(cfg Config, roster Roster) *Disco {
 	}
 	d.serverInfo = info(ids, features, forms)
 	d.serverItems = items(cfg.Items)
+	if len(cfg.Commands) > 0 {
+		d.commandItems = items(cfg.Commands)
+		d.commandItems.Set("node", NSCommands)
+	}
 
 	ids = append([]Identity{{Category: "account", Type: "registered"}}, cfg.AccountIdentities...)
 	d.accountInfo = info(ids, normalise(append([]string{NSInfo, NSItems}, cfg.AccountFeatures...)), nil)
@@ -256,7 +272,11 @@ func (d *Disco) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wir
 	default:
 		return iq.Error(el, "cancel", "service-unavailable")
 	}
-	if p.Get("node") != "" {
+	if node := p.Get("node"); node != "" {
+		// The only node is the server's command list (XEP-0050 §2.2).
+		if node == NSCommands && p.Space == NSItems && items == d.serverItems && d.commandItems != nil {
+			return iq.Result(el, d.commandItems)
+		}
 		return iq.Error(el, "cancel", "item-not-found")
 	}
 	if p.Space == NSInfo {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"chatbx/server/disco"
 	"chatbx/server/iq"
 	"chatbx/server/wire"
 )
@@ -150,3 +151,13 @@ func confirmed(x *wire.Element) bool {
 	}
 	return false
 }
+
+// Commands lists the archive's ad-hoc commands for disco#items
+// (XEP-0050 §2.2) on the server's domain.
+func (a *Archive) Commands() []disco.Item {
+	return []disco.Item{{JID: a.domain, Node: PurgeNode, Name: PurgeName}}
+}
+
+// AccountFeatures returns the features to advertise on an account's bare
+// JID, where the archive lives (XEP-0313 §6.1).
+func (a *Archive) AccountFeatures() []string { return a.Features() }
