@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -72,7 +76,7 @@ const usageText = `chatbx: a privacy-first XMPP server
 
 Usage:
   chatbx serve [--dev] [--config FILE] [--KEY VALUE ...]
-  chatbx check [--dev] [--config FILE] [--KEY VALUE ...]
+  chatbx check [--dev] [--config FILE] [--dns] [--KEY VALUE ...]
   chatbx user add NAME [--allow-reserved]   password: first line of stdin, or prompt
   chatbx user passwd NAME                   password: first line of stdin, or prompt
   chatbx user delete NAME                   the account and everything stored about it
@@ -266,7 +270,7 @@ func (e *cmdEnv) cmdServe(args []string) error {
 }
 
 func (e *cmdEnv) cmdCheck(args []string) error {
-	p, err := parseArgs(args, nil)
+	p, err := parseArgs(args, map[string]bool{"dns": true})
 	if err != nil {
 		return err
 	}
@@ -290,7 +294,103 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 		}
 	}
 	writeCheck(e.stdout, &cfg, maintUntil)
+	if err := writeCertCheck(e.stdout, &cfg, time.Now()); err != nil {
+		return err
+	}
+	if v, ok := p.opts["dns"]; ok {
+		on, err := parseBoolOption("dns", v)
+		if err != nil {
+			return err
+		}
+		if on {
+			writeDNSCheck(e.ctx, e.stdout, &cfg, net.DefaultResolver)
+		}
+	}
 	return nil
+}
+
+// writeCertCheck reports on the operator's certificate files: the names
+// they cover and their expiry. ACME certificates are checked by the server.
+func writeCertCheck(w io.Writer, c *Config, now time.Time) error {
+	if c.TLS.CertFile == "" {
+		return nil
+	}
+	fmt.Fprintln(w, "\ncertificate")
+	pair, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+	if err != nil {
+		return fmt.Errorf("tls.cert_file: %w", err)
+	}
+	leaf := pair.Leaf
+	fmt.Fprintf(w, "  %s: %s, valid until %s\n", c.TLS.CertFile, strings.Join(leaf.DNSNames, ", "), leaf.NotAfter.UTC().Format(time.RFC3339))
+	for _, name := range append([]string{c.Domain}, c.Web.Hosts...) {
+		if err := leaf.VerifyHostname(name); err != nil {
+			fmt.Fprintf(w, "  - warning: the certificate does not cover %s\n", name)
+		}
+	}
+	if left := leaf.NotAfter.Sub(now); left < 14*day {
+		fmt.Fprintf(w, "  - warning: the certificate expires in %s\n", formatDuration(left.Truncate(time.Minute)))
+	}
+	return nil
+}
+
+// resolver is the part of net.Resolver the DNS check uses.
+type resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// writeDNSCheck looks up the records README.md asks for: the SRV records
+// of the domain and an address for the domain (or SRV target) and every
+// web host. It runs only with `check --dns`, as it asks the network.
+func writeDNSCheck(ctx context.Context, w io.Writer, c *Config, r resolver) {
+	fmt.Fprintln(w, "\nDNS")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	targets := map[string]bool{}
+	for _, s := range []struct{ service, port string }{{"xmpp-client", listenPortString(c.C2S.Listen)}, {"xmpps-client", listenPortString(c.C2S.ListenTLS)}, {"xmpp-server", "5269"}} {
+		_, srvs, err := r.LookupSRV(ctx, s.service, "tcp", c.Domain)
+		if err != nil || len(srvs) == 0 {
+			fmt.Fprintf(w, "  _%s._tcp.%s: no SRV record (clients fall back to %s:%s)\n", s.service, c.Domain, c.Domain, defaultPort(s.service))
+			continue
+		}
+		for _, srv := range srvs {
+			target := strings.TrimSuffix(srv.Target, ".")
+			fmt.Fprintf(w, "  _%s._tcp.%s: %s port %d\n", s.service, c.Domain, target, srv.Port)
+			if p := strconv.Itoa(int(srv.Port)); s.service != "xmpp-server" && s.port != "" && p != s.port {
+				fmt.Fprintf(w, "  - warning: SRV port %s differs from the listener's port %s (fine behind a port forward)\n", p, s.port)
+			}
+			targets[target] = true
+		}
+	}
+	targets[c.Domain] = true
+	for _, h := range c.Web.Hosts {
+		targets[h] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(targets)) {
+		addrs, err := r.LookupHost(ctx, name)
+		if err != nil || len(addrs) == 0 {
+			fmt.Fprintf(w, "  - warning: %s has no address record\n", name)
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %s\n", name, strings.Join(addrs, ", "))
+	}
+}
+
+func listenPortString(addr string) string {
+	if p := listenPort(addr); p > 0 {
+		return strconv.Itoa(p)
+	}
+	return ""
+}
+
+func defaultPort(service string) string {
+	switch service {
+	case "xmpp-client":
+		return "5222"
+	case "xmpps-client":
+		return "5223"
+	}
+	return "5269"
 }
 
 // writeCheck prints the effective configuration with the source of every

@@ -988,3 +988,88 @@ func TestBackup(t *testing.T) {
 		}
 	}
 }
+
+type fakeResolver struct {
+	srv   map[string][]*net.SRV
+	hosts map[string][]string
+}
+
+func (f fakeResolver) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	s := f.srv["_"+service+"._"+proto+"."+name]
+	if s == nil {
+		return "", nil, errors.New("no such record")
+	}
+	return "", s, nil
+}
+
+func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	if a := f.hosts[host]; a != nil {
+		return a, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func TestDNSCheck(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(configSources{Flags: map[string]string{"domain": "example.org", "web.hosts": "example.org,www.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fakeResolver{
+		srv: map[string][]*net.SRV{
+			"_xmpp-client._tcp.example.org":  {{Target: "chat.example.org.", Port: 5222}},
+			"_xmpps-client._tcp.example.org": {{Target: "chat.example.org.", Port: 443}},
+		},
+		hosts: map[string][]string{
+			"chat.example.org": {"192.0.2.10", "2001:db8::10"},
+			"example.org":      {"192.0.2.1"},
+		},
+	}
+	var b bytes.Buffer
+	writeDNSCheck(t.Context(), &b, &c, r)
+	for _, want := range []string{
+		"_xmpp-client._tcp.example.org: chat.example.org port 5222",
+		"SRV port 443 differs from the listener's port 5223",
+		"_xmpp-server._tcp.example.org: no SRV record",
+		"chat.example.org: 192.0.2.10, 2001:db8::10",
+		"www.example.org has no address record",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("DNS check lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestCertCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := devCertificate(dir, []string{"example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(configSources{Flags: map[string]string{
+		"domain": "example.org", "web.hosts": "example.org,www.example.org",
+		"tls.cert_file": filepath.Join(dir, devCertName), "tls.key_file": filepath.Join(dir, devKeyName),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := writeCertCheck(&b, &c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "does not cover www.example.org") || strings.Contains(b.String(), "does not cover example.org") {
+		t.Errorf("certificate check:\n%s", b.String())
+	}
+	b.Reset()
+	if err := writeCertCheck(&b, &c, time.Now().Add(360*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "expires in") {
+		t.Errorf("certificate check near expiry:\n%s", b.String())
+	}
+	// A missing file is an error naming the key.
+	c.TLS.KeyFile = filepath.Join(dir, "missing.pem")
+	if err := writeCertCheck(&b, &c, time.Now()); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
+		t.Errorf("writeCertCheck with a missing key = %v", err)
+	}
+}
