@@ -82,6 +82,9 @@ Usage:
   chatbx user delete NAME                   the account and everything stored about it
   chatbx user list
   chatbx user export NAME > NAME.zip        everything stored about the account
+  chatbx invite create [--uses N] [--expires 7d]  registration link (default 1 use, 7d; at most 30d)
+  chatbx invite list                        invites by ID (tokens are not kept)
+  chatbx invite delete TOKEN|ID
   chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
   chatbx backup FILE                        consistent copy of the database (not uploads/)
   chatbx bench SCENARIO [flags]             load test a running server (bench --help)
@@ -89,7 +92,7 @@ Usage:
 
 Every configuration key is also a flag (c2s.listen_tls: --c2s-listen-tls) and an
 environment variable (CHATBX_C2S_LISTEN_TLS); flag > environment > file > default.
-The user, maintenance and backup commands take --config, --data-dir and --dev like serve:
+The user, invite, maintenance and backup commands take --config, --data-dir and --dev like serve:
 they talk to the running server through <data_dir>/admin.sock, or open the
 database themselves when no server runs. See docs/configuration.md for every key.
 `
@@ -126,6 +129,8 @@ func (e *cmdEnv) dispatch(args []string) error {
 		return e.cmdAdmin(cmd, rest)
 	case "backup":
 		return e.runAdmin(adminCommands["backup"], rest)
+	case "invite":
+		return e.cmdInvite(rest)
 	case "bench":
 		if code := runBench(e.ctx, rest, e.stdout, e.stderr); code != exitOK {
 			return exitStatus(code)

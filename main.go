@@ -450,6 +450,9 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 	for name, h := range maintenanceHandlers(retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil)) {
 		handlers[name] = h
 	}
+	for name, h := range directInviteHandlers(&cfg, domain, db) {
+		handlers[name] = h
+	}
 	handlers["backup"] = backupHandler(cfg.DataDir, db.Backup)
 	return handlers, db.Close, nil
 }
@@ -595,12 +598,14 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		_, err := a.connSink.Rewrite(logs.DropUser(user))
 		return err
 	}
+	invites := storeInvites{db: a.db}
 	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
 		Store:           a.db,
 		Sessions:        sess,
 		Contacts:        sess,
 		Archive:         archive,
 		Uploads:         files.Account(),
+		Invites:         invites,
 		Log:             a.log,
 		ConnLogRewriter: connLogRewriter,
 	})
@@ -610,6 +615,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	reg, err := register.New(register.Config{Domain: cfg.Domain, Registration: cfg.Accounts.Registration}, register.Deps{
 		Accounts: pages.Manager(),
 		Sessions: sess,
+		Invites:  invites,
 		Log:      a.log,
 	})
 	if err != nil {
@@ -658,6 +664,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	sess.srv = srv
 
 	site.Mount("/account/", pages.Handler())
+	site.Mount("/invite/", pages.Handler())
 	site.Mount(files.Pattern(), files)
 
 	runner := retention.New(retentionConfig(cfg), retention.Deps{
@@ -666,6 +673,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Offline:     a.db,
 		Maintenance: maint,
 		Uploads:     files,
+		Invites:     invites,
 		Deletions:   retention.SweeperFunc(files.SweepDeleted),
 		Scrub:       a.db,
 	})
@@ -689,6 +697,9 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	w.admin = adminHandlers(cfg.Domain, storeAccounts{db: a.db, mgr: pages.Manager(), sessions: srv}, maint)
 	w.admin["backup"] = backupHandler(cfg.DataDir, a.db.Backup)
+	for name, h := range inviteHandlers(inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)}, a.db, nil) {
+		w.admin[name] = h
+	}
 	return w, nil
 }
 
