@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,21 +68,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	noCache := fs.Bool("no-scram-cache", false, "derive the SCRAM salted password on every login")
 	label := fs.String("label", "", "free text appended to RESULT lines as label=")
 
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+	// Flags may come before and after the scenario.
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return exitOK
 		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "chatbx bench: missing scenario")
 		fs.Usage()
 		return exitUsage
 	}
-	scenario := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
+	scenario := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {

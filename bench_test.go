@@ -30,6 +30,7 @@ func TestBenchUsage(t *testing.T) {
 		{"no scenario", nil, exitUsage, "missing scenario"},
 		{"flag first", []string{"-n", "3"}, exitUsage, "missing scenario"},
 		{"help", []string{"--help"}, exitOK, "login|hold|throughput"},
+		{"help after scenario", []string{"login", "-h"}, exitOK, "-pairs"},
 		{"unknown scenario", []string{"storm", "--password", "x"}, exitUsage, `unknown scenario "storm"`},
 		{"no password", []string{"login"}, exitUsage, "--password"},
 		{"bad flag", []string{"login", "--nope"}, exitUsage, "nope"},
@@ -90,23 +91,27 @@ func TestBenchAgainstServer(t *testing.T) {
 	common := []string{"--addr", srv.Addrs()[0].String(), "--domain", dom, "--ca", caFile,
 		"--users", "b", "--password", "pw", "--pid", strconv.Itoa(os.Getpid()), "-c", "3", "--label", "t"}
 	tests := []struct {
-		name string
-		args []string
-		want []string
+		name        string
+		args        []string
+		want        []string
+		flagsBefore bool // common flags before the scenario
 	}{
 		{"login", []string{"login", "-n", "6", "--warmup", "3", "--repeat", "2"},
-			[]string{"scenario=login n=6 c=3 ok=6 errors=0 mech=SCRAM-SHA-256", "run=2 label=t"}},
+			[]string{"scenario=login n=6 c=3 ok=6 errors=0 mech=SCRAM-SHA-256", "run=2 label=t"}, false},
 		{"login sha-1 direct", []string{"login", "-n", "3", "--mech", "SCRAM-SHA-1", "--direct", "--addr", srv.Addrs()[1].String()},
-			[]string{"ok=3 errors=0 mech=SCRAM-SHA-1"}},
-		{"hold", []string{"hold", "-n", "4", "--for", "10ms"}, []string{"scenario=hold n=4 established=4 errors=0"}},
+			[]string{"ok=3 errors=0 mech=SCRAM-SHA-1"}, false},
+		{"hold", []string{"hold", "-n", "4", "--for", "10ms"}, []string{"scenario=hold n=4 established=4 errors=0"}, true},
 		{"throughput", []string{"throughput", "--pairs", "3", "-m", "40", "-w", "4"},
-			[]string{"scenario=throughput pairs=3 m=40 w=4 sent=240 delivered=240 lost=0 dup=0 bad=0 errors=0 timed_out=false"}},
+			[]string{"scenario=throughput pairs=3 m=40 w=4 sent=240 delivered=240 lost=0 dup=0 bad=0 errors=0 timed_out=false"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := append([]string{tc.args[0]}, common...)
 			args = append(args, tc.args[1:]...)
+			if tc.flagsBefore {
+				args = append(append([]string(nil), common...), tc.args...)
+			}
 			if code := runBench(t.Context(), args, &out, &errOut); code != exitOK {
 				t.Fatalf("runBench(%q) = %d; stdout %s stderr %s", args, code, out.String(), errOut.String())
 			}

@@ -16,7 +16,7 @@ import (
 func Provision(ctx context.Context, db *store.DB, prefix, password string, n int) (created, existed int, err error) {
 	type result struct{ created, existed bool }
 	results := make([]result, n)
-	var errs Errors
+	var errs errorLog
 	parallel(ctx, n, runtime.GOMAXPROCS(0), func(i int) {
 		user := fmt.Sprint(prefix, i)
 		if ok, err := db.UserExists(ctx, user); err == nil && ok {

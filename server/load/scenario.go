@@ -12,15 +12,15 @@ import (
 	"time"
 )
 
-// Errors counts failures and keeps the first few distinct texts.
+// errorLog counts failures and keeps the first few distinct texts.
 // Safe for concurrent use.
-type Errors struct {
+type errorLog struct {
 	mu    sync.Mutex
 	n     int
 	first map[string]int
 }
 
-func (e *Errors) add(err error) {
+func (e *errorLog) add(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.n++
@@ -37,14 +37,14 @@ func (e *Errors) add(err error) {
 }
 
 // Count returns the number of errors.
-func (e *Errors) Count() int {
+func (e *errorLog) Count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.n
 }
 
 // String lists the distinct errors seen, one per line.
-func (e *Errors) String() string {
+func (e *errorLog) String() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var b strings.Builder
@@ -147,7 +147,7 @@ func (r *Runner) Login(ctx context.Context, opt LoginOptions) (LoginResult, erro
 		return ready, time.Since(t), nil
 	}
 	if opt.Warmup > 0 {
-		var werr Errors
+		var werr errorLog
 		parallel(ctx, opt.Warmup, opt.Concurrency, func(i int) {
 			if _, _, err := one(i); err != nil {
 				werr.add(err)
@@ -159,7 +159,7 @@ func (r *Runner) Login(ctx context.Context, opt LoginOptions) (LoginResult, erro
 	}
 	ready := make([]time.Duration, opt.N)
 	cycle := make([]time.Duration, opt.N)
-	var errs Errors
+	var errs errorLog
 	m := startMeter(r.cfg.PID)
 	parallel(ctx, opt.N, opt.Concurrency, func(i int) {
 		rd, cy, err := one(i)
@@ -241,7 +241,7 @@ func (r *Runner) Hold(ctx context.Context, opt HoldOptions) (HoldResult, error) 
 	runtime.GC()
 	res := HoldResult{N: opt.N, RSSBefore: ProcRSS(r.cfg.PID), Hold: opt.For}
 	conns := make([]*conn, opt.N)
-	var errs Errors
+	var errs errorLog
 	t0 := time.Now()
 	var readers sync.WaitGroup
 	parallel(ctx, opt.N, max(opt.Concurrency, 1), func(i int) {
@@ -380,7 +380,7 @@ func (r *Runner) Throughput(ctx context.Context, opt ThroughputOptions) (Through
 	opt.Window = max(opt.Window, 1)
 	res := ThroughputResult{Pairs: opt.Pairs, Messages: opt.Messages, Window: opt.Window}
 	cl := make([]*tpClient, 2*opt.Pairs)
-	var errs Errors
+	var errs errorLog
 	parallel(ctx, len(cl), max(opt.Concurrency, 1), func(i int) {
 		c, err := r.login(ctx, opt.Offset+i, "tp")
 		if err != nil {
