@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -159,6 +160,19 @@ func inviteHandlers(l inviteLinks, db *store.DB, now func() time.Time) map[strin
 			return adminResponse{Output: "invite deleted\n"}, nil
 		},
 	}
+}
+
+// hideInviteToken serves h and then cuts the token from r's path.
+// Privacy and security: the site's error log (package web) records the
+// path of every 4xx or 5xx answer after the handler has returned, and a
+// token there (say, of a registration form sent with mismatched
+// passwords) would be a working credential in a file kept for 30 days.
+// The handler sees the whole path; the log sees "/invite/".
+func hideInviteToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { r.URL.Path, r.URL.RawPath = "/invite/", "" }()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // inviteOptions reads --uses and --expires with their defaults and limits.

@@ -664,7 +664,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	sess.srv = srv
 
 	site.Mount("/account/", pages.Handler())
-	site.Mount("/invite/", pages.Handler())
+	site.Mount("/invite/", hideInviteToken(pages.Handler()))
 	site.Mount(files.Pattern(), files)
 
 	runner := retention.New(retentionConfig(cfg), retention.Deps{
