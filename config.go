@@ -110,7 +110,7 @@ type ArchiveConfig struct {
 
 // AccountsConfig configures how accounts are created.
 type AccountsConfig struct {
-	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add'), invite (in-band registration with an invite token; needs invites, which the server does not offer yet, so serve refuses to start), open (in-band registration for anyone, throttled per IP)."`
+	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
 }
 
 // Default values that more than one place needs.
