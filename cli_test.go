@@ -796,9 +796,21 @@ func TestServeStartFailure(t *testing.T) {
 	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
 		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0",
-		"--accounts-registration", "invite")
-	if code != exitError || !strings.Contains(te.errOut.String(), "accounts.registration") {
-		t.Fatalf("serve with invite registration and no invites = %d: %s", code, te.errOut)
+		"--web-content-dir", filepath.Join(dir, "no-such-dir"))
+	if code != exitError || !strings.Contains(te.errOut.String(), "web") {
+		t.Fatalf("serve with a missing content directory = %d: %s", code, te.errOut)
+	}
+	// A part that fails while running (its port is taken) stops the others.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
+		"--c2s-listen", busy.Addr().String(), "--c2s-listen-tls", "127.0.0.1:0",
+		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0")
+	if code != exitError || !strings.Contains(te.errOut.String(), "xmpp:") {
+		t.Fatalf("serve with a busy c2s port = %d: %s", code, te.errOut)
 	}
 	db, err := store.Open(filepath.Join(dir, dbFileName), store.Options{})
 	if err != nil {

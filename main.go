@@ -14,18 +14,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -137,36 +139,64 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	return a, nil
 }
 
-// run serves until ctx ends or a part fails, then shuts down: every part
-// returns (admin socket, server, web, retention), the store closes last.
+// shutdownOrder is the order in which run stops the parts (STYLE.md): no
+// new admin commands, then the XMPP server (stop accepting, close streams
+// with <system-shutdown/>, queued stanzas to offline storage), the web
+// site (http.Server.Shutdown), retention, and the certificate source.
+// The store closes after all of them.
+var shutdownOrder = []string{"admin", "xmpp", "web", "retention", "tls"}
+
+// run serves until ctx ends or a part fails, then stops the parts one by
+// one in shutdownOrder and closes the store last. It returns the first
+// part's error, or nil after a shutdown by ctx.
 func (a *app) run(ctx context.Context, stdout io.Writer) error {
 	defer a.close()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.admin.Run(gctx) })
-	for _, p := range a.parts {
-		g.Go(func() error {
-			if err := p.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			return nil
-		})
+	type running struct {
+		name   string
+		cancel context.CancelFunc
+		done   chan error
 	}
-	g.Go(func() error {
+	failed := make(chan error, len(a.parts)+1)
+	start := func(name string, run func(context.Context) error) *running {
+		// Each part has its own context, so shutdown can stop them in order.
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r := &running{name: name, cancel: cancel, done: make(chan error, 1)}
+		go func() {
+			err := run(pctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", name, err)
+				if pctx.Err() == nil {
+					failed <- err // a part failed on its own: stop everything
+				}
+			}
+			r.done <- err
+		}()
+		return r
+	}
+	parts := map[string]*running{"admin": start("admin", a.admin.Run)}
+	for _, p := range a.parts {
+		parts[p.name] = start(p.name, p.run)
+	}
+
+	// live ends when shutdown begins; the helpers below stop with it.
+	live, stopLive := context.WithCancel(ctx)
+	defer stopLive()
+	var helpers sync.WaitGroup
+	helpers.Go(func() {
 		for _, p := range a.parts {
 			if p.ready == nil {
 				continue
 			}
 			select {
 			case <-p.ready:
-			case <-gctx.Done():
-				return nil
+			case <-live.Done():
+				return
 			}
 		}
 		a.log.Info().Str("domain", a.cfg.Domain).Msg("serving")
 		if a.cfg.dev {
 			writeDevInstructions(stdout, &a.cfg)
 		}
-		return nil
 	})
 	if a.reload != nil {
 		// SIGHUP reloads the operator's certificate files at once (they
@@ -174,11 +204,11 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		g.Go(func() error {
+		helpers.Go(func() {
 			for {
 				select {
-				case <-gctx.Done():
-					return nil
+				case <-live.Done():
+					return
 				case <-hup:
 					if err := a.reload(); err != nil {
 						a.log.Error().Err(err).Msg("reload failed")
@@ -189,13 +219,37 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 			}
 		})
 	}
-	err := g.Wait()
-	if err != nil {
-		a.log.Error().Err(err).Msg("stopped with error")
+
+	var first error
+	select {
+	case <-ctx.Done():
+		a.log.Info().Msg("shutting down")
+	case first = <-failed:
+		a.log.Error().Err(first).Msg("shutting down after a failure")
+	}
+	stopLive()
+	helpers.Wait()
+	stop := func(r *running) {
+		r.cancel()
+		if err := <-r.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, name := range shutdownOrder {
+		if r, ok := parts[name]; ok {
+			stop(r)
+			delete(parts, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
+		stop(parts[name])
+	}
+	if first != nil {
+		a.log.Error().Err(first).Msg("stopped with error")
 	} else {
 		a.log.Info().Msg("stopped")
 	}
-	return err
+	return first
 }
 
 // close releases what startApp opened, in reverse order: store, then logs.
