@@ -303,6 +303,10 @@ func TestMessagesOnlineAndOffline(t *testing.T) {
 	if m.Child("urn:xmpp:delay", "delay") == nil {
 		t.Errorf("offline message without delay: %s", m)
 	}
+	// Privacy: the stored copy kept no resource.
+	if m.Get("from") != "alice@chatbx.test" {
+		t.Errorf("offline message from %q, want the bare JID", m.Get("from"))
+	}
 	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n == 0 })
 	// Unknown user.
 	a.SendRaw(`<message to='nobody@chatbx.test' type='chat' id='x1'><body>?</body></message>`)

@@ -227,7 +227,7 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		if !storable(el) {
 			return
 		}
-		_, err := s.db.PushOffline(ctx, to.local, s.d.Now(), el.Bytes(wire.NSClient), s.cfg.OfflineMax)
+		_, err := s.db.PushOffline(ctx, to.local, s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrNotFound):
@@ -257,6 +257,21 @@ func storable(el *wire.Element) bool {
 		el.Child("urn:xmpp:omemo:2", "encrypted") != nil
 }
 
+// offlineBytes serialises a message for offline storage with bare JIDs in
+// from and to. Privacy: resource names must not outlive the session that
+// used them, and a stored message may wait for days.
+func offlineBytes(el *wire.Element) []byte {
+	c := el.Copy()
+	for _, name := range []string{"from", "to"} {
+		if v := c.Get(name); v != "" {
+			if i := strings.IndexByte(v, '/'); i >= 0 {
+				c.Set(name, v[:i])
+			}
+		}
+	}
+	return c.Bytes(wire.NSClient)
+}
+
 // storeUndelivered moves messages that a closing session could not write
 // into offline storage, so nothing accepted is lost.
 func (s *Server) storeUndelivered(user string, items []outItem) {
@@ -271,7 +286,7 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
 			continue
 		}
-		if _, err := s.db.PushOffline(context.Background(), user, s.d.Now(), el.Bytes(wire.NSClient), s.cfg.OfflineMax); err != nil {
+		if _, err := s.db.PushOffline(context.Background(), user, s.d.Now(), offlineBytes(el), s.cfg.OfflineMax); err != nil {
 			s.log.Warn().Err(err).Msg("store undelivered message")
 		}
 	}
