@@ -312,3 +312,31 @@ func TestInviteHashedKey(t *testing.T) {
 		t.Errorf("Invite() = %+v, %v; want 4 uses left", got, err)
 	}
 }
+
+// FuzzUseInvite: a token from outside (the invite page, an in-band
+// registration) never panics and never matches an invite it does not name.
+func FuzzUseInvite(f *testing.F) {
+	db := storetest.Open(f)
+	tok, err := store.NewInviteToken()
+	if err != nil {
+		f.Fatal(err)
+	}
+	inv := store.Invite{Token: tok, Created: inviteT0, Expires: inviteT0.Add(time.Hour), Uses: 1 << 30}
+	if err := db.CreateInvite(f.Context(), inv); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok)
+	f.Add("")
+	f.Add(tok[:len(tok)-1])
+	f.Add(tok + "=")
+	f.Add("\x00\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		ok, err := db.UseInvite(t.Context(), s, inviteT0)
+		if err != nil || ok != (s == tok) {
+			t.Errorf("UseInvite(%q) = %v, %v; want %v", s, ok, err, s == tok)
+		}
+		if _, err := db.Invite(t.Context(), s); (err == nil) != (s == tok) {
+			t.Errorf("Invite(%q) = %v", s, err)
+		}
+	})
+}
