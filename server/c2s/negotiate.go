@@ -40,9 +40,6 @@ const (
 // should not keep that stack for its whole life.
 func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	ss := &Session{srv: s, raw: raw, id: newID(), done: make(chan struct{})}
-	if s.d.Anon != nil {
-		ss.ip = s.d.Anon.IP(raw.RemoteAddr())
-	}
 	ic := &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
 		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
 	ss.conn = ic
@@ -121,8 +118,19 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 	}
 }
 
+// logIP returns the peer address as it may be logged now: anonymised, or
+// in full while the maintenance switch is on. Privacy: it is computed at
+// each log line, never cached, so a session opened during a maintenance
+// window logs its logout anonymised once the window has ended.
+func (ss *Session) logIP() string {
+	if ss.srv.d.Anon == nil {
+		return ""
+	}
+	return ss.srv.d.Anon.IP(ss.raw.RemoteAddr())
+}
+
 func (s *Server) connLog(event string, ss *Session) {
-	s.d.ConnLog.Info().Str("event", event).Str("user", ss.user).Str("ip_anon", ss.ip).Msg("")
+	s.d.ConnLog.Info().Str("event", event).Str("user", ss.user).Str("ip_anon", ss.logIP()).Msg("")
 }
 
 // header state written by sendHeader; finish writes one if missing.
@@ -307,7 +315,7 @@ func (ss *Session) authenticate(ctx context.Context) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
 		if cond == "not-authorized" {
-			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.ip).Msg("")
+			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.logIP()).Msg("")
 			if !lim.auth.Allow() {
 				return streamError("policy-violation")
 			}

@@ -25,7 +25,6 @@ type Session struct {
 	conn net.Conn // the TLS connection once established
 	raw  net.Conn // the TCP connection
 	id   string   // random connection id for logs
-	ip   string   // anonymised IP, for logs only
 	dec  *wire.Decoder
 	tls  *tls.ConnectionState
 
