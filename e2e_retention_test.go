@@ -333,6 +333,24 @@ func TestE2ERetention(t *testing.T) {
 	e.addUser(peer, "retpeer-pw-1")
 
 	c := e.login(user, userPW)
+	// The server discloses the running periods (in seconds) in its
+	// data-policy form.
+	info := c.IQ(`<iq type='get' id='info1' to='` + e2eDomain + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	policy := map[string]string{}
+	if q := info.Child("http://jabber.org/protocol/disco#info", "query"); q != nil {
+		for _, x := range q.Elements() {
+			for _, f := range x.Elements() {
+				if x.Local == "x" && f.Local == "field" {
+					policy[f.Get("var")] = f.ChildText(x.Space, "value")
+				}
+			}
+		}
+	}
+	for _, f := range []string{"retention-uploads", "retention-connection-logs", "retention-web-error-logs", "retention-offline-messages"} {
+		if policy[f] != "3" {
+			t.Errorf("data-policy form field %s = %q, want 3 (seconds): %s", f, policy[f], info)
+		}
+	}
 	getURL := e.upload(c, fileName, content)
 	if status, body := e.get(getURL); status != http.StatusOK || body != content {
 		t.Fatalf("GET %s = %d %q, want the upload", getURL, status, body)
