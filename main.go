@@ -637,7 +637,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
-	}, web.Deps{ErrorLog: a.logs.web, Log: a.log})
+	}, web.Deps{ErrorLog: a.logs.web, Log: a.log, AnonIP: anon.IPString})
 	if err != nil {
 		return w, err
 	}
@@ -722,14 +722,16 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	site.Mount(files.Pattern(), files)
 
 	runner := retention.New(retentionConfig(cfg), retention.Deps{
-		Log:         a.log,
-		LogDir:      filepath.Join(cfg.DataDir, logsDir),
-		Offline:     a.db,
-		Maintenance: maint,
-		Uploads:     files,
-		Invites:     invites,
-		Deletions:   retention.SweeperFunc(files.SweepDeleted),
-		Scrub:       a.db,
+		Log:     a.log,
+		LogDir:  filepath.Join(cfg.DataDir, logsDir),
+		Offline: a.db,
+		// An expired offline message is bounced to its sender (issue 4).
+		OnOfflineExpired: srv.OfflineExpired,
+		Maintenance:      maint,
+		Uploads:          files,
+		Invites:          invites,
+		Deletions:        retention.SweeperFunc(files.SweepDeleted),
+		Scrub:            a.db,
 	})
 	if cfg.Archive.MaxAge > 0 {
 		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})

@@ -90,6 +90,10 @@ func (w *Web) logError(r *http.Request, status int) {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
+	if w.anonIP != nil {
+		// Privacy: no full client address outside maintenance windows.
+		ip = w.anonIP(ip)
+	}
 	path := r.URL.EscapedPath()
 	if len(path) > maxLoggedPath {
 		path = path[:maxLoggedPath]

@@ -24,6 +24,10 @@ type Deps struct {
 	// Log receives operational errors (an operator's page that fails to
 	// render). It never receives request data.
 	Log zerolog.Logger
+	// AnonIP, if not nil, shortens the client address before it is
+	// logged (retention/logs.Anonymizer.IPString: /24 and /48, the full
+	// address only while the maintenance switch is on). Nil logs it as is.
+	AnonIP func(string) string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -35,6 +39,7 @@ type Web struct {
 	site   *site.Site
 	mounts *http.ServeMux
 	errlog zerolog.Logger
+	anonIP func(string) string
 	log    zerolog.Logger
 	now    func() time.Time
 }
@@ -80,6 +85,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 		site:   s,
 		mounts: http.NewServeMux(),
 		errlog: d.ErrorLog,
+		anonIP: d.AnonIP,
 		log:    d.Log.With().Str("component", "web").Logger(),
 		now:    now,
 	}, nil

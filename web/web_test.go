@@ -600,3 +600,20 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorLogAnonymised: with AnonIP set (as main sets it), the error line
+// holds the shortened address.
+func TestErrorLogAnonymised(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := web.New(testConfig(), web.Deps{ErrorLog: zerolog.New(&buf),
+		AnonIP: func(ip string) string { return "192.0.2.0" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "https://xmpp.test/nope?secret=1", nil)
+	r.RemoteAddr = "192.0.2.7:1234"
+	w.Handler().ServeHTTP(httptest.NewRecorder(), r)
+	if s := buf.String(); !strings.Contains(s, `"ip":"192.0.2.0"`) || strings.Contains(s, "192.0.2.7") || strings.Contains(s, "secret") {
+		t.Errorf("error log = %s", s)
+	}
+}
