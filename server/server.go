@@ -150,5 +150,9 @@ func (s *Server) AccountDeleted(ctx context.Context, user string, roster []store
 	s.c2s.AccountDeleted(ctx, user, roster)
 }
 
+// OfflineExpired bounces an expired offline message to its sender's
+// online sessions (retention.Deps.OnOfflineExpired).
+func (s *Server) OfflineExpired(user string, stanza []byte) { s.c2s.OfflineExpired(user, stanza) }
+
 // Online returns the number of bound sessions.
 func (s *Server) Online() int { return s.c2s.Router().Count() }

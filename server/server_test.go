@@ -611,3 +611,25 @@ func TestServices(t *testing.T) {
 		t.Errorf("unknown iq: %s", r)
 	}
 }
+
+// TestOfflineExpiredBounce: an offline message deleted by retention comes
+// back to its sender as recipient-unavailable.
+func TestOfflineExpiredBounce(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	a.SendRaw(`<presence/>`)
+	a.SendRaw(`<message to='bob@chatbx.test' type='chat' id='exp1'><body>too late</body></message>`)
+	waitFor(t, func() bool { n, _ := e.db.OfflineCount(context.Background(), "bob"); return n == 1 })
+	n, err := e.db.ExpireOffline(context.Background(), time.Now().Add(time.Hour), func(user string, m store.OfflineMessage) {
+		e.srv.OfflineExpired(user, m.Stanza)
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireOffline = %d, %v", n, err)
+	}
+	r := a.Expect("bounce", func(el *wire.Element) bool { return el.Local == "message" && el.Get("id") == "exp1" })
+	if r.Get("type") != "error" || !strings.Contains(r.String(), "recipient-unavailable") || r.Get("from") != "bob@chatbx.test" {
+		t.Errorf("bounce = %s", r)
+	}
+}

@@ -489,3 +489,28 @@ func parseFull(s string) (addr, error) {
 	}
 	return addr{j.Localpart(), j.Domainpart(), j.Resourcepart()}, nil
 }
+
+// OfflineExpired bounces an offline message that retention deleted before
+// its recipient came online (issue 4): the sender's online sessions get a
+// recipient-unavailable error, so nobody believes it was delivered. An
+// offline sender learns nothing; errors are not stored (RFC 6121 §8.5.2).
+func (s *Server) OfflineExpired(user string, stanza []byte) {
+	el, err := wire.Parse(stanza)
+	if err != nil || el.Local != "message" || el.Get("type") == "error" {
+		return
+	}
+	from, err := parseAddr(el.Get("from"))
+	if err != nil || from.domain != s.cfg.Domain || from.local == "" {
+		return
+	}
+	r := wire.New(wire.NSClient, "message", "type", "error", "id", el.Get("id"),
+		"from", user+"@"+s.cfg.Domain, "to", from.bare())
+	r.Add(wire.New(wire.NSClient, "error", "type", "wait").Add(
+		wire.New(wire.NSStanzas, "recipient-unavailable"),
+		wire.New(wire.NSStanzas, "text").AddText("The message expired before the recipient came online.")))
+	for _, t := range s.router.Sessions(from.local) {
+		if t.available.Load() {
+			t.Send(r)
+		}
+	}
+}
