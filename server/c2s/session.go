@@ -48,7 +48,8 @@ type Session struct {
 	// left instead of writing it.
 	writeFailed bool
 	writer      sync.WaitGroup
-	cond        string // stream error to send when closing
+	spare       []outItem // reused between write bursts
+	cond        string    // stream error to send when closing
 	done        chan struct{}
 
 	pinged     atomic.Bool
@@ -117,11 +118,19 @@ func (s *Session) writeLoop() {
 	defer s.writer.Done()
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
-	var batch []outItem
+	s.mu.Lock()
+	batch := s.spare // the previous burst's slice: no allocation per burst
+	s.spare = nil
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 || s.closed {
 			s.writing = false
+			if cap(batch) <= 32 {
+				// Keep a small slice for the next burst; a big one from a
+				// flood is dropped so idle sessions stay small.
+				s.spare = batch[:0]
+			}
 			s.mu.Unlock()
 			return
 		}
