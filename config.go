@@ -53,6 +53,8 @@ type C2SConfig struct {
 	OfflineMax         int           `key:"offline_max" doc:"Most messages kept for one offline user (XEP-0160); further messages are bounced with an error."`
 	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
+	ConnPerSecond      int           `key:"conn_per_second" doc:"New client connections accepted per second from one anonymised network (IPv4 /24, IPv6 /48), kept in memory only. Raise it for load tests from one address."`
+	ConnBurst          int           `key:"conn_burst" doc:"Burst of new client connections allowed from one anonymised network before conn_per_second applies."`
 }
 
 // WebConfig configures the HTTPS website and account pages.
@@ -135,6 +137,8 @@ func DefaultConfig() Config {
 			OfflineMax:         1000,
 			IdleTimeout:        5 * time.Minute,
 			NegotiationTimeout: 30 * time.Second,
+			ConnPerSecond:      20,
+			ConnBurst:          200,
 		},
 		Web: WebConfig{
 			ListenHTTPS: ":443",

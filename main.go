@@ -684,6 +684,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NegotiationTimeout: cfg.C2S.NegotiationTimeout,
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		OfflineMax:         cfg.C2S.OfflineMax,
+		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
+		ConnBurst:          cfg.C2S.ConnBurst,
 		SASLPlus:           cfg.C2S.SASLPlus,
 		ContactAdmin:       cfg.Contact.Admin,
 		ContactAbuse:       cfg.Contact.Abuse,
