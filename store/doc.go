@@ -13,8 +13,15 @@
 //	    vcard/vcard             vcard-temp XML (XEP-0054)
 //	    private/<key>           private XML storage (XEP-0049)
 //	    refs/<bucket>\x00<key>  entries outside the subtree that belong to the user
-//	    archive/, pep/, …       added by later features, same rule
+//	    archive/<8-byte key>    archived messages (XEP-0313), key order is time order
+//	    archive-with/…          index by conversation partner (bare JID)
+//	    archive-meta/…          preferences, counters, highest id ever used
+//	    uploads/<id>            the user's uploads (XEP-0363)
 //	meta/schema                 schema version (number of migrations applied)
+//	uploads/<id>                upload records without owner (the GET/PUT side)
+//	upload-times/<time><id>     expiry index of uploads (removed with the account)
+//	invites/<sha256(token)>     invitations; the token itself is never stored
+//	invite-times/<time>…        expiry index of invitations
 //	settings/<key>              server-wide small values (web secret, maintenance end)
 //	certs/<path>, certmeta/<path>  certmagic.Storage values and modification times
 //	trash/<bucket>\x00<key>     records moved out by DeleteUser for cleanup (upload files)
