@@ -1,0 +1,88 @@
+package register_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"chatbx/server/c2s"
+	"chatbx/server/register"
+	"chatbx/server/xmpptest"
+	"chatbx/store/storetest"
+	"chatbx/web/account"
+)
+
+// TestSlixmppOpenRegistration: with accounts.registration = open, Debian's
+// slixmpp signs up in-band before authenticating (XEP-0077 §3, offered as
+// a stream feature by the c2s layer) and then logs in with the new
+// account; a second sign-up with the same name gets conflict.
+func TestSlixmppOpenRegistration(t *testing.T) {
+	py := xmpptest.RequireCommand(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3-slixmpp is required in CI")
+		}
+		t.Skip("python3-slixmpp not installed")
+	}
+	db := storetest.Open(t)
+	ca := xmpptest.NewCA(t, dom)
+	cfg := c2s.DefaultConfig()
+	cfg.Domain, cfg.Listen, cfg.ListenTLS = dom, "127.0.0.1:0", ""
+	var srv *c2s.Server
+	mgr, err := account.NewManager(account.DefaultConfig(dom), account.Deps{Store: db, Sessions: lazySessions{&srv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := register.DefaultConfig(dom)
+	rcfg.Registration = register.Open
+	reg, err := register.New(rcfg, register.Deps{Accounts: mgr, Sessions: lazySessions{&srv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = c2s.New(cfg, c2s.Deps{
+		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: anonIP{},
+		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
+		Register: reg,
+	})
+	srv.HandleIQ(register.NS, reg.Handle)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-srv.Ready()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, ca.PEM, 0o600)
+	host, port, _ := net.SplitHostPort(srv.Addrs()[0].String())
+	run := func() string {
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		defer ccancel()
+		cmd := exec.CommandContext(cctx, py, "testdata/slix_signup.py", "carol@"+dom, "carol-password-1", host, port, caFile)
+		cmd.Stderr = os.Stderr
+		out, _ := cmd.Output()
+		return string(out)
+	}
+	if out := run(); !strings.Contains(out, "REGISTERED") || !strings.Contains(out, "READY") {
+		t.Fatalf("slixmpp sign-up: %q", out)
+	}
+	c, err := db.Credentials(ctx, "carol")
+	if err != nil || !c.VerifyPlain("carol-password-1") {
+		t.Fatalf("account after sign-up: %v", err)
+	}
+	if out := run(); !strings.Contains(out, "RESULT error conflict") {
+		t.Errorf("second sign-up with the same name: %q", out)
+	}
+}
+
+// lazySessions forwards to the c2s server built after the handlers.
+type lazySessions struct{ s **c2s.Server }
+
+func (l lazySessions) KickUser(user, cond string)         { (*l.s).KickUser(user, cond, nil) }
+func (l lazySessions) KickOthers(user, keep, cond string) { (*l.s).KickOthers(user, keep, cond) }
