@@ -633,3 +633,40 @@ func TestOfflineExpiredBounce(t *testing.T) {
 		t.Errorf("bounce = %s", r)
 	}
 }
+
+// TestOwnPresenceEcho: the resource that sends its initial presence gets it
+// back (RFC 6121 §4.2.2).
+func TestOwnPresenceEcho(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	a := e.login(t, "alice")
+	a.SendRaw(`<presence><show>away</show></presence>`)
+	p := a.Expect("own presence", func(el *wire.Element) bool { return el.Local == "presence" })
+	if p.Get("from") != a.JID || p.ChildText(wire.NSClient, "show") != "away" {
+		t.Errorf("echo = %s", p)
+	}
+}
+
+// TestShutdownWhileNegotiating: a connection that has not finished
+// negotiating does not hold up shutdown until its deadline.
+func TestShutdownWhileNegotiating(t *testing.T) {
+	e := start(t) // negotiation timeout: the 30 s default
+	conn, err := net.Dial("tcp", e.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='chatbx.test' version='1.0'>`)
+	buf := make([]byte, 512)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	conn.Read(buf) // the features: the connection is being served
+	began := time.Now()
+	e.stop()
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("shutdown took %v with a negotiating connection", took)
+	}
+	out, _ := io.ReadAll(conn)
+	if !strings.Contains(string(out), "system-shutdown") {
+		t.Errorf("negotiating stream got %q, want system-shutdown", out)
+	}
+}

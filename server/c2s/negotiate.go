@@ -43,9 +43,14 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	ic := &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
 		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
 	ss.conn = ic
+	s.negotiating.Store(ss, struct{}{})
+	if s.closing.Load() {
+		ss.shutdown() // shutdown began after accept
+	}
 	handedOff := false
 	cond := ""
 	defer func() {
+		s.negotiating.Delete(ss)
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
 			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")

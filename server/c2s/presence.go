@@ -93,8 +93,10 @@ func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.El
 			s.deliverPresence(ctx, c, it.JID)
 		}
 	}
+	// RFC 6121 §4.2.2, §4.4.2: every available resource of the user,
+	// including the one that sent it, gets the presence.
 	for _, t := range s.router.Sessions(ss.user) {
-		if t != ss && t.available.Load() {
+		if t.available.Load() || t == ss {
 			c := el.Copy()
 			c.Set("to", t.full)
 			t.Send(c)

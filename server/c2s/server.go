@@ -111,6 +111,7 @@ type Server struct {
 	limiters map[string]*ipLimit
 
 	logins       atomic.Uint64 // sessions bound since start, for trimMemory
+	negotiating  sync.Map      // *Session → struct{}: streams not bound yet
 	startTLSOnce sync.Once
 	startTLSConf *tls.Config
 
@@ -242,6 +243,12 @@ func (s *Server) Run(ctx context.Context) error {
 		l.Close()
 	}
 	s.router.Each(func(ss *Session) { ss.shutdown() })
+	// Streams still negotiating end too, instead of running out their
+	// negotiation deadline.
+	s.negotiating.Range(func(k, _ any) bool {
+		k.(*Session).shutdown()
+		return true
+	})
 	s.sessions.Wait()
 	s.log.Info().Msg("c2s stopped")
 	return nil
