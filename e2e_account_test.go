@@ -11,8 +11,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,56 +22,13 @@ import (
 
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
+	"chatbx/web/browsertest"
 )
 
 const (
 	nsRoster = "jabber:iq:roster"
 	nsStream = "http://etherx.jabber.org/streams"
 )
-
-// e2eBrowser starts headless Chromium that trusts caPEM through a
-// temporary NSS database and resolves only e2eDomain (to 127.0.0.1): no
-// name lookup leaves the machine, and a page that loads anything from
-// another host fails.
-func e2eBrowser(t *testing.T, caPEM []byte) context.Context {
-	t.Helper()
-	chromium := xmpptest.RequireCommand(t, "chromium")
-	certutil := xmpptest.RequireCommand(t, "certutil")
-	home := t.TempDir()
-	nss := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(nss, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(home, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"-d", "sql:" + nss, "-N", "--empty-password"},
-		{"-d", "sql:" + nss, "-A", "-t", "C,,", "-n", "chatbx-e2e-ca", "-i", caFile},
-	} {
-		if out, err := exec.CommandContext(t.Context(), certutil, args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil %q: %v\n%s", args, err, out)
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("host-resolver-rules", "MAP "+e2eDomain+" 127.0.0.1, MAP * ~NOTFOUND"),
-		chromedp.UserDataDir(filepath.Join(home, "profile")),
-		chromedp.Env("HOME="+home),
-	)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	return bctx
-}
 
 // load opens an account page in the browser and fails unless it answers 200.
 func (e *e2eApp) load(ctx context.Context, page string) {
@@ -246,7 +201,7 @@ func TestE2EAccountDelete(t *testing.T) {
 	victimJID, contactJID := victim+"@"+e2eDomain, contact+"@"+e2eDomain
 	e := newE2E(t, nil)
 	registerLogs(e)
-	browser := e2eBrowser(t, e.ca.PEM)
+	browser := browsertest.Start(t, e.ca.PEM, e2eDomain)
 	e.addUser(victim, victimPW)
 	e.addUser(contact, contactPW)
 
@@ -352,7 +307,7 @@ func TestE2EAccountPasswordExport(t *testing.T) {
 	userJID, contactJID := user+"@"+e2eDomain, contact+"@"+e2eDomain
 	e := newE2E(t, nil)
 	registerLogs(e)
-	browser := e2eBrowser(t, e.ca.PEM)
+	browser := browsertest.Start(t, e.ca.PEM, e2eDomain)
 	e.addUser(user, oldPW)
 	e.addUser(contact, "dave-pw-0000")
 

@@ -43,6 +43,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/web"
+	"chatbx/web/browsertest"
 )
 
 // requireCommand skips the test when name is not installed, except in CI
@@ -715,8 +716,7 @@ func TestPebbleRenewal(t *testing.T) {
 // NSS database: the chain a visitor's browser sees in production.
 func TestPebbleBrowser(t *testing.T) {
 	t.Parallel()
-	chromium := requireCommand(t, "chromium")
-	certutil := requireCommand(t, "certutil")
+	browsertest.RequireCommand(t, "chromium")
 	s := listenACMEServer(t)
 	p := startPebble(t, portOf(s.httpLn), portOf(s.httpsLn), 0)
 	log := &syncBuffer{}
@@ -724,40 +724,7 @@ func TestPebbleBrowser(t *testing.T) {
 	s.serve(t, src)
 	runSource(t, src)
 
-	home := t.TempDir()
-	db := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	rootFile := filepath.Join(home, "pebble-root.pem")
-	if err := os.WriteFile(rootFile, p.rootPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"-d", "sql:" + db, "-N", "--empty-password"},
-		{"-d", "sql:" + db, "-A", "-t", "C,,", "-n", "pebble-root", "-i", rootFile},
-	} {
-		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil %v: %v\n%s", args, err, out)
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP xmpp.test 127.0.0.1, MAP accounts.xmpp.test 127.0.0.1, MAP * ~NOTFOUND"),
-		chromedp.UserDataDir(filepath.Join(home, "profile")),
-		chromedp.Env("HOME="+home),
-	)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	ctx := browsertest.Start(t, p.rootPEM, "xmpp.test", "accounts.xmpp.test")
 
 	for _, host := range pebbleNames {
 		url := "https://" + host + ":" + strconv.Itoa(portOf(s.httpsLn)) + "/de/privacy"

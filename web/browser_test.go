@@ -8,7 +8,6 @@ package web_test
 // leaves the machine and any third-party fetch would fail visibly.
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,7 +19,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,23 +31,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"chatbx/web"
+	"chatbx/web/browsertest"
 )
 
 const browserHost = "chatbx.test"
-
-// requireCommand skips the test when name is not installed, except in CI
-// (CI=true), where a missing tool is a failure.
-func requireCommand(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
 
 // testPKI returns a CA certificate (PEM) and a server certificate for
 // names signed by it.
@@ -94,35 +79,8 @@ func testPKI(t *testing.T, names ...string) (caPEM []byte, leaf tls.Certificate)
 		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// nssHome makes a temporary HOME whose NSS database trusts caPEM, so
-// Chromium verifies the server's chain as a user's browser would.
-func nssHome(t *testing.T, caPEM []byte) string {
-	t.Helper()
-	certutil := requireCommand(t, "certutil")
-	home := t.TempDir()
-	db := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(home, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"-d", "sql:" + db, "-N", "--empty-password"},
-		{"-d", "sql:" + db, "-A", "-t", "C,,", "-n", "chatbx-test-ca", "-i", caFile},
-	} {
-		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil %v: %v\n%s", args, err, out)
-		}
-	}
-	return home
-}
-
 func TestBrowser(t *testing.T) {
-	chromium := requireCommand(t, "chromium")
 	caPEM, leaf := testPKI(t, browserHost)
-	home := nssHome(t, caPEM)
 
 	httpsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -153,26 +111,7 @@ func TestBrowser(t *testing.T) {
 		httpSrv.Close()
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("headless", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP "+browserHost+" 127.0.0.1, MAP * ~NOTFOUND"),
-		chromedp.UserDataDir(filepath.Join(home, "profile")),
-		chromedp.Env("HOME="+home),
-	)
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	ctx := browsertest.Start(t, caPEM, browserHost)
 
 	// Record every request the page makes, whatever its origin.
 	var mu sync.Mutex

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,23 +33,10 @@ import (
 	"chatbx/store/storetest"
 	"chatbx/web"
 	"chatbx/web/account"
+	"chatbx/web/browsertest"
 )
 
 const webHost = "accounts.xmpp.test"
-
-// requireCommand returns the path of name, skipping the test when it is
-// missing, unless CI=true, where a missing tool is a failure.
-func requireCommand(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (CI=true): %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
 
 // testCA makes a CA and a leaf for webHost; it returns the server config
 // and the CA certificate in PEM.
@@ -93,49 +79,6 @@ func testCA(t *testing.T) (*tls.Config, []byte) {
 	return cfg, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 }
 
-// browser starts headless Chromium that trusts caPEM through a temporary
-// NSS database and resolves only webHost (to 127.0.0.1).
-func browser(t *testing.T, caPEM []byte) context.Context {
-	t.Helper()
-	chromium := requireCommand(t, "chromium")
-	certutil := requireCommand(t, "certutil")
-	home := t.TempDir()
-	nss := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(nss, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(home, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"-d", "sql:" + nss, "-N", "--empty-password"},
-		{"-d", "sql:" + nss, "-A", "-t", "C,,", "-n", "chatbx-test-ca", "-i", caFile},
-	} {
-		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil %q: %v\n%s", args, err, out)
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		// Privacy and hermeticity: no name lookup leaves the machine.
-		chromedp.Flag("host-resolver-rules", "MAP "+webHost+" 127.0.0.1, MAP * ~NOTFOUND"),
-		chromedp.UserDataDir(filepath.Join(home, "profile")),
-		chromedp.Env("HOME="+home),
-	)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	return bctx
-}
-
 // site is the account pages behind the real web site on HTTPS, with a
 // browser that trusts its certificate.
 type site struct {
@@ -151,7 +94,7 @@ type site struct {
 func newSite(t *testing.T, name string) *site {
 	t.Helper()
 	tlsCfg, caPEM := testCA(t)
-	s := &site{ctx: browser(t, caPEM), dir: t.TempDir(), kick: &kicks{}}
+	s := &site{ctx: browsertest.Start(t, caPEM, webHost), dir: t.TempDir(), kick: &kicks{}}
 	s.db = storetest.OpenPath(t, filepath.Join(s.dir, "chatbx.db"))
 	user(t, s.db, name)
 	user(t, s.db, "bob")
