@@ -166,7 +166,14 @@ func TestBrowser(t *testing.T) {
 		if resp.SecurityState != "secure" {
 			t.Errorf("load %s: security state %q, want secure", p.path, resp.SecurityState)
 		}
-		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		// A node can be replaced between the query and the read while the
+		// page settles ("No node with given id"); ask again then.
+		var text string
+		for try := 0; try < 3; try++ {
+			if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); err == nil {
+				break
+			}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

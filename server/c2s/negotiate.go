@@ -65,7 +65,9 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 		tc := tls.Server(ic, s.d.DirectTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			ss.closed = true
+			ss.mu.Lock()
+			ss.closed = true // nothing to say on a failed handshake
+			ss.mu.Unlock()
 			return
 		}
 		st := tc.ConnectionState()
