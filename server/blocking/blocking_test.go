@@ -14,6 +14,7 @@ import (
 	"chatbx/server/blocking"
 	"chatbx/server/iq"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
 )
@@ -22,25 +23,11 @@ var _ iq.Handler = blocking.New(nil, blocking.Config{}).Handle
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
 
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	d := wire.NewDecoder(strings.NewReader(header+s), 1<<20)
-	if _, err := d.Header(); err != nil {
-		t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
-
-func str(e *wire.Element) string {
-	if e == nil {
-		return ""
-	}
-	return string(e.Bytes(wire.NSClient))
-}
+// parse and str are the shared test helpers.
+var (
+	parse = xmpptest.Parse
+	str   = xmpptest.String
+)
 
 // memStore is an in-memory Store. It counts Blocklist reads.
 type memStore struct {

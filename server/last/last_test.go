@@ -8,31 +8,18 @@ import (
 	"chatbx/server/iq"
 	"chatbx/server/last"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 )
 
 var _ iq.Handler = last.New(time.Time{}, nil).Handle
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
 
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	d := wire.NewDecoder(strings.NewReader(header+s), 1<<16)
-	if _, err := d.Header(); err != nil {
-		t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
-
-func str(e *wire.Element) string {
-	if e == nil {
-		return ""
-	}
-	return string(e.Bytes(wire.NSClient))
-}
+// parse and str are the shared test helpers.
+var (
+	parse = xmpptest.Parse
+	str   = xmpptest.String
+)
 
 var alice = iq.Context{User: "alice", Domain: "example.org", From: "alice@example.org/phone"}
 

@@ -17,6 +17,7 @@ import (
 	"chatbx/server/iq"
 	"chatbx/server/mam"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
 )
@@ -49,21 +50,11 @@ func newEnv(t *testing.T, cfg mam.Config) *env {
 	return e
 }
 
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	el, err := wire.Parse([]byte(s))
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
-
-func str(e *wire.Element) string {
-	if e == nil {
-		return ""
-	}
-	return string(e.Bytes(wire.NSClient))
-}
+// parse and str are the shared test helpers.
+var (
+	parse = xmpptest.Parse
+	str   = xmpptest.String
+)
 
 // chat sends one message from → to through the hook as the c2s layer
 // does: outgoing for the sender, incoming for the recipient. It returns

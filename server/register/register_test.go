@@ -11,6 +11,7 @@ import (
 	"chatbx/server/iq"
 	"chatbx/server/register"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
 	"chatbx/web/account"
@@ -18,18 +19,8 @@ import (
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
 
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	d := wire.NewDecoder(strings.NewReader(header+s), 1<<16)
-	if _, err := d.Header(); err != nil {
-		t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
+// parse and str are the shared test helpers.
+var parse = xmpptest.Parse
 
 func str(el *wire.Element) string {
 	if el == nil {

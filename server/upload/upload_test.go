@@ -11,6 +11,7 @@ import (
 	"chatbx/server/iq"
 	"chatbx/server/upload"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store/storetest"
 )
 
@@ -19,20 +20,8 @@ var (
 	_ server.Service = upload.New(upload.Config{}, nil)
 )
 
-const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
-
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	d := wire.NewDecoder(strings.NewReader(header+s), 1<<20)
-	if _, err := d.Header(); err != nil {
-		t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
+// parse and str are the shared test helpers.
+var parse = xmpptest.Parse
 
 func request(attrs string) string {
 	return `<iq type='get' id='r1' to='example.org'><request xmlns='urn:xmpp:http:upload:0' ` + attrs + `/></iq>`

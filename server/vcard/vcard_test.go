@@ -11,6 +11,7 @@ import (
 	"chatbx/server/iq"
 	"chatbx/server/vcard"
 	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
 )
@@ -19,25 +20,11 @@ var _ iq.Handler = vcard.New(nil, vcard.Config{}).Handle
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
 
-func parse(t testing.TB, s string) *wire.Element {
-	t.Helper()
-	d := wire.NewDecoder(strings.NewReader(header+s), 1<<20)
-	if _, err := d.Header(); err != nil {
-		t.Fatal(err)
-	}
-	el, err := d.Next()
-	if err != nil {
-		t.Fatalf("parse %q: %v", s, err)
-	}
-	return el
-}
-
-func str(e *wire.Element) string {
-	if e == nil {
-		return ""
-	}
-	return string(e.Bytes(wire.NSClient))
-}
+// parse and str are the shared test helpers.
+var (
+	parse = xmpptest.Parse
+	str   = xmpptest.String
+)
 
 // memStore is an in-memory Store. A user missing from users does not exist.
 type memStore struct {

@@ -351,3 +351,22 @@ func (ca *CA) WriteFiles(t testing.TB, dir string) (caFile, certFile, keyFile st
 	}
 	return caFile, certFile, keyFile
 }
+
+// Parse parses one element (default namespace jabber:client) for a test
+// and fails the test when it does not parse.
+func Parse(t testing.TB, s string) *wire.Element {
+	t.Helper()
+	el, err := wire.Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return el
+}
+
+// String serialises el as a client stream would carry it; "" for nil.
+func String(el *wire.Element) string {
+	if el == nil {
+		return ""
+	}
+	return string(el.Bytes(wire.NSClient))
+}
