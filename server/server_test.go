@@ -388,6 +388,7 @@ func TestRosterAndSubscription(t *testing.T) {
 		_, err := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
 		return err != nil || true
 	})
+	// The contact-side updates ran before the IQ result was queued.
 	bi, _ := e.db.RosterItem(context.Background(), "bob", "alice@chatbx.test")
 	if bi.Sub != store.SubNone {
 		t.Errorf("bob's item after alice removed him: %+v", bi)
