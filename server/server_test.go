@@ -667,3 +667,58 @@ func TestShutdownWhileNegotiating(t *testing.T) {
 		t.Errorf("negotiating stream got %q, want system-shutdown", out)
 	}
 }
+
+// TestBlockingPresence: blocking a subscribed contact sends it unavailable
+// presence and stops later presence; unblocking sends the current presence
+// again (XEP-0191 §3.3, §3.4). Blocklist pushes go to the sessions that
+// asked for the blocklist.
+func TestBlockingPresence(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	ctx := context.Background()
+	for _, p := range [][2]string{{"alice", "bob@chatbx.test"}, {"bob", "alice@chatbx.test"}} {
+		if _, err := e.db.PutRosterItem(ctx, p[0], store.RosterItem{JID: p[1], Sub: store.SubBoth}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	b.SendRaw(`<presence/>`)
+	b.IQ(`<iq type='get' id='s'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	a.IQ(`<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>`)
+	a.SendRaw(`<presence/>`)
+	b.Expect("alice online", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "" && el.Get("from") == a.JID
+	})
+	a.SendRaw(`<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@chatbx.test'/></block></iq>`)
+	a.Expect("block push", func(el *wire.Element) bool {
+		return el.Local == "iq" && el.Get("type") == "set" && el.Child("urn:xmpp:blocking", "block") != nil
+	})
+	b.Expect("unavailable on block", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("type") == "unavailable" && el.Get("from") == a.JID
+	})
+	a.SendRaw(`<presence><show>dnd</show></presence>`)
+	a.IQ(`<iq type='get' id='s2'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	b.SendRaw(`<iq type='get' id='s3'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	// bob must see nothing from alice before his ping's answer.
+	for {
+		el, err := b.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Local == "presence" && strings.HasPrefix(el.Get("from"), "alice@") {
+			t.Fatalf("blocked contact got presence: %s", el)
+		}
+		if el.Local == "iq" && el.Get("id") == "s3" {
+			break
+		}
+	}
+	a.IQ(`<iq type='set' id='ub'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@chatbx.test'/></unblock></iq>`)
+	p := b.Expect("presence on unblock", func(el *wire.Element) bool {
+		return el.Local == "presence" && el.Get("from") == a.JID
+	})
+	if p.ChildText(wire.NSClient, "show") != "dnd" {
+		t.Errorf("presence after unblock = %s", p)
+	}
+}

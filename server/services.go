@@ -36,6 +36,7 @@ type services struct {
 	d     Deps
 	block *blocking.Blocking
 	list  []service
+	c2s   *c2s.Server // set by register; the blocking hook needs it
 }
 
 func newServices(cfg Config, d Deps) *services {
@@ -44,7 +45,13 @@ func newServices(cfg Config, d Deps) *services {
 		now = time.Now
 	}
 	v := &services{cfg: cfg, d: d}
-	v.block = blocking.New(d.DB, blocking.DefaultConfig())
+	bcfg := blocking.DefaultConfig()
+	bcfg.Changed = func(user string, blocked, unblocked []string) {
+		if v.c2s != nil {
+			v.c2s.BlocklistChanged(user, blocked, unblocked)
+		}
+	}
+	v.block = blocking.New(d.DB, bcfg)
 	v.list = []service{
 		ping.New(),
 		version.New(cfg.Version),
@@ -60,6 +67,7 @@ func newServices(cfg Config, d Deps) *services {
 // register installs every IQ handler on the c2s server and builds disco
 // from everyone's features.
 func (v *services) register(c *c2s.Server) {
+	v.c2s = c
 	features := c.Features()
 	for _, s := range v.list {
 		features = append(features, s.Features()...)

@@ -389,8 +389,17 @@ func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to
 			reply = iq.Error(el, "cancel", "service-unavailable")
 			break
 		}
+		push := func(p *wire.Element) { s.pushInterested(ss.user, p) }
+		if payload.Space == nsBlocking {
+			// XEP-0191 §3.5: blocklist pushes go to the sessions that
+			// asked for the blocklist.
+			if el.Get("type") == "get" {
+				ss.blockAware.Store(true)
+			}
+			push = func(p *wire.Element) { s.pushTo(ss.user, p, func(t *Session) bool { return t.blockAware.Load() }) }
+		}
 		reply = h(ctx, iq.Context{User: ss.user, Domain: s.cfg.Domain, From: ss.full,
-			Push: func(p *wire.Element) { s.pushInterested(ss.user, p) },
+			Push: push,
 			Send: func(p *wire.Element) { ss.Send(p) }}, el)
 	}
 	if reply == nil {
@@ -403,11 +412,19 @@ func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to
 	ss.Send(reply)
 }
 
+const nsBlocking = "urn:xmpp:blocking"
+
 // pushInterested sends el to every session of user that requested the
 // roster, with to set to each session's full JID.
 func (s *Server) pushInterested(user string, el *wire.Element) {
+	s.pushTo(user, el, func(t *Session) bool { return t.interested.Load() })
+}
+
+// pushTo sends el to every session of user for which want is true, with to
+// set to each session's full JID.
+func (s *Server) pushTo(user string, el *wire.Element, want func(*Session) bool) {
 	for _, t := range s.router.Sessions(user) {
-		if t.interested.Load() {
+		if want(t) {
 			c := el.Copy()
 			c.Set("to", t.full)
 			t.Send(c)
@@ -511,6 +528,42 @@ func (s *Server) OfflineExpired(user string, stanza []byte) {
 	for _, t := range s.router.Sessions(from.local) {
 		if t.available.Load() {
 			t.Send(r)
+		}
+	}
+}
+
+// BlocklistChanged applies XEP-0191 §3.3 and §3.4 to presence after user
+// blocked or unblocked JIDs: a newly blocked local contact receives
+// unavailable presence from the user's available sessions (it must not
+// learn of them any more), and an unblocked contact with a subscription
+// from the user gets the current presence again.
+func (s *Server) BlocklistChanged(user string, blocked, unblocked []string) {
+	for _, j := range blocked {
+		a, err := parseAddr(j)
+		if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+			continue
+		}
+		for _, t := range s.router.Sessions(user) {
+			if t.available.Load() {
+				p := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", t.full, "to", a.String())
+				// The contact has not blocked the user, so this is an
+				// ordinary delivery; the user's later presence stops.
+				for _, c := range s.router.Sessions(a.local) {
+					if (a.resource == "" && c.available.Load()) || c.resource == a.resource {
+						c.Send(p)
+					}
+				}
+			}
+		}
+	}
+	for _, j := range unblocked {
+		a, err := parseAddr(j)
+		if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+			continue
+		}
+		it, err := s.db.RosterItem(context.Background(), user, a.bare())
+		if err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth) {
+			s.sendPresenceFrom(user, a.bare())
 		}
 	}
 }

@@ -87,7 +87,8 @@ func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.El
 	}
 	for i := range items {
 		it := &items[i]
-		if it.Sub == store.SubFrom || it.Sub == store.SubBoth {
+		if (it.Sub == store.SubFrom || it.Sub == store.SubBoth) && !s.blocked(ctx, ss.user, it.JID) {
+			// XEP-0191 §3.3: a blocked contact no longer sees the user.
 			c := el.Copy()
 			c.Set("to", it.JID)
 			s.deliverPresence(ctx, c, it.JID)

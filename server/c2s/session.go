@@ -35,6 +35,7 @@ type Session struct {
 	available  atomic.Bool  // initial presence sent and not unavailable
 	priority   atomic.Int32 // of the last available presence
 	interested atomic.Bool  // requested the roster (RFC 6121 §2.1.6)
+	blockAware atomic.Bool  // requested the blocklist (XEP-0191 §3.5)
 	presence   atomic.Pointer[wire.Element]
 	caps       atomic.Pointer[caps]
 	directed   map[string]bool // full/bare JIDs that got directed presence
