@@ -195,9 +195,13 @@ func TestWrongPasswordAndRetries(t *testing.T) {
 	if err2 == nil || err2.Error() != err.Error() {
 		t.Errorf("unknown user: %v, want the same as wrong password (%v)", err2, err)
 	}
-	// A retry on the same stream succeeds (RFC 6120 §6.4.5).
-	c := e.login(t, "alice")
+	// Retries on the same stream (RFC 6120 §6.4.5): four failures, then
+	// the right password still logs in; a fifth failure ends the stream.
+	c := e.login(t, "alice", xmpptest.Options{WrongFirst: 4})
 	c.Close()
+	if _, err := xmpptest.Dial(t, e.plain, domain, "alice", "secret-alice", xmpptest.Options{Pool: e.ca.Pool, WrongFirst: 5}); err == nil {
+		t.Error("a sixth attempt after five failures was allowed")
+	}
 	if log := e.conn.String(); !strings.Contains(log, `"event":"auth-failure"`) || !strings.Contains(log, `"event":"login"`) {
 		t.Errorf("connection log lacks events: %s", log)
 	}

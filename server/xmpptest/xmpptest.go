@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -108,6 +109,9 @@ type Options struct {
 	Resource  string
 	Pool      *x509.CertPool
 	NoSNI     bool
+	// WrongFirst is the number of SASL attempts with a wrong password to
+	// make on the same stream before the real one (RFC 6120 §6.4.5).
+	WrongFirst int
 }
 
 // Login dials addr and logs in; it fails the test on any error.
@@ -161,6 +165,12 @@ func Dial(t testing.TB, addr, domain, user, pass string, o Options) (*Client, er
 	}
 	if err := c.open(); err != nil {
 		return nil, err
+	}
+	for i := 0; i < o.WrongFirst; i++ {
+		var ae *AuthError
+		if err := c.Auth(user, pass+"-wrong", o.Mechanism); !errors.As(err, &ae) {
+			return nil, fmt.Errorf("wrong password attempt %d: %v", i+1, err)
+		}
 	}
 	if err := c.Auth(user, pass, o.Mechanism); err != nil {
 		return nil, err
