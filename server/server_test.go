@@ -17,6 +17,7 @@ import (
 
 	"chatbx/server"
 	"chatbx/server/disco"
+	"chatbx/server/iq"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -725,4 +726,32 @@ func TestBlockingPresence(t *testing.T) {
 	if p.ChildText(wire.NSClient, "show") != "dnd" {
 		t.Errorf("presence after unblock = %s", p)
 	}
+}
+
+// panicky is a service whose handler panics, standing in for a bug.
+type panicky struct{}
+
+func (panicky) Namespaces() []string { return []string{"urn:test:panic"} }
+func (panicky) Features() []string   { return nil }
+func (panicky) Handle(context.Context, iq.Context, *wire.Element) *wire.Element {
+	panic("handler bug")
+}
+
+// TestPanicEndsOneSession: a panic while handling one stanza ends that
+// session with internal-server-error; everyone else is served on.
+func TestPanicEndsOneSession(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.Extra = append(c.Extra, panicky{}) })
+	e.user(t, "alice")
+	e.user(t, "bob")
+	a := e.login(t, "alice")
+	b := e.login(t, "bob")
+	a.SendRaw(`<iq type='get' id='boom' to='chatbx.test'><x xmlns='urn:test:panic'/></iq>`)
+	el := a.Expect("stream error", func(el *wire.Element) bool { return el.Local == "error" })
+	if el.FirstChild().Local != "internal-server-error" {
+		t.Errorf("after a panic: %s", el)
+	}
+	if r := b.IQ(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`); r.Get("type") != "result" {
+		t.Errorf("other session after a panic: %s", r)
+	}
+	e.login(t, "alice").Close()
 }
