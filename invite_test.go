@@ -387,6 +387,29 @@ func TestInviteEndToEnd(t *testing.T) {
 		t.Errorf("invite list after the only use = %q, want nothing", out)
 	}
 
+	// XEP-0401: the token sent as <preauth/> before the registration form
+	// (as invite-aware clients do) is checked at once and then spent by a
+	// registration that carries no <key/>; a bogus token is refused.
+	tok2 := inviteToken(t, cli(exitOK, "invite", "create"))
+	c = dialPreAuth(t, xmpp[0].String(), pool)
+	c.send(`<iq type='set' id='pa0'><preauth xmlns='urn:xmpp:pars:0' token='not-a-token'/></iq>`)
+	if res := c.next(); stanzaError(res) != "item-not-found" {
+		t.Errorf("preauth with a bogus token = %s, want item-not-found", res)
+	}
+	c.send(`<iq type='set' id='pa1'><preauth xmlns='urn:xmpp:pars:0' token='` + tok2 + `'/></iq>`)
+	if res := c.next(); res.Get("type") != "result" {
+		t.Fatalf("preauth with a valid token = %s, want a result", res)
+	}
+	c.send(`<iq type='set' id='reg-erin'><query xmlns='jabber:iq:register'><username>erin</username><password>erin-pw-71d3</password></query></iq>`)
+	if res := c.next(); res.Get("type") != "result" {
+		t.Fatalf("registration after preauth = %s, want a result", res)
+	}
+	c.close()
+	xmpptest.Login(t, xmpp[0].String(), "localhost", "erin", "erin-pw-71d3", xmpptest.Options{Pool: pool}).Close()
+	if out := cli(exitOK, "invite", "list"); out != "" {
+		t.Errorf("invite list after the preauth registration = %q, want nothing", out)
+	}
+
 	// An invite valid for one second is gone after the next sweep
 	// (retention.sweep = 1s), without anyone using it.
 	short := inviteToken(t, cli(exitOK, "invite", "create", "--expires", "1s"))

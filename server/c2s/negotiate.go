@@ -338,8 +338,32 @@ func (ss *Session) authenticate(ctx context.Context) error {
 			return err
 		}
 		if el.Space == wire.NSClient && el.Local == "iq" && s.d.Register != nil {
+			// XEP-0401: a <preauth/> token, checked now and used for the
+			// registration that follows on this stream.
+			if q := el.FirstChild(); q != nil && q.Space == "urn:xmpp:pars:0" && q.Local == "preauth" {
+				pa, ok := s.d.Register.(interface {
+					Preauth(ctx context.Context, token string) bool
+				})
+				if ok && el.Get("type") == "set" && pa.Preauth(ctx, q.Get("token")) {
+					ss.preauth = q.Get("token")
+					err = ss.writeEl(wire.New(wire.NSClient, "iq", "type", "result", "id", el.Get("id")))
+				} else {
+					err = ss.writeEl(errorReply(el, "cancel", "item-not-found"))
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			// In-band registration before authentication (XEP-0077 §3).
 			if q := el.FirstChild(); q != nil && q.Space == "jabber:iq:register" {
+				if ss.preauth != "" && q.Child("jabber:iq:register", "key") == nil && el.Get("type") == "set" {
+					// The form carries the XEP-0401 token as its key.
+					c := q.Copy()
+					c.Add(wire.New("jabber:iq:register", "key").AddText(ss.preauth))
+					el = el.Copy()
+					el.Children = []wire.Node{{El: c}}
+				}
 				var ip netip.Addr
 				if ta, ok := ss.raw.RemoteAddr().(*net.TCPAddr); ok {
 					ip = ta.AddrPort().Addr()

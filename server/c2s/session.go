@@ -55,6 +55,7 @@ type Session struct {
 
 	pinged     atomic.Bool
 	headerSent bool
+	preauth    string // XEP-0401 token accepted before registration
 }
 
 type outItem struct {

@@ -243,6 +243,28 @@ func toServer(c iq.Context, to string) bool {
 	return to == "" || to == c.Domain || to == c.User+"@"+c.Domain
 }
 
+// NSPreauth is XEP-0401's pre-authenticated roster subscription and
+// registration namespace.
+const NSPreauth = "urn:xmpp:pars:0"
+
+// Preauth checks an XEP-0401 <preauth token=.../> sent before registration:
+// it reports whether token names a valid invite without spending it (the
+// registration that follows spends it). Outside Invite mode it reports
+// false, and so does an Invites without InviteValid.
+func (r *Register) Preauth(ctx context.Context, token string) bool {
+	if r.cfg.Registration != Invite || token == "" {
+		return false
+	}
+	v, ok := r.d.Invites.(interface {
+		InviteValid(ctx context.Context, token string) (bool, error)
+	})
+	if !ok {
+		return false
+	}
+	valid, err := v.InviteValid(ctx, token)
+	return err == nil && valid
+}
+
 // HandleUnauthenticated answers a jabber:iq:register IQ on a stream that
 // has not authenticated yet (XEP-0077 §3.1), from the client address
 // addr. In Closed mode every request gets <not-allowed/>. Otherwise get
