@@ -755,3 +755,79 @@ func TestPanicEndsOneSession(t *testing.T) {
 	}
 	e.login(t, "alice").Close()
 }
+
+// TestCarbons: XEP-0280 sent and received copies to the user's other
+// resources that enabled carbons; <private/> messages are not copied.
+func TestCarbons(t *testing.T) {
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	phone := e.login(t, "alice", xmpptest.Options{Resource: "phone"})
+	laptop := e.login(t, "alice", xmpptest.Options{Resource: "laptop"})
+	b := e.login(t, "bob")
+	for _, c := range []*xmpptest.Client{phone, laptop} {
+		if r := c.IQ(`<iq type='set' id='cb'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); r.Get("type") != "result" {
+			t.Fatalf("enable carbons: %s", r)
+		}
+		c.SendRaw(`<presence/>`)
+	}
+	b.SendRaw(`<presence/>`)
+	b.IQ(`<iq type='get' id='s'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	forwarded := func(kind, body string) func(*wire.Element) bool {
+		return func(el *wire.Element) bool {
+			k := el.Child("urn:xmpp:carbons:2", kind)
+			if el.Local != "message" || k == nil {
+				return false
+			}
+			m := k.Child("urn:xmpp:forward:0", "forwarded").Child(wire.NSClient, "message")
+			return m != nil && m.ChildText(wire.NSClient, "body") == body
+		}
+	}
+	// Received: bob writes to the phone; the laptop gets a copy.
+	b.SendRaw(`<message to='` + phone.JID + `' type='chat'><body>to the phone</body></message>`)
+	phone.Expect("message", isMsg("to the phone"))
+	c := laptop.Expect("received carbon", forwarded("received", "to the phone"))
+	if c.Get("from") != "alice@chatbx.test" {
+		t.Errorf("carbon from %q, want the bare JID", c.Get("from"))
+	}
+	// Sent: the phone writes to bob; the laptop gets a copy.
+	phone.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>from the phone</body></message>`)
+	b.Expect("message", isMsg("from the phone"))
+	laptop.Expect("sent carbon", forwarded("sent", "from the phone"))
+	// Private: no copy, and the marker does not reach bob.
+	phone.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>private</body><private xmlns='urn:xmpp:carbons:2'/></message>`)
+	m := b.Expect("message", isMsg("private"))
+	if m.Child("urn:xmpp:carbons:2", "private") != nil {
+		t.Errorf("private marker forwarded: %s", m)
+	}
+	laptop.SendRaw(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	for {
+		el, err := laptop.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forwarded("sent", "private")(el) {
+			t.Fatal("a private message was copied")
+		}
+		if el.Local == "iq" && el.Get("id") == "sync" {
+			break
+		}
+	}
+	// Disabled: no more copies.
+	laptop.IQ(`<iq type='set' id='cd'><disable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	phone.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>after disable</body></message>`)
+	b.Expect("message", isMsg("after disable"))
+	laptop.SendRaw(`<iq type='get' id='sync2'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	for {
+		el, err := laptop.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forwarded("sent", "after disable")(el) {
+			t.Fatal("copied after disable")
+		}
+		if el.Local == "iq" && el.Get("id") == "sync2" {
+			break
+		}
+	}
+}

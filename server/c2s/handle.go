@@ -139,10 +139,21 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	}
 	// XEP-0359 §3: stanza-ids claiming to be ours come only from us.
 	el.RemoveChildren(nsSID, "stanza-id")
+	archiveID := ""
 	if s.d.Archive != nil && archivable(el) {
-		s.d.Archive(ctx, ss.user, el, true)
+		archiveID = s.d.Archive(ctx, ss.user, el, true)
+	}
+	eligible := carbonEligible(el)
+	private := el.Child(nsCarbons, "private") != nil
+	if private {
+		// XEP-0280 §7: the marker is for the server only.
+		el = el.Copy()
+		el.RemoveChildren(nsCarbons, "private")
 	}
 	s.routeMessage(ctx, el, to)
+	if eligible && !private {
+		s.sentCarbons(ss, el, archiveID)
+	}
 }
 
 const nsSID = "urn:xmpp:sid:0"
@@ -189,11 +200,15 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		}
 	}
 	sessions := s.router.Sessions(to.local)
+	carbons := carbonEligible(el)
 	if to.resource != "" {
 		for _, t := range sessions {
 			// A session that is closing refuses the stanza; it is then
 			// treated like an unavailable resource (and stored offline).
 			if t.resource == to.resource && t.Send(el) {
+				if carbons {
+					s.receivedCarbons(sessions, func(o *Session) bool { return o == t }, el)
+				}
 				return
 			}
 		}
@@ -218,6 +233,13 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		}
 	}
 	if delivered {
+		if carbons && typ != "groupchat" {
+			// Resources that did not get it (negative priority) but
+			// enabled carbons get a copy.
+			s.receivedCarbons(sessions, func(o *Session) bool {
+				return o.available.Load() && o.priority.Load() >= 0
+			}, el)
+		}
 		return
 	}
 	switch typ {
@@ -382,6 +404,8 @@ func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		}
 	case payload.Space == nsSess && payload.Local == "session":
 		reply = iq.Result(el)
+	case payload.Space == nsCarbons:
+		reply = s.carbonsIQ(ss, el, payload)
 	default:
 		h := s.iq[payload.Space]
 		if h == nil || (to.local != "" && to.local != ss.user && payload.Space != "vcard-temp" &&

@@ -174,7 +174,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s.feats = []string{
 		"jabber:iq:roster", "urn:xmpp:features:rosterver", "urn:xmpp:features:pre-approval",
-		"msgoffline", "urn:xmpp:delay",
+		"msgoffline", "urn:xmpp:delay", nsCarbons,
 	}
 	return s
 }

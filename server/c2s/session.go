@@ -36,6 +36,7 @@ type Session struct {
 	priority   atomic.Int32 // of the last available presence
 	interested atomic.Bool  // requested the roster (RFC 6121 §2.1.6)
 	blockAware atomic.Bool  // requested the blocklist (XEP-0191 §3.5)
+	carbons    atomic.Bool  // enabled Message Carbons (XEP-0280)
 	presence   atomic.Pointer[wire.Element]
 	caps       atomic.Pointer[caps]
 	directed   map[string]bool // full/bare JIDs that got directed presence
