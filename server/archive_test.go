@@ -311,3 +311,27 @@ func TestArchiveSlixmpp(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveCarbonsStanzaID: the sent carbon another device of the
+// archiving user sees carries the same stanza-id as the archive entry.
+func TestArchiveCarbonsStanzaID(t *testing.T) {
+	e, _ := startArchive(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	phone := e.login(t, "alice", xmpptest.Options{Resource: "phone"})
+	laptop := e.login(t, "alice", xmpptest.Options{Resource: "laptop"})
+	phone.IQ(`<iq type='set' id='p'><prefs xmlns='urn:xmpp:mam:2' default='always'/></iq>`)
+	laptop.IQ(`<iq type='set' id='cb'><enable xmlns='urn:xmpp:carbons:2'/></iq>`)
+	phone.SendRaw(`<message to='bob@chatbx.test' type='chat'><body>carbon-and-archive</body></message>`)
+	c := laptop.Expect("sent carbon", func(el *wire.Element) bool { return el.Child("urn:xmpp:carbons:2", "sent") != nil })
+	m := c.Child("urn:xmpp:carbons:2", "sent").Child("urn:xmpp:forward:0", "forwarded").Child(wire.NSClient, "message")
+	sid := m.Child("urn:xmpp:sid:0", "stanza-id")
+	if sid == nil || sid.Get("by") != "alice@chatbx.test" {
+		t.Fatalf("sent carbon without alice's stanza-id: %s", c)
+	}
+	laptop.SendRaw(`<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>`)
+	r := laptop.Expect("archive result", func(el *wire.Element) bool { return el.Child("urn:xmpp:mam:2", "result") != nil })
+	if id := r.Child("urn:xmpp:mam:2", "result").Get("id"); id != sid.Get("id") {
+		t.Errorf("archive id %q, carbon stanza-id %q", id, sid.Get("id"))
+	}
+}
