@@ -634,39 +634,27 @@ func userHandlers(domain string, acc accounts) map[string]adminHandler {
 		}
 		return checkUsername(req.Args[0], domain, req.Cmd == "user add", req.Flags["allow-reserved"])
 	}
-	password := func(req adminRequest) (string, error) {
-		pw := req.Secret["password"]
-		return pw, checkPassword(pw)
+	// withPassword is a handler for a command that takes a user name and
+	// a password (user add, user passwd).
+	withPassword := func(op func(ctx context.Context, user, password string) error, done string) adminHandler {
+		return func(ctx context.Context, req adminRequest) (adminResponse, error) {
+			u, err := name(req)
+			if err != nil {
+				return adminResponse{}, err
+			}
+			pw := req.Secret["password"]
+			if err := checkPassword(pw); err != nil {
+				return adminResponse{}, err
+			}
+			if err := op(ctx, u, pw); err != nil {
+				return adminResponse{}, userError(u, err)
+			}
+			return adminResponse{Output: fmt.Sprintf(done, u)}, nil
+		}
 	}
 	return map[string]adminHandler{
-		"user add": func(ctx context.Context, req adminRequest) (adminResponse, error) {
-			u, err := name(req)
-			if err != nil {
-				return adminResponse{}, err
-			}
-			pw, err := password(req)
-			if err != nil {
-				return adminResponse{}, err
-			}
-			if err := acc.AddUser(ctx, u, pw); err != nil {
-				return adminResponse{}, userError(u, err)
-			}
-			return adminResponse{Output: fmt.Sprintf("user %s added\n", u)}, nil
-		},
-		"user passwd": func(ctx context.Context, req adminRequest) (adminResponse, error) {
-			u, err := name(req)
-			if err != nil {
-				return adminResponse{}, err
-			}
-			pw, err := password(req)
-			if err != nil {
-				return adminResponse{}, err
-			}
-			if err := acc.SetPassword(ctx, u, pw); err != nil {
-				return adminResponse{}, userError(u, err)
-			}
-			return adminResponse{Output: fmt.Sprintf("password of %s changed\n", u)}, nil
-		},
+		"user add":    withPassword(acc.AddUser, "user %s added\n"),
+		"user passwd": withPassword(acc.SetPassword, "password of %s changed\n"),
 		"user delete": func(ctx context.Context, req adminRequest) (adminResponse, error) {
 			u, err := name(req)
 			if err != nil {
