@@ -1,7 +1,6 @@
 package c2s
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -34,15 +33,49 @@ const (
 	maxAuthAttempts = 5
 )
 
-// serve negotiates one connection. Once the stream is bound, the stanza
-// loop continues in a fresh goroutine (run) and this one returns: the TLS
+// serve runs one TCP connection from either listener (direct: TLS from
+// the first byte, XEP-0368).
+func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
+	tr := &tcpTransport{raw: raw, domain: s.cfg.Domain, writeTimeout: s.cfg.WriteTimeout, limit: preAuthLimit}
+	ss := s.newSession(tr)
+	tr.ic = &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
+		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
+	tr.conn = tr.ic
+	if direct {
+		tc := tls.Server(tr.ic, s.d.DirectTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return // nothing to say on a failed handshake
+		}
+		st := tc.ConnectionState()
+		tr.conn, tr.tls = tc, &st
+	}
+	s.stream(ctx, ss, func() { tr.ic.deadline = time.Time{} }, true)
+}
+
+// Serve runs a client stream over a transport other than the TCP
+// listeners' (the WebSocket endpoint) until it ends. The transport must
+// be encrypted already. ready, if not nil, is called once the stream is
+// bound (the transport may lift its negotiation deadline then).
+func (s *Server) Serve(ctx context.Context, tr Transport, ready func()) {
+	if s.closing.Load() {
+		tr.Close("system-shutdown", nil)
+		return
+	}
+	s.sessions.Add(1)
+	defer s.sessions.Done()
+	s.stream(ctx, s.newSession(tr), ready, false)
+}
+
+func (s *Server) newSession(tr Transport) *Session {
+	return &Session{srv: s, tr: tr, id: newID(), done: make(chan struct{})}
+}
+
+// stream negotiates ss and then runs its stanza loop. With handOff, the
+// loop continues in a fresh goroutine and stream returns at once: the TLS
 // handshake grows a goroutine's stack to several KiB, and an idle session
 // should not keep that stack for its whole life.
-func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
-	ss := &Session{srv: s, raw: raw, id: newID(), done: make(chan struct{})}
-	ic := &idleConn{Conn: raw, s: ss, timeout: s.cfg.IdleTimeout,
-		deadline: s.d.Now().Add(s.cfg.NegotiationTimeout)}
-	ss.conn = ic
+func (s *Server) stream(ctx context.Context, ss *Session, ready func(), handOff bool) {
 	s.negotiating.Store(ss, struct{}{})
 	if s.closing.Load() {
 		ss.shutdown() // shutdown began after accept
@@ -61,19 +94,7 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 			close(ss.done)
 		}
 	}()
-	if direct {
-		tc := tls.Server(ic, s.d.DirectTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			ss.mu.Lock()
-			ss.closed = true // nothing to say on a failed handshake
-			ss.mu.Unlock()
-			return
-		}
-		st := tc.ConnectionState()
-		ss.conn, ss.tls = tc, &st
-	}
-	if err := ss.negotiate(ctx, ic); err != nil {
+	if err := ss.negotiate(ctx); err != nil {
 		cond = streamCondition(err)
 		if ss.full != "" {
 			// Bound but the bind result could not be written.
@@ -83,10 +104,19 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	}
 	s.connLog("login", ss)
 	s.logins.Add(1)
-	ss.tls = nil // only SASL needed it; keep idle sessions small
-	ic.deadline = time.Time{}
-	ss.dec.SetLimit(s.cfg.MaxStanzaBytes)
+	if d, ok := ss.tr.(interface{ dropTLS() }); ok {
+		d.dropTLS() // only SASL needed it; keep idle sessions small
+	}
+	if ready != nil {
+		ready()
+	}
+	ss.tr.SetLimit(s.cfg.MaxStanzaBytes)
 	handedOff = true
+	s.negotiating.Delete(ss)
+	if !handOff {
+		s.run(ctx, ss)
+		return
+	}
 	s.sessions.Add(1)
 	go func() {
 		defer s.sessions.Done()
@@ -110,7 +140,7 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 		close(ss.done)
 	}()
 	for {
-		el, err := ss.dec.Next()
+		el, err := ss.tr.Next()
 		if err != nil {
 			cond = streamCondition(err)
 			// The client closed its stream (or the connection): it will
@@ -133,55 +163,32 @@ func (ss *Session) logIP() string {
 	if ss.srv.d.Anon == nil {
 		return ""
 	}
-	return ss.srv.d.Anon.IP(ss.raw.RemoteAddr())
+	return ss.srv.d.Anon.IP(ss.tr.RemoteAddr())
 }
 
+// connLog writes a connection log line: time, event, user, anonymised
+// address and the transport (the same for TCP and WebSocket).
 func (s *Server) connLog(event string, ss *Session) {
 	s.d.ConnLog.Info().Str("event", event).Str("user", ss.user).Str("ip_anon", ss.logIP()).Msg("")
 }
 
-// header state written by sendHeader; finish writes one if missing.
-func (ss *Session) sendHeader(features *bytes.Buffer) error {
-	var b bytes.Buffer
-	b.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='`)
-	b.WriteString(newID())
-	b.WriteString(`' from='`)
-	b.WriteString(ss.srv.cfg.Domain)
-	b.WriteString(`' version='1.0' xml:lang='en'>`)
-	if features != nil {
-		b.WriteString(`<stream:features>`)
-		b.Write(features.Bytes())
-		b.WriteString(`</stream:features>`)
-	}
-	ss.headerSent = true
-	return ss.write(b.Bytes())
-}
-
-// write writes directly to the connection; only used while negotiating,
+// write writes one serialised element; only used while negotiating,
 // before the writer goroutine exists.
-func (ss *Session) write(p []byte) error {
-	ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
-	_, err := ss.conn.Write(p)
-	return err
-}
+func (ss *Session) write(p []byte) error { return ss.tr.WriteRaw(p) }
 
 func (ss *Session) writeEl(el *wire.Element) error {
-	return ss.write(el.Bytes(wire.NSClient))
+	return ss.tr.WriteRaw(el.Bytes(wire.NSClient))
 }
 
-// readHeader reads and checks a stream header (RFC 6120 §4.7).
-func (ss *Session) readHeader() error {
-	h, err := ss.dec.Header()
+// openStream reads and checks a stream opening (RFC 6120 §4.7).
+func (ss *Session) openStream() error {
+	h, err := ss.tr.ReadOpen()
 	if err != nil {
 		// A stream that does not even start properly still gets a header
 		// and an error (finish writes them).
 		return err
 	}
-	if ss.dec.DefaultNS() != wire.NSClient {
-		return streamError("invalid-namespace")
-	}
-	to := strings.ToLower(strings.TrimSuffix(h.Get("to"), "."))
-	if to != ss.srv.cfg.Domain {
+	if hostOf(h) != ss.srv.cfg.Domain {
 		return streamError("host-unknown")
 	}
 	if v := h.Get("version"); v == "" || v[0] < '1' {
@@ -190,96 +197,191 @@ func (ss *Session) readHeader() error {
 	return nil
 }
 
-// negotiate runs STARTTLS (unless direct TLS), SASL and resource binding.
-func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
-	s := ss.srv
-	ss.dec = wire.NewDecoder(ss.conn, preAuthLimit)
-	if ss.tls == nil {
-		if err := ss.readHeader(); err != nil {
+// step is what a stream feature's negotiation leads to.
+type step int
+
+const (
+	stepRestart step = iota // the client opens a new stream (RFC 6120 §4.3.3)
+	stepBound               // negotiation is done: the session is bound
+)
+
+// A feature is one stream feature (RFC 6120 §4.3.2). Negotiation runs in
+// rounds: each round opens a stream and offers every feature whose offer
+// returns elements; the client's first element goes to the first offered
+// feature that owns it, and that feature negotiates until the stream
+// restarts or the session is bound. Any transport runs the same list.
+type feature struct {
+	name string
+	// offer returns the elements advertised in <stream:features/> for ss
+	// now, or nil when the feature is not available in this state.
+	offer func(ss *Session) []*wire.Element
+	// owns reports whether el starts this feature's negotiation; nil for
+	// an informational feature (RFC 6120 §4.3.2 voluntary-to-negotiate).
+	owns func(ss *Session, el *wire.Element) bool
+	// negotiate runs the feature starting with el.
+	negotiate func(ss *Session, ctx context.Context, el *wire.Element) (step, error)
+}
+
+// features returns the negotiation list, in offer order: STARTTLS (only
+// on a transport that is not encrypted yet), SASL with in-band
+// registration, then resource binding with the informational features.
+func (s *Server) features() []feature {
+	authed := func(ss *Session) bool { return ss.user != "" }
+	static := func(when func(*Session) bool, els ...*wire.Element) func(*Session) []*wire.Element {
+		return func(ss *Session) []*wire.Element {
+			if when(ss) {
+				return els
+			}
+			return nil
+		}
+	}
+	return []feature{
+		{
+			name: "starttls",
+			offer: func(ss *Session) []*wire.Element {
+				if _, ok := ss.tr.(startTLS); !ok || ss.tr.TLS() != nil {
+					return nil
+				}
+				return []*wire.Element{wire.New(nsTLS, "starttls").Add(wire.New(nsTLS, "required"))}
+			},
+			// STARTTLS is required: it owns everything in its round.
+			owns:      func(*Session, *wire.Element) bool { return true },
+			negotiate: (*Session).negotiateTLS,
+		},
+		{
+			name: "sasl",
+			offer: func(ss *Session) []*wire.Element {
+				if ss.tr.TLS() == nil || authed(ss) {
+					return nil
+				}
+				return s.saslFeatures(ss)
+			},
+			// Before authentication, SASL (with the pre-auth IQs it
+			// allows) owns every element.
+			owns:      func(*Session, *wire.Element) bool { return true },
+			negotiate: (*Session).authenticate,
+		},
+		{
+			name:      "bind",
+			offer:     static(authed, wire.New(nsBind, "bind")),
+			owns:      func(*Session, *wire.Element) bool { return true },
+			negotiate: (*Session).bind,
+		},
+		{name: "session", offer: static(authed, wire.New(nsSess, "session").Add(wire.New(nsSess, "optional")))},
+		{name: "rosterver", offer: static(authed, wire.New("urn:xmpp:features:rosterver", "ver"))},
+		{name: "pre-approval", offer: static(authed, wire.New("urn:xmpp:features:pre-approval", "sub"))},
+	}
+}
+
+// negotiate runs the rounds of stream negotiation until the session is
+// bound.
+func (ss *Session) negotiate(ctx context.Context) error {
+	feats := ss.srv.negotiation
+	for {
+		if err := ss.openStream(); err != nil {
 			return err
 		}
-		if err := ss.sendHeader(bytes.NewBufferString(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>`)); err != nil {
+		offer := wire.New("", "features")
+		var offered []*feature
+		for i := range feats {
+			f := &feats[i]
+			els := f.offer(ss)
+			if els == nil {
+				continue
+			}
+			offer.Add(els...)
+			if f.owns != nil {
+				offered = append(offered, f)
+			}
+		}
+		if err := ss.tr.WriteOpen(newID(), offer); err != nil {
 			return err
 		}
-		el, err := ss.dec.Next()
+		el, err := ss.tr.Next()
 		if err != nil {
 			return err
 		}
-		switch {
-		case el.Space == nsTLS && el.Local == "starttls":
-		case el.Space == nsSASL && el.Local == "auth":
-			// RFC 6120 §5.3.1: TLS is mandatory here; no SASL in the clear.
-			ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>`))
-			return streamError("policy-violation")
-		default:
+		var f *feature
+		for _, o := range offered {
+			if o.owns(ss, el) {
+				f = o
+				break
+			}
+		}
+		if f == nil {
 			return streamError("not-authorized")
 		}
-		if !ss.dec.DiscardBufferedSpace() {
-			// Data pipelined after <starttls/> would be read in the clear.
-			return streamError("not-well-formed")
-		}
-		if err := ss.write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+		st, err := f.negotiate(ss, ctx, el)
+		if err != nil {
 			return err
 		}
-		tc := tls.Server(ic, s.startTLSConfig())
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return err
+		if st == stepBound {
+			return nil
 		}
-		st := tc.ConnectionState()
-		ss.conn, ss.tls = tc, &st
-		ss.headerSent = false
-		ss.dec = wire.NewDecoder(tc, preAuthLimit)
 	}
+}
 
-	// SASL (RFC 6120 §6).
-	if err := ss.readHeader(); err != nil {
-		return err
+// negotiateTLS answers <starttls/> and upgrades the transport (RFC 6120 §5).
+func (ss *Session) negotiateTLS(ctx context.Context, el *wire.Element) (step, error) {
+	switch {
+	case el.Space == nsTLS && el.Local == "starttls":
+	case el.Space == nsSASL && el.Local == "auth":
+		// RFC 6120 §5.3.1: TLS is mandatory here; no SASL in the clear.
+		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>`))
+		return 0, streamError("policy-violation")
+	default:
+		return 0, streamError("not-authorized")
 	}
-	var f bytes.Buffer
-	f.WriteString(`<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>`)
-	for _, m := range s.auth.Mechanisms(ss.tls) {
-		f.WriteString(`<mechanism>` + m + `</mechanism>`)
+	st := ss.tr.(startTLS)
+	if st.Buffered() {
+		// Data pipelined after <starttls/> would be read in the clear.
+		return 0, streamError("not-well-formed")
 	}
-	f.WriteString(`</mechanisms>`)
-	if cbs := s.auth.ChannelBindings(ss.tls); len(cbs) > 0 {
-		f.WriteString(`<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>`)
+	if err := ss.write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+		return 0, err
+	}
+	if err := st.StartTLS(ctx, ss.srv.startTLSConfig()); err != nil {
+		return 0, err
+	}
+	return stepRestart, nil
+}
+
+// saslFeatures advertises the SASL mechanisms (RFC 6120 §6.4.1), the
+// channel-binding types (XEP-0440) and in-band registration (XEP-0077).
+func (s *Server) saslFeatures(ss *Session) []*wire.Element {
+	tlsState := ss.tr.TLS()
+	mechs := wire.New(nsSASL, "mechanisms")
+	for _, m := range s.auth.Mechanisms(tlsState) {
+		mechs.Add(wire.New(nsSASL, "mechanism").AddText(m))
+	}
+	out := []*wire.Element{mechs}
+	if cbs := s.auth.ChannelBindings(tlsState); len(cbs) > 0 {
+		cb := wire.New(nsCB, "sasl-channel-binding")
 		for _, c := range cbs {
-			f.WriteString(`<channel-binding type='` + c + `'/>`)
+			cb.Add(wire.New(nsCB, "channel-binding", "type", c))
 		}
-		f.WriteString(`</sasl-channel-binding>`)
+		out = append(out, cb)
 	}
 	if s.d.Register != nil {
 		if rf := s.d.Register.StreamFeature(); rf != nil {
-			rf.WriteTo(&f, wire.NSClient)
+			out = append(out, rf)
 		}
 	}
-	if err := ss.sendHeader(&f); err != nil {
-		return err
-	}
-	if err := ss.authenticate(ctx); err != nil {
-		return err
-	}
+	return out
+}
 
-	// Restart, then bind (RFC 6120 §7).
-	ss.dec = wire.NewDecoder(ss.conn, preAuthLimit)
-	ss.headerSent = false
-	if err := ss.readHeader(); err != nil {
-		return err
-	}
-	f.Reset()
-	f.WriteString(`<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>` +
-		`<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>` +
-		`<ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>`)
-	if err := ss.sendHeader(&f); err != nil {
-		return err
-	}
-	for {
-		el, err := ss.dec.Next()
-		if err != nil {
-			return err
+// bind runs resource binding (RFC 6120 §7), starting with el.
+func (ss *Session) bind(ctx context.Context, el *wire.Element) (step, error) {
+	s := ss.srv
+	for ; ; el = nil {
+		if el == nil {
+			var err error
+			if el, err = ss.tr.Next(); err != nil {
+				return 0, err
+			}
 		}
 		if el.Space != wire.NSClient || el.Local != "iq" {
-			return streamError("not-authorized")
+			return 0, streamError("not-authorized")
 		}
 		b := el.Child(nsBind, "bind")
 		if b == nil || el.Get("type") != "set" {
@@ -299,7 +401,7 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 		ss.bare = ss.user + "@" + s.cfg.Domain
 		ss.full = ss.bare + "/" + ss.resource
 		if s.closing.Load() {
-			return streamError("system-shutdown")
+			return 0, streamError("system-shutdown")
 		}
 		if old := s.router.Bind(ss); old != nil {
 			// Conflict policy: the newest session wins (as Prosody's
@@ -308,16 +410,22 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 		}
 		reply := wire.New(wire.NSClient, "iq", "type", "result", "id", el.Get("id"))
 		reply.Add(wire.New(nsBind, "bind").Add(wire.New(nsBind, "jid").AddText(ss.full)))
-		return ss.writeEl(reply)
+		return stepBound, ss.writeEl(reply)
 	}
 }
 
-// authenticate runs SASL exchanges until one succeeds or the attempts
-// run out.
-func (ss *Session) authenticate(ctx context.Context) error {
+// authenticate is the SASL feature's negotiation: it ends with the
+// stream restart that follows <success/>.
+func (ss *Session) authenticate(ctx context.Context, first *wire.Element) (step, error) {
+	return stepRestart, ss.sasl(ctx, first)
+}
+
+// sasl runs SASL exchanges, starting with first, until one succeeds or
+// the attempts run out.
+func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 	s := ss.srv
 	failures := 0
-	lim := s.limit(ss.raw.RemoteAddr())
+	lim := s.limit(ss.tr.RemoteAddr())
 	fail := func(cond string) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
@@ -333,7 +441,10 @@ func (ss *Session) authenticate(ctx context.Context) error {
 		return nil
 	}
 	for {
-		el, err := ss.dec.Next()
+		el, err := first, error(nil)
+		if first = nil; el == nil {
+			el, err = ss.tr.Next()
+		}
 		if err != nil {
 			return err
 		}
@@ -365,7 +476,7 @@ func (ss *Session) authenticate(ctx context.Context) error {
 					el.Children = []wire.Node{{El: c}}
 				}
 				var ip netip.Addr
-				if ta, ok := ss.raw.RemoteAddr().(*net.TCPAddr); ok {
+				if ta, ok := ss.tr.RemoteAddr().(*net.TCPAddr); ok {
 					ip = ta.AddrPort().Addr()
 				}
 				if r := s.d.Register.HandleUnauthenticated(ctx, s.cfg.Domain, ip, el); r != nil {
@@ -385,7 +496,7 @@ func (ss *Session) authenticate(ctx context.Context) error {
 			}
 			return streamError("not-authorized")
 		}
-		x, err := s.auth.Start(el.Get("mechanism"), ss.tls)
+		x, err := s.auth.Start(el.Get("mechanism"), ss.tr.TLS())
 		if err != nil {
 			if err := fail(auth.Condition(err)); err != nil {
 				return err
@@ -411,7 +522,7 @@ func (ss *Session) authenticate(ctx context.Context) error {
 			if err := ss.write([]byte(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString(out) + `</challenge>`)); err != nil {
 				return err
 			}
-			resp, rerr := ss.dec.Next()
+			resp, rerr := ss.tr.Next()
 			if rerr != nil {
 				return rerr
 			}

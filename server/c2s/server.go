@@ -106,6 +106,8 @@ type Server struct {
 	router *Router
 	iq     map[string]iq.Handler
 	feats  []string
+	// negotiation is the ordered list of stream features.
+	negotiation []feature
 
 	limMu    sync.Mutex
 	limiters map[string]*ipLimit
@@ -176,6 +178,7 @@ func New(cfg Config, d Deps) *Server {
 		"jabber:iq:roster", "urn:xmpp:features:rosterver", "urn:xmpp:features:pre-approval",
 		"msgoffline", "urn:xmpp:delay", nsCarbons,
 	}
+	s.negotiation = s.features()
 	return s
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -21,12 +20,9 @@ import (
 // writer goroutine that runs only while stanzas are queued, so an idle
 // session costs one goroutine.
 type Session struct {
-	srv  *Server
-	conn net.Conn // the TLS connection once established
-	raw  net.Conn // the TCP connection
-	id   string   // random connection id for logs
-	dec  *wire.Decoder
-	tls  *tls.ConnectionState
+	srv *Server
+	tr  Transport // TCP or WebSocket
+	id  string    // random connection id for logs
 
 	user, resource string
 	full, bare     string
@@ -54,9 +50,8 @@ type Session struct {
 	cond        string    // stream error to send when closing
 	done        chan struct{}
 
-	pinged     atomic.Bool
-	headerSent bool
-	preauth    string // XEP-0401 token accepted before registration
+	pinged  atomic.Bool
+	preauth string // XEP-0401 token accepted before registration
 }
 
 type outItem struct {
@@ -113,14 +108,11 @@ func (s *Session) enqueue(it outItem) bool {
 	return true
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // writeLoop drains the queue in batches, one TLS write per batch, and exits
 // when the queue is empty.
 func (s *Session) writeLoop() {
 	defer s.writer.Done()
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
+	var els []*wire.Element
 	s.mu.Lock()
 	batch := s.spare // the previous burst's slice: no allocation per burst
 	s.spare = nil
@@ -139,12 +131,12 @@ func (s *Session) writeLoop() {
 		}
 		batch, s.queue = s.queue, batch[:0]
 		s.mu.Unlock()
-		buf.Reset()
+		els = els[:0]
 		for _, it := range batch {
-			it.el.WriteTo(buf, wire.NSClient)
+			els = append(els, it.el)
 		}
-		s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		_, err := s.conn.Write(buf.Bytes())
+		err := s.tr.Write(els)
+		clear(els)
 		if err != nil {
 			s.mu.Lock()
 			// Put the unwritten batch back; finish stores it.
@@ -152,7 +144,7 @@ func (s *Session) writeLoop() {
 			s.writeFailed = true
 			s.writing = false
 			s.mu.Unlock()
-			s.raw.Close() // the reader ends and finish runs
+			s.tr.Abort() // the reader ends and finish runs
 			return
 		}
 		var ids []uint64
@@ -185,7 +177,7 @@ func (s *Session) closeWith(condition, text string) {
 	s.cond = condition
 	s.mu.Unlock()
 	// Unblock the reader; serve's cleanup writes the error and closes.
-	s.raw.SetReadDeadline(time.Unix(1, 0))
+	s.tr.Interrupt()
 }
 
 // shutdown is closeWith(system-shutdown) for the server's shutdown.
@@ -212,7 +204,7 @@ func (s *Session) finish(condition string, peerClosed bool) {
 	if writing {
 		// Let the writer finish its batch; one stuck on a reader that does
 		// not read fails within a second.
-		s.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		s.tr.Hurry(time.Second)
 		s.writer.Wait()
 	}
 	s.mu.Lock()
@@ -229,24 +221,14 @@ func (s *Session) finish(condition string, peerClosed bool) {
 		rest = nil
 	}
 	if failed {
-		s.raw.Close()
+		s.tr.Abort()
 		return
 	}
-	var buf bytes.Buffer
-	if !s.headerSent {
-		buf.WriteString(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='` +
-			newID() + `' from='` + s.srv.cfg.Domain + `' version='1.0'>`)
+	els := make([]*wire.Element, len(rest))
+	for i, it := range rest {
+		els[i] = it.el
 	}
-	for _, it := range rest {
-		it.el.WriteTo(&buf, wire.NSClient)
-	}
-	if condition != "" {
-		writeStreamError(&buf, condition, "")
-	}
-	buf.WriteString("</stream:stream>")
-	s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	_, werr := s.conn.Write(buf.Bytes())
-	if werr != nil {
+	if werr := s.tr.Close(condition, els); werr != nil {
 		s.srv.storeUndelivered(s.user, rest)
 	} else {
 		var ids []uint64
@@ -259,7 +241,6 @@ func (s *Session) finish(condition string, peerClosed bool) {
 			s.srv.db.DeleteOffline(context.Background(), s.user, ids...)
 		}
 	}
-	s.conn.Close()
 }
 
 func writeStreamError(b *bytes.Buffer, condition, text string) {
