@@ -63,6 +63,8 @@ type WebConfig struct {
 	ListenHTTP  string   `key:"listen_http" check:"addr" doc:"Listen address for plain HTTP. It only answers ACME HTTP-01 challenges and redirects everything else to HTTPS."`
 	Hosts       []string `key:"hosts" check:"domain" def:"[domain]" doc:"Host names the website answers to. Each gets a certificate."`
 	ContentDir  string   `key:"content_dir" doc:"Optional directory with Markdown files that override the built-in pages (for example imprint.md). Empty: built-in pages only."`
+	WebSocket   bool     `key:"websocket" doc:"Serve XMPP over WebSocket (RFC 7395) at wss://<first web host>/xmpp-websocket, announced in /.well-known/host-meta (XEP-0156) for browser clients."`
+	WSOrigins   []string `key:"websocket_origins" def:"[*]" doc:"Origins (host patterns such as chat.example.org or *.example.org) whose pages may open the WebSocket. * allows any: XMPP authenticates itself and the site sets no cookies."`
 }
 
 // ContactConfig holds the operator's public contact addresses (XEP-0157).
@@ -143,6 +145,8 @@ func DefaultConfig() Config {
 		Web: WebConfig{
 			ListenHTTPS: ":443",
 			ListenHTTP:  ":80",
+			WebSocket:   true,
+			WSOrigins:   []string{"*"},
 		},
 		TLS: TLSConfig{
 			ACME:          true,

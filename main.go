@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"chatbx/server/mam"
 	"chatbx/server/register"
 	"chatbx/server/upload"
+	"chatbx/server/ws"
 	"chatbx/store"
 	"chatbx/web"
 	"chatbx/web/account"
@@ -719,6 +721,21 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	sess.srv = srv
 
+	if cfg.Web.WebSocket {
+		// XMPP over WebSocket (RFC 7395) on the HTTPS listener, with the
+		// same negotiation, handlers and limits as TCP; host-meta
+		// (XEP-0156) tells browser clients where it is.
+		site.Mount("/xmpp-websocket", ws.New(ctx, ws.Config{
+			Domain:             cfg.Domain,
+			MaxStanzaBytes:     cfg.C2S.MaxStanzaBytes,
+			NegotiationTimeout: cfg.C2S.NegotiationTimeout,
+			IdleTimeout:        cfg.C2S.IdleTimeout,
+			Origins:            cfg.Web.WSOrigins,
+		}, srv))
+		hm := web.HostMeta(wsURL(cfg.Web.Hosts[0], httpsPort))
+		site.Mount("/.well-known/host-meta", hm)
+		site.Mount("/.well-known/host-meta.json", hm)
+	}
 	site.Mount("/account/", pages.Handler())
 	site.Mount("/invite/", hideInviteToken(pages.Handler()))
 	site.Mount(files.Pattern(), files)
@@ -823,6 +840,11 @@ func listenPort(addr string) int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// wsURL is the XMPP over WebSocket endpoint on host.
+func wsURL(host string, port int) string {
+	return "wss" + strings.TrimPrefix(siteURL(host, port), "https") + "/xmpp-websocket"
 }
 
 // siteURL is the HTTPS base URL of host.

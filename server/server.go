@@ -156,3 +156,9 @@ func (s *Server) OfflineExpired(user string, stanza []byte) { s.c2s.OfflineExpir
 
 // Online returns the number of bound sessions.
 func (s *Server) Online() int { return s.c2s.Router().Count() }
+
+// Serve runs a client stream over a transport other than the c2s
+// listeners (the WebSocket endpoint, package server/ws) until it ends.
+func (s *Server) Serve(ctx context.Context, tr c2s.Transport, ready func()) {
+	s.c2s.Serve(ctx, tr, ready)
+}

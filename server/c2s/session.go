@@ -333,3 +333,8 @@ func (s *Session) closing() bool {
 	defer s.mu.Unlock()
 	return s.cond != "" || s.closed
 }
+
+// StreamError returns an error that ends a stream with the given RFC 6120
+// §4.9.3 condition; transports outside this package use it for framing
+// errors they find.
+func StreamError(condition string) error { return streamError(condition) }
