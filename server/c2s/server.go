@@ -112,6 +112,7 @@ type Server struct {
 
 	logins       atomic.Uint64 // sessions bound since start, for trimMemory
 	negotiating  sync.Map      // *Session → struct{}: streams not bound yet
+	offlineBusy  sync.Map      // *Session → struct{}: offline delivery running (handle.go)
 	startTLSOnce sync.Once
 	startTLSConf *tls.Config
 

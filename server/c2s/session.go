@@ -55,6 +55,7 @@ type Session struct {
 	done        chan struct{}
 
 	pinged     atomic.Bool
+	unlogged   atomic.Bool // its account is being deleted: no logout line
 	headerSent bool
 	preauth    string // XEP-0401 token accepted before registration
 }
