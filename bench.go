@@ -15,7 +15,7 @@ import (
 	"chatbx/server/load"
 )
 
-const benchUsage = `usage: chatbx bench login|hold|throughput [flags]
+const benchUsage = `usage: chatbx bench login|hold|throughput|soak [flags]
 
 Drives real XMPP clients (STARTTLS, SCRAM, bind, presence) against a running
 server and prints one RESULT line per run (see docs/PERFORMANCE.md).
@@ -27,8 +27,18 @@ Accounts are <users>0, <users>1, ... with one password; they must exist.
   throughput  --pairs client pairs each send -m messages to their partner
               with at most -w in flight: messages/s, lost/dup, latency,
               server CPU per message
+  soak        -n accounts (default 5000) churn for --soak-warmup plus --for
+              (default 30s + 3m): each logs in, sends messages to random
+              accounts' bare JIDs every --msg-every on average, logs out
+              after --online and back in after --offline (exponential);
+              the offline messages are delivered at the next login. The
+              server's RSS and (with --pprof) goroutines are sampled: they
+              must end within --margin of their post-warm-up level, and
+              every message must arrive exactly once. --short is a
+              20-second smoke version with 200 accounts.
 
-Server CPU and memory come from /proc/<--pid>/stat and /proc/<--pid>/status.
+Server CPU and memory come from /proc/<--pid>/stat and /proc/<--pid>/status,
+goroutines from <--pprof>/debug/pprof/goroutine (loadserver --pprof).
 
 Flags:
 `
@@ -51,13 +61,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	users := fs.String("users", "user", "account name `prefix`")
 	password := fs.String("password", "", "the accounts' `password` (default: $CHATBX_BENCH_PASSWORD)")
 	pid := fs.Int("pid", 0, "server process `id` for CPU and RSS (0: not measured)")
-	n := fs.Int("n", 1000, "login: measured logins; hold: sessions")
+	n := fs.Int("n", 1000, "login: measured logins; hold: sessions; soak: accounts (default 5000)")
 	conc := fs.Int("c", 50, "concurrent clients (login, and setting up hold/throughput)")
 	accounts := fs.Int("accounts", 0, "accounts to cycle through (default -n)")
 	offset := fs.Int("offset", 0, "first account index")
 	warmup := fs.Int("warmup", 0, "login: untimed logins first (warms the server and the client's SCRAM cache)")
 	repeat := fs.Int("repeat", 1, "login, throughput: measured runs, one RESULT line each")
-	holdFor := fs.Duration("for", 20*time.Second, "hold: how long to keep the sessions")
+	holdFor := fs.Duration("for", 20*time.Second, "hold: how long to keep the sessions; soak: measured phase (default 3m)")
 	pairs := fs.Int("pairs", 100, "throughput: client pairs (accounts 2i and 2i+1)")
 	msgs := fs.Int("m", 200, "throughput: messages each client sends")
 	window := fs.Int("w", 10, "throughput: messages in flight per sender")
@@ -67,6 +77,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	pq := fs.Bool("pq", false, "offer the X25519MLKEM768 hybrid TLS key exchange (default: X25519 and P-256 only)")
 	noCache := fs.Bool("no-scram-cache", false, "derive the SCRAM salted password on every login")
 	label := fs.String("label", "", "free text appended to RESULT lines as label=")
+	soakWarmup := fs.Duration("soak-warmup", 30*time.Second, "soak: churn before the measurement")
+	online := fs.Duration("online", 60*time.Second, "soak: mean time a session stays logged in")
+	offline := fs.Duration("offline", 5*time.Second, "soak: mean time an account stays logged out")
+	msgEvery := fs.Duration("msg-every", 20*time.Second, "soak: mean interval between messages of one session")
+	margin := fs.Float64("margin", 0.10, "soak: allowed growth of RSS and goroutines from the post-warm-up level")
+	pprofURL := fs.String("pprof", "", "soak: server's net/http/pprof `URL` for goroutine counts (e.g. http://127.0.0.1:6060)")
+	short := fs.Bool("short", false, "soak: smoke version (-n 200, --for 20s, --soak-warmup 5s, --online 5s, --offline 1s, --msg-every 2s) unless set")
 
 	// Flags may come before and after the scenario.
 	for _, a := range args {
@@ -93,11 +110,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	switch scenario {
-	case "login", "hold", "throughput":
+	case "login", "hold", "throughput", "soak":
 	default:
 		fmt.Fprintf(stderr, "chatbx bench: unknown scenario %q\n", scenario)
 		fs.Usage()
 		return exitUsage
+	}
+	if scenario == "soak" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		defaults := map[string]string{"n": "5000", "for": "3m"}
+		if *short {
+			defaults = map[string]string{"n": "200", "for": "20s", "soak-warmup": "5s", "online": "5s", "offline": "1s", "msg-every": "2s"}
+		}
+		for k, v := range defaults {
+			if !set[k] {
+				fs.Set(k, v)
+			}
+		}
 	}
 	if *password == "" {
 		*password = os.Getenv("CHATBX_BENCH_PASSWORD")
@@ -184,6 +214,30 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		report(res.Line(), res.ErrorText)
 		if err != nil || res.Errors > 0 {
+			status = exitError
+		}
+	case "soak":
+		if lim := load.FileLimit(); lim < uint64(*n)+100 {
+			fmt.Fprintf(stderr, "chatbx bench: the open-file limit %d is below the %d sessions; raise ulimit -n\n", lim, *n)
+			return exitError
+		}
+		opt := load.SoakOptions{Sessions: *n, Concurrency: *conc, Offset: *offset, Warmup: *soakWarmup, For: *holdFor,
+			OnlineMean: *online, OfflineMean: *offline, MessageEvery: *msgEvery, Margin: *margin}
+		if *pprofURL != "" {
+			opt.Goroutines = load.CountGoroutines(*pprofURL)
+		}
+		c, cancel := context.WithTimeout(ctx, *maxTime+*soakWarmup+*holdFor)
+		defer cancel()
+		res, err := r.Soak(c, opt)
+		if err != nil && res.Logins == 0 {
+			fmt.Fprintf(stderr, "chatbx bench: %v\n", err)
+			return exitError
+		}
+		for _, smp := range res.Samples {
+			fmt.Fprintf(stdout, "sample t_s=%.0f rss_kib=%d goroutines=%d online=%d\n", smp.At.Seconds(), smp.RSS, smp.Goroutines, smp.Online)
+		}
+		report(res.Line(), res.ErrorText)
+		if err != nil || res.Errors > 0 || res.Lost > 0 || res.Dup > 0 || res.Bad > 0 || !res.Flat() {
 			status = exitError
 		}
 	case "throughput":

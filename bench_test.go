@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -58,18 +64,18 @@ type benchAnon struct{}
 
 func (benchAnon) IP(net.Addr) string { return "127.0.0.0" }
 
-// TestBenchAgainstServer runs every scenario against an in-process server
-// and checks the RESULT lines.
-func TestBenchAgainstServer(t *testing.T) {
-	const dom = "bench.test"
-	db := storetest.Open(t)
-	ca := xmpptest.NewCA(t, dom)
-	if _, _, err := load.Provision(t.Context(), db, "b", "pw", 6); err != nil {
-		t.Fatal(err)
+// benchServer starts an in-process server with accounts b0 … b<n-1>
+// (password "pw") and returns its addresses and the CA file to trust.
+func benchServer(tb testing.TB, dom string, n int) (addrs []net.Addr, caFile string) {
+	tb.Helper()
+	db := storetest.Open(tb)
+	ca := xmpptest.NewCA(tb, dom)
+	if _, _, err := load.Provision(context.Background(), db, "b", "pw", n); err != nil {
+		tb.Fatal(err)
 	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	caFile = filepath.Join(tb.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cfg := server.DefaultConfig()
 	cfg.Domain = dom
@@ -81,14 +87,33 @@ func TestBenchAgainstServer(t *testing.T) {
 		DirectTLS: ca.ServerConfig("xmpp-client"),
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	tb.Cleanup(func() { cancel(); <-done })
 	<-srv.Ready()
-	common := []string{"--addr", srv.Addrs()[0].String(), "--domain", dom, "--ca", caFile,
+	return srv.Addrs(), caFile
+}
+
+// pprofServer serves this process's net/http/pprof for the soak's
+// goroutine counts.
+func pprofServer(tb testing.TB) string {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	hs := httptest.NewServer(mux)
+	tb.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// TestBenchAgainstServer runs every scenario against an in-process server
+// and checks the RESULT lines.
+func TestBenchAgainstServer(t *testing.T) {
+	const dom = "bench.test"
+	addrs, caFile := benchServer(t, dom, 6)
+	pprofURL := pprofServer(t)
+	common := []string{"--addr", addrs[0].String(), "--domain", dom, "--ca", caFile,
 		"--users", "b", "--password", "pw", "--pid", strconv.Itoa(os.Getpid()), "-c", "3", "--label", "t"}
 	tests := []struct {
 		name        string
@@ -98,11 +123,16 @@ func TestBenchAgainstServer(t *testing.T) {
 	}{
 		{"login", []string{"login", "-n", "6", "--warmup", "3", "--repeat", "2"},
 			[]string{"scenario=login n=6 c=3 ok=6 errors=0 mech=SCRAM-SHA-256", "run=2 label=t"}, false},
-		{"login sha-1 direct", []string{"login", "-n", "3", "--mech", "SCRAM-SHA-1", "--direct", "--addr", srv.Addrs()[1].String()},
+		{"login sha-1 direct", []string{"login", "-n", "3", "--mech", "SCRAM-SHA-1", "--direct", "--addr", addrs[1].String()},
 			[]string{"ok=3 errors=0 mech=SCRAM-SHA-1"}, false},
 		{"hold", []string{"hold", "-n", "4", "--for", "10ms"}, []string{"scenario=hold n=4 established=4 errors=0"}, true},
 		{"throughput", []string{"throughput", "--pairs", "3", "-m", "40", "-w", "4"},
 			[]string{"scenario=throughput pairs=3 m=40 w=4 sent=240 delivered=240 lost=0 dup=0 bad=0 errors=0 timed_out=false"}, false},
+		// Flatness over three seconds is noise: the margin lets it pass;
+		// what must hold is exactly-once delivery through churn.
+		{"soak", []string{"soak", "-n", "6", "--soak-warmup", "1s", "--for", "3s", "--online", "400ms", "--offline", "200ms",
+			"--msg-every", "50ms", "--margin", "10", "--pprof", pprofURL},
+			[]string{"scenario=soak sessions=6 ", " lost=0 dup=0 bad=0 ", "errors=0", "flat=true", "sample t_s="}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,5 +151,38 @@ func TestBenchAgainstServer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSoak is the soak's smoke version for CI's benchmark run: 50
+// accounts churning for five seconds against an in-process server. It
+// reports delivery and the growth of RSS and goroutines (this process:
+// server and clients together) from the post-warm-up level to the end.
+func BenchmarkSoak(b *testing.B) {
+	const dom = "bench.test"
+	addrs, caFile := benchServer(b, dom, 50)
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	r := load.New(load.Config{Addr: addrs[0].String(), Domain: dom, TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		User: "b", Password: "pw", PID: os.Getpid()})
+	gor := func() (int, error) { return runtime.NumGoroutine(), nil }
+	for b.Loop() {
+		res, err := r.Soak(b.Context(), load.SoakOptions{Sessions: 50, Concurrency: 10, Warmup: time.Second, For: 5 * time.Second,
+			OnlineMean: time.Second, OfflineMean: 300 * time.Millisecond, MessageEvery: 200 * time.Millisecond, Goroutines: gor})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Lost > 0 || res.Dup > 0 || res.Bad > 0 || res.Errors > 0 {
+			b.Fatalf("%s\n%s", res.Line(), res.ErrorText)
+		}
+		b.Logf("%s", res.Line())
+		b.ReportMetric(float64(res.Delivered), "msgs")
+		b.ReportMetric(float64(res.Logins), "logins")
+		b.ReportMetric(float64(res.RSS.End-res.RSS.Warm), "rss-growth-KiB")
+		b.ReportMetric(float64(res.Goroutines.End-res.Goroutines.Warm), "goroutine-growth")
 	}
 }

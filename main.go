@@ -791,8 +791,8 @@ var (
 
 func (s *sessions) KickUser(user, condition string) { s.srv.KickUser(user, condition) }
 
-func (s *sessions) KickUserWait(ctx context.Context, user, condition string) error {
-	return s.srv.KickUserWait(ctx, user, condition)
+func (s *sessions) KickUserWait(ctx context.Context, user, self, condition string) error {
+	return s.srv.KickUserWait(ctx, user, self, condition)
 }
 
 func (s *sessions) KickOthers(user, keep, condition string) { s.srv.KickOthers(user, keep, condition) }

@@ -52,8 +52,33 @@ func Check(cfg Config, in CheckInput) []CheckLine {
 	info("log files in %s: %s and %s per %s (new file every %s), %s per %s (new file every %s)",
 		in.LogDir, logs.PrefixConn, logs.PrefixServer, FormatDuration(conn), FormatDuration(BucketFor(conn)),
 		logs.PrefixWebErrors, FormatDuration(web), FormatDuration(BucketFor(web)))
-	info("a log line is deleted at most %s (connection, server) or %s (web errors) after it was written",
-		FormatDuration(conn+BucketFor(conn)+TickFor(conn)), FormatDuration(web+BucketFor(web)+TickFor(web)))
+	for _, l := range []struct {
+		key, what string
+		period    time.Duration
+	}{
+		{"retention.connection_logs", "connection or server log line", conn},
+		{"retention.web_errors", "web error log line", web},
+	} {
+		bucket, tick := BucketFor(l.period), TickFor(l.period)
+		shortest, longest := LineAge(l.period, bucket, tick)
+		if shortest < 0 {
+			warn("%s = %s is shorter than its file length plus sweep interval (%s + %s): files are deleted while still written, and their later lines are lost",
+				l.key, FormatDuration(l.period), FormatDuration(bucket), FormatDuration(tick))
+			shortest = 0
+		}
+		info("a %s is deleted at most %s after it was written (worst case; at least %s; files swept every %s)",
+			l.what, FormatDuration(longest), FormatDuration(shortest), FormatDuration(tick))
+	}
+	for _, l := range []struct {
+		what   string
+		period time.Duration
+	}{
+		{"an offline message not picked up", withDefaults(cfg).Offline},
+		{"an uploaded file", withDefaults(cfg).Uploads},
+	} {
+		info("%s is deleted at most %s after it arrived (worst case; swept every %s)",
+			l.what, FormatDuration(l.period), FormatDuration(TickFor(l.period)))
+	}
 	switch {
 	case in.Stderr && in.Dev:
 		info("log lines also go to standard error (--dev)")

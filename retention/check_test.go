@@ -25,6 +25,9 @@ func TestCheck(t *testing.T) {
 				"retention.uploads = 30d", "retention.web_errors = 30d", "retention.connection_logs = 24h",
 				"retention.offline = 30d", "retention.maintenance_max = 24h",
 				"log files in /data/logs", "new file every 1h", "new file every 24h",
+				"server log line is deleted at most 24h after it was written (worst case; at least 22h50m",
+				"web error log line is deleted at most 30d after it was written (worst case; at least 28d23h50m",
+				"offline message not picked up is deleted at most 30d after", "uploaded file is deleted at most 30d after",
 				"nothing is logged to standard output", "IPv4 to /24, IPv6 to /48", "maintenance is off",
 			},
 		},
@@ -36,7 +39,13 @@ func TestCheck(t *testing.T) {
 		{
 			name:     "shorter is fine",
 			edit:     func(c *retention.Config) { c.ConnectionLogs = 5 * time.Second; c.WebErrors = 10 * time.Second },
-			wantInfo: []string{"retention.connection_logs = 5s", "deleted at most 7s (connection, server)"},
+			wantInfo: []string{"retention.connection_logs = 5s", "server log line is deleted at most 5s after it was written (worst case; at least 3s"},
+		},
+		{
+			name:      "shorter than bucket plus tick",
+			edit:      func(c *retention.Config) { c.ConnectionLogs = time.Second },
+			wantWarns: []string{"retention.connection_logs = 1s is shorter than its file length plus sweep interval (1s + 1s)"},
+			wantInfo:  []string{"server log line is deleted at most 1s after it was written (worst case; at least 0s"},
 		},
 		{
 			name:      "invalid",

@@ -101,6 +101,30 @@ func TickFor(period time.Duration) time.Duration {
 	return min(max(period/10, MinTick), MaxTick)
 }
 
+// Cutoff returns what a run at now of a policy with the given period and
+// tick must delete: everything written, received or uploaded at or before
+// the cutoff. The cutoff is one tick later than now minus period, because
+// the next run comes up to a tick later: an item at w is deleted by the
+// first run at or after w + period - tick, which is no later than
+// w + period. So nothing outlives its period, as long as each run takes
+// less than a tick (runs start on a ticker, so a longer run delays the
+// next one). tick is clamped to [0, period].
+func Cutoff(now time.Time, period, tick time.Duration) time.Time {
+	return now.Add(-(period - min(max(tick, 0), period)))
+}
+
+// LineAge returns how long a log line lives under the log-files policy
+// with the given period, bucket length and tick: at least shortest (the
+// newest line of a file, deleted one period minus a tick after its
+// bucket's start) and at most longest (the oldest line: the file goes by
+// the time its bucket start is one period old). A shortest below zero means
+// the policy removes files while they are still being written: the period
+// is shorter than bucket plus tick.
+func LineAge(period, bucket, tick time.Duration) (shortest, longest time.Duration) {
+	tick = min(max(tick, 0), period)
+	return period - tick - bucket, period
+}
+
 // BucketFor returns the bucket length of log files kept for period
 // (see logs.BucketFor): hourly for 24 hours, daily for 30 days.
 func BucketFor(period time.Duration) time.Duration { return logs.BucketFor(period) }

@@ -72,9 +72,9 @@ func TestTickFor(t *testing.T) {
 	}
 }
 
-// TestLineLifetime checks the promise of issue 4: a log line outlives its
-// period by at most a fifth of it (bucket plus tick), for any period of
-// ten seconds or more.
+// TestLineLifetime checks that bucket plus tick stay within a fifth of the
+// period, for any period of ten seconds or more: a log line is kept at
+// least four fifths of its period (LineAge) and never longer than it.
 func TestLineLifetime(t *testing.T) {
 	t.Parallel()
 	for p := 10 * time.Second; p < 400*day; p = p*5/4 + time.Second {

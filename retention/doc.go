@@ -12,10 +12,15 @@
 // connection-logs (retention.connection_logs, default 24 h): the log files
 // "conn" (login, logout, auth-failure with user and anonymised IP) and
 // "server" (everything else the server logs) are written in hourly
-// buckets (logs.BucketFor) and deleted whole once their bucket ended
-// more than the period ago. A line therefore lives at most period plus
-// bucket plus tick: 25 h 10 min by default, and never more than a fifth
-// over its period for any period of ten seconds or more.
+// buckets (logs.BucketFor) and deleted whole by the time their bucket's
+// start, the oldest line they may hold, is one period old: each run
+// deletes the files that started at or before now minus period plus one
+// tick (Cutoff), because the next run may be a tick away. A line therefore
+// lives at most the period (24 h by default) and at least the period minus
+// bucket minus tick (22 h 50 min by default; LineAge), as long as a run
+// takes less than a tick. "chatbx check" prints both figures. The same
+// lead of one tick applies to offline messages and uploads, so none of the
+// privacy policy's periods is overrun by a sweep interval.
 //
 // web-errors (retention.web_errors, default 30 days): the same for the web
 // site's error log "web-errors", in daily buckets.

@@ -21,7 +21,8 @@ var _ retention.Scrubber = (*store.DB)(nil)
 
 // TestLogFilesPolicy writes lines through real Sinks with the bucket main
 // uses, then runs the policy with the clock just before and just after the
-// moment the last line of the first bucket turns period old plus bucket.
+// moment the first line of the first bucket turns period old minus a tick
+// (the last run before it turns period old).
 func TestLogFilesPolicy(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC) // aligned to every bucket
@@ -61,18 +62,19 @@ func TestLogFilesPolicy(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			p := retention.LogFilesPolicy(tc.policy, dir, tc.period, tc.prefixes...)
+			p := retention.LogFilesPolicy(tc.policy, dir, tc.period, 0, tc.prefixes...)
 			if p.Name != tc.policy || p.Period != tc.period {
 				t.Errorf("policy = %q, %v; want %q, %v", p.Name, p.Period, tc.policy, tc.period)
 			}
-			deadline := firstEnd.Add(tc.period) // first bucket's lines all older than period
+			// The first bucket's oldest line is one tick from period old.
+			deadline := t0.Add(tc.period - retention.TickFor(tc.period))
 			steps := []struct {
 				name      string
 				now       time.Time
 				wantCount int
 				wantFiles int // per prefix of the policy
 			}{
-				{"long before", t0.Add(tc.period), 0, 2},
+				{"long before", firstEnd, 0, 2},
 				{"just before", deadline.Add(-time.Nanosecond), 0, 2},
 				{"just after", deadline, 1, 1},
 				{"again", deadline.Add(bucket / 2), 0, 1},
@@ -95,8 +97,8 @@ func TestLogFilesPolicy(t *testing.T) {
 					if len(files) != st.wantFiles {
 						t.Errorf("%s: %s has %d files, want %d", st.name, prefix, len(files), st.wantFiles)
 					}
-					// No line older than period plus bucket plus tick survives.
-					limit := st.now.Add(-(tc.period + bucket + retention.TickFor(tc.period)))
+					// No line older than period survives.
+					limit := st.now.Add(-tc.period)
 					for _, f := range files {
 						if f.Start.Before(limit) {
 							t.Errorf("%s: %s outlived its period", st.name, f.Path)
@@ -113,7 +115,7 @@ func TestLogFilesPolicy(t *testing.T) {
 
 func TestLogFilesPolicyMissingDir(t *testing.T) {
 	t.Parallel()
-	p := retention.LogFilesPolicy("web-errors", filepath.Join(t.TempDir(), "none"), time.Hour, "web-errors")
+	p := retention.LogFilesPolicy("web-errors", filepath.Join(t.TempDir(), "none"), time.Hour, 0, "web-errors")
 	if n, err := p.Run(t.Context(), time.Now()); n != 0 || err != nil {
 		t.Errorf("Run on a missing directory = %d, %v; want 0, nil", n, err)
 	}
@@ -133,7 +135,7 @@ func TestLogFilesPolicyError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
-	p := retention.LogFilesPolicy("connection-logs", dir, time.Hour, "conn")
+	p := retention.LogFilesPolicy("connection-logs", dir, time.Hour, 0, "conn")
 	if _, err := p.Run(t.Context(), h.Add(3*time.Hour)); err == nil {
 		t.Error("Run with an unremovable file = nil error")
 	}
@@ -143,15 +145,16 @@ func TestOfflinePolicy(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)
 	period := 30 * day
+	lead := period - retention.TickFor(period) // the last run before period
 	tests := []struct {
 		name       string
 		now        time.Time
 		wantN      int
 		wantBounce []string
 	}{
-		{"just before", t0.Add(period), 0, nil},
-		{"just after", t0.Add(period + time.Nanosecond), 1, []string{"alice:<old/>"}},
-		{"both", t0.Add(period + time.Hour + time.Nanosecond), 2, []string{"alice:<old/>", "bob:<newer/>"}},
+		{"just before", t0.Add(lead), 0, nil},
+		{"just after", t0.Add(lead + time.Nanosecond), 1, []string{"alice:<old/>"}},
+		{"both", t0.Add(lead + time.Hour + time.Nanosecond), 2, []string{"alice:<old/>", "bob:<newer/>"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,8 +177,8 @@ func TestOfflinePolicy(t *testing.T) {
 			if err != nil || n != tc.wantN {
 				t.Errorf("Run(%v) = %d, %v; want %d, nil", tc.now, n, err, tc.wantN)
 			}
-			if got := db.calls; len(got) != 1 || !got[0].Equal(tc.now.Add(-period)) {
-				t.Errorf("ExpireOffline before = %v, want %v", got, tc.now.Add(-period))
+			if got := db.calls; len(got) != 1 || !got[0].Equal(tc.now.Add(-lead)) {
+				t.Errorf("ExpireOffline before = %v, want %v", got, tc.now.Add(-lead))
 			}
 			slices.Sort(bounced)
 			if !slices.Equal(bounced, tc.wantBounce) {
@@ -199,7 +202,8 @@ func TestSweepPolicy(t *testing.T) {
 		tick       time.Duration
 		wantCutoff time.Time
 	}{
-		{"uploads", 30 * day, 0, now.Add(-30 * day)},
+		{"uploads", 30 * day, 0, now.Add(-30*day + retention.TickFor(30*day))},
+		{"uploads, own tick", 30 * day, time.Hour, now.Add(-30*day + time.Hour)},
 		{"invites", 0, time.Minute, now},
 	}
 	for _, tc := range tests {

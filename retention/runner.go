@@ -154,8 +154,8 @@ func New(cfg Config, deps Deps) *Runner {
 	}
 	if deps.LogDir != "" {
 		r.policies = append(r.policies,
-			LogFilesPolicy("connection-logs", deps.LogDir, cfg.ConnectionLogs, PrefixesConnection...),
-			LogFilesPolicy("web-errors", deps.LogDir, cfg.WebErrors, PrefixesWebErrors...))
+			LogFilesPolicy("connection-logs", deps.LogDir, cfg.ConnectionLogs, 0, PrefixesConnection...),
+			LogFilesPolicy("web-errors", deps.LogDir, cfg.WebErrors, 0, PrefixesWebErrors...))
 	}
 	if deps.Offline != nil {
 		r.policies = append(r.policies, OfflinePolicy(cfg.Offline, deps.Offline, deps.OnOfflineExpired))

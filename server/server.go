@@ -134,9 +134,10 @@ func (s *Server) KickUser(user, condition string) {
 }
 
 // KickUserWait closes every session of user and returns once each has
-// ended (and logged its logout), or when ctx ends.
-func (s *Server) KickUserWait(ctx context.Context, user, condition string) error {
-	err := s.c2s.KickUserWait(ctx, user, condition)
+// ended (and logged its logout), or when ctx ends; the session bound to
+// the full JID self (the caller's own, if not empty) is not waited for.
+func (s *Server) KickUserWait(ctx context.Context, user, self, condition string) error {
+	err := s.c2s.KickUserWait(ctx, user, self, condition)
 	s.svc.forget(user)
 	return err
 }

@@ -178,6 +178,7 @@ func (db *DB) DeleteUser(ctx context.Context, user string) error {
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		return deleteUserTx(tx, user)
 	})
+	db.notifyOffline(user) // waiters on the queue learn it is gone
 	if err != nil {
 		return fmt.Errorf("store: delete user: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 //	archive-meta/prefs                  preferences (XEP-0441)
 //	archive-meta/last                   highest seq ever handed out
 //	archive-meta/count                  number of archived messages
+//	archive-meta/bytes                  bytes of the archived values (Limits.ArchiveBytes)
 //
 // A seq is the UnixNano time the message was archived, raised to one more
 // than the previous seq when the clock has not moved on (or went back), so
@@ -37,6 +38,7 @@ var (
 	keyArchivePrefs = []byte("prefs")
 	keyArchiveLast  = []byte("last")
 	keyArchiveCount = []byte("count")
+	keyArchiveBytes = []byte("bytes")
 )
 
 // ErrArchiveID reports an archive id that is malformed or not in the
@@ -314,6 +316,11 @@ func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) 
 // ErrNotFound for an unknown user, and with ErrInvalid for an empty or too
 // long with. Whether the user wants the message archived is the caller's
 // decision (see ArchivePrefs).
+//
+// When the message does not fit into Limits.ArchiveBytes, the oldest
+// messages are deleted in the same transaction until it fits: a full
+// archive keeps the newest history, as a user scrolling back expects. A
+// single message larger than the cap fails with ErrQuota.
 func (db *DB) AppendArchive(ctx context.Context, user string, gen uint64, at time.Time, with string, outgoing bool, stanza []byte) (string, error) {
 	if err := checkJID(with); err != nil || len(with) > bolt.MaxKeySize-9 {
 		return "", fmt.Errorf("store: append archive: %w: with", ErrInvalid)
@@ -328,6 +335,9 @@ func (db *DB) AppendArchive(ctx context.Context, user string, gen uint64, at tim
 		}
 		if archivePrefsGen(u.Bucket(bucketArchiveMeta)) != gen {
 			return ErrConflict
+		}
+		if err := archiveRoomTx(tx, user, archivedSize(with, stanza), db.limits.ArchiveBytes); err != nil {
+			return err
 		}
 		seq, err = appendArchiveTx(tx, user, at, with, outgoing, stanza, tag[:])
 		return err
@@ -365,7 +375,11 @@ func appendArchiveTx(tx *bolt.Tx, user string, at time.Time, with string, outgoi
 	if err := meta.Put(keyArchiveLast, binary.BigEndian.AppendUint64([]byte{codecV1}, seq)); err != nil {
 		return 0, err
 	}
-	if err := main.Put(u64key(seq), encodeArchived(tag, with, outgoing, stanza)); err != nil {
+	val := encodeArchived(tag, with, outgoing, stanza)
+	if err := main.Put(u64key(seq), val); err != nil {
+		return 0, err
+	}
+	if err := putUvarint(meta, keyArchiveBytes, getUvarint(meta, keyArchiveBytes)+uint64(len(val))); err != nil {
 		return 0, err
 	}
 	prefix := withPrefix(with)
@@ -376,6 +390,95 @@ func appendArchiveTx(tx *bolt.Tx, user string, at time.Time, with string, outgoi
 		return 0, err
 	}
 	return seq, putUvarint(meta, keyArchiveCount, getUvarint(meta, keyArchiveCount)+1)
+}
+
+// archivedSize is len(encodeArchived(tag, with, _, stanza)).
+func archivedSize(with string, stanza []byte) uint64 {
+	return uint64(1 + archiveTagLen + 1 + len(binary.AppendUvarint(nil, uint64(len(with)))) + len(with) + len(stanza))
+}
+
+// archiveRoomTx deletes the user's oldest messages until size more bytes
+// fit under limit (<= 0: no limit). It fails with ErrQuota if size alone
+// exceeds limit.
+func archiveRoomTx(tx *bolt.Tx, user string, size uint64, limit int64) error {
+	if limit <= 0 {
+		return nil
+	}
+	if size > uint64(limit) {
+		return ErrQuota
+	}
+	u, err := userBucket(tx, user)
+	if err != nil {
+		return err
+	}
+	main, idx, meta := u.Bucket(bucketArchive), u.Bucket(bucketArchiveWith), u.Bucket(bucketArchiveMeta)
+	if main == nil || idx == nil || meta == nil {
+		return nil
+	}
+	have := getUvarint(meta, keyArchiveBytes)
+	if have+size <= uint64(limit) {
+		return nil
+	}
+	// Collect first: deleting under a cursor can skip items.
+	type entry struct{ key, with []byte }
+	var old []entry
+	freed := uint64(0)
+	c := main.Cursor()
+	for k, v := c.First(); k != nil && have-min(have, freed)+size > uint64(limit); k, v = c.Next() {
+		if len(k) != 8 {
+			continue
+		}
+		w, _ := archivedWith(v) // a malformed value is deleted all the same
+		old = append(old, entry{bytes.Clone(k), bytes.Clone(w)})
+		freed += uint64(len(v))
+	}
+	removed := map[string]uint64{}
+	for _, e := range old {
+		if err := main.Delete(e.key); err != nil {
+			return err
+		}
+		if err := idx.Delete(append(withPrefix(string(e.with)), e.key...)); err != nil {
+			return err
+		}
+		removed[string(e.with)]++
+	}
+	for with, n := range removed {
+		prefix := withPrefix(with)
+		c := getUvarint(idx, prefix)
+		if err := putUvarint(idx, prefix, c-min(c, n)); err != nil {
+			return err
+		}
+	}
+	count := getUvarint(meta, keyArchiveCount)
+	if err := putUvarint(meta, keyArchiveCount, count-min(count, uint64(len(old)))); err != nil {
+		return err
+	}
+	return putUvarint(meta, keyArchiveBytes, have-min(have, freed))
+}
+
+// archiveBytesTx sums an archive's values (for the migration).
+func archiveBytesTx(main *bolt.Bucket) uint64 {
+	var n uint64
+	c := main.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n += uint64(len(v))
+	}
+	return n
+}
+
+// ArchiveBytes returns the bytes the user's archive takes (what
+// Limits.ArchiveBytes caps). It fails with ErrNotFound for an unknown user.
+func (db *DB) ArchiveBytes(ctx context.Context, user string) (int64, error) {
+	var n uint64
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b, err := userSub(tx, user, bucketArchiveMeta)
+		n = getUvarint(b, keyArchiveBytes)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: archive bytes: %w", err)
+	}
+	return int64(n), nil
 }
 
 // ArchiveQuery selects messages of an archive (XEP-0313 §4) and one page
@@ -826,6 +929,9 @@ func (db *DB) PurgeArchive(ctx context.Context, user string) error {
 			}
 		}
 		if meta := u.Bucket(bucketArchiveMeta); meta != nil {
+			if err := meta.Delete(keyArchiveBytes); err != nil {
+				return err
+			}
 			return meta.Delete(keyArchiveCount)
 		}
 		return nil
@@ -896,13 +1002,12 @@ func expireArchiveTx(tx *bolt.Tx, user string, cut uint64, limit int) (int, erro
 		key, with []byte
 	}
 	var old []entry
+	freed := uint64(0)
 	c := main.Cursor()
 	for k, v := c.First(); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) < cut && len(old) < limit; k, v = c.Next() {
-		w, err := archivedWith(v)
-		if err != nil {
-			return 0, err
-		}
+		w, _ := archivedWith(v) // a malformed value expires all the same
 		old = append(old, entry{bytes.Clone(k), bytes.Clone(w)})
+		freed += uint64(len(v))
 	}
 	removed := map[string]uint64{}
 	for _, e := range old {
@@ -921,6 +1026,10 @@ func expireArchiveTx(tx *bolt.Tx, user string, cut uint64, limit int) (int, erro
 		if err := putUvarint(idx, prefix, have-min(have, n)); err != nil {
 			return 0, err
 		}
+	}
+	size := getUvarint(meta, keyArchiveBytes)
+	if err := putUvarint(meta, keyArchiveBytes, size-min(size, freed)); err != nil {
+		return 0, err
 	}
 	have := getUvarint(meta, keyArchiveCount)
 	return len(old), putUvarint(meta, keyArchiveCount, have-min(have, uint64(len(old))))

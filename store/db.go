@@ -34,6 +34,10 @@ type Options struct {
 	// NoSync skips fsync after commits (and in Scrub). Only for tests and
 	// throw-away files: a crash can then lose or corrupt the database.
 	NoSync bool
+
+	// Limits are the per-user storage caps (see Limits); the zero value
+	// means DefaultLimits.
+	Limits Limits
 }
 
 // DB is the chatbx database: one bbolt file.
@@ -54,6 +58,13 @@ type DB struct {
 	file *os.File
 
 	certLocks lockTable
+
+	limits Limits
+
+	// watchMu guards watch: per user, a channel closed at the next change
+	// that removes offline messages (see WaitOfflineGone).
+	watchMu sync.Mutex
+	watch   map[string]chan struct{}
 }
 
 // Open opens the database at path, creating it with mode 0600 if it does
@@ -82,7 +93,7 @@ func openWith(path string, opts Options, steps []migration) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	db := &DB{bolt: b, path: path, file: f}
+	db := &DB{bolt: b, path: path, file: f, limits: opts.Limits.withDefaults(), watch: map[string]chan struct{}{}}
 	if err := b.Update(func(tx *bolt.Tx) error { return migrate(tx, steps) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate: %w", err)
@@ -189,6 +200,7 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{"per-user usage counters", countUsage},
 }
 
 // SchemaVersion is the schema version this build writes.

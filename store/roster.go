@@ -52,6 +52,38 @@ type RosterItem struct {
 // A NUL byte cannot occur in a JID, so it cannot collide with an item.
 var keyRosterVer = []byte{0}
 
+// keyRosterCount holds the number of items (uvarint), for the per-user
+// cap (Limits.RosterItems).
+var keyRosterCount = []byte{0, 'n'}
+
+// addRosterItem counts a new item, failing with ErrQuota when the roster
+// is full.
+func (db *DB) addRosterItem(b *bolt.Bucket) error {
+	n := getUvarint(b, keyRosterCount)
+	if lim := db.limits.RosterItems; lim > 0 && n >= uint64(lim) {
+		return ErrQuota
+	}
+	return putUvarint(b, keyRosterCount, n+1)
+}
+
+// removeRosterItem uncounts a deleted item.
+func removeRosterItem(b *bolt.Bucket) error {
+	n := getUvarint(b, keyRosterCount)
+	return putUvarint(b, keyRosterCount, n-min(n, 1))
+}
+
+// rosterCountTx counts a roster's items (for the migration).
+func rosterCountTx(b *bolt.Bucket) uint64 {
+	var n uint64
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) > 0 && k[0] != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Roster item flags byte: bits 0-1 subscription, then the three booleans.
 const (
 	flagAskOut      = 1 << 2
@@ -143,8 +175,8 @@ func (db *DB) Roster(ctx context.Context, user string) (ver uint64, items []Rost
 		ver = rosterVer(b)
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if bytes.Equal(k, keyRosterVer) {
-				continue
+			if len(k) == 0 || k[0] == 0 {
+				continue // version and counter
 			}
 			it, err := decodeRosterItem(k, v)
 			if err != nil {
@@ -187,7 +219,7 @@ func (db *DB) RosterItem(ctx context.Context, user, jid string) (RosterItem, err
 		if b != nil && jid != "" {
 			v = b.Get([]byte(jid))
 		}
-		if v == nil || jid == string(keyRosterVer) {
+		if v == nil || jid[0] == 0 {
 			return ErrNotFound
 		}
 		it, err = decodeRosterItem([]byte(jid), v)
@@ -200,7 +232,8 @@ func (db *DB) RosterItem(ctx context.Context, user, jid string) (RosterItem, err
 }
 
 // PutRosterItem creates or replaces the item it.JID and returns the new
-// roster version. It fails with ErrNotFound for an unknown user.
+// roster version. It fails with ErrNotFound for an unknown user and with
+// ErrQuota when a new item would exceed Limits.RosterItems.
 func (db *DB) PutRosterItem(ctx context.Context, user string, it RosterItem) (ver uint64, err error) {
 	if err := checkJID(it.JID); err != nil {
 		return 0, fmt.Errorf("store: put roster item: %w", err)
@@ -209,6 +242,11 @@ func (db *DB) PutRosterItem(ctx context.Context, user string, it RosterItem) (ve
 		b, err := userSub(tx, user, bucketRoster)
 		if err != nil {
 			return err
+		}
+		if b.Get([]byte(it.JID)) == nil {
+			if err := db.addRosterItem(b); err != nil {
+				return err
+			}
 		}
 		if err := b.Put([]byte(it.JID), encodeRosterItem(&it)); err != nil {
 			return err
@@ -236,6 +274,9 @@ func (db *DB) DeleteRosterItem(ctx context.Context, user, jid string) (ver uint6
 		if err := b.Delete([]byte(jid)); err != nil {
 			return err
 		}
+		if err := removeRosterItem(b); err != nil {
+			return err
+		}
 		ver, err = bumpRosterVer(b)
 		return err
 	})
@@ -255,7 +296,8 @@ func (db *DB) DeleteRosterItem(ctx context.Context, user, jid string) (ver uint6
 // UpdateRosterItem returns the item as fn left it and the roster version
 // after the update. fn runs inside the transaction: it must be quick and
 // must not call other DB methods. fn cannot change the item's JID.
-// It fails with ErrNotFound for an unknown user.
+// It fails with ErrNotFound for an unknown user and with ErrQuota when a
+// new item would exceed Limits.RosterItems.
 func (db *DB) UpdateRosterItem(ctx context.Context, user, jid string, fn func(it *RosterItem, exists bool) (keep bool, err error)) (RosterItem, uint64, error) {
 	if err := checkJID(jid); err != nil {
 		return RosterItem{}, 0, fmt.Errorf("store: update roster item: %w", err)
@@ -291,11 +333,19 @@ func (db *DB) UpdateRosterItem(ctx context.Context, user, jid string, fn func(it
 			if exists && bytes.Equal(v, old) {
 				return nil
 			}
+			if !exists {
+				if err := db.addRosterItem(b); err != nil {
+					return err
+				}
+			}
 			if err := b.Put(key, v); err != nil {
 				return err
 			}
 		case exists:
 			if err := b.Delete(key); err != nil {
+				return err
+			}
+			if err := removeRosterItem(b); err != nil {
 				return err
 			}
 		default:

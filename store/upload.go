@@ -21,6 +21,15 @@ import (
 //	                              hash of the PUT secret; no owner
 //	upload-times/<created><id>    the expiry index; the value is the owner
 //	users/<user>/uploads/<id>     the account's list (flag values)
+//	users/<user>/upload-usage     running totals: bytes held (complete
+//	                              uploads and pending slots), records
+//	                              created on the current UTC day
+//	users/<user>/upload-pending   <putBy><id> → size of each slot that
+//	                              still counts but is not complete
+//
+// Quota checks read the totals, never the records. The totals change in
+// the transaction that changes the records; an account whose records
+// predate them has them counted once, at its next upload change.
 //
 // DeleteUser drops users/<user>/uploads with the account, deletes the
 // index entries (refDelete) and moves uploads/<id> to trash (refTrash)
@@ -30,10 +39,29 @@ import (
 // The top-level buckets are created by the first upload, so older files
 // need no migration; readers treat a missing bucket as empty.
 var (
-	bucketUploads     = []byte("uploads")      // id → record
-	bucketUploadTimes = []byte("upload-times") // created (8 bytes) + id → owner
-	bucketUserUploads = []byte("uploads")      // under users/<user>: id → flagValue
+	bucketUploads       = []byte("uploads")        // id → record
+	bucketUploadTimes   = []byte("upload-times")   // created (8 bytes) + id → owner
+	bucketUserUploads   = []byte("uploads")        // under users/<user>: id → flagValue
+	bucketUploadUsage   = []byte("upload-usage")   // under users/<user>: keyUploadBytes, keyUploadDay
+	bucketUploadPending = []byte("upload-pending") // under users/<user>: putBy (8 bytes) + id → size
+
+	keyUploadBytes = []byte("bytes") // uvarint: bytes counted against the quota
+	keyUploadDay   = []byte("day")   // UTC day number (uvarint) + records created that day (uvarint)
 )
+
+// ErrUploadsPerDay is returned by PutUpload when the user has created the
+// most upload records one UTC day allows (UploadLimits.PerDay).
+var ErrUploadsPerDay = errors.New("store: upload records per day reached")
+
+// UploadLimits bounds the uploads of one account.
+type UploadLimits struct {
+	// Quota bounds the bytes one account holds: complete uploads plus
+	// slots that may still be completed. Zero or negative: no quota.
+	Quota int64
+	// PerDay bounds the upload records (slots, zero-byte ones included)
+	// one account may create per UTC day. Zero or negative: no bound.
+	PerDay int
+}
 
 // maxUploadID bounds an upload id. Ids are chosen by the upload service
 // (random, a few dozen characters); the store treats them as opaque.
@@ -145,12 +173,16 @@ func getUpload(tx *bolt.Tx, id string) (Upload, error) {
 }
 
 // PutUpload records a new upload slot u for user in one transaction.
-// quota, if positive, bounds the bytes user may hold: the sizes of the
-// user's complete uploads and of slots still valid at u.Created, plus
-// u.Size. It fails with ErrNotFound for an unknown user, ErrExists if the
-// id is taken, ErrQuota when the quota would be exceeded, and ErrInvalid
-// for an empty or overlong id, a negative size or a zero Created.
-func (db *DB) PutUpload(ctx context.Context, user string, u Upload, quota int64) error {
+// lim.Quota, if positive, bounds the bytes user may hold: the sizes of the
+// user's complete uploads and of slots that may still be completed (their
+// PutBy is after u.Created), plus u.Size. lim.PerDay, if positive, bounds
+// the records created per UTC day of u.Created, zero-byte slots included.
+// The check reads the user's running totals, not the records.
+// It fails with ErrNotFound for an unknown user, ErrExists if the id is
+// taken, ErrUploadsPerDay or ErrQuota when a limit would be exceeded, and
+// ErrInvalid for an empty or overlong id, a negative size or a zero
+// Created.
+func (db *DB) PutUpload(ctx context.Context, user string, u Upload, lim UploadLimits) error {
 	if err := checkUploadID(u.ID); err != nil {
 		return fmt.Errorf("store: put upload: %w", err)
 	}
@@ -174,14 +206,22 @@ func (db *DB) PutUpload(ctx context.Context, user string, u Upload, quota int64)
 		if all.Get(id) != nil {
 			return ErrExists
 		}
-		if quota > 0 {
-			used, err := uploadUsage(all, list, u.Created)
-			if err != nil {
-				return err
-			}
-			if used+u.Size > quota || u.Size > quota {
-				return ErrQuota
-			}
+		use, err := openUploadUsage(tx, user, list, all)
+		if err != nil {
+			return err
+		}
+		day := utcDay(u.Created)
+		if use.day != day {
+			use.day, use.today = day, 0
+		}
+		if lim.PerDay > 0 && use.today >= uint64(lim.PerDay) {
+			return ErrUploadsPerDay
+		}
+		if err := use.expire(u.Created); err != nil {
+			return err
+		}
+		if lim.Quota > 0 && (u.Size > lim.Quota || use.bytes+u.Size > lim.Quota) {
+			return ErrQuota
 		}
 		if err := all.Put(id, encodeUpload(u)); err != nil {
 			return err
@@ -191,6 +231,13 @@ func (db *DB) PutUpload(ctx context.Context, user string, u Upload, quota int64)
 			return err
 		}
 		if err := list.Put(id, flagValue); err != nil {
+			return err
+		}
+		if err := use.addPending(u); err != nil {
+			return err
+		}
+		use.today++
+		if err := use.save(); err != nil {
 			return err
 		}
 		// The record goes to trash with the account, so that its file
@@ -207,10 +254,58 @@ func (db *DB) PutUpload(ctx context.Context, user string, u Upload, quota int64)
 	return nil
 }
 
-// uploadUsage sums the sizes of the uploads in list that are complete or
-// whose slot is still valid at now.
-func uploadUsage(all, list *bolt.Bucket, now time.Time) (int64, error) {
-	var used int64
+// uploadUsage is one account's running upload totals (users/<user>/
+// upload-usage and upload-pending), read and written inside an update
+// transaction together with the records they count.
+//
+// bytes is the sum of the sizes of the account's complete uploads and of
+// its pending slots. A slot is pending from PutUpload until it completes,
+// is deleted, or its PutBy passes (expire, run lazily before each check):
+// a slot nobody completed in time stops counting.
+type uploadUsage struct {
+	usage, pending *bolt.Bucket
+	bytes          int64
+	day, today     uint64
+}
+
+// openUploadUsage returns user's totals. An account whose uploads predate
+// the totals has them counted once from its records; every later change
+// goes through the totals, so no check scans the records again.
+func openUploadUsage(tx *bolt.Tx, user string, list, all *bolt.Bucket) (*uploadUsage, error) {
+	usage, err := userSub(tx, user, bucketUploadUsage)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := userSub(tx, user, bucketUploadPending)
+	if err != nil {
+		return nil, err
+	}
+	use := &uploadUsage{usage: usage, pending: pending}
+	v := usage.Get(keyUploadBytes)
+	if v == nil {
+		return use, use.recount(list, all)
+	}
+	d := newDecoder(v)
+	use.bytes = int64(d.uvarint())
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if v := usage.Get(keyUploadDay); v != nil {
+		d := newDecoder(v)
+		use.day, use.today = d.uvarint(), d.uvarint()
+		if err := d.done(); err != nil {
+			return nil, err
+		}
+	}
+	return use, nil
+}
+
+// recount builds the totals from the records: complete uploads count,
+// incomplete ones become pending until their PutBy.
+func (use *uploadUsage) recount(list, all *bolt.Bucket) error {
+	if list == nil || all == nil {
+		return use.save()
+	}
 	err := list.ForEach(func(k, _ []byte) error {
 		v := all.Get(k)
 		if v == nil {
@@ -220,12 +315,73 @@ func uploadUsage(all, list *bolt.Bucket, now time.Time) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if u.Complete || u.PutBy.After(now) {
-			used += u.Size
+		if u.Complete {
+			use.bytes += u.Size
+			return nil
 		}
-		return nil
+		return use.addPending(u)
 	})
-	return used, err
+	if err != nil {
+		return err
+	}
+	return use.save()
+}
+
+func pendingKey(u Upload) []byte { return append(timeKey(u.PutBy), u.ID...) }
+
+// addPending counts the incomplete upload u until its PutBy.
+func (use *uploadUsage) addPending(u Upload) error {
+	use.bytes += u.Size
+	return use.pending.Put(pendingKey(u), appendUvarint([]byte{codecV1}, uint64(u.Size)))
+}
+
+// dropPending stops counting u as pending; it reports whether u was.
+func (use *uploadUsage) dropPending(u Upload) (bool, error) {
+	k := pendingKey(u)
+	if use.pending.Get(k) == nil {
+		return false, nil
+	}
+	use.sub(u.Size)
+	return true, use.pending.Delete(k)
+}
+
+// expire stops counting the slots whose PutBy is at or before now. It
+// reads only those entries.
+func (use *uploadUsage) expire(now time.Time) error {
+	end := timeKey(now)
+	var keys [][]byte
+	c := use.pending.Cursor()
+	for k, v := c.First(); k != nil && len(k) >= 8 && bytes.Compare(k[:8], end) <= 0; k, v = c.Next() {
+		d := newDecoder(v)
+		size := d.uvarint()
+		if err := d.done(); err != nil {
+			return err
+		}
+		use.sub(int64(size))
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := use.pending.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (use *uploadUsage) sub(n int64) {
+	use.bytes = max(use.bytes-n, 0)
+}
+
+func (use *uploadUsage) save() error {
+	if err := use.usage.Put(keyUploadBytes, appendUvarint([]byte{codecV1}, uint64(use.bytes))); err != nil {
+		return err
+	}
+	return use.usage.Put(keyUploadDay, appendUvarint(appendUvarint([]byte{codecV1}, use.day), use.today))
+}
+
+// utcDay numbers the UTC day of t.
+func utcDay(t time.Time) uint64 {
+	return uint64(t.Unix() / (24 * 60 * 60))
 }
 
 // Upload returns the upload with the given id, Owner included, or
@@ -243,29 +399,55 @@ func (db *DB) Upload(ctx context.Context, id string) (Upload, error) {
 	return u, nil
 }
 
-// CompleteUpload marks the upload id as uploaded in full. It fails with
-// ErrNotFound if the record is gone (expired, or its account deleted) and
-// with ErrConflict if it was completed before.
-func (db *DB) CompleteUpload(ctx context.Context, id string) error {
+// CompleteUpload marks the upload id as uploaded in full at now.
+// quota, if positive, is checked again: a slot whose PutBy passed while
+// its PUT was running no longer counted and is counted again only if it
+// fits. It fails with ErrNotFound if the record is gone (expired, or its
+// account deleted), with ErrConflict if it was completed before, and with
+// ErrQuota if the file does not fit; the upload then stays incomplete and
+// no longer counts.
+func (db *DB) CompleteUpload(ctx context.Context, id string, now time.Time, quota int64) error {
+	var over bool
 	err := db.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUploads)
-		if b == nil {
-			return ErrNotFound
-		}
-		v := b.Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		u, err := decodeUpload(id, v)
+		u, err := getUpload(tx, id)
 		if err != nil {
 			return err
 		}
 		if u.Complete {
 			return ErrConflict
 		}
+		list, err := userSub(tx, u.Owner, bucketUserUploads)
+		if err != nil {
+			return err
+		}
+		use, err := openUploadUsage(tx, u.Owner, list, tx.Bucket(bucketUploads))
+		if err != nil {
+			return err
+		}
+		if err := use.expire(now); err != nil {
+			return err
+		}
+		// Pending until now (dropPending takes it out) or no longer
+		// counted; either way it counts as complete from here on.
+		if _, err := use.dropPending(u); err != nil {
+			return err
+		}
+		use.bytes += u.Size
+		if quota > 0 && use.bytes > quota {
+			// The slot fails: it stays incomplete and stops counting.
+			use.sub(u.Size)
+			over = true
+			return use.save()
+		}
 		u.Complete = true
-		return b.Put([]byte(id), encodeUpload(u))
+		if err := tx.Bucket(bucketUploads).Put([]byte(id), encodeUpload(u)); err != nil {
+			return err
+		}
+		return use.save()
 	})
+	if err == nil && over {
+		err = ErrQuota
+	}
 	if err != nil {
 		return fmt.Errorf("store: complete upload: %w", err)
 	}
@@ -329,6 +511,32 @@ func deleteUploadTx(tx *bolt.Tx, id string) error {
 	if err != nil {
 		return err
 	}
+	if u.Owner != "" {
+		list, err := userSub(tx, u.Owner, bucketUserUploads)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			// The totals are read (or first counted) while the record
+			// is still there.
+			use, err := openUploadUsage(tx, u.Owner, list, tx.Bucket(bucketUploads))
+			if err != nil {
+				return err
+			}
+			if u.Complete {
+				use.sub(u.Size)
+			} else if _, err := use.dropPending(u); err != nil {
+				return err
+			}
+			if err := use.save(); err != nil {
+				return err
+			}
+			if err := list.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+	}
 	tk := uploadTimeKey(u.Created, id)
 	if err := tx.Bucket(bucketUploads).Delete([]byte(id)); err != nil {
 		return err
@@ -340,16 +548,6 @@ func deleteUploadTx(tx *bolt.Tx, id string) error {
 	}
 	if u.Owner == "" {
 		return nil
-	}
-	list, err := userSub(tx, u.Owner, bucketUserUploads)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := list.Delete([]byte(id)); err != nil {
-		return err
 	}
 	if err := removeUserRef(tx, u.Owner, bucketUploads, []byte(id)); err != nil {
 		return err

@@ -44,7 +44,7 @@ func TestUploads(t *testing.T) {
 		user string
 		u    store.Upload
 	}{{alice, a2}, {alice, a1}, {bob, b1}} {
-		if err := db.PutUpload(ctx, tc.user, tc.u, 0); err != nil {
+		if err := db.PutUpload(ctx, tc.user, tc.u, store.UploadLimits{}); err != nil {
 			t.Fatalf("PutUpload(%s, %s) = %v", tc.user, tc.u.ID, err)
 		}
 	}
@@ -61,7 +61,7 @@ func TestUploads(t *testing.T) {
 		{"no time", alice, store.Upload{ID: "zero"}, store.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := db.PutUpload(ctx, tc.user, tc.u, 0); !errors.Is(err, tc.want) {
+			if err := db.PutUpload(ctx, tc.user, tc.u, store.UploadLimits{}); !errors.Is(err, tc.want) {
 				t.Errorf("PutUpload(%q, %q) = %v, want %v", tc.user, tc.u.ID, err, tc.want)
 			}
 		})
@@ -77,13 +77,13 @@ func TestUploads(t *testing.T) {
 		t.Errorf("Upload(nope) = %v, want ErrNotFound", err)
 	}
 
-	if err := db.CompleteUpload(ctx, "a1"); err != nil {
+	if err := db.CompleteUpload(ctx, "a1", uploadT0, 0); err != nil {
 		t.Fatalf("CompleteUpload(a1) = %v", err)
 	}
-	if err := db.CompleteUpload(ctx, "a1"); !errors.Is(err, store.ErrConflict) {
+	if err := db.CompleteUpload(ctx, "a1", uploadT0, 0); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CompleteUpload(a1) again = %v, want ErrConflict", err)
 	}
-	if err := db.CompleteUpload(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+	if err := db.CompleteUpload(ctx, "nope", uploadT0, 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CompleteUpload(nope) = %v, want ErrNotFound", err)
 	}
 	if got, _ := db.Upload(ctx, "a1"); !got.Complete {
@@ -159,13 +159,13 @@ func TestUploadQuota(t *testing.T) {
 
 	// A complete upload of 60 and a pending slot of 30, valid for 5 minutes.
 	done := slot("done", 60, 0)
-	if err := db.PutUpload(ctx, user, done, quota); err != nil {
+	if err := db.PutUpload(ctx, user, done, store.UploadLimits{Quota: quota}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteUpload(ctx, "done"); err != nil {
+	if err := db.CompleteUpload(ctx, "done", uploadT0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutUpload(ctx, user, slot("pending", 30, time.Minute), quota); err != nil {
+	if err := db.PutUpload(ctx, user, slot("pending", 30, time.Minute), store.UploadLimits{Quota: quota}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -180,7 +180,7 @@ func TestUploadQuota(t *testing.T) {
 		{"larger than the quota", slot("q4", quota+1, time.Hour), store.ErrQuota},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := db.PutUpload(ctx, user, tc.u, quota); !errors.Is(err, tc.want) {
+			if err := db.PutUpload(ctx, user, tc.u, store.UploadLimits{Quota: quota}); !errors.Is(err, tc.want) {
 				t.Errorf("PutUpload(%s, size %d) = %v, want %v", tc.u.ID, tc.u.Size, err, tc.want)
 			}
 		})
@@ -208,12 +208,12 @@ func TestDeleteUserUploads(t *testing.T) {
 	for i := range 3 {
 		u := slot(fmt.Sprintf("v%d", i), 5, time.Duration(i)*time.Minute)
 		u.Name = fmt.Sprintf("%s-%d.jpg", nameMarker, i)
-		if err := db.PutUpload(ctx, victim, u, 0); err != nil {
+		if err := db.PutUpload(ctx, victim, u, store.UploadLimits{}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, u.ID)
 	}
-	if err := db.PutUpload(ctx, keeper, slot("k1", 5, 0), 0); err != nil {
+	if err := db.PutUpload(ctx, keeper, slot("k1", 5, 0), store.UploadLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if !fileContains(t, path, userMarker) || !fileContains(t, path, nameMarker) {
@@ -261,5 +261,96 @@ func TestDeleteUserUploads(t *testing.T) {
 	storetest.User(t, db, userMarker)
 	if ups, err := db.UserUploads(ctx, userMarker); err != nil || len(ups) != 0 {
 		t.Errorf("UserUploads of the re-created user = %v, %v", uploadIDs(ups), err)
+	}
+}
+
+// TestUploadQuotaLifecycle follows the running total through a slot's
+// life: a pending slot counts, an expired one stops counting, completion
+// re-checks the quota (a PUT that outlived its slot while the space was
+// handed to another slot is refused), and deletion frees the bytes.
+// Fails on main before the running totals (completion did not re-check).
+func TestUploadQuotaLifecycle(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t)
+	ctx := t.Context()
+	user := storetest.User(t, db, "alice")
+	const quota = 100
+	lim := store.UploadLimits{Quota: quota}
+	at := func(d time.Duration) time.Time { return uploadT0.Add(d) }
+
+	steps := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		// late: 60 bytes, pending until 5 min.
+		{"slot late", func() error { return db.PutUpload(ctx, user, slot("late", 60, 0), lim) }, nil},
+		{"pending slot counts", func() error { return db.PutUpload(ctx, user, slot("x1", 41, time.Minute), lim) }, store.ErrQuota},
+		// At 5 min late expires unfinished; its space goes to other (60).
+		{"slot other after expiry", func() error { return db.PutUpload(ctx, user, slot("other", 60, 5*time.Minute), lim) }, nil},
+		{"other completes", func() error { return db.CompleteUpload(ctx, "other", at(6*time.Minute), quota) }, nil},
+		// late's PUT started before 5 min and ends now: 120 > 100.
+		{"late completion re-checks the quota", func() error { return db.CompleteUpload(ctx, "late", at(6*time.Minute), quota) }, store.ErrQuota},
+		{"refused completion does not count", func() error { return db.PutUpload(ctx, user, slot("fit", 40, 7*time.Minute), lim) }, nil},
+		{"fit completes", func() error { return db.CompleteUpload(ctx, "fit", at(8*time.Minute), quota) }, nil},
+		{"full", func() error { return db.PutUpload(ctx, user, slot("x2", 1, 9*time.Minute), lim) }, store.ErrQuota},
+		{"delete other", func() error { return db.DeleteUpload(ctx, "other") }, nil},
+		{"deletion frees the bytes", func() error { return db.PutUpload(ctx, user, slot("again", 60, 10*time.Minute), lim) }, nil},
+		// A retried PUT of late fits only once there is room: 40+60 = 100.
+		{"late still does not fit", func() error { return db.CompleteUpload(ctx, "late", at(11*time.Minute), quota) }, store.ErrQuota},
+		{"delete pending again", func() error { return db.DeleteUpload(ctx, "again") }, nil},
+		{"late fits now", func() error { return db.CompleteUpload(ctx, "late", at(12*time.Minute), quota) }, nil},
+		{"full again", func() error { return db.PutUpload(ctx, user, slot("x3", 1, 13*time.Minute), lim) }, store.ErrQuota},
+	}
+	for _, s := range steps {
+		if err := s.do(); !errors.Is(err, s.want) {
+			t.Fatalf("%s: %v, want %v", s.name, err, s.want)
+		}
+	}
+	if u, err := db.Upload(ctx, "late"); err != nil || !u.Complete {
+		t.Errorf("late = %+v, %v; want complete", u, err)
+	}
+}
+
+// TestUploadsPerDay: the records one account creates per UTC day are
+// capped, zero-byte slots included; deleting records does not reset the
+// count; the next day starts afresh; other accounts are not affected.
+// Fails on main before the cap (there was none).
+func TestUploadsPerDay(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t)
+	ctx := t.Context()
+	alice := storetest.User(t, db, "alice")
+	bob := storetest.User(t, db, "bob")
+	lim := store.UploadLimits{PerDay: 3}
+	steps := []struct {
+		name string
+		user string
+		u    store.Upload
+		del  bool
+		want error
+	}{
+		{"first", alice, slot("a1", 0, 0), false, nil},
+		{"second", alice, slot("a2", 0, time.Minute), false, nil},
+		{"third", alice, slot("a3", 5, 2*time.Minute), false, nil},
+		{"fourth zero-byte slot", alice, slot("a4", 0, 3*time.Minute), false, store.ErrUploadsPerDay},
+		{"delete a1", alice, slot("a1", 0, 0), true, nil},
+		{"deletion does not reset", alice, slot("a5", 0, 4*time.Minute), false, store.ErrUploadsPerDay},
+		{"another account", bob, slot("b1", 0, 5*time.Minute), false, nil},
+		{"next UTC day", alice, slot("a6", 0, 12*time.Hour), false, nil},
+	}
+	for _, s := range steps {
+		var err error
+		if s.del {
+			err = db.DeleteUpload(ctx, s.u.ID)
+		} else {
+			err = db.PutUpload(ctx, s.user, s.u, lim)
+		}
+		if !errors.Is(err, s.want) {
+			t.Fatalf("%s: %v, want %v", s.name, err, s.want)
+		}
+	}
+	if _, err := db.Upload(ctx, "a4"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused slot a4 was stored: %v", err)
 	}
 }

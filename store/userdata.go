@@ -11,6 +11,23 @@ import (
 // keyVCard is the one key of the vcard bucket.
 var keyVCard = []byte("vcard")
 
+// keyPrivateBytes holds, in the private bucket, the total bytes of the
+// stored fragments (uvarint) for Limits.PrivateBytes. Callers' keys never
+// start with a NUL byte, so it cannot collide.
+var keyPrivateBytes = []byte{0, 'b'}
+
+// privateBytesTx sums a private bucket's values (for the migration).
+func privateBytesTx(b *bolt.Bucket) uint64 {
+	var n uint64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) > 0 && k[0] != 0 && len(v) > 0 {
+			n += uint64(len(v) - 1)
+		}
+	}
+	return n
+}
+
 // Blocklist returns the JIDs the user blocks (XEP-0191) in byte order.
 // It fails with ErrNotFound for an unknown user.
 func (db *DB) Blocklist(ctx context.Context, user string) ([]string, error) {
@@ -118,7 +135,7 @@ func (db *DB) SetVCard(ctx context.Context, user string, xml []byte) error {
 // Private returns the private XML (XEP-0049) stored under key, or
 // ErrNotFound. The caller chooses the key (for example "name namespace").
 func (db *DB) Private(ctx context.Context, user, key string) ([]byte, error) {
-	if key == "" {
+	if key == "" || key[0] == 0 {
 		return nil, fmt.Errorf("store: private: %w", ErrNotFound)
 	}
 	v, err := db.getUserValue(ctx, user, bucketPrivate, []byte(key))
@@ -129,12 +146,39 @@ func (db *DB) Private(ctx context.Context, user, key string) ([]byte, error) {
 }
 
 // SetPrivate stores private XML under key; an empty xml deletes it.
-// It fails with ErrNotFound for an unknown user and ErrInvalid for an empty key.
+// It fails with ErrNotFound for an unknown user, ErrInvalid for an empty
+// key or one starting with a NUL byte, and ErrQuota when the user's
+// fragments would exceed Limits.PrivateBytes in total.
 func (db *DB) SetPrivate(ctx context.Context, user, key string, xml []byte) error {
-	if key == "" || len(key) > bolt.MaxKeySize {
+	if key == "" || key[0] == 0 || len(key) > bolt.MaxKeySize {
 		return fmt.Errorf("store: set private: %w: key", ErrInvalid)
 	}
-	if err := db.putUserValue(ctx, user, bucketPrivate, []byte(key), xml); err != nil {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		b, err := userSub(tx, user, bucketPrivate)
+		if err != nil {
+			return err
+		}
+		total := getUvarint(b, keyPrivateBytes)
+		if old := b.Get([]byte(key)); len(old) > 0 {
+			total -= min(total, uint64(len(old)-1))
+		}
+		if len(xml) == 0 {
+			if err := b.Delete([]byte(key)); err != nil {
+				return err
+			}
+			return putUvarint(b, keyPrivateBytes, total)
+		}
+		if over(total, uint64(len(xml)), db.limits.PrivateBytes) {
+			return ErrQuota
+		}
+		v := make([]byte, 0, 1+len(xml))
+		v = append(v, codecV1)
+		if err := b.Put([]byte(key), append(v, xml...)); err != nil {
+			return err
+		}
+		return putUvarint(b, keyPrivateBytes, total+uint64(len(xml)))
+	})
+	if err != nil {
 		return fmt.Errorf("store: set private: %w", err)
 	}
 	return nil
@@ -150,7 +194,9 @@ func (db *DB) PrivateKeys(ctx context.Context, user string) ([]string, error) {
 			return err
 		}
 		return b.ForEach(func(k, _ []byte) error {
-			keys = append(keys, string(k))
+			if len(k) > 0 && k[0] != 0 {
+				keys = append(keys, string(k))
+			}
 			return nil
 		})
 	})

@@ -169,8 +169,13 @@ func Files(dir, prefix string) ([]File, error) {
 	return files, nil
 }
 
-// Expire removes the log files of prefix in dir whose bucket ended at or
-// before cutoff, so that every line they held is older than cutoff.
+// Expire removes the log files of prefix in dir whose bucket started at or
+// before cutoff, that is every file that may hold a line written at or
+// before cutoff (a file's first line may be written at its bucket start).
+// The caller picks cutoff so that the file's bucket has ended (see
+// retention.LogFilesPolicy); a file still being written would otherwise be
+// removed under its Sink, which then writes the rest of its bucket into the
+// unlinked file.
 // Leftovers of an interrupted Rewrite of such a file are removed too.
 // It returns the number of log files removed; on error it still tries the
 // remaining files and returns the first error.
@@ -192,8 +197,8 @@ func Expire(dir, prefix string, cutoff time.Time) (int, error) {
 				name, temp = inner, true
 			}
 		}
-		p, start, bucket, err := ParseName(name)
-		if err != nil || p != prefix || start.Add(bucket).After(cutoff) {
+		p, start, _, err := ParseName(name)
+		if err != nil || p != prefix || start.After(cutoff) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -213,10 +218,12 @@ func Expire(dir, prefix string, cutoff time.Time) (int, error) {
 // a tenth of the period rounded down to a length that divides a day
 // (1d, 1h, 30m, 20m, 15m, 10m, 5m, 2m, 1m, 30s, 20s, 15s, 10s, 5s, 2s, 1s),
 // so files start at round times. 24 hours give hourly files and 30 days
-// daily files. A file is deleted once its bucket ended more than the period
-// ago, so a line outlives its period by at most one bucket plus one
-// retention tick, together at most a fifth of the period (for periods of
-// at least ten seconds; shorter periods still get one-second buckets).
+// daily files. Retention deletes a file by the time its bucket START is
+// one period old (retention.LogFilesPolicy), so no line outlives the
+// period, and the newest line of a file is kept at least the period minus
+// one bucket minus one retention tick, together at most a fifth of the
+// period (for periods of at least ten seconds; shorter periods still get
+// one-second buckets).
 func BucketFor(period time.Duration) time.Duration {
 	steps := []time.Duration{
 		24 * time.Hour, time.Hour,

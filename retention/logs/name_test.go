@@ -212,7 +212,8 @@ func TestFiles(t *testing.T) {
 }
 
 // TestExpire checks the deletion boundary: a file goes exactly when its
-// bucket end is at or before the cutoff, never a nanosecond earlier.
+// bucket start (its oldest possible line) is at or before the cutoff,
+// never a nanosecond earlier.
 func TestExpire(t *testing.T) {
 	t.Parallel()
 	h := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)
@@ -222,10 +223,11 @@ func TestExpire(t *testing.T) {
 		cutoff time.Time
 		gone   bool
 	}{
-		{"long before", end.Add(-time.Hour), false},
-		{"just before end", end.Add(-time.Nanosecond), false},
-		{"at end", end, true},
-		{"just after end", end.Add(time.Nanosecond), true},
+		{"long before", h.Add(-time.Hour), false},
+		{"just before start", h.Add(-time.Nanosecond), false},
+		{"at start", h, true},
+		{"just after start", h.Add(time.Nanosecond), true},
+		{"just before end", end.Add(-time.Nanosecond), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

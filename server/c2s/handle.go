@@ -249,13 +249,16 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		if !storable(el) {
 			return
 		}
-		_, err := s.db.PushOffline(ctx, to.local, s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
+		_, err := s.db.PushOfflineFrom(ctx, to.local, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrNotFound):
 			s.bounce(el, "cancel", "service-unavailable")
 		case errors.Is(err, store.ErrQuota):
-			s.bounce(el, "wait", "resource-constraint")
+			// The recipient's queue, or this sender's share of it, is full
+			// (RFC 6121 §8.5.2.1.1 lets the server refuse to store): wait
+			// until the recipient collects what is queued.
+			s.bounceText(el, "wait", "resource-constraint", "The recipient's offline storage is full.")
 		default:
 			s.log.Error().Err(err).Msg("store offline message")
 			s.bounce(el, "wait", "internal-server-error")
@@ -308,31 +311,139 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
 			continue
 		}
-		if _, err := s.db.PushOffline(context.Background(), user, s.d.Now(), offlineBytes(el), s.cfg.OfflineMax); err != nil {
+		if _, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax); err != nil {
 			s.log.Warn().Err(err).Msg("store undelivered message")
 		}
 	}
 }
 
-// deliverOffline sends stored messages with a XEP-0203 delay. They are
-// deleted from the store once written to the socket.
-func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
-	msgs, err := s.db.Offline(ctx, ss.user)
-	if err != nil {
-		s.log.Error().Err(err).Msg("load offline messages")
+// bareOf returns the bare part of a JID string (everything before '/').
+func bareOf(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		return j[:i]
+	}
+	return j
+}
+
+// bounceText is bounce with a human-readable <text/> in the error.
+func (s *Server) bounceText(el *wire.Element, typ, cond, text string) {
+	if el.Get("type") == "error" {
 		return
 	}
-	for _, m := range msgs {
-		el, err := wire.Parse(m.Stanza)
-		if err != nil {
-			continue
+	from, err := parseAddr(el.Get("from"))
+	if err != nil || from.domain != s.cfg.Domain {
+		return
+	}
+	r := s.errorFrom(el, "", typ, cond)
+	r.Child(wire.NSClient, "error").Add(wire.New(wire.NSStanzas, "text").AddText(text))
+	if t := s.router.Session(from.local, from.resource); t != nil {
+		t.Send(r)
+	}
+}
+
+// Offline delivery pages: small enough that a page never fills the
+// session's bounded queue (it holds QueueMax stanzas and a few MiB), large
+// enough that one store read serves many messages.
+const (
+	offlinePageMessages = 100
+	offlinePageBytes    = 512 << 10
+)
+
+// deliverOffline starts sending the stored messages with a XEP-0203 delay,
+// in a goroutine that reads the queue a page at a time: memory stays
+// bounded by one page whatever the queue holds. Each message is deleted
+// from the store only once the session's writer wrote it to the socket
+// (outItem.offline); the next page is queued only when the previous one
+// was written, so pages never pile up in the session's queue. A session
+// runs at most one delivery at a time.
+func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
+	if _, busy := s.offlineBusy.LoadOrStore(ss, struct{}{}); busy {
+		return
+	}
+	s.sessions.Add(1)
+	go func() {
+		defer s.sessions.Done()
+		defer s.offlineBusy.Delete(ss)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		// The delivery ends with the session.
+		go func() {
+			select {
+			case <-ss.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		s.streamOffline(ctx, ss)
+	}()
+}
+
+// streamOffline is deliverOffline's loop.
+func (s *Server) streamOffline(ctx context.Context, ss *Session) {
+	after := uint64(0)
+	dropped := 0
+	defer func() {
+		if dropped > 0 {
+			// Privacy: a count only, never the content.
+			s.log.Warn().Int("count", dropped).Msg("dropped malformed offline messages")
 		}
-		el.Add(wire.New("urn:xmpp:delay", "delay", "from", s.cfg.Domain,
-			"stamp", m.At.UTC().Format("2006-01-02T15:04:05.000Z")))
-		if !ss.enqueue(outItem{el: el, offline: m.ID}) {
+	}()
+	for {
+		page, err := s.db.OfflinePage(ctx, ss.user, after, min(offlinePageMessages, max(1, s.cfg.QueueMax/4)), offlinePageBytes)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error().Err(err).Msg("load offline messages")
+			}
 			return
 		}
+		if len(page) == 0 {
+			return
+		}
+		after = page[len(page)-1].ID
+		var bad []uint64
+		last := uint64(0)
+		for _, m := range page {
+			el := offlineStanza(m.Stanza)
+			if el == nil {
+				bad = append(bad, m.ID)
+				continue
+			}
+			el.Add(wire.New("urn:xmpp:delay", "delay", "from", s.cfg.Domain,
+				"stamp", m.At.UTC().Format("2006-01-02T15:04:05.000Z")))
+			if !ss.enqueue(outItem{el: el, offline: m.ID}) {
+				return // the session is closing; the rest stays stored
+			}
+			last = m.ID
+		}
+		if len(bad) > 0 {
+			// A record an older version stored that does not parse must not
+			// block the messages after it: it is dropped.
+			dropped += len(bad)
+			if err := s.db.DeleteOffline(ctx, ss.user, bad...); err != nil && ctx.Err() == nil {
+				s.log.Error().Err(err).Msg("delete malformed offline messages")
+			}
+		}
+		if last != 0 {
+			// Wait until the writer wrote the page and deleted it.
+			if err := s.db.WaitOfflineGone(ctx, ss.user, last); err != nil {
+				return
+			}
+		}
 	}
+}
+
+// offlineStanza re-validates a stored offline message with the wire
+// decoder (data stored by older versions may not be well-formed) and
+// returns it, or nil if it is not a well-formed jabber:client message.
+func offlineStanza(b []byte) *wire.Element {
+	if len(b) == 0 {
+		return nil
+	}
+	el, err := wire.Parse(b)
+	if err != nil || el.Space != wire.NSClient || el.Local != "message" {
+		return nil
+	}
+	return el
 }
 
 func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to addr) {

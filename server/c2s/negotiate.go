@@ -136,7 +136,9 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 		}
 		s.unbind(ss)
 		ss.finish(cond, peerClosed)
-		s.connLog("logout", ss)
+		if !ss.unlogged.Load() {
+			s.connLog("logout", ss)
+		}
 		close(ss.done)
 	}()
 	for {

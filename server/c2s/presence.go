@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -285,6 +286,11 @@ func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact,
 		}
 		return exists || it.AskOut || it.PreApproved, nil
 	})
+	if errors.Is(err, store.ErrQuota) {
+		// The roster is full (store.Limits.RosterItems): not a fault.
+		s.log.Warn().Msg("roster full")
+		return
+	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("roster update")
 		return

@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"chatbx/server/iq"
@@ -99,6 +100,10 @@ func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element)
 			it.Name, it.Groups = name, groups
 			return true, nil
 		})
+		if errors.Is(err, store.ErrQuota) {
+			// The per-user cap on roster items (store.Limits.RosterItems).
+			return iq.Error(el, "cancel", "policy-violation")
+		}
 		if err != nil {
 			return iq.Error(el, "wait", "internal-server-error")
 		}

@@ -114,6 +114,7 @@ type Server struct {
 
 	logins       atomic.Uint64 // sessions bound since start, for trimMemory
 	negotiating  sync.Map      // *Session → struct{}: streams not bound yet
+	offlineBusy  sync.Map      // *Session → struct{}: offline delivery running (handle.go)
 	startTLSOnce sync.Once
 	startTLSConf *tls.Config
 
@@ -386,13 +387,24 @@ func (s *Server) KickUser(user, condition string, except *Session) {
 }
 
 // KickUserWait is KickUser for every session of user that returns once
-// each of them has ended (its logout logged), or when ctx ends.
-func (s *Server) KickUserWait(ctx context.Context, user, condition string) error {
+// each of them has ended (its logout logged), or when ctx ends. The
+// session bound to the full JID self, if any, is closed too but not waited
+// for, and logs no logout: it is the caller's own (XEP-0077 <remove/> runs
+// on that session's reader, which ends the stream only after the call
+// returns).
+func (s *Server) KickUserWait(ctx context.Context, user, self, condition string) error {
 	sessions := s.router.Sessions(user)
 	for _, ss := range sessions {
 		ss.closeWith(condition, "")
 	}
 	for _, ss := range sessions {
+		if self != "" && ss.full == self {
+			// Nobody waits for its logout line to be written before the
+			// connection logs are rewritten, so it writes none.
+			// Privacy: the deleted account's lines are all removed.
+			ss.unlogged.Store(true)
+			continue
+		}
 		select {
 		case <-ss.done:
 		case <-ctx.Done():

@@ -50,8 +50,9 @@ type Session struct {
 	cond        string    // stream error to send when closing
 	done        chan struct{}
 
-	pinged  atomic.Bool
-	preauth string // XEP-0401 token accepted before registration
+	pinged   atomic.Bool
+	unlogged atomic.Bool // its account is being deleted: no logout line
+	preauth  string      // XEP-0401 token accepted before registration
 }
 
 type outItem struct {

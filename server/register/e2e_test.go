@@ -7,6 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -36,6 +39,14 @@ func (a c2sSessions) KickOthers(user, keep, condition string) {
 	a.s.KickUser(user, condition, except)
 }
 
+// c2sWaiter is c2sSessions that also waits for closed sessions to end
+// (account.SessionWaiter), as main's adapter does.
+type c2sWaiter struct{ c2sSessions }
+
+func (a c2sWaiter) KickUserWait(ctx context.Context, user, self, condition string) error {
+	return a.s.KickUserWait(ctx, user, self, condition)
+}
+
 type anonIP struct{}
 
 func (anonIP) IP(net.Addr) string { return "127.0.0.0" }
@@ -48,9 +59,52 @@ type server struct {
 	dir  string
 	ca   *xmpptest.CA
 	addr string // STARTTLS listener
+	// stop shuts the server down and returns once its Run has returned.
+	stop func()
+	// connLog holds the connection log; deletion rewrites it.
+	connLog *connLog
 }
 
-func startServer(t *testing.T) *server {
+// connLog is an in-memory connection log that account deletion rewrites
+// without the account's lines, as main's log sink does.
+type connLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *connLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+// drop removes the lines of user.
+func (l *connLog) drop(user string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = slices.DeleteFunc(l.lines, func(s string) bool { return strings.Contains(s, `"user":"`+user+`"`) })
+	return nil
+}
+
+// of returns the lines of user.
+func (l *connLog) of(user string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.lines {
+		if strings.Contains(s, `"user":"`+user+`"`) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func startServer(t *testing.T) *server { return startServerWith(t, false) }
+
+// startServerWith is startServer; with wait, account deletion waits for
+// the account's sessions to end, as in main.
+func startServerWith(t *testing.T, wait bool) *server {
 	t.Helper()
 	dir := t.TempDir()
 	db := storetest.OpenPath(t, filepath.Join(dir, "chatbx.db"))
@@ -59,12 +113,17 @@ func startServer(t *testing.T) *server {
 	cfg.Domain = dom
 	cfg.Listen = "127.0.0.1:0"
 	cfg.ListenTLS = ""
+	cl := &connLog{}
 	srv := c2s.New(cfg, c2s.Deps{
-		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: anonIP{},
+		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.New(cl), Anon: anonIP{},
 		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
 	})
 	sess := c2sSessions{srv}
-	mgr, err := account.NewManager(account.DefaultConfig(dom), account.Deps{Store: db, Sessions: sess})
+	var accSess account.Sessions = sess
+	if wait {
+		accSess = c2sWaiter{sess}
+	}
+	mgr, err := account.NewManager(account.DefaultConfig(dom), account.Deps{Store: db, Sessions: accSess, ConnLogRewriter: cl.drop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +135,9 @@ func startServer(t *testing.T) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	select {
 	case <-srv.Ready():
 	case err := <-done:
@@ -98,7 +159,7 @@ func startServer(t *testing.T) *server {
 	if err := db.SetVCard(bg, "alice", []byte(`<vCard xmlns='vcard-temp'><FN>inband-vcard-marker</FN></vCard>`)); err != nil {
 		t.Fatal(err)
 	}
-	return &server{db: db, dir: dir, ca: ca, addr: srv.Addrs()[0].String()}
+	return &server{db: db, dir: dir, ca: ca, addr: srv.Addrs()[0].String(), stop: stop, connLog: cl}
 }
 
 // TestInBandOverStream removes an account and changes a password with

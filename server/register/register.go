@@ -61,7 +61,7 @@ func DefaultConfig(domain string) Config {
 
 // Accounts are the account operations; *account.Manager satisfies it.
 type Accounts interface {
-	DeleteNotify(ctx context.Context, user string, deleted func()) (account.Deleted, error)
+	DeleteNotify(ctx context.Context, user, self string, deleted func()) (account.Deleted, error)
 	SetPassword(ctx context.Context, user, password string) error
 	Create(ctx context.Context, name, password string) (string, error)
 }
@@ -187,9 +187,12 @@ func (r *Register) remove(ctx context.Context, c iq.Context, el, q *wire.Element
 		return iq.Error(el, "modify", "bad-request")
 	}
 	// The result is queued once the account is gone from the store and
-	// before its sessions are closed, so it precedes the stream error.
+	// before its sessions are closed, so it precedes the <not-authorized/>
+	// stream error that ends this stream and the account's others (§3.2).
+	// The deletion waits for the other sessions only: this one ends once
+	// Handle returns to its reader.
 	sent := false
-	_, err := r.d.Accounts.DeleteNotify(ctx, c.User, func() {
+	_, err := r.d.Accounts.DeleteNotify(ctx, c.User, c.From, func() {
 		if c.Send != nil {
 			c.Send(iq.Result(el))
 			sent = true

@@ -279,7 +279,7 @@ func TestNewErrors(t *testing.T) {
 // fakeAccounts accepts everything without a store, for the fuzz test.
 type fakeAccounts struct{}
 
-func (fakeAccounts) DeleteNotify(_ context.Context, _ string, deleted func()) (account.Deleted, error) {
+func (fakeAccounts) DeleteNotify(_ context.Context, _, _ string, deleted func()) (account.Deleted, error) {
 	if deleted != nil {
 		deleted()
 	}

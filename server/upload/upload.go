@@ -37,8 +37,9 @@ const maxContentType = 255
 // Store is the part of store.DB the package uses.
 type Store interface {
 	// PutUpload records a slot; it fails with store.ErrQuota when the
-	// user's quota would be exceeded.
-	PutUpload(ctx context.Context, user string, u store.Upload, quota int64) error
+	// user's quota would be exceeded and store.ErrUploadsPerDay when the
+	// user created too many slots today.
+	PutUpload(ctx context.Context, user string, u store.Upload, lim store.UploadLimits) error
 }
 
 var _ Store = (*store.DB)(nil)
@@ -56,6 +57,9 @@ type Config struct {
 	// complete or whose slot is still valid (default 1 GiB; negative means
 	// no quota).
 	Quota int64
+	// MaxPerDay bounds the slots one account may request per UTC day,
+	// zero-byte ones included (default 200; negative means no bound).
+	MaxPerDay int
 	// SlotTTL is how long a PUT URL stays valid (default 5 minutes;
 	// XEP-0363 §8 recommends short periods).
 	SlotTTL time.Duration
@@ -73,6 +77,7 @@ func DefaultConfig(baseURL string) Config {
 		BaseURL:     baseURL,
 		MaxFileSize: 100 << 20,
 		Quota:       1 << 30,
+		MaxPerDay:   200,
 		SlotTTL:     5 * time.Minute,
 		Retention:   30 * 24 * time.Hour,
 	}
@@ -107,6 +112,9 @@ func New(cfg Config, db Store) *Service {
 	}
 	if cfg.Quota == 0 {
 		cfg.Quota = d.Quota
+	}
+	if cfg.MaxPerDay == 0 {
+		cfg.MaxPerDay = d.MaxPerDay
 	}
 	if cfg.SlotTTL <= 0 {
 		cfg.SlotTTL = d.SlotTTL
@@ -154,6 +162,8 @@ func (s *Service) MaxFileSize() int64 { return s.cfg.MaxFileSize }
 //   - a file larger than MaxFileSize gets not-acceptable with
 //     <file-too-large/> and the limit;
 //   - a full quota gets resource-constraint (type wait);
+//   - more than MaxPerDay slots in one UTC day get resource-constraint
+//     (type wait) with <retry stamp/> at the next UTC midnight (§5);
 //   - otherwise the slot is recorded and returned: the GET URL and a PUT
 //     URL that carries a one-time secret, valid for SlotTTL.
 //
@@ -201,11 +211,10 @@ func (s *Service) Handle(ctx context.Context, c iq.Context, el *wire.Element) *w
 		PutBy:       now.Add(s.cfg.SlotTTL),
 		PutHash:     hash[:],
 	}
-	quota := s.cfg.Quota
-	if quota < 0 {
-		quota = 0
-	}
-	switch err := s.db.PutUpload(ctx, c.User, u, quota); {
+	lim := store.UploadLimits{Quota: max(s.cfg.Quota, 0), PerDay: max(s.cfg.MaxPerDay, 0)}
+	switch err := s.db.PutUpload(ctx, c.User, u, lim); {
+	case errors.Is(err, store.ErrUploadsPerDay):
+		return s.perDay(el, now)
 	case errors.Is(err, store.ErrQuota):
 		return errorReply(el, "wait", "resource-constraint", "Quota reached: delete older uploads or wait until they expire")
 	case errors.Is(err, store.ErrNotFound):
@@ -228,6 +237,17 @@ func (s *Service) tooLarge(el *wire.Element) *wire.Element {
 	r := errorReply(el, "modify", "not-acceptable", "File too large. The maximum file size is "+limit+" bytes")
 	e := r.Child(wire.NSClient, "error")
 	e.Add(wire.New(NS, "file-too-large").Add(wire.New(NS, "max-file-size").AddText(limit)))
+	return r
+}
+
+// perDay is the XEP-0363 §5 answer to too many slots: resource-constraint
+// with the time the next slot may be requested (the next UTC midnight).
+func (s *Service) perDay(el *wire.Element, now time.Time) *wire.Element {
+	y, m, d := now.UTC().Date()
+	next := time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+	text := "Too many uploads today. You can upload " + strconv.Itoa(s.cfg.MaxPerDay) + " files per day"
+	r := errorReply(el, "wait", "resource-constraint", text)
+	r.Child(wire.NSClient, "error").Add(wire.New(NS, "retry", "stamp", next.Format(time.RFC3339)))
 	return r
 }
 

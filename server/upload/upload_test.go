@@ -277,3 +277,41 @@ func TestNormalizeContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotsPerDay: an account gets at most MaxPerDay slots per UTC day,
+// zero-byte ones included; the next one is refused with
+// resource-constraint and a <retry/> stamp at the next UTC midnight
+// (XEP-0363 §5), and the day after slots are handed out again.
+// Fails on main before the cap (zero-byte slots were unbounded).
+func TestSlotsPerDay(t *testing.T) {
+	t.Parallel()
+	now := t0
+	s, c, ids := newService(t, func(c *upload.Config) {
+		c.MaxPerDay = 3
+		c.Now = func() time.Time { return now }
+	})
+	zero := parse(t, request(`filename='empty.txt' size='0'`))
+	for i := range 3 {
+		if r := s.Handle(t.Context(), c, zero); r.Get("type") != "result" {
+			t.Fatalf("slot %d: %v", i, r)
+		}
+	}
+	r := s.Handle(t.Context(), c, zero)
+	e := r.Child(wire.NSClient, "error")
+	if r.Get("type") != "error" || e.Get("type") != "wait" || e.Child(wire.NSStanzas, "resource-constraint") == nil {
+		t.Fatalf("fourth slot = %v, want a resource-constraint wait error", r)
+	}
+	if got, want := e.Child(upload.NS, "retry").Get("stamp"), "2026-11-28T00:00:00Z"; got != want {
+		t.Errorf("retry stamp = %q, want %q in %v", got, want, r)
+	}
+	if got := e.ChildText(wire.NSStanzas, "text"); !strings.Contains(got, "3") {
+		t.Errorf("error text = %q, want the limit", got)
+	}
+	if got := ids(); len(got) != 3 {
+		t.Errorf("stored slots = %d, want 3", len(got))
+	}
+	now = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	if r := s.Handle(t.Context(), c, zero); r.Get("type") != "result" {
+		t.Errorf("slot on the next day: %v", r)
+	}
+}

@@ -479,11 +479,11 @@ func (d *Decoder) flushText(e *Element) error {
 	if len(d.buf) == 0 {
 		return nil
 	}
-	s := string(d.buf)
-	d.buf = d.buf[:0]
-	if !validChars(s) {
+	if !validChars(d.buf) {
 		return ErrNotWellFormed
 	}
+	s := string(d.buf)
+	d.buf = d.buf[:0]
 	e.Children = append(e.Children, Node{Text: s})
 	return nil
 }
@@ -587,7 +587,7 @@ func (d *Decoder) attrValue(q byte) (string, error) {
 			} else {
 				s = string(d.raw)
 			}
-			if !validChars(s) {
+			if !validChars(d.raw) {
 				return "", ErrNotWellFormed
 			}
 			return s, nil

@@ -16,10 +16,13 @@ import (
 
 // Namespaces used by the stream layer.
 const (
-	NSClient  = "jabber:client"
-	NSServer  = "jabber:server"
-	NSStream  = "http://etherx.jabber.org/streams"
-	NSXML     = "http://www.w3.org/XML/1998/namespace"
+	NSClient = "jabber:client"
+	NSServer = "jabber:server"
+	NSStream = "http://etherx.jabber.org/streams"
+	NSXML    = "http://www.w3.org/XML/1998/namespace"
+	// NSXMLNS is the namespace of namespace declarations; no prefix may
+	// be bound to it (Namespaces in XML 1.0 §3).
+	NSXMLNS   = "http://www.w3.org/2000/xmlns/"
 	NSStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	NSStreams = "urn:ietf:params:xml:ns:xmpp-streams"
 )

@@ -24,7 +24,14 @@ func Open(t testing.TB) *store.DB {
 // OpenPath is Open for a given path, for tests that scan or reopen the file.
 func OpenPath(t testing.TB, path string) *store.DB {
 	t.Helper()
-	db, err := store.Open(path, store.Options{NoSync: true})
+	return OpenLimits(t, path, store.Limits{})
+}
+
+// OpenLimits is OpenPath with the given per-user caps (zero fields are the
+// defaults), for tests that show a cap holding.
+func OpenLimits(t testing.TB, path string, lim store.Limits) *store.DB {
+	t.Helper()
+	db, err := store.Open(path, store.Options{NoSync: true, Limits: lim})
 	if err != nil {
 		t.Fatalf("store.Open(%q) = %v", path, err)
 	}

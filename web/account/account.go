@@ -137,8 +137,10 @@ type Sessions interface {
 // "logout" lines the closing sessions write are removed too.
 type SessionWaiter interface {
 	// KickUserWait is KickUser that returns once every session of user
-	// has ended, or with ctx's error when ctx ends first.
-	KickUserWait(ctx context.Context, user, condition string) error
+	// has ended, or with ctx's error when ctx ends first. The session
+	// bound to the full JID self, when not empty, is closed but not waited
+	// for: the caller runs on it (XEP-0077 <remove/>).
+	KickUserWait(ctx context.Context, user, self, condition string) error
 }
 
 // Contacts tells a deleted account's contacts that it is gone.

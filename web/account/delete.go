@@ -46,14 +46,17 @@ type Deleted struct {
 // Failures after step 2 wrap ErrIncomplete: the account is deleted by
 // then, and the retention sweep finishes what is left.
 func (m *Manager) Delete(ctx context.Context, user string) (Deleted, error) {
-	return m.DeleteNotify(ctx, user, nil)
+	return m.DeleteNotify(ctx, user, "", nil)
 }
 
-// DeleteNotify is Delete with a callback: deleted, if not nil, runs once
-// the account is gone from the store and before its sessions are closed.
-// XEP-0077 <remove/> queues its result there, so that the client gets
-// the answer before the stream error.
-func (m *Manager) DeleteNotify(ctx context.Context, user string, deleted func()) (Deleted, error) {
+// DeleteNotify is Delete for a request made on one of the account's own
+// XMPP sessions (XEP-0077 <remove/>): self is that session's full JID.
+// It is closed with the others but not waited for, since the caller runs
+// on its reader; the stream ends once the caller returns. deleted, if not
+// nil, runs once the account is gone from the store and before its
+// sessions are closed: <remove/> queues its result there, so that the
+// client gets the answer before the stream error.
+func (m *Manager) DeleteNotify(ctx context.Context, user, self string, deleted func()) (Deleted, error) {
 	out := Deleted{User: user}
 	_, roster, err := m.d.Store.Roster(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
@@ -108,7 +111,7 @@ func (m *Manager) DeleteNotify(ctx context.Context, user string, deleted func())
 	}
 	if w, ok := m.d.Sessions.(SessionWaiter); ok {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := w.KickUserWait(wctx, user, "not-authorized"); err != nil {
+		if err := w.KickUserWait(wctx, user, self, "not-authorized"); err != nil {
 			errs = append(errs, fmt.Errorf("account: close sessions: %w", err))
 		}
 		cancel()

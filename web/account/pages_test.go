@@ -380,7 +380,7 @@ type waiter struct {
 	waited []string
 }
 
-func (w *waiter) KickUserWait(_ context.Context, user, condition string) error {
+func (w *waiter) KickUserWait(_ context.Context, user, _, condition string) error {
 	w.waited = append(w.waited, user+" "+condition)
 	return nil
 }

@@ -20,9 +20,17 @@
 //	404 Not Found                unknown id or name, or the slot expired
 //	409 Conflict                 already uploaded, or another PUT is writing
 //	411 Length Required          no Content-Length
-//	413 Request Entity Too Large Content-Length above the announced size
+//	413 Request Entity Too Large Content-Length above the announced size,
+//	                             or the quota, checked again at the end,
+//	                             has no room left (the slot expired during
+//	                             the PUT and its space went elsewhere)
 //	400 Bad Request              Content-Length below it, or a short body
 //	415 Unsupported Media Type   Content-Type other than the announced one
+//
+// The body has no fixed deadline: it may take as long as it needs while
+// bytes arrive, and a PUT that stalls for Config.IdleTimeout is cut off
+// (the read deadline moves with every read). The site's own body timeout
+// (package web) does not apply here.
 //
 // The body is written to <id>.part (mode 0600, created exclusively),
 // synced, and hard-linked to <id>, which never replaces an existing file;

@@ -75,7 +75,8 @@ func (u *Uploads) put(w http.ResponseWriter, r *http.Request, path string) {
 // cannot write at once), is synced, and is then hard-linked to <id>, which
 // fails if a file is already there: a complete file is never replaced.
 // Only then is the record marked complete; if the record vanished in the
-// meantime (retention or account deletion), the file is removed again.
+// meantime (retention or account deletion), or the quota, checked again,
+// no longer has room for it, the file is removed again.
 func (u *Uploads) write(w http.ResponseWriter, r *http.Request, up store.Upload) int {
 	final := u.file(up.ID)
 	part := final + partSuffix
@@ -113,9 +114,12 @@ func (u *Uploads) write(w http.ResponseWriter, r *http.Request, up store.Upload)
 		u.log.Error().Err(err).Msg("upload link failed")
 		return http.StatusInternalServerError
 	}
-	switch err := u.db.CompleteUpload(r.Context(), up.ID); {
+	switch err := u.db.CompleteUpload(r.Context(), up.ID, u.now(), u.quota); {
 	case err == nil:
 		return http.StatusCreated
+	case errors.Is(err, store.ErrQuota):
+		os.Remove(final)
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		os.Remove(final)
 		return http.StatusNotFound

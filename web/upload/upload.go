@@ -28,7 +28,7 @@ const partSuffix = ".part"
 // Store is the part of store.DB the package uses.
 type Store interface {
 	Upload(ctx context.Context, id string) (store.Upload, error)
-	CompleteUpload(ctx context.Context, id string) error
+	CompleteUpload(ctx context.Context, id string, now time.Time, quota int64) error
 	DeleteUpload(ctx context.Context, id string) error
 	ExpiredUploads(ctx context.Context, cutoff time.Time, max int) ([]store.Upload, error)
 	UserUploads(ctx context.Context, user string) ([]store.Upload, error)
@@ -50,8 +50,14 @@ type Config struct {
 	// handler serves (Pattern); the whole URL appears in the export.
 	BaseURL string
 	// IdleTimeout ends a PUT whose body stalls for this long
-	// (default 1 minute).
+	// (default 1 minute). A PUT that keeps making progress may take as
+	// long as it needs: the deadline moves with every read.
 	IdleTimeout time.Duration
+	// Quota is checked again when a PUT completes (server/upload's
+	// Config.Quota, upload.quota): a file that no longer fits, because
+	// its slot expired during the PUT and the space was given to another,
+	// is refused with 413. Zero or negative: no quota.
+	Quota int64
 	// Log receives operational errors (a failed write or unlink). Lines
 	// never name a file, a user or a client.
 	Log zerolog.Logger
@@ -67,6 +73,7 @@ type Uploads struct {
 	base   string
 	prefix string
 	idle   time.Duration
+	quota  int64
 	db     Store
 	log    zerolog.Logger
 	now    func() time.Time
@@ -101,6 +108,7 @@ func New(cfg Config, db Store) (*Uploads, error) {
 		base:   cfg.BaseURL,
 		prefix: u.Path,
 		idle:   cfg.IdleTimeout,
+		quota:  max(cfg.Quota, 0),
 		db:     db,
 		log:    cfg.Log.With().Str("component", "upload").Logger(),
 		now:    now,

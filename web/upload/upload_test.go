@@ -81,7 +81,7 @@ func (e *env) slot(t *testing.T, user, name, ctype string, size int64) (id, secr
 	err := e.db.PutUpload(t.Context(), user, store.Upload{
 		ID: id, Name: name, ContentType: ctype, Size: size, Created: now,
 		Expires: now.Add(30 * 24 * time.Hour), PutBy: now.Add(5 * time.Minute), PutHash: hash[:],
-	}, 0)
+	}, store.UploadLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
