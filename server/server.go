@@ -14,6 +14,7 @@ import (
 
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
+	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -81,6 +82,9 @@ type Deps struct {
 	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Register, if not nil, serves in-band registration before login.
 	Register c2s.PreAuthRegister
+	// Domains is the domain table (local services, the remote side); nil
+	// means the host alone.
+	Domains *router.Domains
 	Now      func() time.Time
 }
 
@@ -110,7 +114,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
-		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register,
+		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register, Domains: d.Domains,
 	})
 	svc.register(s.c2s)
 	return s, nil

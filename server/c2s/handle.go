@@ -103,7 +103,7 @@ func (s *Server) bounce(el *wire.Element, typ, cond string) {
 		return
 	}
 	from, err := parseAddr(el.Get("from"))
-	if err != nil || from.domain != s.cfg.Domain {
+	if err != nil || !s.localUser(from) {
 		return
 	}
 	r := s.errorFrom(el, "", typ, cond)
@@ -120,8 +120,8 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	if to.domain == "" {
 		to = addr{local: ss.user, domain: s.cfg.Domain}
 	}
-	if to.domain != s.cfg.Domain {
-		s.bounceTo(ss, el, "cancel", "remote-server-not-found")
+	if !s.domains.IsHost(to.domain) {
+		s.elsewhere(ctx, ss, el, to)
 		return
 	}
 	if to.local == "" {
@@ -157,6 +157,53 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 }
 
 const nsSID = "urn:xmpp:sid:0"
+
+// localUser reports whether a is an account on the local host (the
+// domain table decides; see package router).
+func (s *Server) localUser(a addr) bool { return a.local != "" && s.domains.IsHost(a.domain) }
+
+// elsewhere hands a stanza for a domain other than the host to its
+// handler in the domain table: a local service, or the remote side. A
+// remote domain without server-to-server gets remote-server-not-found
+// (RFC 6120 §10.4.3); presence to it is dropped.
+func (s *Server) elsewhere(ctx context.Context, ss *Session, el *wire.Element, to addr) {
+	_, h := s.domains.Lookup(to.domain)
+	if h == nil {
+		if el.Local != "presence" {
+			s.bounceTo(ss, el, "cancel", "remote-server-not-found")
+		}
+		return
+	}
+	h.Handle(ctx, el, s.Deliver)
+}
+
+// Deliver routes a stanza from a local service or the remote side to a
+// local address, with the same rules as a stanza from a local client
+// (RFC 6121 §8). Stanzas for other domains are dropped: a handler only
+// answers towards this host. It never blocks; safe for concurrent use.
+func (s *Server) Deliver(el *wire.Element) {
+	to, err := parseAddr(el.Get("to"))
+	if err != nil || !s.localUser(to) {
+		return
+	}
+	ctx := s.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch el.Local {
+	case "message":
+		s.routeMessage(ctx, el, to)
+	case "presence":
+		s.deliverPresence(ctx, el, to.String())
+	case "iq":
+		if to.resource == "" {
+			return
+		}
+		if t := s.router.Session(to.local, to.resource); t != nil {
+			t.Send(el)
+		}
+	}
+}
 
 // archivable reports whether a message is a candidate for the message
 // archive: chat or normal with a body, or with a store hint (XEP-0313 §5.1.1).
@@ -331,7 +378,7 @@ func (s *Server) bounceText(el *wire.Element, typ, cond, text string) {
 		return
 	}
 	from, err := parseAddr(el.Get("from"))
-	if err != nil || from.domain != s.cfg.Domain {
+	if err != nil || !s.localUser(from) {
 		return
 	}
 	r := s.errorFrom(el, "", typ, cond)
@@ -462,7 +509,7 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
 		return
 	}
-	local := to.domain == "" || (to.domain == s.cfg.Domain && to.resource == "" && (to.local == "" || to.local == ss.user))
+	local := to.domain == "" || (s.domains.IsHost(to.domain) && to.resource == "" && (to.local == "" || to.local == ss.user))
 	if local {
 		if typ == "result" || typ == "error" {
 			return // answers to our pings
@@ -470,8 +517,8 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		s.serverIQ(ctx, ss, el, to)
 		return
 	}
-	if to.domain != s.cfg.Domain {
-		s.bounceTo(ss, el, "cancel", "remote-server-not-found")
+	if !s.domains.IsHost(to.domain) {
+		s.elsewhere(ctx, ss, el, to)
 		return
 	}
 	if to.local == "" {
@@ -652,7 +699,7 @@ func (s *Server) OfflineExpired(user string, stanza []byte) {
 		return
 	}
 	from, err := parseAddr(el.Get("from"))
-	if err != nil || from.domain != s.cfg.Domain || from.local == "" {
+	if err != nil || !s.localUser(from) {
 		return
 	}
 	r := wire.New(wire.NSClient, "message", "type", "error", "id", el.Get("id"),
@@ -675,7 +722,7 @@ func (s *Server) OfflineExpired(user string, stanza []byte) {
 func (s *Server) BlocklistChanged(user string, blocked, unblocked []string) {
 	for _, j := range blocked {
 		a, err := parseAddr(j)
-		if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+		if err != nil || !s.localUser(a) {
 			continue
 		}
 		for _, t := range s.router.Sessions(user) {
@@ -693,7 +740,7 @@ func (s *Server) BlocklistChanged(user string, blocked, unblocked []string) {
 	}
 	for _, j := range unblocked {
 		a, err := parseAddr(j)
-		if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+		if err != nil || !s.localUser(a) {
 			continue
 		}
 		it, err := s.db.RosterItem(context.Background(), user, a.bare())

@@ -111,7 +111,7 @@ func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.El
 // part of this build yet, so their presence is dropped.
 func (s *Server) deliverPresence(ctx context.Context, el *wire.Element, to string) {
 	a, err := parseAddr(to)
-	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+	if err != nil || !s.localUser(a) {
 		return
 	}
 	if from := el.Get("from"); from != "" && s.blocked(ctx, a.local, from) {
@@ -163,7 +163,7 @@ func (s *Server) initialPresence(ctx context.Context, ss *Session) {
 // probe sends contact's current presence to ss (every available session).
 func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
 	a, err := parseAddr(contact)
-	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+	if err != nil || !s.localUser(a) {
 		return
 	}
 	if s.blocked(ctx, ss.user, contact) {
@@ -181,8 +181,9 @@ func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
 // directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
 // it, so the target learns when the session goes offline.
 func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
-	if to.domain != s.cfg.Domain {
-		return // federation is not part of this build yet
+	if !s.domains.IsHost(to.domain) {
+		s.elsewhere(ctx, ss, el, to)
+		return
 	}
 	j := to.String()
 	if el.Get("type") == "" {
@@ -315,7 +316,7 @@ func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact,
 // §3.2.3, §3.3.3).
 func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ string) {
 	a, err := parseAddr(contact)
-	if err != nil || a.domain != s.cfg.Domain || a.local == "" {
+	if err != nil || !s.localUser(a) {
 		return // no federation in this build
 	}
 	if ok, _ := s.db.UserExists(ctx, a.local); !ok {

@@ -16,6 +16,7 @@ import (
 
 	"chatbx/server/auth"
 	"chatbx/server/iq"
+	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -82,6 +83,9 @@ type Deps struct {
 	// authentication (XEP-0077 §3.1): its stream feature is offered beside
 	// the SASL mechanisms and jabber:iq:register IQs go to it.
 	Register PreAuthRegister
+	// Domains is the domain table (package router): the host, local
+	// services and the remote side. Nil means the host alone.
+	Domains *router.Domains
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -98,14 +102,15 @@ type PreAuthRegister interface {
 
 // Server runs the c2s listeners and owns every client session.
 type Server struct {
-	cfg    Config
-	d      Deps
-	db     *store.DB
-	log    zerolog.Logger
-	auth   *auth.Server
-	router *Router
-	iq     map[string]iq.Handler
-	feats  []string
+	cfg     Config
+	d       Deps
+	db      *store.DB
+	log     zerolog.Logger
+	auth    *auth.Server
+	router  *Router
+	domains *router.Domains
+	iq      map[string]iq.Handler
+	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
 
@@ -164,7 +169,11 @@ func New(cfg Config, d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Domains == nil {
+		d.Domains = router.NewDomains(cfg.Domain)
+	}
 	s := &Server{
+		domains:  d.Domains,
 		cfg:      cfg,
 		d:        d,
 		db:       d.DB,
@@ -435,7 +444,7 @@ func (s *Server) AccountDeleted(ctx context.Context, user string, roster []store
 	for i := range roster {
 		it := &roster[i]
 		a, err := parseAddr(it.JID)
-		if err != nil || a.domain != s.cfg.Domain || a.local == "" || a.local == user {
+		if err != nil || !s.localUser(a) || a.local == user {
 			continue // federation is not part of this build
 		}
 		send := func(typ string) {
