@@ -105,6 +105,7 @@ func (c *Config) fill() {
 // Store is what the account operations need of *store.DB.
 type Store interface {
 	CreateUser(ctx context.Context, user string, c store.Credentials) error
+	CreateUserInvite(ctx context.Context, user string, c store.Credentials, token string, now time.Time) error
 	Credentials(ctx context.Context, user string) (store.Credentials, error)
 	SetCredentials(ctx context.Context, user string, c store.Credentials) error
 	DeleteUser(ctx context.Context, user string) error
