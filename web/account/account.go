@@ -48,7 +48,8 @@ type Config struct {
 	MinPassword, MaxPassword int
 	// FailBurst failed password checks per client address and per account
 	// are allowed at once; after that one more per FailEvery
-	// (defaults 5 and 1 min).
+	// (defaults 5 and 1 min). The invite page's registrations have the
+	// same allowance per client network (IPv4 /24, IPv6 /48).
 	FailBurst int
 	FailEvery time.Duration
 }

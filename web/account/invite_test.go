@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -145,5 +146,63 @@ func TestInvitePage(t *testing.T) {
 func TestInviteURI(t *testing.T) {
 	if got, want := account.InviteURI("example.test", "a+b"), "xmpp:example.test?register;preauth=a%2Bb"; got != want {
 		t.Errorf("InviteURI = %q, want %q", got, want)
+	}
+}
+
+// TestRegisterThrottlePerNetwork checks that the invite page's
+// registration limit holds per client network (/24, /48): failed attempts
+// from one network block that network, not everyone else.
+func TestRegisterThrottlePerNetwork(t *testing.T) {
+	const tok = "AbCdEfGhIjKlMnOpQr_-34"
+	inv := &invites{}
+	e := newEnv(t, func(c *account.Config, d *account.Deps) { d.Invites = inv; c.FailBurst = 3 })
+	inv.db, inv.now = e.db, e.clock.now
+	now := e.clock.now()
+	if err := e.db.CreateInvite(context.Background(), store.Invite{Token: tok, Created: now, Expires: now.Add(time.Hour), Uses: 10}); err != nil {
+		t.Fatal(err)
+	}
+	user(t, e.db, "taken")
+	h := e.pages.Handler()
+	formToken := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/invite/"+tok, nil))
+		m := tokenRE.FindStringSubmatch(rec.Body.String())
+		if m == nil {
+			t.Fatalf("no form token in %s", rec.Body)
+		}
+		return m[1]
+	}
+	// register posts the form from remote and returns the status.
+	register := func(remote, name string) int {
+		v := url.Values{"token": {formToken()}, "username": {name}, "new": {"long-password"}, "new2": {"long-password"}}
+		req := httptest.NewRequest(http.MethodPost, "/invite/"+tok, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tests := []struct {
+		name, remote, user string
+		want               int
+	}{
+		// Three failures use up the allowance of 192.0.2.0/24.
+		{"fail 1", "192.0.2.10:4000", "taken", http.StatusConflict},
+		{"fail 2", "192.0.2.10:4001", "taken", http.StatusConflict},
+		{"fail 3", "192.0.2.10:4002", "taken", http.StatusConflict},
+		{"same address", "192.0.2.10:4003", "newbie", http.StatusTooManyRequests},
+		{"same /24", "192.0.2.77:4000", "newbie", http.StatusTooManyRequests},
+		{"other network fails", "198.51.100.5:4000", "taken", http.StatusConflict},
+		{"other network", "198.51.100.5:4001", "newbie", http.StatusOK},
+		{"v6 fail 1", "[2001:db8:1::1]:4000", "taken", http.StatusConflict},
+		{"v6 fail 2", "[2001:db8:1::1]:4001", "taken", http.StatusConflict},
+		{"v6 fail 3", "[2001:db8:1:ffff::2]:4000", "taken", http.StatusConflict},
+		{"same /48", "[2001:db8:1:abcd::3]:4000", "second", http.StatusTooManyRequests},
+		{"other /48", "[2001:db8:2::1]:4000", "second", http.StatusOK},
+	}
+	for _, tc := range tests {
+		if got := register(tc.remote, tc.user); got != tc.want {
+			t.Errorf("%s: register(%s, %s) = %d, want %d", tc.name, tc.remote, tc.user, got, tc.want)
+		}
 	}
 }

@@ -131,10 +131,10 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
 		return
 	}
-	// Every attempt counts against the client address, so that the
-	// form cannot be used to probe for taken names at speed.
-	ip := ipKey(r.RemoteAddr)
-	if _, wait, blocked := p.throttle.begin(ip, "\x00register", now); blocked {
+	// Every attempt counts against the client's network, so that the
+	// form cannot be used to probe for taken names at speed; other
+	// networks keep their own allowance.
+	if wait, blocked := p.throttle.register(networkKey(r.RemoteAddr), now); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		p.fail(w, r, req, http.StatusTooManyRequests, msgRegThrottled, waitText(d.Lang, wait))
 		return
