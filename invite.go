@@ -34,8 +34,10 @@ const (
 )
 
 // storeInvites adapts *store.DB to the invite interfaces of web/account
-// (InviteValid, UseInvite), server/register (UseInvite) and retention
-// (Sweeper: expired invites). now is the clock; nil means time.Now.
+// and server/register (InviteValid) and retention (Sweeper: expired
+// invites). Registration spends a use in the transaction that creates the
+// account (account.Manager.CreateInvited). now is the clock; nil means
+// time.Now.
 type storeInvites struct {
 	db  *store.DB
 	now func() time.Time

@@ -72,26 +72,30 @@ func (db *DB) CreateUser(ctx context.Context, user string, c Credentials) error 
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("store: create user: %w", err)
 	}
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
-		if users.Bucket([]byte(user)) != nil {
-			return ErrExists
-		}
-		u, err := users.CreateBucket([]byte(user))
-		if err != nil {
-			return err
-		}
-		for _, name := range userBuckets {
-			if _, err := u.CreateBucket(name); err != nil {
-				return err
-			}
-		}
-		return u.Bucket(bucketAccount).Put(keyCredentials, encodeCredentials(c))
-	})
+	err := db.update(ctx, func(tx *bolt.Tx) error { return createUserTx(tx, user, c) })
 	if err != nil {
 		return fmt.Errorf("store: create user: %w", err)
 	}
 	return nil
+}
+
+// createUserTx creates the account's buckets and stores c, or returns
+// ErrExists.
+func createUserTx(tx *bolt.Tx, user string, c Credentials) error {
+	users := tx.Bucket(bucketUsers)
+	if users.Bucket([]byte(user)) != nil {
+		return ErrExists
+	}
+	u, err := users.CreateBucket([]byte(user))
+	if err != nil {
+		return err
+	}
+	for _, name := range userBuckets {
+		if _, err := u.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return u.Bucket(bucketAccount).Put(keyCredentials, encodeCredentials(c))
 }
 
 // SetCredentials replaces the verifiers of an existing account

@@ -127,6 +127,21 @@ func archivedTag(v []byte) []byte {
 	return v[1 : 1+archiveTagLen]
 }
 
+// readArchived is decodeArchived for readers: a value that does not
+// decode (written by a broken older version) comes back with a nil Stanza
+// for the caller to drop, so that it does not hide the messages after it.
+func readArchived(seq uint64, v []byte) ArchivedMessage {
+	m, err := decodeArchived(seq, v)
+	if err != nil {
+		tag := archivedTag(v)
+		if tag == nil {
+			tag = make([]byte, archiveTagLen)
+		}
+		return ArchivedMessage{ID: formatArchiveID(seq, tag), At: time.Unix(0, int64(seq)).UTC()}
+	}
+	return m
+}
+
 // decodeArchived decodes a stored message; the result owns its memory.
 func decodeArchived(seq uint64, v []byte) (ArchivedMessage, error) {
 	tag := archivedTag(v)
@@ -803,11 +818,7 @@ func queryArchiveTx(tx *bolt.Tx, user string, q ArchiveQuery) (ArchivePage, erro
 		if r.prefix != nil {
 			v = main.Get(u64key(s))
 		}
-		m, err := decodeArchived(s, v)
-		if err != nil {
-			return ArchivePage{}, err
-		}
-		page.Messages = append(page.Messages, m)
+		page.Messages = append(page.Messages, readArchived(s, v))
 	}
 	if len(page.Messages) == 0 {
 		page.Messages = nil
@@ -833,10 +844,7 @@ func queryArchiveIDs(main *bolt.Bucket, q ArchiveQuery, resolve func(string) (ui
 	var msgs []ArchivedMessage
 	var kept []uint64
 	for _, s := range seqs {
-		m, err := decodeArchived(s, main.Get(u64key(s)))
-		if err != nil {
-			return ArchivePage{}, err
-		}
+		m := readArchived(s, main.Get(u64key(s)))
 		if q.With == "" || m.With == q.With {
 			msgs, kept = append(msgs, m), append(kept, s)
 		}
@@ -878,13 +886,9 @@ func (db *DB) ArchiveEnds(ctx context.Context, user string) (first, last Archive
 		if len(k) != 8 {
 			return nil
 		}
-		if first, err = decodeArchived(binary.BigEndian.Uint64(k), v); err != nil {
-			return err
-		}
+		first = readArchived(binary.BigEndian.Uint64(k), v)
 		k, v = c.Last()
-		if last, err = decodeArchived(binary.BigEndian.Uint64(k), v); err != nil {
-			return err
-		}
+		last = readArchived(binary.BigEndian.Uint64(k), v)
 		ok = true
 		return nil
 	})

@@ -237,30 +237,70 @@ func (db *DB) UseInvite(ctx context.Context, token string, now time.Time) (bool,
 	if token == "" || len(token) > maxInviteToken {
 		return false, nil
 	}
-	key := inviteKey(token)
 	ok := false
 	err := db.update(ctx, func(tx *bolt.Tx) error {
-		inv, err := getInvite(tx, key)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !now.Before(inv.Expires) {
-			return deleteInviteTx(tx, key, inv)
-		}
-		ok = true
-		inv.Uses--
-		if inv.Uses <= 0 {
-			return deleteInviteTx(tx, key, inv)
-		}
-		return tx.Bucket(bucketInvites).Put(key, encodeInvite(inv))
+		var err error
+		ok, err = useInviteTx(tx, token, now)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: use invite: %w", err)
 	}
 	return ok, nil
+}
+
+// useInviteTx is UseInvite within tx.
+func useInviteTx(tx *bolt.Tx, token string, now time.Time) (bool, error) {
+	key := inviteKey(token)
+	inv, err := getInvite(tx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !now.Before(inv.Expires) {
+		return false, deleteInviteTx(tx, key, inv)
+	}
+	inv.Uses--
+	if inv.Uses <= 0 {
+		return true, deleteInviteTx(tx, key, inv)
+	}
+	return true, tx.Bucket(bucketInvites).Put(key, encodeInvite(inv))
+}
+
+// CreateUserInvite creates the account user with credentials c, as
+// CreateUser does, and spends one use of the invite token (as UseInvite
+// at now) in the same transaction: the invite is spent exactly when the
+// account it admits exists. It fails with ErrNotFound, creating nothing,
+// when token names no invite valid at now (unknown, expired or used up),
+// and with ErrExists, spending nothing, when user is taken. The invite is
+// checked first, so that without one no name can be probed.
+func (db *DB) CreateUserInvite(ctx context.Context, user string, c Credentials, token string, now time.Time) error {
+	if err := checkUser(user); err != nil {
+		return fmt.Errorf("store: create invited user: %w", err)
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("store: create invited user: %w", err)
+	}
+	if token == "" || len(token) > maxInviteToken {
+		return fmt.Errorf("store: create invited user: invite: %w", ErrNotFound)
+	}
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		ok, err := useInviteTx(tx, token, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Rolls back; an expired invite is left to the sweep.
+			return fmt.Errorf("invite: %w", ErrNotFound)
+		}
+		return createUserTx(tx, user, c)
+	})
+	if err != nil {
+		return fmt.Errorf("store: create invited user: %w", err)
+	}
+	return nil
 }
 
 // DeleteInvite deletes the invite with the given token, or returns

@@ -340,3 +340,59 @@ func FuzzUseInvite(f *testing.F) {
 		}
 	})
 }
+
+// TestCreateUserInvite checks that the account and the invite's use go
+// together: a failed creation spends nothing, a refused invite creates
+// nothing, and the last use deletes the invite.
+func TestCreateUserInvite(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t)
+	ctx := t.Context()
+	creds, err := store.DeriveCredentials("long-password", store.MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(ctx, "taken", creds); err != nil {
+		t.Fatal(err)
+	}
+	inv := newInvite(t, 2, time.Hour)
+	if err := db.CreateInvite(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	now := inviteT0.Add(time.Minute)
+	tests := []struct {
+		name, user, token string
+		at                time.Time
+		want              error // nil: created
+		uses              int   // uses left afterwards (0: gone)
+	}{
+		{"taken", "taken", inv.Token, now, store.ErrExists, 2},
+		{"unknown invite", "newbie", "unknown-token-123456", now, store.ErrNotFound, 2},
+		{"empty invite", "newbie", "", now, store.ErrNotFound, 2},
+		{"expired", "newbie", inv.Token, inv.Expires, store.ErrNotFound, 2},
+		{"bad name", "", inv.Token, now, store.ErrInvalid, 2},
+		{"ok", "newbie", inv.Token, now, nil, 1},
+		{"taken after use", "newbie", inv.Token, now, store.ErrExists, 1},
+		{"last use", "second", inv.Token, now, nil, 0},
+		{"used up", "third", inv.Token, now, store.ErrNotFound, 0},
+	}
+	for _, tc := range tests {
+		err := db.CreateUserInvite(ctx, tc.user, creds, tc.token, tc.at)
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: CreateUserInvite(%q) = %v, want %v", tc.name, tc.user, err, tc.want)
+		}
+		uses := 0
+		if got, err := db.Invite(ctx, inv.Token); err == nil {
+			uses = got.Uses
+		} else if !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if uses != tc.uses {
+			t.Errorf("%s: uses left %d, want %d", tc.name, uses, tc.uses)
+		}
+		exists, err := db.UserExists(ctx, tc.user)
+		if tc.user != "" && (err != nil || exists != (tc.want == nil || errors.Is(tc.want, store.ErrExists))) {
+			t.Errorf("%s: UserExists(%q) = %v, %v", tc.name, tc.user, exists, err)
+		}
+	}
+}

@@ -65,13 +65,18 @@ type SoakResult struct {
 	Sent, Delivered         int // unique messages
 	Offline                 int // delivered with a <delay/>: stored while the recipient was offline
 	Bounced, Lost, Dup, Bad int
-	RSS                     SoakLevel // KiB
-	Goroutines              SoakLevel // zero when not measured
-	GoroutinesMeasured      bool
-	Margin                  float64
-	ServerCPU               time.Duration // measured phase
-	Samples                 []SoakSample
-	ErrorText               string
+	// Stranded messages were still in offline storage after the final
+	// settle although their recipient was online: they arrived only when
+	// every account logged out and in once more at the end. Stale ones
+	// were left over from an earlier run (another run id), not counted.
+	Stranded, Stale    int
+	RSS                SoakLevel // KiB
+	Goroutines         SoakLevel // zero when not measured
+	GoroutinesMeasured bool
+	Margin             float64
+	ServerCPU          time.Duration // measured phase
+	Samples            []SoakSample
+	ErrorText          string
 }
 
 // SoakSample is one sample of the server.
@@ -107,11 +112,11 @@ func (r SoakResult) Line() string {
 			r.Goroutines.Start, r.Goroutines.Warm, r.Goroutines.Peak, r.Goroutines.End, r.Goroutines.After)
 	}
 	return fmt.Sprintf("RESULT scenario=soak sessions=%d warmup_s=%.0f for_s=%.0f online_min=%d online_max=%d "+
-		"logins=%d logouts=%d errors=%d sent=%d delivered=%d offline=%d bounced=%d lost=%d dup=%d bad=%d "+
+		"logins=%d logouts=%d errors=%d sent=%d delivered=%d offline=%d stranded=%d stale=%d bounced=%d lost=%d dup=%d bad=%d "+
 		"rss_start_kib=%d rss_warm_kib=%d rss_peak_kib=%d rss_end_kib=%d rss_after_kib=%d %s "+
 		"srv_cpu_util=%.2f margin=%.2f flat=%v",
 		r.Sessions, r.Warmup.Seconds(), r.For.Seconds(), r.OnlineMin, r.OnlineMax,
-		r.Logins, r.Logouts, r.Errors, r.Sent, r.Delivered, r.Offline, r.Bounced, r.Lost, r.Dup, r.Bad,
+		r.Logins, r.Logouts, r.Errors, r.Sent, r.Delivered, r.Offline, r.Stranded, r.Stale, r.Bounced, r.Lost, r.Dup, r.Bad,
 		r.RSS.Start, r.RSS.Warm, r.RSS.Peak, r.RSS.End, r.RSS.After, g,
 		r.ServerCPU.Seconds()/max(r.For.Seconds(), 1e-9), r.Margin, r.Flat())
 }
@@ -127,9 +132,11 @@ type soak struct {
 	logins, logouts atomic.Int64
 	sent            atomic.Int64
 
-	mu                               sync.Mutex
-	seen                             map[uint64]uint8 // sender<<32 | seq
-	delivered, offline, dup, bad, bo int
+	run string // this run's id, the first word of every body
+
+	mu                                      sync.Mutex
+	seen                                    map[uint64]uint8 // sender<<32 | seq
+	delivered, offline, dup, bad, bo, stale int
 }
 
 // soakConn is one logged-in session of a soak slot.
@@ -143,7 +150,9 @@ type soakConn struct {
 // (the ramp), lets them churn for opt.Warmup and opt.For while sampling
 // the server, then stops the churn, logs the offline accounts in to
 // receive their offline messages, waits until every message sent has been
-// delivered or bounced, closes every session and samples once more.
+// delivered or bounced, logs every account out and in once more (what
+// arrives then was stranded in offline storage), closes every session and
+// samples once more.
 func (r *Runner) Soak(ctx context.Context, opt SoakOptions) (SoakResult, error) {
 	if opt.Sessions < 2 || opt.For <= 0 {
 		return SoakResult{}, fmt.Errorf("load: soak: sessions must be at least 2 and the duration positive")
@@ -158,7 +167,8 @@ func (r *Runner) Soak(ctx context.Context, opt SoakOptions) (SoakResult, error) 
 	if opt.Seed == 0 {
 		opt.Seed = 0x5eed
 	}
-	s := &soak{r: r, opt: opt, stop: make(chan struct{}), seen: map[uint64]uint8{}}
+	s := &soak{r: r, opt: opt, stop: make(chan struct{}), seen: map[uint64]uint8{},
+		run: strconv.FormatInt(time.Now().UnixNano(), 36)}
 	res := SoakResult{Sessions: opt.Sessions, Warmup: opt.Warmup, For: opt.For, Margin: opt.Margin,
 		GoroutinesMeasured: opt.Goroutines != nil}
 	gor := func() int64 {
@@ -237,15 +247,34 @@ func (r *Runner) Soak(ctx context.Context, opt SoakOptions) (SoakResult, error) 
 		s.settle(ctx, last)
 	}
 	s.mu.Lock()
-	res.Delivered, res.Offline, res.Dup, res.Bad, res.Bounced = s.delivered, s.offline, s.dup, s.bad, s.bo
+	settled := s.delivered
 	s.mu.Unlock()
-	res.Sent = int(s.sent.Load())
-	res.Lost = res.Sent - res.Delivered - res.Bounced
+	// Whatever is still in offline storage now is stranded there: every
+	// recipient is online. One more logout and login of every account
+	// collects it, so it is told apart from lost messages.
 	parallel(context.WithoutCancel(ctx), len(last), 200, func(i int) {
 		if last[i] != nil {
 			s.logout(last[i])
+			last[i] = nil
 		}
 	})
+	if ctx.Err() == nil {
+		parallel(ctx, len(last), max(opt.Concurrency, 1), func(i int) { last[i] = s.login(ctx, i) })
+		for range 2 {
+			s.settle(ctx, last)
+		}
+		parallel(context.WithoutCancel(ctx), len(last), 200, func(i int) {
+			if last[i] != nil {
+				s.logout(last[i])
+			}
+		})
+	}
+	s.mu.Lock()
+	res.Delivered, res.Offline, res.Dup, res.Bad, res.Bounced, res.Stale = s.delivered, s.offline, s.dup, s.bad, s.bo, s.stale
+	res.Stranded = s.delivered - settled
+	s.mu.Unlock()
+	res.Sent = int(s.sent.Load())
+	res.Lost = res.Sent - res.Delivered - res.Bounced
 	res.Logins, res.Logouts = int(s.logins.Load()), int(s.logouts.Load())
 
 	// The server ends its sessions asynchronously: wait (up to 30 s) for
@@ -400,6 +429,8 @@ func (s *soak) online1(sc *soakConn, i int, rng *rand.Rand, seq *uint32) bool {
 			buf = append(buf, "' id='s"...)
 			buf = strconv.AppendUint(buf, uint64(*seq), 10)
 			buf = append(buf, "'><body>"...)
+			buf = append(buf, s.run...)
+			buf = append(buf, ' ')
 			buf = strconv.AppendInt(buf, int64(i), 10)
 			buf = append(buf, ' ')
 			buf = strconv.AppendUint(buf, uint64(*seq), 10)
@@ -440,13 +471,16 @@ func (s *soak) read(sc *soakConn) {
 			s.mu.Unlock()
 			continue
 		}
-		from, seqB, ok := bytes.Cut(childText(el, "body"), []byte{' '})
+		run, rest, ok1 := bytes.Cut(childText(el, "body"), []byte{' '})
+		from, seqB, ok := bytes.Cut(rest, []byte{' '})
 		sender, e1 := strconv.ParseUint(string(from), 10, 32)
 		seq, e2 := strconv.ParseUint(string(seqB), 10, 32)
 		s.mu.Lock()
 		switch {
-		case !ok || e1 != nil || e2 != nil:
+		case !ok1 || !ok || e1 != nil || e2 != nil:
 			s.bad++
+		case string(run) != s.run:
+			s.stale++
 		default:
 			k := sender<<32 | seq
 			s.seen[k]++

@@ -86,19 +86,30 @@ func (a *Archive) ExportArchive(ctx context.Context, user string, w io.Writer) e
 	}
 	fmt.Fprintf(bw, `{"preferences":%s,"messages":[`, head)
 	after, first := "", true
+	dropped := 0
+	defer func() {
+		if dropped > 0 {
+			// Privacy: a count only, never the content.
+			a.cfg.Log.Warn().Int("count", dropped).Msg("skipped malformed archived messages in export")
+		}
+	}()
 	for {
 		page, err := a.db.QueryArchive(ctx, user, store.ArchiveQuery{After: after, Max: exportPage})
 		if err != nil {
 			return fmt.Errorf("mam: export: %w", err)
 		}
 		for _, m := range page.Messages {
-			x := exportedMessage{ID: m.ID, Time: m.At, With: m.With, Direction: "received", Stanza: string(m.Stanza)}
+			el := storedMessage(m.Stanza)
+			if el == nil {
+				dropped++ // not well-formed (an older version's record)
+				continue
+			}
+			// What the encoder writes, not the stored bytes as they are.
+			x := exportedMessage{ID: m.ID, Time: m.At, With: m.With, Direction: "received", Stanza: string(el.Bytes(wire.NSClient))}
 			if m.Outgoing {
 				x.Direction = "sent"
 			}
-			if el, err := wire.Parse(m.Stanza); err == nil {
-				x.Body = el.ChildText(wire.NSClient, "body")
-			}
+			x.Body = el.ChildText(wire.NSClient, "body")
 			if !first {
 				bw.WriteByte(',')
 			}

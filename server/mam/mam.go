@@ -158,6 +158,9 @@ func (a *Archive) Archive(ctx context.Context, owner string, el *wire.Element, o
 			continue
 		case errors.Is(err, store.ErrNotFound):
 			a.Forget(owner) // the account is gone
+		case errors.Is(err, store.ErrQuota):
+			// Larger than the whole archive may be (store.Limits.ArchiveBytes):
+			// not archived. A full archive drops its oldest messages instead.
 		case !errors.Is(err, context.Canceled):
 			a.cfg.Log.Error().Err(err).Msg("archive write failed")
 		}

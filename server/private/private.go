@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rs/zerolog"
 	"mellium.im/xmpp/jid"
 
 	"chatbx/server/iq"
@@ -43,15 +44,20 @@ type Config struct {
 	// MaxBytes caps the serialised size of one stored fragment. Larger
 	// fragments are refused with not-acceptable.
 	MaxBytes int
+	// Log receives a warning (a count, never the content) when a stored
+	// fragment is not well-formed; the zero value discards.
+	Log zerolog.Logger
 }
 
-// DefaultConfig returns a 64 KiB limit per fragment.
+// DefaultConfig returns a 64 KiB limit per fragment. The total of one
+// account's fragments is capped by the store (store.Limits.PrivateBytes).
 func DefaultConfig() Config { return Config{MaxBytes: 64 << 10} }
 
 // Private serves jabber:iq:private. It is safe for concurrent use.
 type Private struct {
 	db  Store
 	max int
+	log zerolog.Logger
 }
 
 // New returns a private storage service over db. A MaxBytes of zero or less
@@ -60,7 +66,7 @@ func New(db Store, cfg Config) *Private {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultConfig().MaxBytes
 	}
-	return &Private{db: db, max: cfg.MaxBytes}
+	return &Private{db: db, max: cfg.MaxBytes, log: cfg.Log}
 }
 
 // Namespaces returns the IQ payload namespaces Handle serves.
@@ -79,8 +85,11 @@ func (*Private) Features() []string { return []string{NS} }
 //
 // A to address other than empty or the sender's bare JID gets forbidden;
 // the namespaces jabber:client, jabber:server and jabber:iq:private (and
-// none at all) get not-acceptable, as does a fragment over MaxBytes.
-// Storage faults get internal-server-error. Results and errors get no
+// none at all) get not-acceptable, as does a fragment over MaxBytes; a set
+// that would take the account's storage over its total cap gets
+// policy-violation. A stored fragment that is not well-formed (written by
+// an older version) reads as empty. Storage faults get
+// internal-server-error. Results and errors get no
 // answer (nil).
 func (p *Private) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
 	typ := el.Get("type")
@@ -126,7 +135,11 @@ func (p *Private) Handle(ctx context.Context, c iq.Context, el *wire.Element) *w
 		}
 		stored, err := parseFragment(data)
 		if err != nil || stored.Space != frag.Space || stored.Local != frag.Local {
-			return iq.Error(el, "wait", "internal-server-error")
+			// Stored by an older version and not well-formed: it reads as
+			// empty until the client stores it again.
+			// Privacy: a count only, never the content.
+			p.log.Warn().Int("count", 1).Msg("skipped malformed private fragment")
+			return iq.Result(el, wire.New(NS, "query").Add(wire.New(frag.Space, frag.Local)))
 		}
 		return iq.Result(el, wire.New(NS, "query").Add(stored))
 	}
@@ -143,7 +156,13 @@ func (p *Private) Handle(ctx context.Context, c iq.Context, el *wire.Element) *w
 			return iq.Error(el, "modify", "bad-request")
 		}
 	}
-	if err := p.db.SetPrivate(ctx, c.User, key, data); err != nil {
+	err := p.db.SetPrivate(ctx, c.User, key, data)
+	if errors.Is(err, store.ErrQuota) {
+		// The account's fragments together would exceed
+		// store.Limits.PrivateBytes.
+		return iq.Error(el, "cancel", "policy-violation")
+	}
+	if err != nil {
 		return iq.Error(el, "wait", "internal-server-error")
 	}
 	return iq.Result(el)

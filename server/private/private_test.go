@@ -1,12 +1,16 @@
 package private_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"chatbx/server/iq"
 	"chatbx/server/private"
@@ -158,18 +162,29 @@ func TestHandle(t *testing.T) {
 	}
 }
 
+// TestStoreFaults: a stored fragment that is not well-formed (written by
+// an older version) reads as empty and is counted in the log without its
+// content (on main before this change it answered internal-server-error
+// for good); a failing store is an internal error.
 func TestStoreFaults(t *testing.T) {
 	t.Parallel()
 	db := newMemStore()
-	p := private.New(db, private.DefaultConfig())
+	var log bytes.Buffer
+	p := private.New(db, private.Config{Log: zerolog.New(&log)})
 	want := `<iq type="error" id="g">` + internal + `</iq>`
-	db.data["alice\x00storage storage:bookmarks"] = []byte(`<storage xmlns="storage:bookmarks">`)
-	if got := str(p.Handle(t.Context(), alice, parse(t, getBookmarks))); got != want {
-		t.Errorf("truncated value: Handle = %s", got)
+	empty := `<iq type="result" id="g"><query xmlns="jabber:iq:private"><storage xmlns="storage:bookmarks"/></query></iq>`
+	for _, stored := range []string{
+		`<storage xmlns="storage:bookmarks">marker`,
+		"<storage xmlns=\"storage:bookmarks\">marker\xff</storage>",
+		`<other xmlns="storage:bookmarks">marker</other>`,
+	} {
+		db.data["alice\x00storage storage:bookmarks"] = []byte(stored)
+		if got := str(p.Handle(t.Context(), alice, parse(t, getBookmarks))); got != empty {
+			t.Errorf("stored %q: Handle = %s, want %s", stored, got, empty)
+		}
 	}
-	db.data["alice\x00storage storage:bookmarks"] = []byte(`<other xmlns="storage:bookmarks"/>`)
-	if got := str(p.Handle(t.Context(), alice, parse(t, getBookmarks))); got != want {
-		t.Errorf("mismatched value: Handle = %s", got)
+	if l := log.String(); strings.Count(l, "skipped malformed private fragment") != 3 || strings.Contains(l, "marker") {
+		t.Errorf("log = %s, want three counts and no content", l)
 	}
 	db.fail = errors.New("disk on fire")
 	if got := str(p.Handle(t.Context(), alice, parse(t, getBookmarks))); got != want {
@@ -242,4 +257,29 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTotalCap: one account's fragments together stay under the store's
+// cap (store.Limits.PrivateBytes); a set beyond it gets policy-violation,
+// and replacing a fragment by a smaller one still works. Fails on main
+// before this change (any number of keys could be stored).
+func TestTotalCap(t *testing.T) {
+	t.Parallel()
+	db := storetest.OpenLimits(t, filepath.Join(t.TempDir(), "chatbx.db"), store.Limits{PrivateBytes: 220})
+	storetest.User(t, db, "alice")
+	p := private.New(db, private.DefaultConfig())
+	frag := func(name string, n int) string {
+		return `<` + name + ` xmlns='urn:test'>` + strings.Repeat("y", n) + `</` + name + `>`
+	}
+	for i, tc := range []struct{ in, want string }{
+		{set("1", "", frag("a", 60)), `<iq type="result" id="1"/>`},
+		{set("2", "", frag("b", 60)), `<iq type="result" id="2"/>`},
+		{set("3", "", frag("c", 60)), `<iq type="error" id="3"><error type="cancel"><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+		{set("4", "", frag("a", 10)), `<iq type="result" id="4"/>`},
+		{set("5", "", frag("c", 60)), `<iq type="result" id="5"/>`},
+	} {
+		if got := str(p.Handle(t.Context(), alice, parse(t, tc.in))); got != tc.want {
+			t.Errorf("step %d: Handle(%s)\n got %s\nwant %s", i, tc.in, got, tc.want)
+		}
+	}
 }

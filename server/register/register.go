@@ -64,6 +64,9 @@ type Accounts interface {
 	DeleteNotify(ctx context.Context, user, self string, deleted func()) (account.Deleted, error)
 	SetPassword(ctx context.Context, user, password string) error
 	Create(ctx context.Context, name, password string) (string, error)
+	// CreateInvited creates the account and spends one use of the invite
+	// token in one transaction (account.ErrInvite: no usable invite).
+	CreateInvited(ctx context.Context, name, password, token string) (string, error)
 }
 
 var _ Accounts = (*account.Manager)(nil)
@@ -75,10 +78,12 @@ type Sessions interface {
 	KickOthers(user, keep, condition string)
 }
 
-// Invites checks invite tokens (XEP-0401) for Invite mode.
+// Invites checks invite tokens (XEP-0401) for Invite mode. A use is spent
+// with the account it creates (Accounts.CreateInvited).
 type Invites interface {
-	// UseInvite consumes one use of token and reports whether it was valid.
-	UseInvite(ctx context.Context, token string) (bool, error)
+	// InviteValid reports whether token names an unexpired invite with
+	// uses left, without using it.
+	InviteValid(ctx context.Context, token string) (bool, error)
 }
 
 // Deps are the handler's dependencies. Accounts and Sessions are
@@ -253,18 +258,12 @@ const NSPreauth = "urn:xmpp:pars:0"
 // Preauth checks an XEP-0401 <preauth token=.../> sent before registration:
 // it reports whether token names a valid invite without spending it (the
 // registration that follows spends it). Outside Invite mode it reports
-// false, and so does an Invites without InviteValid.
+// false.
 func (r *Register) Preauth(ctx context.Context, token string) bool {
 	if r.cfg.Registration != Invite || token == "" {
 		return false
 	}
-	v, ok := r.d.Invites.(interface {
-		InviteValid(ctx context.Context, token string) (bool, error)
-	})
-	if !ok {
-		return false
-	}
-	valid, err := v.InviteValid(ctx, token)
+	valid, err := r.d.Invites.InviteValid(ctx, token)
 	return err == nil && valid
 }
 
@@ -311,20 +310,19 @@ func (r *Register) HandleUnauthenticated(ctx context.Context, domain string, add
 	if !r.allow(addr) {
 		return iq.Error(el, "wait", "resource-constraint")
 	}
+	var err error
 	if r.cfg.Registration == Invite {
-		ok, err := r.d.Invites.UseInvite(ctx, q.ChildText(NS, "key"))
-		if err != nil {
-			r.d.Log.Error().Err(err).Msg("invite check failed")
-			return iq.Error(el, "wait", "internal-server-error")
-		}
-		if !ok {
-			return iq.Error(el, "cancel", "not-allowed")
-		}
+		// The invite is spent in the transaction that creates the
+		// account: a registration that fails leaves it usable.
+		_, err = r.d.Accounts.CreateInvited(ctx, un.Text(), pw.Text(), q.ChildText(NS, "key"))
+	} else {
+		_, err = r.d.Accounts.Create(ctx, un.Text(), pw.Text())
 	}
-	_, err := r.d.Accounts.Create(ctx, un.Text(), pw.Text())
 	switch {
 	case err == nil:
 		return iq.Result(el)
+	case errors.Is(err, account.ErrInvite):
+		return iq.Error(el, "cancel", "not-allowed")
 	case errors.Is(err, account.ErrExists):
 		return iq.Error(el, "cancel", "conflict")
 	case errors.Is(err, account.ErrUsername), errors.Is(err, account.ErrPassword):

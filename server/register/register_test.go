@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"chatbx/server/iq"
 	"chatbx/server/register"
@@ -73,6 +74,9 @@ func newEnv(t *testing.T, mode string, inv register.Invites) *env {
 	cfg := register.DefaultConfig("example.org")
 	cfg.Registration = mode
 	cfg.RegisterBurst = 3
+	if mode == register.Invite && inv == nil {
+		inv = storeInvites{e.db}
+	}
 	e.reg, err = register.New(cfg, register.Deps{Accounts: m, Sessions: e.kick, Invites: inv})
 	if err != nil {
 		t.Fatal(err)
@@ -169,14 +173,24 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-type invites map[string]int
+// storeInvites reads the store's invites, as main's adapter does.
+type storeInvites struct{ db *store.DB }
 
-func (v invites) UseInvite(_ context.Context, token string) (bool, error) {
-	if v[token] <= 0 {
+func (v storeInvites) InviteValid(ctx context.Context, token string) (bool, error) {
+	inv, err := v.db.Invite(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
-	v[token]--
-	return true, nil
+	return err == nil && time.Now().Before(inv.Expires) && inv.Uses > 0, err
+}
+
+// invite stores an invite with token and uses.
+func (e *env) invite(t *testing.T, token string, uses int) {
+	t.Helper()
+	now := time.Now()
+	if err := e.db.CreateInvite(context.Background(), store.Invite{Token: token, Created: now, Expires: now.Add(time.Hour), Uses: uses}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestRegistration(t *testing.T) {
@@ -244,16 +258,40 @@ func TestRegistration(t *testing.T) {
 	})
 
 	t.Run("invite", func(t *testing.T) {
-		e := newEnv(t, register.Invite, invites{"tok": 1})
-		tests := []struct{ name, in, want string }{
-			{"no key", set("a", "newbie", "long-password", ""), errOf("a", "cancel", "not-allowed")},
-			{"ok", set("b", "newbie", "long-password", "tok"), ok("b")},
-			{"used up", set("c", "other", "long-password", "tok"), errOf("c", "cancel", "not-allowed")},
+		e := newEnv(t, register.Invite, nil)
+		e.user(t, "taken")
+		const tok = "invite-token-0123456789"
+		e.invite(t, tok, 1)
+		// A failed registration leaves the invite usable (it is spent in
+		// the transaction that creates the account); a successful one
+		// spends it.
+		tests := []struct {
+			name, in, want string
+			valid          bool // the invite afterwards
+		}{
+			{"no key", set("a", "newbie", "long-password", ""), errOf("a", "cancel", "not-allowed"), true},
+			{"wrong key", set("b", "newbie", "long-password", "no-such-invite-token"), errOf("b", "cancel", "not-allowed"), true},
+			{"taken", set("c", "Taken", "long-password", tok), errOf("c", "cancel", "conflict"), true},
+			{"short password", set("d", "newbie", "short", tok), errOf("d", "modify", "not-acceptable"), true},
+			{"reserved", set("e", "admin", "long-password", tok), errOf("e", "modify", "not-acceptable"), true},
+			{"ok", set("f", "newbie", "long-password", tok), ok("f"), false},
+			{"used up", set("g", "other", "long-password", tok), errOf("g", "cancel", "not-allowed"), false},
 		}
-		for _, tc := range tests {
-			if got := str(e.reg.HandleUnauthenticated(ctx, "example.org", addr, parse(t, tc.in))); got != tc.want {
+		for i, tc := range tests {
+			// One address per case: the throttle is not under test here.
+			from := netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})
+			if got := str(e.reg.HandleUnauthenticated(ctx, "example.org", from, parse(t, tc.in))); got != tc.want {
 				t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
 			}
+			if valid := e.reg.Preauth(ctx, tok); valid != tc.valid {
+				t.Errorf("%s: invite valid afterwards = %v, want %v", tc.name, valid, tc.valid)
+			}
+		}
+		if ok, _ := e.db.UserExists(ctx, "other"); ok {
+			t.Error("a used-up invite created an account")
+		}
+		if err := e.m.Verify(ctx, "newbie", "long-password"); err != nil {
+			t.Errorf("invited account does not log in: %v", err)
 		}
 	})
 }
@@ -287,6 +325,9 @@ func (fakeAccounts) DeleteNotify(_ context.Context, _, _ string, deleted func())
 }
 func (fakeAccounts) SetPassword(context.Context, string, string) error        { return nil }
 func (fakeAccounts) Create(_ context.Context, name, _ string) (string, error) { return name, nil }
+func (fakeAccounts) CreateInvited(_ context.Context, name, _, _ string) (string, error) {
+	return name, nil
+}
 
 func FuzzHandle(f *testing.F) {
 	f.Add(`<iq type='set' id='1'><query xmlns='jabber:iq:register'><username>alice</username><password>x</password></query></iq>`)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rs/zerolog"
 	"mellium.im/xmpp/jid"
 
 	"chatbx/server/iq"
@@ -41,6 +42,9 @@ type Config struct {
 	// refused with not-acceptable. Avatars belong in PEP (XEP-0084),
 	// so a vCard need not be large.
 	MaxBytes int
+	// Log receives a warning (a count, never the content) when a stored
+	// vCard is not well-formed; the zero value discards.
+	Log zerolog.Logger
 }
 
 // DefaultConfig returns a 64 KiB limit.
@@ -50,6 +54,7 @@ func DefaultConfig() Config { return Config{MaxBytes: 64 << 10} }
 type VCard struct {
 	db  Store
 	max int
+	log zerolog.Logger
 }
 
 // New returns a vCard service over db. A MaxBytes of zero or less means the
@@ -58,7 +63,7 @@ func New(db Store, cfg Config) *VCard {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultConfig().MaxBytes
 	}
-	return &VCard{db: db, max: cfg.MaxBytes}
+	return &VCard{db: db, max: cfg.MaxBytes, log: cfg.Log}
 }
 
 // Namespaces returns the IQ payload namespaces Handle serves.
@@ -127,11 +132,12 @@ func (v *VCard) load(ctx context.Context, user string) (*wire.Element, error) {
 		return nil, err
 	}
 	card, err := parse(data)
-	if err != nil {
-		return nil, err
-	}
-	if card.Space != NS || card.Local != "vCard" {
-		return nil, errCorrupt
+	if err != nil || card.Space != NS || card.Local != "vCard" {
+		// Stored by an older version and not well-formed (or not a
+		// vCard): it reads as no vCard, until the user sets a new one.
+		// Privacy: a count only, never the content.
+		v.log.Warn().Int("count", 1).Msg("skipped malformed stored vcard")
+		return wire.New(NS, "vCard"), nil
 	}
 	return card, nil
 }
@@ -142,8 +148,6 @@ func parse(data []byte) (*wire.Element, error) {
 	r := bufio.NewReaderSize(bytes.NewReader(data), min(len(data), 4096))
 	return wire.NewDecoder(r, 0).Next()
 }
-
-var errCorrupt = errors.New("vcard: stored value is not a vCard")
 
 // owner returns the local account an IQ's to address names: the sender's
 // for an empty to, otherwise the localpart of a bare JID at the server's

@@ -3,8 +3,6 @@ package wire
 import (
 	"errors"
 	"io"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -23,8 +21,39 @@ var (
 	ErrBadNamespace = errors.New("wire: invalid namespace")
 )
 
-const maxDepth = 64
-const maxAttrs = 64
+// maxElementAttrs caps the attributes of one element, which bounds the
+// quadratic duplicate check.
+const maxElementAttrs = 64
+
+// keepScratch is the largest scratch buffer a decoder keeps between
+// elements, so that one large stanza does not pin its size to an idle
+// session.
+const keepScratch = 16 << 10
+
+// Limits bound what one top-level element (a stanza, or the stream header)
+// may cost. A zero field means no limit. Exceeding any of them is
+// ErrTooLarge.
+type Limits struct {
+	// Bytes per top-level element.
+	Bytes int
+	// Depth of nesting, counting the stream header.
+	Depth int
+	// Elements per top-level element, itself included. With Attrs this
+	// bounds the tree's memory whatever the byte count.
+	Elements int
+	// Attrs per top-level element, namespace declarations not included.
+	Attrs int
+	// NSDecls is the number of namespace declarations per element. Prefix
+	// lookups scan the declarations in scope, so this keeps them short.
+	NSDecls int
+}
+
+// DefaultLimits returns the limits of a decoder from NewDecoder (whose
+// Bytes come from its argument). A 256 KiB stanza within them decodes to a
+// tree of at most about 1 MiB.
+func DefaultLimits() Limits {
+	return Limits{Bytes: 256 << 10, Depth: 64, Elements: 2048, Attrs: 4096, NSDecls: 16}
+}
 
 type binding struct {
 	prefix, ns string
@@ -38,27 +67,39 @@ type Decoder struct {
 	rpos  int
 	rend  int
 	rerr  error
-	max   int // bytes per top-level element; 0 means no limit
+	lim   Limits
 	n     int // bytes consumed by the current top-level element
+	elems int // elements in the current top-level element
+	attrs int // attributes in the current top-level element
 	binds []binding
 	depth int
 	buf   []byte // text scratch
-	raw   []byte // attribute scratch
+	high  bool   // buf holds raw bytes >= 0x80 not yet checked as UTF-8
+	raw   []byte // name and attribute scratch
 	// streamPrefix is the prefix bound to the streams namespace, usually
 	// "stream", used to recognise </stream:stream>.
 	streamPrefix string
 }
 
-// NewDecoder returns a decoder over r that refuses top-level elements (and
-// the stream header) longer than max bytes with ErrTooLarge.
+// NewDecoder returns a decoder over r with DefaultLimits, except that
+// top-level elements (and the stream header) longer than max bytes are
+// refused with ErrTooLarge; 0 means no byte limit.
 func NewDecoder(r io.Reader, max int) *Decoder {
 	// A small buffer: the TLS layer below already buffers whole records,
 	// so this only saves calls, and idle sessions stay small.
-	return &Decoder{src: r, max: max, rbuf: make([]byte, 512)}
+	l := DefaultLimits()
+	l.Bytes = max
+	return &Decoder{src: r, lim: l, rbuf: make([]byte, 512)}
 }
 
 // SetLimit changes the per-element byte limit (used after authentication).
-func (d *Decoder) SetLimit(max int) { d.max = max }
+func (d *Decoder) SetLimit(max int) { d.lim.Bytes = max }
+
+// SetLimits replaces all limits; they apply from the next element on.
+func (d *Decoder) SetLimits(l Limits) { d.lim = l }
+
+// Limits returns the decoder's limits.
+func (d *Decoder) Limits() Limits { return d.lim }
 
 // Buffered reports how many bytes are buffered and not yet parsed. The c2s
 // layer requires it to be zero before STARTTLS (RFC 6120 §5.4.3.3).
@@ -69,7 +110,7 @@ func (d *Decoder) readByte() (byte, error) {
 		c := d.rbuf[d.rpos]
 		d.rpos++
 		d.n++
-		if d.max > 0 && d.n > d.max {
+		if d.lim.Bytes > 0 && d.n > d.lim.Bytes {
 			return 0, ErrTooLarge
 		}
 		return c, nil
@@ -97,11 +138,16 @@ func (d *Decoder) readByteSlow() (byte, error) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
+// begin starts a top-level element's accounting.
+func (d *Decoder) begin() {
+	d.n, d.elems, d.attrs = 0, 0, 0
+}
+
 // Header reads an optional XML declaration and the <stream:stream> start
 // tag. The returned element has no children; its namespace bindings stay in
 // scope for the stream's elements.
 func (d *Decoder) Header() (*Element, error) {
-	d.n = 0
+	d.begin()
 	d.binds = d.binds[:0]
 	c, err := d.skipSpace()
 	if err != nil {
@@ -131,7 +177,7 @@ func (d *Decoder) Header() (*Element, error) {
 	if c == '!' {
 		return nil, ErrRestricted
 	}
-	e, empty, err := d.startTag(c)
+	e, _, empty, err := d.startTag(c)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +195,7 @@ func (d *Decoder) Header() (*Element, error) {
 
 // xmlDecl consumes "<?xml ... ?>" after the "<?" has been read.
 func (d *Decoder) xmlDecl() error {
-	var name [3]byte
+	var name [4]byte
 	for i := range name {
 		c, err := d.readByte()
 		if err != nil {
@@ -157,7 +203,7 @@ func (d *Decoder) xmlDecl() error {
 		}
 		name[i] = c
 	}
-	if string(name[:]) != "xml" {
+	if string(name[:3]) != "xml" || !isSpace(name[3]) {
 		return ErrRestricted
 	}
 	var prev byte
@@ -168,6 +214,9 @@ func (d *Decoder) xmlDecl() error {
 		}
 		if c == '>' && prev == '?' {
 			return nil
+		}
+		if c < 0x20 && !isSpace(c) || c >= 0x80 {
+			return ErrNotWellFormed // the declaration is ASCII
 		}
 		prev = c
 	}
@@ -191,7 +240,7 @@ func (d *Decoder) skipSpace() (byte, error) {
 // It returns io.EOF when the peer closes the stream with </stream:stream>
 // and io.ErrUnexpectedEOF when the connection ends without it.
 func (d *Decoder) Next() (*Element, error) {
-	d.n = 0
+	d.begin()
 	c, err := d.skipSpace()
 	if err != nil {
 		return nil, err
@@ -205,53 +254,60 @@ func (d *Decoder) Next() (*Element, error) {
 	}
 	switch c {
 	case '/':
-		name, err := d.endTag()
-		if err != nil {
+		if err := d.endTag(); err != nil {
 			return nil, err
 		}
-		want := "stream"
 		if d.streamPrefix != "" {
-			want = d.streamPrefix + ":stream"
-		}
-		if name != want {
+			if len(d.raw) != len(d.streamPrefix)+7 || string(d.raw[:len(d.streamPrefix)]) != d.streamPrefix ||
+				string(d.raw[len(d.streamPrefix):]) != ":stream" {
+				return nil, ErrNotWellFormed
+			}
+		} else if string(d.raw) != "stream" {
 			return nil, ErrNotWellFormed
 		}
 		return nil, io.EOF
 	case '?', '!':
 		return nil, ErrRestricted
 	}
-	e, empty, err := d.startTag(c)
+	e, qname, empty, err := d.startTag(c)
+	if err == nil && !empty {
+		err = d.content(e, qname)
+	}
+	if cap(d.buf) > keepScratch {
+		d.buf = nil
+	}
+	if cap(d.raw) > keepScratch {
+		d.raw = nil
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !empty {
-		if err := d.content(e); err != nil {
-			return nil, err
-		}
 	}
 	d.pop()
 	return e, nil
 }
 
 // startTag parses a start tag whose first name byte is c. It pushes the
-// element's namespace declarations (popped by pop/popTo).
-func (d *Decoder) startTag(c byte) (*Element, bool, error) {
+// element's namespace declarations (popped by pop) and returns the element,
+// its name as written (for the end tag) and whether it was empty (<a/>).
+func (d *Decoder) startTag(c byte) (e *Element, qname string, empty bool, err error) {
 	d.depth++
-	if d.depth > maxDepth {
-		return nil, false, ErrTooLarge
+	d.elems++
+	if d.lim.Depth > 0 && d.depth > d.lim.Depth || d.lim.Elements > 0 && d.elems > d.lim.Elements {
+		return nil, "", false, ErrTooLarge
 	}
-	qname, c, err := d.name(c)
+	qname, colon, c, err := d.name(c)
 	if err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
-	e := &Element{}
-	var attrs [8]struct{ prefix, local, value string }
+	e = &Element{}
+	var attrs [8]rawAttr
 	raw := attrs[:0]
 	d.binds = append(d.binds, binding{prefix: "\x00"}) // scope marker
+	mark := len(d.binds)
 	for {
 		for isSpace(c) {
 			if c, err = d.readByte(); err != nil {
-				return nil, false, err
+				return nil, "", false, err
 			}
 		}
 		if c == '>' {
@@ -259,87 +315,117 @@ func (d *Decoder) startTag(c byte) (*Element, bool, error) {
 		}
 		if c == '/' {
 			if c, err = d.readByte(); err != nil {
-				return nil, false, err
+				return nil, "", false, err
 			}
 			if c != '>' {
-				return nil, false, ErrNotWellFormed
+				return nil, "", false, ErrNotWellFormed
 			}
-			e.Space, e.Local, err = d.resolve(qname, true)
-			if err != nil {
-				return nil, false, err
-			}
-			if err := d.finishAttrs(e, raw); err != nil {
-				return nil, false, err
-			}
-			return e, true, nil
+			empty = true
+			break
 		}
 		var an string
-		an, c, err = d.name(c)
+		var acolon int
+		an, acolon, c, err = d.name(c)
 		if err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
 		for isSpace(c) {
 			if c, err = d.readByte(); err != nil {
-				return nil, false, err
+				return nil, "", false, err
 			}
 		}
 		if c != '=' {
-			return nil, false, ErrNotWellFormed
+			return nil, "", false, ErrNotWellFormed
 		}
 		if c, err = d.readByte(); err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
 		for isSpace(c) {
 			if c, err = d.readByte(); err != nil {
-				return nil, false, err
+				return nil, "", false, err
 			}
 		}
 		if c != '"' && c != '\'' {
-			return nil, false, ErrNotWellFormed
+			return nil, "", false, ErrNotWellFormed
 		}
 		v, err := d.attrValue(c)
 		if err != nil {
-			return nil, false, err
-		}
-		if len(raw) >= maxAttrs {
-			return nil, false, ErrTooLarge
+			return nil, "", false, err
 		}
 		switch {
-		case an == "xmlns":
-			d.binds = append(d.binds, binding{prefix: "", ns: v})
-		case strings.HasPrefix(an, "xmlns:"):
-			if v == "" {
-				return nil, false, ErrBadNamespace
-			}
-			d.binds = append(d.binds, binding{prefix: an[6:], ns: v})
+		case acolon < 0 && an == "xmlns":
+			err = d.declare(mark, "", v)
+		case acolon == 5 && an[:5] == "xmlns":
+			err = d.declare(mark, an[6:], v)
 		default:
-			p, l := "", an
-			if i := strings.IndexByte(an, ':'); i >= 0 {
-				p, l = an[:i], an[i+1:]
-				if p == "" || l == "" || strings.IndexByte(l, ':') >= 0 {
-					return nil, false, ErrNotWellFormed
-				}
+			d.attrs++
+			if len(raw) >= maxElementAttrs || d.lim.Attrs > 0 && d.attrs > d.lim.Attrs {
+				return nil, "", false, ErrTooLarge
 			}
-			raw = append(raw, struct{ prefix, local, value string }{p, l, v})
+			a := rawAttr{local: an, value: v}
+			if acolon >= 0 {
+				a.prefix, a.local = an[:acolon], an[acolon+1:]
+			}
+			raw = append(raw, a)
+		}
+		if err != nil {
+			return nil, "", false, err
 		}
 		if c, err = d.readByte(); err != nil {
-			return nil, false, err
+			return nil, "", false, err
 		}
 		if !isSpace(c) && c != '>' && c != '/' {
-			return nil, false, ErrNotWellFormed
+			return nil, "", false, ErrNotWellFormed
 		}
 	}
-	e.Space, e.Local, err = d.resolve(qname, true)
-	if err != nil {
-		return nil, false, err
+	p, l := "", qname
+	if colon >= 0 {
+		p, l = qname[:colon], qname[colon+1:]
 	}
+	ns, ok := d.lookup(p)
+	if !ok || ns == NSXML {
+		// An element in the XML namespace could only be written with the
+		// xml prefix, which the encoder does not do.
+		return nil, "", false, ErrBadNamespace
+	}
+	e.Space, e.Local = ns, l
 	if err := d.finishAttrs(e, raw); err != nil {
-		return nil, false, err
+		return nil, "", false, err
 	}
-	return e, false, nil
+	return e, qname, empty, nil
 }
 
-func (d *Decoder) finishAttrs(e *Element, raw []struct{ prefix, local, value string }) error {
+type rawAttr struct{ prefix, local, value string }
+
+// declare binds prefix ("" for the default namespace) to ns on the element
+// whose declarations start at d.binds[mark].
+func (d *Decoder) declare(mark int, prefix, ns string) error {
+	if d.lim.NSDecls > 0 && len(d.binds)-mark >= d.lim.NSDecls {
+		return ErrTooLarge
+	}
+	// Namespaces in XML 1.0 §3: xml may be bound only to its namespace,
+	// xmlns not at all, and no other prefix (nor the default) to either
+	// namespace; prefixes cannot be undeclared.
+	switch {
+	case prefix == "xml":
+		if ns != NSXML {
+			return ErrNotWellFormed
+		}
+	case prefix == "xmlns", ns == NSXML, ns == NSXMLNS:
+		return ErrNotWellFormed
+	case ns == "" && prefix != "":
+		return ErrBadNamespace
+	}
+	for _, b := range d.binds[mark:] {
+		if b.prefix == prefix {
+			return ErrNotWellFormed // duplicate attribute
+		}
+	}
+	d.binds = append(d.binds, binding{prefix: prefix, ns: ns})
+	return nil
+}
+
+func (d *Decoder) finishAttrs(e *Element, raw []rawAttr) error {
 	if len(raw) == 0 {
 		return nil
 	}
@@ -347,11 +433,7 @@ func (d *Decoder) finishAttrs(e *Element, raw []struct{ prefix, local, value str
 	for i, a := range raw {
 		e.Attr[i].Local = a.local
 		e.Attr[i].Value = a.value
-		switch a.prefix {
-		case "":
-		case "xml":
-			e.Attr[i].Space = NSXML
-		default:
+		if a.prefix != "" {
 			ns, ok := d.lookup(a.prefix)
 			if !ok {
 				return ErrBadNamespace
@@ -379,21 +461,6 @@ func (d *Decoder) lookup(prefix string) (string, bool) {
 	return "", prefix == ""
 }
 
-func (d *Decoder) resolve(qname string, elem bool) (space, local string, err error) {
-	p, l := "", qname
-	if i := strings.IndexByte(qname, ':'); i >= 0 {
-		p, l = qname[:i], qname[i+1:]
-		if p == "" || l == "" || strings.IndexByte(l, ':') >= 0 {
-			return "", "", ErrNotWellFormed
-		}
-	}
-	ns, ok := d.lookup(p)
-	if !ok {
-		return "", "", ErrBadNamespace
-	}
-	return ns, l, nil
-}
-
 // pop removes the bindings of the innermost element.
 func (d *Decoder) pop() {
 	d.depth--
@@ -405,26 +472,92 @@ func (d *Decoder) pop() {
 	}
 }
 
-// content reads children and text up to e's end tag.
-func (d *Decoder) content(e *Element) error {
+// Byte classes of character data and attribute values. Bytes of class 0
+// are copied as they are.
+const (
+	chPlain   = iota
+	chInvalid // a control character XML 1.0 does not allow
+	chHigh    // part of a multi-byte character, checked as UTF-8 later
+	chLT
+	chAmp
+	chCR
+	chLF
+	chTab
+	chGT
+	chBracket
+	chQuote
+)
+
+var textClass, attrClass = func() (t, a [256]uint8) {
+	for c := 0; c < 0x20; c++ {
+		t[c], a[c] = chInvalid, chInvalid
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c], a[c] = chHigh, chHigh
+	}
+	t['<'], a['<'] = chLT, chLT
+	t['&'], a['&'] = chAmp, chAmp
+	t['\r'], a['\r'] = chCR, chCR
+	t['\n'], a['\n'] = chLF, chLF
+	t['\t'], a['\t'] = chPlain, chTab
+	t['>'] = chGT
+	t[']'] = chBracket
+	a['"'], a['\''] = chQuote, chQuote
+	return t, a
+}()
+
+// content reads children and text up to the end tag of e, whose start tag
+// was written as qname.
+func (d *Decoder) content(e *Element, qname string) error {
 	d.buf = d.buf[:0]
+	d.high = false
+	// last holds the last two raw bytes of character data, for "]]>" and
+	// CR LF (XML 1.0 §2.11: CR LF and a lone CR are read as LF).
+	var last uint16
 	for {
+		if d.rpos < d.rend && textClass[d.rbuf[d.rpos]] == chPlain {
+			d.plainRun()
+			last = 0
+		}
 		c, err := d.readByte()
 		if err != nil {
 			return err
 		}
-		switch c {
-		case '<':
-		case '&':
+		switch textClass[c] {
+		case chPlain:
+		case chLT:
+			goto markup
+		case chAmp:
 			if d.buf, err = d.entity(d.buf); err != nil {
 				return err
 			}
+			last = 0
 			continue
-		default:
-			d.buf = append(d.buf, c)
+		case chInvalid:
+			return ErrNotWellFormed
+		case chHigh:
+			d.high = true
+		case chCR:
+			d.buf = append(d.buf, '\n')
+			last = last<<8 | '\r'
 			continue
+		case chLF:
+			if byte(last) == '\r' {
+				last = last<<8 | '\n'
+				continue
+			}
+		case chGT:
+			if last == ']'<<8|']' {
+				return ErrNotWellFormed // "]]>" outside CDATA (XML 1.0 §2.4)
+			}
 		}
+		d.buf = append(d.buf, c)
+		last = last<<8 | uint16(c)
+		continue
+
+	markup:
 		// '<': flush text, then a child, an end tag or CDATA.
+		last = 0
 		if c, err = d.readByte(); err != nil {
 			return err
 		}
@@ -433,15 +566,10 @@ func (d *Decoder) content(e *Element) error {
 			if err := d.flushText(e); err != nil {
 				return err
 			}
-			name, err := d.endTag()
-			if err != nil {
+			if err := d.endTag(); err != nil {
 				return err
 			}
-			sp, l, err := d.resolve(name, true)
-			if err != nil {
-				return err
-			}
-			if sp != e.Space || l != e.Local {
+			if string(d.raw) != qname {
 				return ErrNotWellFormed
 			}
 			return nil
@@ -456,14 +584,14 @@ func (d *Decoder) content(e *Element) error {
 		if err := d.flushText(e); err != nil {
 			return err
 		}
-		child, empty, err := d.startTag(c)
+		child, cq, empty, err := d.startTag(c)
 		if err != nil {
 			return err
 		}
 		if !empty {
 			// d.buf is empty here (flushed above) and empty again when the
 			// child returns, so the child can use it.
-			if err := d.content(child); err != nil {
+			if err := d.content(child, cq); err != nil {
 				return err
 			}
 		}
@@ -475,15 +603,40 @@ func (d *Decoder) content(e *Element) error {
 	}
 }
 
+// plainRun appends to d.buf the buffered bytes of character data that need
+// no attention, up to the byte limit: most text is copied here in one go
+// rather than byte by byte.
+func (d *Decoder) plainRun() {
+	i, end := d.rpos, d.rend
+	if d.lim.Bytes > 0 && end-i > d.lim.Bytes-d.n {
+		end = i + max(d.lim.Bytes-d.n, 0)
+	}
+	for i < end && textClass[d.rbuf[i]] == chPlain {
+		i++
+	}
+	run := d.rbuf[d.rpos:i]
+	if cap(d.buf)-len(d.buf) < len(run) {
+		// Double rather than grow by append's 1.25: a 256 KiB text then
+		// allocates 512 KiB of buffers, not 1 MiB.
+		b := make([]byte, len(d.buf), max(2*cap(d.buf), len(d.buf)+len(run), 64))
+		copy(b, d.buf)
+		d.buf = b
+	}
+	d.buf = append(d.buf, run...)
+	d.n += len(run)
+	d.rpos = i
+}
+
 func (d *Decoder) flushText(e *Element) error {
 	if len(d.buf) == 0 {
 		return nil
 	}
-	if !validChars(d.buf) {
+	if d.high && !validChars(d.buf) {
 		return ErrNotWellFormed
 	}
 	s := string(d.buf)
 	d.buf = d.buf[:0]
+	d.high = false
 	e.Children = append(e.Children, Node{Text: s})
 	return nil
 }
@@ -501,107 +654,144 @@ func (d *Decoder) cdata() error {
 			return ErrRestricted
 		}
 	}
+	start := len(d.buf)
+	var last uint16
 	for {
 		c, err := d.readByte()
 		if err != nil {
 			return err
 		}
-		d.buf = append(d.buf, c)
-		if n := len(d.buf); c == '>' && n >= 3 && d.buf[n-2] == ']' && d.buf[n-3] == ']' {
-			d.buf = d.buf[:n-3]
-			return nil
+		switch textClass[c] {
+		case chInvalid:
+			return ErrNotWellFormed
+		case chHigh:
+			d.high = true
+		case chCR:
+			d.buf = append(d.buf, '\n')
+			last = last<<8 | '\r'
+			continue
+		case chLF:
+			if byte(last) == '\r' {
+				last = last<<8 | '\n'
+				continue
+			}
+		case chGT:
+			if last == ']'<<8|']' && len(d.buf)-start >= 2 {
+				d.buf = d.buf[:len(d.buf)-2]
+				return nil
+			}
 		}
+		d.buf = append(d.buf, c)
+		last = last<<8 | uint16(c)
 	}
 }
 
-// endTag reads a name and '>' after "</".
-func (d *Decoder) endTag() (string, error) {
+// endTag reads a name and '>' after "</", leaving the name in d.raw.
+func (d *Decoder) endTag() error {
 	c, err := d.readByte()
 	if err != nil {
-		return "", err
+		return err
 	}
-	name, c, err := d.name(c)
-	if err != nil {
-		return "", err
+	if c, _, err = d.readName(c); err != nil {
+		return err
 	}
 	for isSpace(c) {
 		if c, err = d.readByte(); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if c != '>' {
-		return "", ErrNotWellFormed
+		return ErrNotWellFormed
 	}
-	return name, nil
+	return nil
 }
 
-// name reads an XML name starting with c and returns it with the byte that
-// ended it.
-func (d *Decoder) name(c byte) (string, byte, error) {
-	if !nameStart(c) {
-		return "", 0, ErrNotWellFormed
-	}
-	d.raw = append(d.raw[:0], c)
-	for {
-		c, err := d.readByte()
-		if err != nil {
-			return "", 0, err
+// readName reads the bytes of a name starting with c into d.raw, up to and
+// returning the byte that ends it, and reports whether they were all
+// ASCII. The caller checks them (checkQName) or compares them with a
+// checked name.
+func (d *Decoder) readName(c byte) (byte, bool, error) {
+	d.raw = d.raw[:0]
+	var high byte
+	for !isSpace(c) && c != '>' && c != '/' && c != '=' {
+		if len(d.raw) >= 256 {
+			return 0, false, ErrTooLarge
 		}
-		if isSpace(c) || c == '>' || c == '/' || c == '=' {
-			return intern(d.raw), c, nil
-		}
-		if !nameChar(c) {
-			return "", 0, ErrNotWellFormed
-		}
-		if len(d.raw) > 256 {
-			return "", 0, ErrTooLarge
-		}
+		high |= c
 		d.raw = append(d.raw, c)
+		var err error
+		if c, err = d.readByte(); err != nil {
+			return 0, false, err
+		}
 	}
+	return c, high < utf8.RuneSelf, nil
 }
 
-func nameStart(c byte) bool {
-	return c == '_' || c == ':' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
-}
-
-func nameChar(c byte) bool {
-	return nameStart(c) || c == '-' || c == '.' || (c >= '0' && c <= '9')
+// name reads a QName starting with c and returns it, the index of its colon
+// (or -1) and the byte that ended it.
+func (d *Decoder) name(c byte) (string, int, byte, error) {
+	c, ascii, err := d.readName(c)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	colon, ok := checkQName(d.raw, ascii)
+	if !ok {
+		return "", 0, 0, ErrNotWellFormed
+	}
+	return intern(d.raw), colon, c, nil
 }
 
 // attrValue reads a quoted value after its opening quote q.
 func (d *Decoder) attrValue(q byte) (string, error) {
 	d.raw = d.raw[:0]
+	high := false
+	cr := false
 	for {
 		c, err := d.readByte()
 		if err != nil {
 			return "", err
 		}
-		switch c {
-		case q:
+		switch attrClass[c] {
+		case chPlain:
+		case chQuote:
+			if c != q {
+				break
+			}
 			if len(d.raw) == 0 {
 				return "", nil
 			}
-			var s string
-			if len(d.raw) <= 40 {
-				s = intern(d.raw) // type values and the like
-			} else {
-				s = string(d.raw)
-			}
-			if !validChars(d.raw) {
+			if high && !validChars(d.raw) {
 				return "", ErrNotWellFormed
 			}
-			return s, nil
-		case '<':
+			if len(d.raw) <= 40 {
+				return intern(d.raw), nil // type values and the like
+			}
+			return string(d.raw), nil
+		case chLT, chInvalid:
 			return "", ErrNotWellFormed
-		case '&':
+		case chAmp:
 			if d.raw, err = d.entity(d.raw); err != nil {
 				return "", err
 			}
-		case '\t', '\n', '\r':
-			d.raw = append(d.raw, ' ') // attribute value normalisation
-		default:
-			d.raw = append(d.raw, c)
+			cr = false
+			continue
+		case chHigh:
+			high = true
+		case chLF:
+			if cr { // CR LF is one line end, hence one space
+				cr = false
+				continue
+			}
+			c = ' ' // attribute value normalisation (XML 1.0 §3.3.3)
+		case chCR:
+			d.raw = append(d.raw, ' ')
+			cr = true
+			continue
+		case chTab:
+			c = ' '
 		}
+		d.raw = append(d.raw, c)
+		cr = false
 	}
 }
 
@@ -639,18 +829,38 @@ func (d *Decoder) entity(b []byte) ([]byte, error) {
 	if len(s) < 2 || s[0] != '#' {
 		return b, ErrRestricted
 	}
-	var v uint64
-	var err error
+	digits, base := s[1:], rune(10)
 	if s[1] == 'x' {
-		v, err = strconv.ParseUint(string(s[2:]), 16, 32)
-	} else {
-		v, err = strconv.ParseUint(string(s[1:]), 10, 32)
+		digits, base = s[2:], 16
 	}
-	r := rune(v)
-	if err != nil || !utf8.ValidRune(r) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0xFFFE || r == 0xFFFF {
+	if len(digits) == 0 {
 		return b, ErrNotWellFormed
 	}
+	var r rune
+	for _, c := range digits {
+		var v rune
+		switch {
+		case c >= '0' && c <= '9':
+			v = rune(c - '0')
+		case base == 16 && c|0x20 >= 'a' && c|0x20 <= 'f':
+			v = rune(c|0x20-'a') + 10
+		default:
+			return b, ErrNotWellFormed
+		}
+		if r = r*base + v; r > utf8.MaxRune {
+			return b, ErrNotWellFormed
+		}
+	}
+	if !isChar(r) {
+		return b, ErrNotWellFormed // XML 1.0 §4.1: a reference must match Char
+	}
 	return utf8.AppendRune(b, r), nil
+}
+
+// isChar is the Char production of XML 1.0 §2.2.
+func isChar(r rune) bool {
+	return r >= 0x20 && r <= 0xD7FF || r == '\t' || r == '\n' || r == '\r' ||
+		r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= utf8.MaxRune
 }
 
 // interned holds names common in XMPP so that parsing them does not allocate.
@@ -697,7 +907,9 @@ func (d *Decoder) DefaultNS() string {
 // Parse parses one element from b (for stanzas kept in the store). Its
 // default namespace is jabber:client.
 func Parse(b []byte) (*Element, error) {
-	d := &Decoder{src: bytesReader(b), rbuf: b, rend: len(b), rerr: io.EOF}
+	l := DefaultLimits()
+	l.Bytes = 0
+	d := &Decoder{src: bytesReader(b), lim: l, rbuf: b, rend: len(b), rerr: io.EOF}
 	d.binds = append(d.binds, binding{prefix: "", ns: NSClient})
 	d.depth = 1
 	return d.Next()

@@ -48,7 +48,8 @@ type Config struct {
 	MinPassword, MaxPassword int
 	// FailBurst failed password checks per client address and per account
 	// are allowed at once; after that one more per FailEvery
-	// (defaults 5 and 1 min).
+	// (defaults 5 and 1 min). The invite page's registrations have the
+	// same allowance per client network (IPv4 /24, IPv6 /48).
 	FailBurst int
 	FailEvery time.Duration
 }
@@ -105,6 +106,7 @@ func (c *Config) fill() {
 // Store is what the account operations need of *store.DB.
 type Store interface {
 	CreateUser(ctx context.Context, user string, c store.Credentials) error
+	CreateUserInvite(ctx context.Context, user string, c store.Credentials, token string, now time.Time) error
 	Credentials(ctx context.Context, user string) (store.Credentials, error)
 	SetCredentials(ctx context.Context, user string, c store.Credentials) error
 	DeleteUser(ctx context.Context, user string) error
@@ -113,6 +115,7 @@ type Store interface {
 	RosterItem(ctx context.Context, user, jid string) (store.RosterItem, error)
 	DeleteRosterItem(ctx context.Context, user, jid string) (uint64, error)
 	Offline(ctx context.Context, user string) ([]store.OfflineMessage, error)
+	OfflinePage(ctx context.Context, user string, after uint64, n, maxBytes int) ([]store.OfflineMessage, error)
 	VCard(ctx context.Context, user string) ([]byte, error)
 	PrivateKeys(ctx context.Context, user string) ([]string, error)
 	Private(ctx context.Context, user, key string) ([]byte, error)

@@ -16,6 +16,9 @@ var (
 	ErrUsername = errors.New("account: username not allowed")
 	// ErrExists reports that the account already exists.
 	ErrExists = errors.New("account: username taken")
+	// ErrInvite reports an invite token that names no usable invite
+	// (unknown, expired or used up).
+	ErrInvite = errors.New("account: invite not valid")
 )
 
 // MaxUsername is the longest new username in bytes (after normalisation).
@@ -45,6 +48,24 @@ func CheckNewUsername(name, domain string) (string, error) {
 // returns ErrUsername for a name the rules refuse, ErrPassword for a
 // password outside the length rules, and ErrExists for a taken name.
 func (m *Manager) Create(ctx context.Context, name, password string) (string, error) {
+	return m.create(ctx, name, password, "")
+}
+
+// CreateInvited is Create with an invite (XEP-0401, the invite page): the
+// account is created and one use of the invite token spent in one store
+// transaction, so a registration that fails (a taken name, a refused
+// password) leaves the invite as it was. It returns ErrInvite, creating
+// nothing, for a token that names no usable invite, and otherwise the
+// errors of Create.
+func (m *Manager) CreateInvited(ctx context.Context, name, password, token string) (string, error) {
+	if token == "" {
+		return "", ErrInvite
+	}
+	return m.create(ctx, name, password, token)
+}
+
+// create is Create, and CreateInvited when token is not empty.
+func (m *Manager) create(ctx context.Context, name, password, token string) (string, error) {
 	user, err := CheckNewUsername(name, m.cfg.Domain)
 	if err != nil {
 		return "", err
@@ -56,10 +77,16 @@ func (m *Manager) Create(ctx context.Context, name, password string) (string, er
 	if err != nil {
 		return "", ErrPassword
 	}
-	err = m.d.Store.CreateUser(ctx, user, c)
+	if token == "" {
+		err = m.d.Store.CreateUser(ctx, user, c)
+	} else {
+		err = m.d.Store.CreateUserInvite(ctx, user, c, token, m.now())
+	}
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return "", ErrExists
+	case errors.Is(err, store.ErrNotFound):
+		return "", ErrInvite
 	case errors.Is(err, store.ErrInvalid):
 		return "", ErrUsername
 	case err != nil:

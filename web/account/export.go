@@ -2,6 +2,7 @@ package account
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -40,11 +41,17 @@ const (
 // archive, when the server has one), uploads.json (the user's uploads
 // with their expiry) and README.txt. Nothing of other users is included
 // beyond what the user's own roster and messages hold.
-// It returns ErrAuth for an unknown user. On error, w may hold a partial zip.
+//
+// The zip is streamed: every file is written to w as it is read from the
+// store, the offline queue and the archive a page at a time, so memory
+// stays bounded however large the archive is. It returns ErrAuth for an
+// unknown user before writing anything; on a later error w holds a
+// partial zip.
 func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
-	doc, err := m.exportXML(ctx, user)
-	if err != nil {
-		return err
+	if _, err := m.d.Store.Credentials(ctx, user); errors.Is(err, store.ErrNotFound) {
+		return ErrAuth
+	} else if err != nil {
+		return fmt.Errorf("account: export: %w", err)
 	}
 	now := m.now().UTC()
 	z := zip.NewWriter(w)
@@ -59,8 +66,8 @@ func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
 		return func(w io.Writer) error { _, err := w.Write(b); return err }
 	}
 	files := []string{exportXML}
-	if err := add(exportXML, write(doc)); err != nil {
-		return fmt.Errorf("account: export: %w", err)
+	if err := add(exportXML, func(w io.Writer) error { return m.writeXML(ctx, user, w) }); err != nil {
+		return err
 	}
 	if m.d.Archive != nil {
 		files = append(files, exportArchive)
@@ -97,6 +104,12 @@ func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
 	return nil
 }
 
+// Offline messages are exported in pages of this many messages and bytes.
+const (
+	exportOfflinePage  = 100
+	exportOfflineBytes = 1 << 20
+)
+
 // readme explains the export's files.
 func (m *Manager) readme(user string, now time.Time, files []string) []byte {
 	var b bytes.Buffer
@@ -117,38 +130,34 @@ func (m *Manager) readme(user string, now time.Time, files []string) []byte {
 	return b.Bytes()
 }
 
-// exportXML builds the XEP-0227 document for user.
-func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
+// writeXML writes the XEP-0227 document for user to w.
+func (m *Manager) writeXML(ctx context.Context, user string, w io.Writer) error {
 	st := m.d.Store
 	creds, err := st.Credentials(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrAuth
+		return ErrAuth
 	}
 	if err != nil {
-		return nil, fmt.Errorf("account: export: %w", err)
+		return fmt.Errorf("account: export: %w", err)
 	}
 	_, roster, err := st.Roster(ctx, user)
 	if err != nil {
-		return nil, fmt.Errorf("account: export roster: %w", err)
+		return fmt.Errorf("account: export roster: %w", err)
 	}
 	vcard, err := st.VCard(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("account: export vcard: %w", err)
+		return fmt.Errorf("account: export vcard: %w", err)
 	}
 	keys, err := st.PrivateKeys(ctx, user)
 	if err != nil {
-		return nil, fmt.Errorf("account: export private: %w", err)
+		return fmt.Errorf("account: export private: %w", err)
 	}
 	blocked, err := st.Blocklist(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("account: export blocklist: %w", err)
-	}
-	offline, err := st.Offline(ctx, user)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("account: export offline: %w", err)
+		return fmt.Errorf("account: export blocklist: %w", err)
 	}
 
-	var b bytes.Buffer
+	b := bufio.NewWriter(w)
 	b.WriteString("<?xml version='1.0' encoding='UTF-8'?>\n")
 	b.WriteString("<server-data xmlns='" + nsPIE + "' xmlns:chatbx='" + nsExport + "'>\n")
 	b.WriteString("<host jid='" + esc(m.cfg.Domain) + "'>\n")
@@ -192,7 +201,7 @@ func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
 	}
 	b.WriteString("</query>\n")
 	if len(vcard) > 0 {
-		writeRaw(&b, vcard)
+		writeRaw(b, vcard)
 	}
 	if len(keys) > 0 {
 		b.WriteString("<query xmlns='" + nsPrivate + "'>\n")
@@ -202,9 +211,9 @@ func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
 				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("account: export private: %w", err)
+				return fmt.Errorf("account: export private: %w", err)
 			}
-			writeRaw(&b, v)
+			writeRaw(b, v)
 		}
 		b.WriteString("</query>\n")
 	}
@@ -215,22 +224,37 @@ func (m *Manager) exportXML(ctx context.Context, user string) ([]byte, error) {
 		}
 		b.WriteString("</blocklist>\n")
 	}
-	if len(offline) > 0 {
-		b.WriteString("<offline-messages>\n")
-		for _, msg := range offline {
+	// The offline queue, a page at a time.
+	after, started := uint64(0), false
+	for {
+		page, err := st.OfflinePage(ctx, user, after, exportOfflinePage, exportOfflineBytes)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("account: export offline: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if !started {
+			b.WriteString("<offline-messages>\n")
+			started = true
+		}
+		for _, msg := range page {
 			b.WriteString("<chatbx:stored at='" + msg.At.UTC().Format(time.RFC3339Nano) + "'>")
-			writeRaw(&b, msg.Stanza)
+			writeRaw(b, msg.Stanza)
 			b.WriteString("</chatbx:stored>\n")
 		}
+		after = page[len(page)-1].ID
+	}
+	if started {
 		b.WriteString("</offline-messages>\n")
 	}
 	for _, x := range m.d.Exporters {
-		if err := x.ExportXML(ctx, user, &b); err != nil {
-			return nil, fmt.Errorf("account: export: %w", err)
+		if err := x.ExportXML(ctx, user, b); err != nil {
+			return fmt.Errorf("account: export: %w", err)
 		}
 	}
 	b.WriteString("</user>\n</host>\n</server-data>\n")
-	return b.Bytes(), nil
+	return b.Flush()
 }
 
 // esc escapes s for XML text and attribute values.
@@ -243,7 +267,7 @@ func esc(s string) string {
 // writeRaw copies stored XML into the document when it is one well-formed
 // element, and as escaped text in <chatbx:unparsed> otherwise, so that the
 // export stays readable XML whatever is stored.
-func writeRaw(b *bytes.Buffer, raw []byte) {
+func writeRaw(b *bufio.Writer, raw []byte) {
 	if wellFormed(raw) {
 		b.Write(bytes.TrimSpace(raw))
 		b.WriteByte('\n')

@@ -1,13 +1,14 @@
 package account
 
-import (
-	"bytes"
-	"net/http"
-	"strconv"
-)
+import "net/http"
 
 // serveExport serves /account/export: username and password download a
 // zip of everything stored about the account (Manager.Export).
+//
+// The zip is streamed straight into the response (no Content-Length), so
+// a large archive never sits in memory. A failure before the first byte
+// still gets an error page; a failure after it aborts the connection, so
+// the browser reports a failed download instead of saving a truncated zip.
 func (p *Pages) serveExport(w http.ResponseWriter, r *http.Request) {
 	if p.get(w, r, "export") {
 		return
@@ -16,19 +17,39 @@ func (p *Pages) serveExport(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	// Built in memory first, so that a failure still gets a page.
-	var buf bytes.Buffer
-	if err := p.m.Export(r.Context(), req.user, &buf); err != nil {
+	sw := &startWriter{w: w, start: func() {
+		h := w.Header()
+		h.Set("Content-Type", "application/zip")
+		h.Set("Content-Disposition", `attachment; filename="`+exportName(req.user)+`"`)
+		w.WriteHeader(http.StatusOK)
+	}}
+	err := p.m.Export(r.Context(), req.user, sw)
+	if err == nil {
+		return
+	}
+	if r.Context().Err() == nil { // not a download the browser gave up
 		p.m.d.Log.Error().Err(err).Msg("account export failed")
+	}
+	if !sw.started {
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", `attachment; filename="`+exportName(req.user)+`"`)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	panic(http.ErrAbortHandler)
+}
+
+// startWriter calls start before the first byte is written.
+type startWriter struct {
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.start()
+	}
+	return s.w.Write(p)
 }
 
 // exportName returns the download's file name: the username when it is

@@ -15,13 +15,12 @@ import (
 
 // Invites are the invitations (XEP-0401) as the invite page sees them.
 // Creating invites (chatbx invite create) and expiring them (retention)
-// happen elsewhere.
+// happen elsewhere; a use is spent with the account it creates
+// (Manager.CreateInvited, one store transaction).
 type Invites interface {
 	// InviteValid reports whether token names an unexpired invite with
 	// uses left, without using it.
 	InviteValid(ctx context.Context, token string) (bool, error)
-	// UseInvite consumes one use of token and reports whether it was valid.
-	UseInvite(ctx context.Context, token string) (bool, error)
 }
 
 const (
@@ -132,41 +131,29 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
 		return
 	}
-	// Every attempt counts against the client address, so that the
-	// form cannot be used to probe for taken names at speed.
-	ip := ipKey(r.RemoteAddr)
-	if _, wait, blocked := p.throttle.begin(ip, "\x00register", now); blocked {
+	// Every attempt counts against the client's network, so that the
+	// form cannot be used to probe for taken names at speed; other
+	// networks keep their own allowance.
+	if wait, blocked := p.throttle.register(networkKey(r.RemoteAddr), now); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		p.fail(w, r, req, http.StatusTooManyRequests, msgRegThrottled, waitText(d.Lang, wait))
 		return
 	}
-	user, err := CheckNewUsername(f["username"], p.cfg.Domain)
-	if err != nil {
-		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)
-		return
-	}
-	ctx := r.Context()
-	if _, err := p.m.d.Store.Credentials(ctx, user); err == nil {
-		p.fail(w, r, req, http.StatusConflict, msgUsernameTaken)
-		return
-	}
-	ok, err := p.m.d.Invites.UseInvite(ctx, d.Invite)
-	if err != nil {
-		p.m.d.Log.Error().Err(err).Msg("invite use failed")
-		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
-		return
-	}
-	if !ok {
+	// The invite is spent in the transaction that creates the account:
+	// a registration that fails leaves it usable.
+	user, err := p.m.CreateInvited(r.Context(), f["username"], f["new"], d.Invite)
+	switch {
+	case errors.Is(err, ErrInvite):
 		p.fail(w, r, req, http.StatusNotFound, msgInviteInvalid)
 		return
-	}
-	user, err = p.m.Create(ctx, user, f["new"])
-	switch {
 	case errors.Is(err, ErrExists):
 		p.fail(w, r, req, http.StatusConflict, msgUsernameTaken)
 		return
 	case errors.Is(err, ErrUsername):
 		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)
+		return
+	case errors.Is(err, ErrPassword):
+		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
 		return
 	case err != nil:
 		p.m.d.Log.Error().Err(err).Msg("registration failed")

@@ -23,6 +23,8 @@ type throttle struct {
 	mu    sync.Mutex
 	ips   map[string]*rate.Limiter
 	users map[string]*rate.Limiter
+	// nets limits registrations per client network (networkKey).
+	nets map[string]*rate.Limiter
 }
 
 func newThrottle(every time.Duration, burst int) *throttle {
@@ -31,7 +33,46 @@ func newThrottle(every time.Duration, burst int) *throttle {
 		burst: burst,
 		ips:   make(map[string]*rate.Limiter),
 		users: make(map[string]*rate.Limiter),
+		nets:  make(map[string]*rate.Limiter),
 	}
+}
+
+// networkKey returns the registration throttling key of a remote address:
+// its network, as the log anonymiser shortens it (the /24 of an IPv4
+// address, the /48 of an IPv6 address), so that one client cannot sidestep
+// the limit by hopping addresses and one network's attempts never block
+// another's. Privacy: the key holds no more of the address than a log line.
+func networkKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	bits := 24
+	if a.Is6() {
+		bits = 48
+	}
+	p, _ := a.Prefix(bits)
+	return p.String()
+}
+
+// register takes one registration attempt from the allowance of the
+// client network key (see networkKey). Every attempt counts, successful
+// or not. When the allowance is used up it returns blocked and how long
+// until the next attempt is allowed.
+func (t *throttle) register(key string, now time.Time) (wait time.Duration, blocked bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.limiter(t.nets, key, now).ReserveN(now, 1)
+	if wait = r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return wait, true
+	}
+	return 0, false
 }
 
 // ipKey returns the throttling key of a remote address: the IPv4 address,
