@@ -85,7 +85,7 @@ type Deps struct {
 	// Domains is the domain table (local services, the remote side); nil
 	// means the host alone.
 	Domains *router.Domains
-	Now      func() time.Time
+	Now     func() time.Time
 }
 
 // Server is the XMPP server.
