@@ -28,6 +28,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	OfflineMax         int
 	SASLPlus           bool
+	QueueBytes         int // c2s bounds (see c2s.Config); zero means the c2s defaults
+	MaxConnections     int
+	MaxUnauthenticated int
 	// ConnPerSecond and ConnBurst limit new connections per anonymised
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
@@ -106,6 +109,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		SASLPlus:           cfg.SASLPlus,
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
+		QueueBytes:         cfg.QueueBytes,
+		MaxConnections:     cfg.MaxConnections,
+		MaxUnauthenticated: cfg.MaxUnauthenticated,
 		Version:            cfg.Version,
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,

@@ -261,6 +261,7 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 	if err := ss.authenticate(ctx); err != nil {
 		return err
 	}
+	s.authenticated(ss) // no longer counts against Config.MaxUnauthenticated
 
 	// Restart, then bind (RFC 6120 §7).
 	ss.dec = wire.NewDecoder(ss.conn, preAuthLimit)

@@ -30,6 +30,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	WriteTimeout       time.Duration
 	QueueMax           int // stanzas queued for one session before it is cut off
+	QueueBytes         int // estimated bytes queued for one session before it is cut off
+	MaxConnections     int // open client connections, both listeners together
+	MaxUnauthenticated int // of those, connections not authenticated yet
 	OfflineMax         int // offline messages per user
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
@@ -48,6 +51,9 @@ func DefaultConfig() Config {
 		IdleTimeout:        5 * time.Minute,
 		WriteTimeout:       30 * time.Second,
 		QueueMax:           2000,
+		QueueBytes:         4 << 20,
+		MaxConnections:     20000,
+		MaxUnauthenticated: 1000,
 		OfflineMax:         1000,
 		ConnPerSecond:      20,
 		ConnBurst:          200,
@@ -116,6 +122,14 @@ type Server struct {
 	startTLSOnce sync.Once
 	startTLSConf *tls.Config
 
+	// conns and unauth count open connections and those of them not
+	// authenticated yet, across both listeners (Config.MaxConnections,
+	// Config.MaxUnauthenticated). refused counts connections turned away
+	// since the last warning, logged at most every refusedEvery.
+	conns, unauth atomic.Int64
+	refused       atomic.Uint64
+	refusedLog    atomic.Int64 // UnixNano of the last warning
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -146,6 +160,16 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.QueueMax <= 0 {
 		cfg.QueueMax = def.QueueMax
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = def.QueueBytes
+	}
+	cfg.QueueBytes = min(cfg.QueueBytes, 1<<30) // Session.qbytes is an int32
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = def.MaxConnections
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = def.MaxUnauthenticated
 	}
 	if cfg.OfflineMax <= 0 {
 		cfg.OfflineMax = def.OfflineMax
@@ -281,12 +305,64 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 			conn.Close()
 			continue
 		}
+		if !s.admit() {
+			// Over a cap: close at once, as Prosody and ejabberd do; no
+			// stream error (on direct TLS there is no stream yet).
+			conn.Close()
+			continue
+		}
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
 			s.serve(ctx, conn, direct)
 		}()
 	}
+}
+
+// refusedEvery is how often at most a refused connection is logged.
+const refusedEvery = 10 * time.Second
+
+// admit counts a new connection, or reports false when it would exceed
+// Config.MaxConnections or Config.MaxUnauthenticated.
+func (s *Server) admit() bool {
+	n, u := s.conns.Add(1), s.unauth.Add(1)
+	if n <= int64(s.cfg.MaxConnections) && u <= int64(s.cfg.MaxUnauthenticated) {
+		return true
+	}
+	s.conns.Add(-1)
+	s.unauth.Add(-1)
+	s.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := s.refusedLog.Load()
+	if now-last >= int64(refusedEvery) && s.refusedLog.CompareAndSwap(last, now) {
+		limit := "c2s.max_connections"
+		if n <= int64(s.cfg.MaxConnections) {
+			limit = "c2s.max_unauthenticated"
+		}
+		// Counts only; the refused peers' addresses are not logged.
+		s.log.Warn().Str("limit", limit).Uint64("refused", s.refused.Swap(0)).
+			Int64("connections", n-1).Int64("unauthenticated", u-1).Msg("connection limit reached")
+	}
+	return false
+}
+
+// authenticated moves ss out of the unauthenticated count once SASL has
+// succeeded. Called by ss's reader.
+func (s *Server) authenticated(ss *Session) {
+	if !ss.authed && !ss.released {
+		ss.authed = true
+		s.unauth.Add(-1)
+	}
+}
+
+// release uncounts ss's connection when it ends. Called by ss's reader.
+func (s *Server) release(ss *Session) {
+	if ss.released {
+		return
+	}
+	s.authenticated(ss)
+	ss.released = true
+	s.conns.Add(-1)
 }
 
 // trimMemory returns memory to the operating system once a burst of new
