@@ -85,6 +85,9 @@ type Deps struct {
 	// Register, if not nil, serves in-band registration before login.
 	Register c2s.PreAuthRegister
 	Now      func() time.Time
+	// Guard limits password guesses per account; main shares one with the
+	// web account pages. Nil means the c2s default.
+	Guard c2s.Guard
 }
 
 // Server is the XMPP server.
@@ -117,6 +120,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
 		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register,
+		Guard: d.Guard,
 	})
 	svc.register(s.c2s)
 	return s, nil

@@ -317,18 +317,30 @@ func (ss *Session) negotiate(ctx context.Context, ic *idleConn) error {
 
 // authenticate runs SASL exchanges until one succeeds or the attempts
 // run out.
+//
+// Guessing limits apply before any verdict: each exchange first reserves
+// one failure from the network's allowance (over all accounts), and once
+// the username is known, one from the account's (Deps.Guard, through the
+// exchange's gate). When either is used up the exchange fails with
+// <temporary-auth-failure/> and the password is not evaluated. A success
+// hands both reservations back.
 func (ss *Session) authenticate(ctx context.Context) error {
 	s := ss.srv
 	failures := 0
 	lim := s.limit(ss.raw.RemoteAddr())
+	var ip netip.Addr
+	if ta, ok := ss.raw.RemoteAddr().(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr()
+	}
+	gate := func(user string) (func(bool), bool) {
+		done, _, ok := s.d.Guard.Begin(user, ip)
+		return done, ok
+	}
 	fail := func(cond string) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
 		if cond == "not-authorized" {
 			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.logIP()).Msg("")
-			if !lim.auth.Allow() {
-				return streamError("policy-violation")
-			}
 		}
 		if failures >= maxAuthAttempts {
 			return streamError("policy-violation")
@@ -395,6 +407,14 @@ func (ss *Session) authenticate(ctx context.Context) error {
 			}
 			continue
 		}
+		netDone, _, ok := lim.auth.Begin(s.d.Now())
+		if !ok {
+			if err := fail("temporary-auth-failure"); err != nil {
+				return err
+			}
+			continue
+		}
+		x.Gate = gate
 		in, err := decodeSASL(el.Text())
 		for err == nil {
 			var out []byte
@@ -404,6 +424,7 @@ func (ss *Session) authenticate(ctx context.Context) error {
 				break
 			}
 			if done {
+				netDone(true)
 				ss.user = x.User()
 				msg := `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`
 				if len(out) > 0 {
@@ -430,6 +451,11 @@ func (ss *Session) authenticate(ctx context.Context) error {
 		cond := auth.Condition(err)
 		if err == errAborted {
 			cond = "aborted"
+		}
+		if errors.Is(err, auth.ErrTemporary) {
+			// The account's limit refused it before the verdict: no
+			// guess was made, so the network's allowance is not spent.
+			netDone(true)
 		}
 		if err := fail(cond); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"chatbx/internal/guard"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
 	"chatbx/server/wire"
@@ -90,6 +91,15 @@ type Deps struct {
 	Register PreAuthRegister
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Guard limits password guesses per account (internal/guard), shared
+	// with the other places that check passwords; nil means a guard of
+	// this server's own with the default limits.
+	Guard Guard
+}
+
+// Guard is the per-account password guessing limit (*guard.Guard).
+type Guard interface {
+	Begin(user string, addr netip.Addr) (done func(ok bool), wait time.Duration, ok bool)
 }
 
 // PreAuthRegister is in-band registration on a stream that has not
@@ -139,8 +149,9 @@ type Server struct {
 }
 
 type ipLimit struct {
-	conn, auth *rate.Limiter
-	seen       time.Time
+	conn *rate.Limiter
+	auth *guard.Bucket // failed logins, reserved before each verdict
+	seen time.Time
 }
 
 // New returns a c2s server.
@@ -185,6 +196,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Guard == nil {
+		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -408,7 +422,7 @@ func (s *Server) limit(addr net.Addr) *ipLimit {
 	if l == nil {
 		l = &ipLimit{
 			conn: rate.NewLimiter(rate.Limit(s.cfg.ConnPerSecond), s.cfg.ConnBurst),
-			auth: rate.NewLimiter(rate.Every(time.Minute/time.Duration(s.cfg.AuthFailBurst)), s.cfg.AuthFailBurst),
+			auth: guard.NewBucket(s.cfg.AuthFailBurst, time.Minute/time.Duration(s.cfg.AuthFailBurst)),
 		}
 		s.limiters[key] = l
 	}
