@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -122,6 +123,52 @@ func TestStanzaMemory(t *testing.T) {
 			}
 			runtime.KeepAlive(e)
 			runtime.KeepAlive(d)
+		})
+	}
+}
+
+// BenchmarkDecodeWorst decodes the worst stanzas of TestStanzaMemory and
+// one that makes every prefix lookup scan the most declarations.
+func BenchmarkDecodeWorst(b *testing.B) {
+	cases := worstStanzas()
+	l := DefaultLimits()
+	var s strings.Builder
+	s.WriteString("<message")
+	for i := range l.NSDecls {
+		fmt.Fprintf(&s, " xmlns:z%d='urn:z'", i)
+	}
+	s.WriteString(">")
+	for range l.Depth - 3 {
+		s.WriteString("<a")
+		for i := range l.NSDecls {
+			fmt.Fprintf(&s, " xmlns:p%d='urn:p'", i)
+		}
+		s.WriteString(">")
+	}
+	attrs := l.Attrs / (l.Elements - l.Depth)
+	for i := range l.Elements - l.Depth {
+		s.WriteString("<z0:b")
+		for j := range attrs {
+			fmt.Fprintf(&s, " z%d:c='%d'", j, i)
+		}
+		s.WriteString("/>")
+	}
+	s.WriteString(strings.Repeat("</a>", l.Depth-3) + "</message>")
+	cases["namespace lookups"] = s.String()
+	for name, in := range cases {
+		b.Run(name, func(b *testing.B) {
+			stream := []byte(header + in)
+			r := bytes.NewReader(stream)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(stream)
+				d := NewDecoder(r, 256<<10)
+				if _, err := d.Header(); err != nil {
+					b.Fatal(err)
+				}
+				d.Next()
+			}
 		})
 	}
 }
