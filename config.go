@@ -119,7 +119,9 @@ type ArchiveConfig struct {
 
 // AccountsConfig configures how accounts are created.
 type AccountsConfig struct {
-	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
+	Registration    string        `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
+	LoginFailures   int           `key:"login_failures" doc:"Failed password checks for one account from one anonymised network (IPv4 /24, IPv6 /48) before each further attempt must wait (2 s, doubling up to accounts.login_max_backoff) and is answered with temporary-auth-failure (HTTP 429 on the account pages) without the password being checked. Shared by XMPP login and the account pages, kept in memory only under a keyed hash (no usernames, no addresses); unknown usernames are treated alike."`
+	LoginMaxBackoff time.Duration `key:"login_max_backoff" doc:"Longest wait imposed between password attempts for one account. Failures are forgotten over time and the owner's right password succeeds once a wait is over: no account is ever locked."`
 }
 
 // storeLimits maps the per-user storage caps to the store's Limits; a 0
@@ -192,7 +194,7 @@ func DefaultConfig() Config {
 		},
 		Log:      LogConfig{Level: "info"},
 		Archive:  ArchiveConfig{Default: "never", MaxBytes: int(store.DefaultLimits().ArchiveBytes)},
-		Accounts: AccountsConfig{Registration: "closed"},
+		Accounts: AccountsConfig{Registration: "closed", LoginFailures: 5, LoginMaxBackoff: 5 * time.Minute},
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
 	"chatbx/server"
@@ -653,6 +654,11 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		return err
 	}
 	invites := storeInvites{db: a.db}
+	// One password guessing limit for XMPP login and the account pages.
+	loginGuard := guard.New(guard.Config{
+		NetworkFree: cfg.Accounts.LoginFailures,
+		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
+	}, nil)
 	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
 		Store:           a.db,
 		Sessions:        sess,
@@ -662,6 +668,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Invites:         invites,
 		Log:             a.log,
 		ConnLogRewriter: connLogRewriter,
+		Guard:           loginGuard,
 	})
 	if err != nil {
 		return w, err
@@ -713,6 +720,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		DirectTLS: certs.DirectTLSConfig(),
 		Archive:   archive.Archive,
 		Register:  reg,
+		Guard:     loginGuard,
 	})
 	if err != nil {
 		return w, err
