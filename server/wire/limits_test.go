@@ -44,6 +44,11 @@ func TestLimits(t *testing.T) {
 		{"attributes over limit", attrs(l.Attrs + 1), false},
 		{"declarations at limit", decls(l.NSDecls), true},
 		{"declarations over limit", decls(l.NSDecls + 1), false},
+		{"declarations in scope at limit", strings.Repeat("<a xmlns:p='urn:x'>", l.NSDecls) +
+			strings.Repeat("</a>", l.NSDecls), true},
+		{"declarations in scope over limit", strings.Repeat("<a xmlns:p='urn:x'>", l.NSDecls+1) +
+			strings.Repeat("</a>", l.NSDecls+1), false},
+		{"declarations of siblings", "<iq>" + strings.Repeat("<a xmlns='urn:x' xmlns:p='urn:y'/>", 4*l.NSDecls) + "</iq>", true},
 		{"depth at limit", strings.Repeat("<a>", l.Depth-1) + strings.Repeat("</a>", l.Depth-1), true},
 		{"depth over limit", strings.Repeat("<a>", l.Depth) + strings.Repeat("</a>", l.Depth), false},
 		{"attributes of one element", "<a" + strings.Repeat(" a=''", maxElementAttrs+1) + "/>", false},
@@ -134,13 +139,13 @@ func BenchmarkDecodeWorst(b *testing.B) {
 	l := DefaultLimits()
 	var s strings.Builder
 	s.WriteString("<message")
-	for i := range l.NSDecls {
-		fmt.Fprintf(&s, " xmlns:z%d='urn:z'", i)
+	for i := range l.NSDecls / 2 {
+		fmt.Fprintf(&s, " xmlns:z%d='urn:z%d'", i, i)
 	}
 	s.WriteString(">")
-	for range l.Depth - 3 {
+	for i := range l.Depth - 3 {
 		s.WriteString("<a")
-		for i := range l.NSDecls {
+		if i < l.NSDecls/2 {
 			fmt.Fprintf(&s, " xmlns:p%d='urn:p'", i)
 		}
 		s.WriteString(">")
@@ -155,6 +160,9 @@ func BenchmarkDecodeWorst(b *testing.B) {
 	}
 	s.WriteString(strings.Repeat("</a>", l.Depth-3) + "</message>")
 	cases["namespace lookups"] = s.String()
+	if _, err := decoder(b, s.String(), 256<<10).Next(); err != nil {
+		b.Fatalf("namespace lookups: %v", err)
+	}
 	for name, in := range cases {
 		b.Run(name, func(b *testing.B) {
 			stream := []byte(header + in)
