@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"chatbx/store"
 )
 
 // Config is the whole configuration of chatbx.
@@ -51,6 +53,10 @@ type C2SConfig struct {
 	MaxStanzaBytes     int           `key:"max_stanza_bytes" kind:"size" doc:"Largest stanza a client may send, in bytes (suffixes KiB, MiB accepted). A larger one ends the stream with policy-violation."`
 	SASLPlus           bool          `key:"sasl_plus" doc:"Offer the SCRAM -PLUS mechanisms with tls-exporter channel binding (XEP-0440). Off by default because slixmpp 1.8 (Debian) always tries tls-unique when PLUS is offered and then cannot log in at all."`
 	OfflineMax         int           `key:"offline_max" doc:"Most messages kept for one offline user (XEP-0160); further messages are bounced with an error."`
+	OfflineBytes       int           `key:"offline_bytes" kind:"size" check:"nonneg" doc:"Most bytes of messages kept for one offline user; further messages are bounced with resource-constraint. 0 switches the cap off."`
+	OfflineSenderShare int           `key:"offline_sender_percent" check:"nonneg" doc:"Share, in percent, of one user's offline storage (of offline_max and offline_bytes) that messages from one sender may take, so that nobody can fill another user's queue. Senders are counted under a salted hash, never by address. 0 or 100 switches it off."`
+	RosterMax          int           `key:"roster_max" check:"nonneg" doc:"Most contacts in one roster, counting pending subscription requests. A roster set beyond it gets policy-violation; further subscription requests to a full roster are dropped. 0 switches the cap off."`
+	PrivateBytes       int           `key:"private_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account may keep in private XML storage (XEP-0049, e.g. old-style bookmarks), over all its fragments. A store beyond it gets policy-violation. 0 switches the cap off."`
 	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
 	ConnPerSecond      int           `key:"conn_per_second" doc:"New client connections accepted per second from one anonymised network (IPv4 /24, IPv6 /48), kept in memory only. Raise it for load tests from one address."`
@@ -108,13 +114,34 @@ type LogConfig struct {
 
 // ArchiveConfig configures the message archive (XEP-0313).
 type ArchiveConfig struct {
-	Default string        `key:"default" enum:"never|roster|always" doc:"Archive preference of new accounts: never, roster or always. The privacy policy promises never: users switch it on themselves."`
-	MaxAge  time.Duration `key:"max_age" check:"nonneg" doc:"Archived messages older than this are deleted. 0 keeps them until the user purges the archive."`
+	Default  string        `key:"default" enum:"never|roster|always" doc:"Archive preference of new accounts: never, roster or always. The privacy policy promises never: users switch it on themselves."`
+	MaxAge   time.Duration `key:"max_age" check:"nonneg" doc:"Archived messages older than this are deleted. 0 keeps them until the user purges the archive."`
+	MaxBytes int           `key:"max_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account's message archive may take. When a new message does not fit, the oldest messages are deleted to make room: the archive keeps the newest history. 0 switches the cap off."`
 }
 
 // AccountsConfig configures how accounts are created.
 type AccountsConfig struct {
-	Registration string `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
+	Registration    string        `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
+	LoginFailures   int           `key:"login_failures" doc:"Failed password checks for one account from one anonymised network (IPv4 /24, IPv6 /48) before each further attempt must wait (2 s, doubling up to accounts.login_max_backoff) and is answered with temporary-auth-failure (HTTP 429 on the account pages) without the password being checked. Shared by XMPP login and the account pages, kept in memory only under a keyed hash (no usernames, no addresses); unknown usernames are treated alike."`
+	LoginMaxBackoff time.Duration `key:"login_max_backoff" doc:"Longest wait imposed between password attempts for one account. Failures are forgotten over time and the owner's right password succeeds once a wait is over: no account is ever locked."`
+}
+
+// storeLimits maps the per-user storage caps to the store's Limits; a 0
+// in the configuration switches a cap off.
+func storeLimits(c *Config) store.Limits {
+	off := func(v int) int64 {
+		if v == 0 {
+			return -1
+		}
+		return int64(v)
+	}
+	return store.Limits{
+		OfflineBytes:         off(c.C2S.OfflineBytes),
+		OfflineSenderPercent: int(off(c.C2S.OfflineSenderShare)),
+		ArchiveBytes:         off(c.Archive.MaxBytes),
+		RosterItems:          int(off(c.C2S.RosterMax)),
+		PrivateBytes:         off(c.C2S.PrivateBytes),
+	}
 }
 
 // Default values that more than one place needs.
@@ -137,6 +164,10 @@ func DefaultConfig() Config {
 			ListenTLS:          ":5223",
 			MaxStanzaBytes:     256 << 10,
 			OfflineMax:         1000,
+			OfflineBytes:       int(store.DefaultLimits().OfflineBytes),
+			OfflineSenderShare: store.DefaultLimits().OfflineSenderPercent,
+			RosterMax:          store.DefaultLimits().RosterItems,
+			PrivateBytes:       int(store.DefaultLimits().PrivateBytes),
 			IdleTimeout:        5 * time.Minute,
 			NegotiationTimeout: 30 * time.Second,
 			ConnPerSecond:      20,
@@ -166,8 +197,8 @@ func DefaultConfig() Config {
 			Sweep:          10 * time.Minute,
 		},
 		Log:      LogConfig{Level: "info"},
-		Archive:  ArchiveConfig{Default: "never"},
-		Accounts: AccountsConfig{Registration: "closed"},
+		Archive:  ArchiveConfig{Default: "never", MaxBytes: int(store.DefaultLimits().ArchiveBytes)},
+		Accounts: AccountsConfig{Registration: "closed", LoginFailures: 5, LoginMaxBackoff: 5 * time.Minute},
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
 	"chatbx/server"
@@ -120,7 +121,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	}
 	a.openLogs(stderr)
 	path := filepath.Join(cfg.DataDir, dbFileName)
-	a.db, err = store.Open(path, store.Options{})
+	a.db, err = store.Open(path, store.Options{Limits: storeLimits(&cfg)})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is locked: is another chatbx serve running?", path)
 	}
@@ -655,6 +656,11 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		return err
 	}
 	invites := storeInvites{db: a.db}
+	// One password guessing limit for XMPP login and the account pages.
+	loginGuard := guard.New(guard.Config{
+		NetworkFree: cfg.Accounts.LoginFailures,
+		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
+	}, nil)
 	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
 		Store:           a.db,
 		Sessions:        sess,
@@ -664,6 +670,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Invites:         invites,
 		Log:             a.log,
 		ConnLogRewriter: connLogRewriter,
+		Guard:           loginGuard,
 	})
 	if err != nil {
 		return w, err
@@ -715,6 +722,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		DirectTLS: certs.DirectTLSConfig(),
 		Archive:   archive.Archive,
 		Register:  reg,
+		Guard:     loginGuard,
 	})
 	if err != nil {
 		return w, err

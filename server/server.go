@@ -29,6 +29,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	OfflineMax         int
 	SASLPlus           bool
+	QueueBytes         int // c2s bounds (see c2s.Config); zero means the c2s defaults
+	MaxConnections     int
+	MaxUnauthenticated int
 	// ConnPerSecond and ConnBurst limit new connections per anonymised
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
@@ -86,6 +89,9 @@ type Deps struct {
 	// means the host alone.
 	Domains *router.Domains
 	Now     func() time.Time
+	// Guard limits password guesses per account; main shares one with the
+	// web account pages. Nil means the c2s default.
+	Guard c2s.Guard
 }
 
 // Server is the XMPP server.
@@ -110,11 +116,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 		SASLPlus:           cfg.SASLPlus,
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
+		QueueBytes:         cfg.QueueBytes,
+		MaxConnections:     cfg.MaxConnections,
+		MaxUnauthenticated: cfg.MaxUnauthenticated,
 		Version:            cfg.Version,
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
 		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register, Domains: d.Domains,
+		Guard: d.Guard,
 	})
 	svc.register(s.c2s)
 	return s, nil

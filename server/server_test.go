@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"mellium.im/sasl"
 
+	"chatbx/internal/guard"
 	"chatbx/server"
 	"chatbx/server/disco"
 	"chatbx/server/iq"
@@ -185,7 +186,11 @@ func TestLoginPlus(t *testing.T) {
 }
 
 func TestWrongPasswordAndRetries(t *testing.T) {
-	e := start(t)
+	// Enough failures per account for the stream rules tested here (the
+	// default guard backs off after 5; guess_test.go tests that).
+	e := startWith(t, nil, func(_ *server.Config, d *server.Deps) {
+		d.Guard = guard.New(guard.Config{NetworkFree: 20}, nil)
+	})
 	e.user(t, "alice")
 	_, err := xmpptest.Dial(t, e.plain, domain, "alice", "nope", xmpptest.Options{Pool: e.ca.Pool})
 	var ae *xmpptest.AuthError

@@ -8,9 +8,17 @@
 // StoredKey.
 //
 // Unknown users and wrong passwords are indistinguishable: for an unknown
-// user SCRAM answers with a salt derived from a server secret and the name,
-// so the challenge looks the same on every attempt, and the exchange fails
-// at the proof like a wrong password does.
+// user SCRAM answers with verifiers derived with HMAC from a secret kept in
+// the store (FakeSecretKey) and the name: a salt per mechanism of the same
+// length as a real one, the iteration count of new accounts, keys of the
+// real lengths. The challenge is the same on every attempt and across
+// restarts, the server does the same hashing as for a real account, and
+// the exchange fails at the proof like a wrong password does.
+//
+// An exchange may carry a Gate (password guessing limits, internal/guard):
+// it is consulted once the username is known and before the password or
+// proof is evaluated; a closed gate fails the exchange with
+// temporary-auth-failure.
 package auth
 
 import (
@@ -47,6 +55,8 @@ var (
 	ErrMalformed         = errors.New("auth: malformed-request")
 	ErrNotAuthorized     = errors.New("auth: not-authorized")
 	ErrIncorrectEncoding = errors.New("auth: incorrect-encoding")
+	// ErrTemporary is returned when a Gate refuses the attempt.
+	ErrTemporary = errors.New("auth: temporary-auth-failure")
 )
 
 // Condition returns the SASL failure element name for err.
@@ -70,21 +80,71 @@ type Credentials interface {
 	Credentials(ctx context.Context, user string) (store.Credentials, error)
 }
 
+// Settings is the store's server-wide settings API; when the Credentials
+// passed to New implement it, the secret of the fake verifiers is kept
+// there so that they survive restarts.
+type Settings interface {
+	Setting(ctx context.Context, key string) ([]byte, error)
+	SetSetting(ctx context.Context, key string, v []byte) error
+}
+
+// FakeSecretKey is the setting holding the secret that unknown users'
+// verifiers are derived from.
+const FakeSecretKey = "auth.fake-scram-secret"
+
+// FakeIterations is the PBKDF2 count of unknown users' verifiers: the
+// count chatbx gives new accounts (main's scramIterations, the account
+// pages' default), so that unknown and known users look alike.
+const FakeIterations = store.MinIterations
+
+// fakeSaltSize is the length of the salts store.DeriveCredentials makes.
+const fakeSaltSize = 16
+
 // Server offers and runs SASL exchanges. It is safe for concurrent use.
 type Server struct {
 	creds  Credentials
 	domain string
 	plus   bool
-	secret [32]byte
+	secret []byte
 }
 
 // New returns a SASL server. With plus, the -PLUS mechanisms are offered on
 // TLS 1.3 connections (tls-exporter needs TLS 1.3 or extended master
-// secret; chatbx offers it on TLS 1.3 only).
+// secret; chatbx offers it on TLS 1.3 only). When creds implements
+// Settings, the fake verifiers' secret is read from (or created in) the
+// store; if that fails, a per-process secret is used.
 func New(creds Credentials, domain string, plus bool) *Server {
 	s := &Server{creds: creds, domain: domain, plus: plus}
-	rand.Read(s.secret[:])
+	if st, ok := creds.(Settings); ok {
+		if sec, err := LoadSecret(context.Background(), st); err == nil {
+			s.secret = sec
+		}
+	}
+	if s.secret == nil {
+		s.secret = make([]byte, 32)
+		rand.Read(s.secret)
+	}
 	return s
+}
+
+// LoadSecret returns the fake verifiers' secret from st, creating and
+// storing a random one the first time.
+func LoadSecret(ctx context.Context, st Settings) ([]byte, error) {
+	v, err := st.Setting(ctx, FakeSecretKey)
+	if err == nil && len(v) >= 32 {
+		return v, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	v = make([]byte, 32)
+	rand.Read(v)
+	if err := st.SetSetting(ctx, FakeSecretKey, v); err != nil {
+		return nil, err
+	}
+	// Read it back: of two servers starting on one store at once, both
+	// end up with the value that was written last.
+	return st.Setting(ctx, FakeSecretKey)
 }
 
 func plusUsable(cs *tls.ConnectionState) bool {
@@ -112,8 +172,18 @@ func (s *Server) ChannelBindings(cs *tls.ConnectionState) []string {
 	return nil
 }
 
+// Gate decides, before a password or proof is evaluated, whether user may
+// try now. It returns ok false to refuse (the exchange fails with
+// ErrTemporary); otherwise the exchange calls done once with the verdict
+// (true: authenticated). An exchange abandoned before its verdict never
+// calls done.
+type Gate func(user string) (done func(ok bool), ok bool)
+
 // Exchange is one SASL authentication attempt. It is used by one goroutine.
 type Exchange struct {
+	// Gate, if not nil, is consulted before the verdict.
+	Gate Gate
+
 	s    *Server
 	mech string
 	cs   *tls.ConnectionState
@@ -124,6 +194,7 @@ type Exchange struct {
 	h           func() hash.Hash
 	keys        store.SCRAMKeys
 	known       bool
+	done        func(ok bool)
 	gs2         string
 	nonce       string
 	firstBare   string
@@ -175,7 +246,7 @@ func (x *Exchange) Step(ctx context.Context, in []byte) (out []byte, done bool, 
 		return out, false, err
 	case 1:
 		out, err := x.clientFinal(in)
-		return out, err == nil, err
+		return out, err == nil, x.verdict(err)
 	}
 	return nil, false, ErrMalformed
 }
@@ -202,18 +273,40 @@ func (x *Exchange) plain(ctx context.Context, in []byte) error {
 	if !x.authzOK(parts[0], user) {
 		return ErrNotAuthorized
 	}
+	if !x.open(user) {
+		return ErrTemporary
+	}
 	c, err := x.s.creds.Credentials(ctx, user)
 	if err != nil {
 		// Same work for unknown users as for known ones.
 		c = x.s.fakeCredentials(user)
 		c.VerifyPlain(parts[2])
-		return ErrNotAuthorized
+		return x.verdict(ErrNotAuthorized)
 	}
 	if !c.VerifyPlain(parts[2]) {
-		return ErrNotAuthorized
+		return x.verdict(ErrNotAuthorized)
 	}
 	x.user = user
-	return nil
+	return x.verdict(nil)
+}
+
+// open consults the gate for user.
+func (x *Exchange) open(user string) bool {
+	if x.Gate == nil {
+		return true
+	}
+	done, ok := x.Gate(user)
+	x.done = done
+	return ok
+}
+
+// verdict reports err's outcome to the gate and returns err.
+func (x *Exchange) verdict(err error) error {
+	if x.done != nil {
+		x.done(err == nil)
+		x.done = nil
+	}
+	return err
 }
 
 // authzOK accepts an empty authorization identity or one naming the
@@ -226,15 +319,25 @@ func (x *Exchange) authzOK(authz, user string) bool {
 	return err == nil && a == user
 }
 
+// fakeCredentials returns the verifiers an unknown user appears to have:
+// per mechanism a salt of a real salt's length and keys of the real
+// lengths, all derived with HMAC from the stored secret, the mechanism and
+// the name, and the iteration count of new accounts.
 func (s *Server) fakeCredentials(user string) store.Credentials {
-	mac := hmac.New(sha256.New, s.secret[:])
-	mac.Write([]byte(user))
-	sum := mac.Sum(nil)
-	fake := func(n int) store.SCRAMKeys {
-		return store.SCRAMKeys{Salt: sum[:16], Iterations: store.MinIterations,
-			StoredKey: sum[n : n+16], ServerKey: sum[n : n+16]}
+	derive := func(mech, part string, n int) []byte {
+		mac := hmac.New(sha256.New, s.secret)
+		mac.Write([]byte(mech + "\x00" + part + "\x00" + user))
+		return mac.Sum(nil)[:n]
 	}
-	return store.Credentials{SHA1: fake(16), SHA256: fake(16)}
+	fake := func(mech string, size int) store.SCRAMKeys {
+		return store.SCRAMKeys{
+			Salt:       derive(mech, "salt", fakeSaltSize),
+			Iterations: FakeIterations,
+			StoredKey:  derive(mech, "stored", size),
+			ServerKey:  derive(mech, "server", size),
+		}
+	}
+	return store.Credentials{SHA1: fake(ScramSHA1, sha1.Size), SHA256: fake(ScramSHA256, sha256.Size)}
 }
 
 func (x *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
@@ -300,6 +403,9 @@ func (x *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 		}
 	}
 	x.user = user
+	if !x.open(user) {
+		return nil, ErrTemporary
+	}
 	c, err := x.s.creds.Credentials(ctx, user)
 	x.known = err == nil
 	if !x.known {
@@ -312,7 +418,11 @@ func (x *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	}
 	if len(x.keys.StoredKey) == 0 {
 		x.known = false
-		x.keys = x.s.fakeCredentials(user).SHA256
+		f := x.s.fakeCredentials(user)
+		x.keys = f.SHA1
+		if x.h().Size() == sha256.Size {
+			x.keys = f.SHA256
+		}
 	}
 	var nb [18]byte
 	rand.Read(nb[:])

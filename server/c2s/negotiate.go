@@ -44,8 +44,9 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 	if direct {
 		tc := tls.Server(tr.ic, s.d.DirectTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return // nothing to say on a failed handshake
+			raw.Close() // nothing to say on a failed handshake
+			s.release(ss)
+			return
 		}
 		st := tc.ConnectionState()
 		tr.conn, tr.tls = tc, &st
@@ -60,6 +61,12 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 func (s *Server) Serve(ctx context.Context, tr Transport, ready func()) {
 	if s.closing.Load() {
 		tr.Close("system-shutdown", nil)
+		return
+	}
+	// The same connection caps as the TCP listeners (Config.MaxConnections
+	// and MaxUnauthenticated); the session's finish releases the counts.
+	if !s.admit() {
+		tr.Close("policy-violation", nil)
 		return
 	}
 	s.sessions.Add(1)
@@ -417,25 +424,42 @@ func (ss *Session) bind(ctx context.Context, el *wire.Element) (step, error) {
 }
 
 // authenticate is the SASL feature's negotiation: it ends with the
-// stream restart that follows <success/>.
+// stream restart that follows <success/>, when the stream no longer
+// counts against Config.MaxUnauthenticated.
 func (ss *Session) authenticate(ctx context.Context, first *wire.Element) (step, error) {
-	return stepRestart, ss.sasl(ctx, first)
+	if err := ss.sasl(ctx, first); err != nil {
+		return 0, err
+	}
+	ss.srv.authenticated(ss)
+	return stepRestart, nil
 }
 
 // sasl runs SASL exchanges, starting with first, until one succeeds or
 // the attempts run out.
+//
+// Guessing limits apply before any verdict: each exchange first reserves
+// one failure from the network's allowance (over all accounts), and once
+// the username is known, one from the account's (Deps.Guard, through the
+// exchange's gate). When either is used up the exchange fails with
+// <temporary-auth-failure/> and the password is not evaluated. A success
+// hands both reservations back.
 func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 	s := ss.srv
 	failures := 0
 	lim := s.limit(ss.tr.RemoteAddr())
+	var ip netip.Addr
+	if ta, ok := ss.tr.RemoteAddr().(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr()
+	}
+	gate := func(user string) (func(bool), bool) {
+		done, _, ok := s.d.Guard.Begin(user, ip)
+		return done, ok
+	}
 	fail := func(cond string) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
 		if cond == "not-authorized" {
 			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.logIP()).Msg("")
-			if !lim.auth.Allow() {
-				return streamError("policy-violation")
-			}
 		}
 		if failures >= maxAuthAttempts {
 			return streamError("policy-violation")
@@ -505,6 +529,14 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			}
 			continue
 		}
+		netDone, _, ok := lim.auth.Begin(s.d.Now())
+		if !ok {
+			if err := fail("temporary-auth-failure"); err != nil {
+				return err
+			}
+			continue
+		}
+		x.Gate = gate
 		in, err := decodeSASL(el.Text())
 		for err == nil {
 			var out []byte
@@ -514,6 +546,7 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 				break
 			}
 			if done {
+				netDone(true)
 				ss.user = x.User()
 				msg := `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`
 				if len(out) > 0 {
@@ -540,6 +573,11 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 		cond := auth.Condition(err)
 		if err == errAborted {
 			cond = "aborted"
+		}
+		if errors.Is(err, auth.ErrTemporary) {
+			// The account's limit refused it before the verdict: no
+			// guess was made, so the network's allowance is not spent.
+			netDone(true)
 		}
 		if err := fail(cond); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"chatbx/internal/guard"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
 	"chatbx/server/router"
@@ -31,6 +32,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	WriteTimeout       time.Duration
 	QueueMax           int // stanzas queued for one session before it is cut off
+	QueueBytes         int // estimated bytes queued for one session before it is cut off
+	MaxConnections     int // open client connections, both listeners together
+	MaxUnauthenticated int // of those, connections not authenticated yet
 	OfflineMax         int // offline messages per user
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
@@ -49,6 +53,9 @@ func DefaultConfig() Config {
 		IdleTimeout:        5 * time.Minute,
 		WriteTimeout:       30 * time.Second,
 		QueueMax:           2000,
+		QueueBytes:         4 << 20,
+		MaxConnections:     20000,
+		MaxUnauthenticated: 1000,
 		OfflineMax:         1000,
 		ConnPerSecond:      20,
 		ConnBurst:          200,
@@ -88,6 +95,15 @@ type Deps struct {
 	Domains *router.Domains
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Guard limits password guesses per account (internal/guard), shared
+	// with the other places that check passwords; nil means a guard of
+	// this server's own with the default limits.
+	Guard Guard
+}
+
+// Guard is the per-account password guessing limit (*guard.Guard).
+type Guard interface {
+	Begin(user string, addr netip.Addr) (done func(ok bool), wait time.Duration, ok bool)
 }
 
 // PreAuthRegister is in-band registration on a stream that has not
@@ -123,6 +139,14 @@ type Server struct {
 	startTLSOnce sync.Once
 	startTLSConf *tls.Config
 
+	// conns and unauth count open connections and those of them not
+	// authenticated yet, across both listeners (Config.MaxConnections,
+	// Config.MaxUnauthenticated). refused counts connections turned away
+	// since the last warning, logged at most every refusedEvery.
+	conns, unauth atomic.Int64
+	refused       atomic.Uint64
+	refusedLog    atomic.Int64 // UnixNano of the last warning
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -132,8 +156,9 @@ type Server struct {
 }
 
 type ipLimit struct {
-	conn, auth *rate.Limiter
-	seen       time.Time
+	conn *rate.Limiter
+	auth *guard.Bucket // failed logins, reserved before each verdict
+	seen time.Time
 }
 
 // New returns a c2s server.
@@ -154,6 +179,16 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.QueueMax <= 0 {
 		cfg.QueueMax = def.QueueMax
 	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = def.QueueBytes
+	}
+	cfg.QueueBytes = min(cfg.QueueBytes, 1<<30) // Session.qbytes is an int32
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = def.MaxConnections
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = def.MaxUnauthenticated
+	}
 	if cfg.OfflineMax <= 0 {
 		cfg.OfflineMax = def.OfflineMax
 	}
@@ -171,6 +206,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if d.Domains == nil {
 		d.Domains = router.NewDomains(cfg.Domain)
+	}
+	if d.Guard == nil {
+		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
 	s := &Server{
 		domains:  d.Domains,
@@ -293,12 +331,64 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 			conn.Close()
 			continue
 		}
+		if !s.admit() {
+			// Over a cap: close at once, as Prosody and ejabberd do; no
+			// stream error (on direct TLS there is no stream yet).
+			conn.Close()
+			continue
+		}
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
 			s.serve(ctx, conn, direct)
 		}()
 	}
+}
+
+// refusedEvery is how often at most a refused connection is logged.
+const refusedEvery = 10 * time.Second
+
+// admit counts a new connection, or reports false when it would exceed
+// Config.MaxConnections or Config.MaxUnauthenticated.
+func (s *Server) admit() bool {
+	n, u := s.conns.Add(1), s.unauth.Add(1)
+	if n <= int64(s.cfg.MaxConnections) && u <= int64(s.cfg.MaxUnauthenticated) {
+		return true
+	}
+	s.conns.Add(-1)
+	s.unauth.Add(-1)
+	s.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := s.refusedLog.Load()
+	if now-last >= int64(refusedEvery) && s.refusedLog.CompareAndSwap(last, now) {
+		limit := "c2s.max_connections"
+		if n <= int64(s.cfg.MaxConnections) {
+			limit = "c2s.max_unauthenticated"
+		}
+		// Counts only; the refused peers' addresses are not logged.
+		s.log.Warn().Str("limit", limit).Uint64("refused", s.refused.Swap(0)).
+			Int64("connections", n-1).Int64("unauthenticated", u-1).Msg("connection limit reached")
+	}
+	return false
+}
+
+// authenticated moves ss out of the unauthenticated count once SASL has
+// succeeded. Called by ss's reader.
+func (s *Server) authenticated(ss *Session) {
+	if !ss.authed && !ss.released {
+		ss.authed = true
+		s.unauth.Add(-1)
+	}
+}
+
+// release uncounts ss's connection when it ends. Called by ss's reader.
+func (s *Server) release(ss *Session) {
+	if ss.released {
+		return
+	}
+	s.authenticated(ss)
+	ss.released = true
+	s.conns.Add(-1)
 }
 
 // trimMemory returns memory to the operating system once a burst of new
@@ -344,7 +434,7 @@ func (s *Server) limit(addr net.Addr) *ipLimit {
 	if l == nil {
 		l = &ipLimit{
 			conn: rate.NewLimiter(rate.Limit(s.cfg.ConnPerSecond), s.cfg.ConnBurst),
-			auth: rate.NewLimiter(rate.Every(time.Minute/time.Duration(s.cfg.AuthFailBurst)), s.cfg.AuthFailBurst),
+			auth: guard.NewBucket(s.cfg.AuthFailBurst, time.Minute/time.Duration(s.cfg.AuthFailBurst)),
 		}
 		s.limiters[key] = l
 	}

@@ -45,14 +45,27 @@ type Session struct {
 	// writeFailed is set when a write failed; finish then stores what is
 	// left instead of writing it.
 	writeFailed bool
-	writer      sync.WaitGroup
-	spare       []outItem // reused between write bursts
-	cond        string    // stream error to send when closing
-	done        chan struct{}
+	// qbytes is the estimated encoded size of the queue plus the batch
+	// being written (see encodedSize); bounded by Config.QueueBytes.
+	qbytes int32
+	writer sync.WaitGroup
+	spare  []outItem // reused between write bursts
+	cond   string    // stream error to send when closing
+	done   chan struct{}
+	// room, while not nil, is closed when the writer has made room in the
+	// queue or the stream is ending; offline delivery waits on it.
+	room chan struct{}
 
 	pinged   atomic.Bool
 	unlogged atomic.Bool // its account is being deleted: no logout line
-	preauth  string      // XEP-0401 token accepted before registration
+	// overflow is set when the queue was full: finish stores what is
+	// queued instead of writing it to a client that does not keep up.
+	overflow bool
+	// authed and released track the server's connection counts (owned
+	// by the reader goroutine): authed once the unauthenticated count was
+	// released, released once the connection count was.
+	authed, released bool
+	preauth          string // XEP-0401 token accepted before registration
 }
 
 type outItem struct {
@@ -78,25 +91,57 @@ func (s *Session) Resource() string { return s.resource }
 func (s *Session) JID() string { return s.full }
 
 // Send queues a stanza for the client. It never blocks; when the queue is
-// full the session is ended with <policy-violation/> (a slow reader must not
-// hold up its senders) and Send reports false.
+// full (Config.QueueMax stanzas or Config.QueueBytes bytes) the session is
+// ended with <policy-violation/> (a slow reader must not hold up its
+// senders, nor hold unbounded memory) and Send reports false.
 func (s *Session) Send(el *wire.Element) bool {
 	return s.enqueue(outItem{el: el})
 }
 
+// enqueue queues it. An offline message (it.offline != 0) is queued by the
+// session's own reader (offline delivery at login), which waits for room
+// instead: offline messages fill at most half of the queue, so a backlog
+// larger than the queue reaches the client as fast as it reads, and live
+// stanzas still have room. enqueue reports false when the session is
+// ending.
 func (s *Session) enqueue(it outItem) bool {
+	size := encodedSize(it.el, wire.NSClient)
+	cfg := &s.srv.cfg
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.srv.cfg.QueueMax {
+	if it.offline != 0 {
+		for !s.fits(size, cfg.QueueMax/2, cfg.QueueBytes/2) {
+			if s.cond != "" || s.writeFailed {
+				s.mu.Unlock()
+				return false
+			}
+			if s.room == nil {
+				s.room = make(chan struct{})
+			}
+			room := s.room
+			s.mu.Unlock()
+			<-room
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				return false
+			}
+		}
+	} else if !s.fits(size, cfg.QueueMax, cfg.QueueBytes) {
+		n, queued, first := len(s.queue), s.qbytes, !s.overflow
+		s.overflow = true
 		s.mu.Unlock()
-		s.srv.log.Warn().Str("conn", s.id).Msg("queue full")
-		s.closeWith("policy-violation", "too many stanzas queued")
+		if first {
+			s.srv.log.Warn().Str("conn", s.id).Int("stanzas", n).Int32("bytes", queued).Msg("queue full")
+			s.closeWith("policy-violation", "")
+		}
 		return false
 	}
 	s.queue = append(s.queue, it)
+	s.qbytes += int32(size)
 	start := !s.writing
 	if start {
 		s.writing = true
@@ -109,6 +154,49 @@ func (s *Session) enqueue(it outItem) bool {
 	return true
 }
 
+// fits reports whether an element of size bytes may join the queue when
+// it may hold max stanzas and maxBytes bytes. An empty queue takes any one
+// element, however large (the server's own replies, such as a long roster,
+// may exceed a small byte limit). Called with s.mu held.
+func (s *Session) fits(size, max, maxBytes int) bool {
+	if len(s.queue) == 0 && s.qbytes == 0 {
+		return true
+	}
+	return len(s.queue) < max && int(s.qbytes)+size <= maxBytes
+}
+
+// wake releases an offline delivery waiting for room. Called with s.mu
+// held.
+func (s *Session) wake() {
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
+	}
+}
+
+// encodedSize estimates the size of el's encoding cheaply, in one walk
+// without allocating: names, attribute values and text unescaped, plus the
+// markup around them. The queue bound needs an estimate that follows the
+// real size, not the exact byte count.
+func encodedSize(el *wire.Element, parentNS string) int {
+	n := 2*len(el.Local) + 5 // <x></x>
+	if el.Space != parentNS {
+		n += len(el.Space) + 9 // xmlns='…'
+	}
+	for i := range el.Attr {
+		a := &el.Attr[i]
+		n += len(a.Space) + len(a.Local) + len(a.Value) + 4
+	}
+	for i := range el.Children {
+		if c := &el.Children[i]; c.El != nil {
+			n += encodedSize(c.El, el.Space)
+		} else {
+			n += len(c.Text)
+		}
+	}
+	return n
+}
+
 // writeLoop drains the queue in batches, one TLS write per batch, and exits
 // when the queue is empty.
 func (s *Session) writeLoop() {
@@ -118,8 +206,12 @@ func (s *Session) writeLoop() {
 	batch := s.spare // the previous burst's slice: no allocation per burst
 	s.spare = nil
 	s.mu.Unlock()
+	var sent int32 // bytes of the batch just written
 	for {
 		s.mu.Lock()
+		s.qbytes -= sent
+		sent = 0
+		s.wake()
 		if len(s.queue) == 0 || s.closed {
 			s.writing = false
 			if cap(batch) <= 32 {
@@ -131,6 +223,7 @@ func (s *Session) writeLoop() {
 			return
 		}
 		batch, s.queue = s.queue, batch[:0]
+		sent = s.qbytes // the batch is everything that was queued
 		s.mu.Unlock()
 		els = els[:0]
 		for _, it := range batch {
@@ -144,6 +237,7 @@ func (s *Session) writeLoop() {
 			s.queue = append(batch, s.queue...)
 			s.writeFailed = true
 			s.writing = false
+			s.wake()
 			s.mu.Unlock()
 			s.tr.Abort() // the reader ends and finish runs
 			return
@@ -176,13 +270,19 @@ func (s *Session) closeWith(condition, text string) {
 		condition = "-"
 	}
 	s.cond = condition
+	s.wake()
 	s.mu.Unlock()
 	// Unblock the reader; serve's cleanup writes the error and closes.
 	s.tr.Interrupt()
 }
 
-// shutdown is closeWith(system-shutdown) for the server's shutdown.
-func (s *Session) shutdown() { s.closeWith("system-shutdown", "") }
+// shutdown is closeWith(system-shutdown) for the server's shutdown. A
+// write stuck on a client that does not read gets a second, also when the
+// stream was already closing for another reason.
+func (s *Session) shutdown() {
+	s.closeWith("system-shutdown", "")
+	s.tr.Hurry(time.Second)
+}
 
 // finish runs once when the reader ends: it flushes what it can, sends the
 // stream error and </stream:stream>, closes the connection and moves
@@ -191,6 +291,7 @@ func (s *Session) shutdown() { s.closeWith("system-shutdown", "") }
 // peerClosed means the client ended its stream or connection: queued
 // stanzas are then stored rather than written to a reader that is gone.
 func (s *Session) finish(condition string, peerClosed bool) {
+	s.srv.release(s)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -200,12 +301,16 @@ func (s *Session) finish(condition string, peerClosed bool) {
 		condition = s.cond
 	}
 	s.closed = true // enqueue refuses from now on; the writer stops
-	writing := s.writing
+	writing, overflow := s.writing, s.overflow
 	s.mu.Unlock()
 	if writing {
 		// Let the writer finish its batch; one stuck on a reader that does
-		// not read fails within a second.
-		s.tr.Hurry(time.Second)
+		// not read fails within a second. After an overflow it keeps its
+		// write timeout: the client learns why its stream ended if it
+		// reads now, and the queue it may fill is bounded.
+		if !overflow || s.srv.closing.Load() {
+			s.tr.Hurry(time.Second)
+		}
 		s.writer.Wait()
 	}
 	s.mu.Lock()
@@ -214,10 +319,10 @@ func (s *Session) finish(condition string, peerClosed bool) {
 	failed := s.writeFailed
 	s.mu.Unlock()
 
-	if failed || peerClosed {
-		// Nobody reads: keep messages for later delivery (RFC 6121
-		// §8.5.2.1.1). Part of a failed batch may have reached the client;
-		// a duplicate beats a loss.
+	if failed || peerClosed || overflow {
+		// Nobody reads, or not fast enough: keep messages for later
+		// delivery (RFC 6121 §8.5.2.1.1). Part of a failed batch may have
+		// reached the client; a duplicate beats a loss.
 		s.srv.storeUndelivered(s.user, rest)
 		rest = nil
 	}

@@ -43,8 +43,10 @@ type Limits struct {
 	Elements int
 	// Attrs per top-level element, namespace declarations not included.
 	Attrs int
-	// NSDecls is the number of namespace declarations per element. Prefix
-	// lookups scan the declarations in scope, so this keeps them short.
+	// NSDecls is the number of namespace declarations in scope at once
+	// within a top-level element (an element's and its ancestors'), and so
+	// also per element. Prefix lookups scan the declarations in scope, so
+	// this keeps them short.
 	NSDecls int
 }
 
@@ -52,7 +54,7 @@ type Limits struct {
 // Bytes come from its argument). A 256 KiB stanza within them decodes to a
 // tree of at most about 1 MiB.
 func DefaultLimits() Limits {
-	return Limits{Bytes: 256 << 10, Depth: 64, Elements: 2048, Attrs: 4096, NSDecls: 16}
+	return Limits{Bytes: 256 << 10, Depth: 64, Elements: 2048, Attrs: 4096, NSDecls: 32}
 }
 
 type binding struct {
@@ -68,10 +70,12 @@ type Decoder struct {
 	rend  int
 	rerr  error
 	lim   Limits
-	n     int // bytes consumed by the current top-level element
-	elems int // elements in the current top-level element
-	attrs int // attributes in the current top-level element
-	binds []binding
+	n     int       // bytes consumed by the current top-level element
+	elems int       // elements in the current top-level element
+	attrs int       // attributes in the current top-level element
+	binds []binding // namespace declarations in scope, innermost last
+	marks []int     // len(binds) when each open element started
+	base  int       // len(binds) after the stream header
 	depth int
 	buf   []byte // text scratch
 	high  bool   // buf holds raw bytes >= 0x80 not yet checked as UTF-8
@@ -148,7 +152,7 @@ func (d *Decoder) begin() {
 // scope for the stream's elements.
 func (d *Decoder) Header() (*Element, error) {
 	d.begin()
-	d.binds = d.binds[:0]
+	d.binds, d.marks, d.base = d.binds[:0], d.marks[:0], 0
 	c, err := d.skipSpace()
 	if err != nil {
 		return nil, err
@@ -190,6 +194,7 @@ func (d *Decoder) Header() (*Element, error) {
 		}
 	}
 	// The header's bindings and depth stay for the life of the stream.
+	d.base = len(d.binds)
 	return e, nil
 }
 
@@ -302,8 +307,8 @@ func (d *Decoder) startTag(c byte) (e *Element, qname string, empty bool, err er
 	e = &Element{}
 	var attrs [8]rawAttr
 	raw := attrs[:0]
-	d.binds = append(d.binds, binding{prefix: "\x00"}) // scope marker
 	mark := len(d.binds)
+	d.marks = append(d.marks, mark)
 	for {
 		for isSpace(c) {
 			if c, err = d.readByte(); err != nil {
@@ -400,7 +405,7 @@ type rawAttr struct{ prefix, local, value string }
 // declare binds prefix ("" for the default namespace) to ns on the element
 // whose declarations start at d.binds[mark].
 func (d *Decoder) declare(mark int, prefix, ns string) error {
-	if d.lim.NSDecls > 0 && len(d.binds)-mark >= d.lim.NSDecls {
+	if d.lim.NSDecls > 0 && len(d.binds)-d.base >= d.lim.NSDecls {
 		return ErrTooLarge
 	}
 	// Namespaces in XML 1.0 §3: xml may be bound only to its namespace,
@@ -464,12 +469,9 @@ func (d *Decoder) lookup(prefix string) (string, bool) {
 // pop removes the bindings of the innermost element.
 func (d *Decoder) pop() {
 	d.depth--
-	for i := len(d.binds) - 1; i >= 0; i-- {
-		if d.binds[i].prefix == "\x00" {
-			d.binds = d.binds[:i]
-			return
-		}
-	}
+	n := len(d.marks) - 1
+	d.binds = d.binds[:d.marks[n]]
+	d.marks = d.marks[:n]
 }
 
 // Byte classes of character data and attribute values. Bytes of class 0
@@ -911,6 +913,7 @@ func Parse(b []byte) (*Element, error) {
 	l.Bytes = 0
 	d := &Decoder{src: bytesReader(b), lim: l, rbuf: b, rend: len(b), rerr: io.EOF}
 	d.binds = append(d.binds, binding{prefix: "", ns: NSClient})
+	d.base = 1
 	d.depth = 1
 	return d.Next()
 }

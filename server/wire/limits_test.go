@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -43,6 +44,11 @@ func TestLimits(t *testing.T) {
 		{"attributes over limit", attrs(l.Attrs + 1), false},
 		{"declarations at limit", decls(l.NSDecls), true},
 		{"declarations over limit", decls(l.NSDecls + 1), false},
+		{"declarations in scope at limit", strings.Repeat("<a xmlns:p='urn:x'>", l.NSDecls) +
+			strings.Repeat("</a>", l.NSDecls), true},
+		{"declarations in scope over limit", strings.Repeat("<a xmlns:p='urn:x'>", l.NSDecls+1) +
+			strings.Repeat("</a>", l.NSDecls+1), false},
+		{"declarations of siblings", "<iq>" + strings.Repeat("<a xmlns='urn:x' xmlns:p='urn:y'/>", 4*l.NSDecls) + "</iq>", true},
 		{"depth at limit", strings.Repeat("<a>", l.Depth-1) + strings.Repeat("</a>", l.Depth-1), true},
 		{"depth over limit", strings.Repeat("<a>", l.Depth) + strings.Repeat("</a>", l.Depth), false},
 		{"attributes of one element", "<a" + strings.Repeat(" a=''", maxElementAttrs+1) + "/>", false},
@@ -122,6 +128,55 @@ func TestStanzaMemory(t *testing.T) {
 			}
 			runtime.KeepAlive(e)
 			runtime.KeepAlive(d)
+		})
+	}
+}
+
+// BenchmarkDecodeWorst decodes the worst stanzas of TestStanzaMemory and
+// one that makes every prefix lookup scan the most declarations.
+func BenchmarkDecodeWorst(b *testing.B) {
+	cases := worstStanzas()
+	l := DefaultLimits()
+	var s strings.Builder
+	s.WriteString("<message")
+	for i := range l.NSDecls / 2 {
+		fmt.Fprintf(&s, " xmlns:z%d='urn:z%d'", i, i)
+	}
+	s.WriteString(">")
+	for i := range l.Depth - 3 {
+		s.WriteString("<a")
+		if i < l.NSDecls/2 {
+			fmt.Fprintf(&s, " xmlns:p%d='urn:p'", i)
+		}
+		s.WriteString(">")
+	}
+	attrs := l.Attrs / (l.Elements - l.Depth)
+	for i := range l.Elements - l.Depth {
+		s.WriteString("<z0:b")
+		for j := range attrs {
+			fmt.Fprintf(&s, " z%d:c='%d'", j, i)
+		}
+		s.WriteString("/>")
+	}
+	s.WriteString(strings.Repeat("</a>", l.Depth-3) + "</message>")
+	cases["namespace lookups"] = s.String()
+	if _, err := decoder(b, s.String(), 256<<10).Next(); err != nil {
+		b.Fatalf("namespace lookups: %v", err)
+	}
+	for name, in := range cases {
+		b.Run(name, func(b *testing.B) {
+			stream := []byte(header + in)
+			r := bytes.NewReader(stream)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(stream)
+				d := NewDecoder(r, 256<<10)
+				if _, err := d.Header(); err != nil {
+					b.Fatal(err)
+				}
+				d.Next()
+			}
 		})
 	}
 }

@@ -112,6 +112,9 @@ type Options struct {
 	// WrongFirst is the number of SASL attempts with a wrong password to
 	// make on the same stream before the real one (RFC 6120 §6.4.5).
 	WrongFirst int
+	// LocalAddr, if set, is the loopback address to connect from (e.g.
+	// "127.0.1.1", another /24 than 127.0.0.1, for per-network limits).
+	LocalAddr string
 }
 
 // Login dials addr and logs in; it fails the test on any error.
@@ -127,7 +130,48 @@ func Login(t testing.TB, addr, domain, user, pass string, o Options) *Client {
 // Dial connects, negotiates TLS, authenticates and binds.
 func Dial(t testing.TB, addr, domain, user, pass string, o Options) (*Client, error) {
 	t.Helper()
-	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := Connect(t, addr, domain, o)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < o.WrongFirst; i++ {
+		var ae *AuthError
+		if err := c.Auth(user, pass+"-wrong", o.Mechanism); !errors.As(err, &ae) {
+			return nil, fmt.Errorf("wrong password attempt %d: %v", i+1, err)
+		}
+	}
+	if err := c.Auth(user, pass, o.Mechanism); err != nil {
+		return nil, err
+	}
+	if err := c.open(); err != nil {
+		return nil, err
+	}
+	bind := `<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`
+	if o.Resource != "" {
+		bind = `<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + o.Resource + `</resource></bind></iq>`
+	}
+	c.SendRaw(bind)
+	el, err := c.Next()
+	if err != nil {
+		return nil, err
+	}
+	if el.Get("type") != "result" {
+		return nil, fmt.Errorf("bind: %s", el)
+	}
+	c.JID = el.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind").ChildText("urn:ietf:params:xml:ns:xmpp-bind", "jid")
+	c.Conn.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// Connect connects and negotiates TLS, leaving the stream ready for Auth
+// (its deadline is 10 s from now).
+func Connect(t testing.TB, addr, domain string, o Options) (*Client, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if o.LocalAddr != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalAddr)}
+	}
+	raw, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -166,32 +210,6 @@ func Dial(t testing.TB, addr, domain, user, pass string, o Options) (*Client, er
 	if err := c.open(); err != nil {
 		return nil, err
 	}
-	for i := 0; i < o.WrongFirst; i++ {
-		var ae *AuthError
-		if err := c.Auth(user, pass+"-wrong", o.Mechanism); !errors.As(err, &ae) {
-			return nil, fmt.Errorf("wrong password attempt %d: %v", i+1, err)
-		}
-	}
-	if err := c.Auth(user, pass, o.Mechanism); err != nil {
-		return nil, err
-	}
-	if err := c.open(); err != nil {
-		return nil, err
-	}
-	bind := `<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`
-	if o.Resource != "" {
-		bind = `<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + o.Resource + `</resource></bind></iq>`
-	}
-	c.SendRaw(bind)
-	el, err := c.Next()
-	if err != nil {
-		return nil, err
-	}
-	if el.Get("type") != "result" {
-		return nil, fmt.Errorf("bind: %s", el)
-	}
-	c.JID = el.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind").ChildText("urn:ietf:params:xml:ns:xmpp-bind", "jid")
-	raw.SetDeadline(time.Time{})
 	return c, nil
 }
 

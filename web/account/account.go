@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -217,6 +218,17 @@ type Deps struct {
 	Log zerolog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Guard, if not nil, limits password guesses per account; main shares
+	// one (internal/guard) with XMPP login.
+	Guard Guard
+}
+
+// Guard is the per-account password guessing limit shared with XMPP
+// login: Begin reserves one check before the password is evaluated (ok
+// false: answer without evaluating it, wait is the time left) and done
+// reports the verdict (true: right password).
+type Guard interface {
+	Begin(user string, addr netip.Addr) (done func(ok bool), wait time.Duration, ok bool)
 }
 
 // NormaliseUser applies PRECIS UsernameCaseMapped (RFC 8265 §3.3) to a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -255,6 +256,17 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 		key = "\x00invalid"
 	}
 	done, wait, blocked := p.throttle.begin(ip, key, now)
+	gdone := func(bool) {}
+	if !blocked && p.m.d.Guard != nil {
+		// The per-account limit shared with XMPP login; unknown and
+		// invalid names are limited like real ones.
+		addr, _ := netip.ParseAddrPort(r.RemoteAddr)
+		var ok bool
+		if gdone, wait, ok = p.m.d.Guard.Begin(key, addr.Addr()); !ok {
+			blocked = true
+			done(true) // not evaluated: no failure for this page's throttle
+		}
+	}
 	if blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		p.fail(w, r, req, http.StatusTooManyRequests, msgThrottled, waitText(req.data.Lang, wait))
@@ -266,6 +278,7 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	}
 	// A store fault is not the visitor's failure.
 	done(err == nil || !errors.Is(err, ErrAuth))
+	gdone(err == nil || !errors.Is(err, ErrAuth))
 	if errors.Is(err, ErrAuth) {
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return nil
