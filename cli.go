@@ -23,8 +23,8 @@ import (
 
 	"golang.org/x/term"
 
+	"chatbx/internal/accounts"
 	"chatbx/retention"
-	"chatbx/web/account"
 )
 
 // Exit codes of the chatbx command.
@@ -457,10 +457,10 @@ func checkWarnings(c *Config) []string {
 	return warns
 }
 
-// accounts is what the user commands need from the account store.
-// main.go's storeAccounts provides it, over the store and account.Manager,
-// the same code path as the web account pages.
-type accounts interface {
+// userStore is what the user commands need of the accounts.
+// main.go's serviceAccounts provides it over the account service
+// (internal/accounts), the same code path as the web account pages.
+type userStore interface {
 	AddUser(ctx context.Context, user, password string) error     // errUserExists
 	SetPassword(ctx context.Context, user, password string) error // errNoSuchUser
 	// DeleteUser deletes the account and everything stored about it and
@@ -612,7 +612,7 @@ func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminR
 // adminHandlers returns the admin socket commands for accounts and the
 // maintenance switch (either may be nil). domain is the server's domain,
 // for names given as user@domain.
-func adminHandlers(domain string, acc accounts, maint maintenanceSwitch) map[string]adminHandler {
+func adminHandlers(domain string, acc userStore, maint maintenanceSwitch) map[string]adminHandler {
 	h := map[string]adminHandler{}
 	if acc != nil {
 		for name, f := range userHandlers(domain, acc) {
@@ -627,7 +627,7 @@ func adminHandlers(domain string, acc accounts, maint maintenanceSwitch) map[str
 	return h
 }
 
-func userHandlers(domain string, acc accounts) map[string]adminHandler {
+func userHandlers(domain string, acc userStore) map[string]adminHandler {
 	name := func(req adminRequest) (string, error) {
 		if len(req.Args) != 1 {
 			return "", errors.New("want exactly one user name")
@@ -785,19 +785,19 @@ func userError(user string, err error) error {
 // checkUsername normalises a username as typed (PRECIS UsernameCaseMapped,
 // RFC 8265 §3.3; "name@domain" is accepted for the server's domain) with
 // the same rules as the account pages and in-band registration
-// (web/account). For a new account (add) the name must also not be
+// (internal/accounts). For a new account (add) the name must also not be
 // reserved, unless allowReserved is "true": the operator may create
 // role accounts such as admin.
 func checkUsername(s, domain string, add bool, allowReserved string) (string, error) {
-	u, err := account.NormaliseUser(s, domain)
+	u, err := accounts.NormaliseUser(s, domain)
 	if err != nil {
 		return "", fmt.Errorf("invalid username %q: letters, digits and simple punctuation only, no \" & ' / : < > @ or spaces", s)
 	}
-	if len(u) > account.MaxUsername {
-		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, account.MaxUsername)
+	if len(u) > accounts.MaxUsername {
+		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, accounts.MaxUsername)
 	}
 	if add && allowReserved != "true" {
-		if _, err := account.CheckNewUsername(u, domain); err != nil {
+		if accounts.Reserved(u) {
 			return "", fmt.Errorf("%q is a reserved name (pass --allow-reserved to create it anyway)", u)
 		}
 	}
