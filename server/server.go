@@ -14,6 +14,7 @@ import (
 
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
+	"chatbx/server/mux"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -123,9 +124,24 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
-		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register, Domains: d.Domains,
+		Blocked: svc.blocked, Register: d.Register, Domains: d.Domains, Mux: svc.mux,
 		Guard: d.Guard,
 	})
+	if d.Archive != nil {
+		// The archive (XEP-0313) is a message hook: it sees only the
+		// messages it may keep, and tags what it kept with the stanza-id
+		// (XEP-0359) the owner's archive knows it by.
+		svc.mux.Message(mux.MessageHook{Name: "archive", Order: 100, Wants: c2s.Archivable,
+			Run: func(ctx context.Context, owner string, dir mux.Direction, el *wire.Element) *wire.Element {
+				id := d.Archive(ctx, owner, el, dir == mux.Outgoing)
+				if id == "" {
+					return el // unknown user, or the owner did not opt in
+				}
+				c := el.Copy()
+				c.Add(wire.New("urn:xmpp:sid:0", "stanza-id", "id", id, "by", owner+"@"+cfg.Domain))
+				return c
+			}})
+	}
 	svc.register(s.c2s)
 	return s, nil
 }

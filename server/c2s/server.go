@@ -17,6 +17,7 @@ import (
 	"chatbx/internal/guard"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
+	"chatbx/server/mux"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -82,10 +83,6 @@ type Deps struct {
 	DirectTLS *tls.Config
 	// Blocked reports whether user has blocked jid (XEP-0191). May be nil.
 	Blocked func(ctx context.Context, user, jid string) bool
-	// Archive, if not nil, is offered every one-to-one message a local
-	// user sends (outgoing) or receives; it returns the archive id when the
-	// owner's archive took a copy (XEP-0313), else "". It must be quick.
-	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Register, if not nil, serves in-band registration before
 	// authentication (XEP-0077 §3.1): its stream feature is offered beside
 	// the SASL mechanisms and jabber:iq:register IQs go to it.
@@ -93,6 +90,9 @@ type Deps struct {
 	// Domains is the domain table (package router): the host, local
 	// services and the remote side. Nil means the host alone.
 	Domains *router.Domains
+	// Mux is the handler registry the server's IQ services are in; c2s
+	// adds its own (roster, session, carbons). Nil means a new one.
+	Mux *mux.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Guard limits password guesses per account (internal/guard), shared
@@ -125,7 +125,7 @@ type Server struct {
 	auth    *auth.Server
 	router  *Router
 	domains *router.Domains
-	iq      map[string]iq.Handler
+	mux     *mux.Registry
 	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
@@ -207,6 +207,9 @@ func New(cfg Config, d Deps) *Server {
 	if d.Domains == nil {
 		d.Domains = router.NewDomains(cfg.Domain)
 	}
+	if d.Mux == nil {
+		d.Mux = mux.New()
+	}
 	if d.Guard == nil {
 		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
@@ -218,7 +221,7 @@ func New(cfg Config, d Deps) *Server {
 		log:      d.Log.With().Str("component", "c2s").Logger(),
 		auth:     auth.New(d.DB, cfg.Domain, cfg.SASLPlus),
 		router:   NewRouter(),
-		iq:       map[string]iq.Handler{},
+		mux:      d.Mux,
 		limiters: map[string]*ipLimit{},
 		ready:    make(chan struct{}),
 	}
@@ -227,6 +230,13 @@ func New(cfg Config, d Deps) *Server {
 		"msgoffline", "urn:xmpp:delay", nsCarbons,
 	}
 	s.negotiation = s.features()
+	// The IM core's own IQs (RFC 6121 rosters, RFC 3921 sessions, carbons).
+	s.mux.IQ(nsRoster, "query", mux.Route{Handler: s.rosterIQ, Refuse: "forbidden"})
+	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {
+		return iq.Result(el)
+	}})
+	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
+	s.mux.Feature(s.feats...)
 	return s
 }
 
@@ -238,10 +248,6 @@ func (s *Server) startTLSConfig() *tls.Config {
 	s.startTLSOnce.Do(func() { s.startTLSConf = s.d.StartTLS(s.cfg.Domain) })
 	return s.startTLSConf
 }
-
-// HandleIQ registers h for IQs to the server (or the sender's own bare JID)
-// whose first child has namespace ns. Register before Run.
-func (s *Server) HandleIQ(ns string, h iq.Handler) { s.iq[ns] = h }
 
 // Features lists the disco features of the c2s layer itself.
 func (s *Server) Features() []string { return append([]string(nil), s.feats...) }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatbx/server/iq"
 	"chatbx/server/wire"
 )
 
@@ -438,6 +439,31 @@ func (s *Session) closing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cond != "" || s.closed
+}
+
+// mark switches a session opt-in (iq.Context.Mark).
+func (s *Session) mark(f iq.Flag, on bool) {
+	switch f {
+	case iq.FlagRoster:
+		s.interested.Store(on)
+	case iq.FlagBlocklist:
+		s.blockAware.Store(on)
+	case iq.FlagCarbons:
+		s.carbons.Store(on)
+	}
+}
+
+// flag reports a session opt-in.
+func (s *Session) flag(f iq.Flag) bool {
+	switch f {
+	case iq.FlagRoster:
+		return s.interested.Load()
+	case iq.FlagBlocklist:
+		return s.blockAware.Load()
+	case iq.FlagCarbons:
+		return s.carbons.Load()
+	}
+	return false
 }
 
 // StreamError returns an error that ends a stream with the given RFC 6120
