@@ -69,6 +69,12 @@ type WebConfig struct {
 	ListenHTTP  string   `key:"listen_http" check:"addr" doc:"Listen address for plain HTTP. It only answers ACME HTTP-01 challenges and redirects everything else to HTTPS."`
 	Hosts       []string `key:"hosts" check:"domain" def:"[domain]" doc:"Host names the website answers to. Each gets a certificate."`
 	ContentDir  string   `key:"content_dir" doc:"Optional directory with Markdown files that override the built-in pages (for example imprint.md). Empty: built-in pages only."`
+
+	HeaderTimeout    time.Duration `key:"header_timeout" doc:"Time a web client has for the TLS handshake and the request header."`
+	BodyTimeout      time.Duration `key:"body_timeout" doc:"Time a request body (a form) has to arrive in full, however steadily it trickles. Uploads are exempt: they run as long as bytes keep arriving (upload.idle_timeout)."`
+	WriteTimeout     time.Duration `key:"write_timeout" doc:"A response the client stops reading for this long is ended. A download or export that keeps going out may take as long as it needs."`
+	MaxConnections   int           `key:"max_connections" doc:"Most web connections open at once, both listeners together. Further connections are closed as soon as they are accepted."`
+	PerIPConnections int           `key:"max_connections_per_ip" doc:"Most web connections open at once from one client address (held in memory only while they are open, never logged)."`
 }
 
 // ContactConfig holds the operator's public contact addresses (XEP-0157).
@@ -92,6 +98,9 @@ type TLSConfig struct {
 type UploadConfig struct {
 	MaxFileSize int `key:"max_file_size" kind:"size" doc:"Largest file a client may upload, in bytes (suffixes KiB, MiB, GiB accepted). Announced to clients in disco#info."`
 	Quota       int `key:"quota" kind:"size" doc:"Most bytes one account may hold in uploads at a time; uploads are deleted after retention.uploads."`
+
+	MaxPerDay   int           `key:"max_per_day" check:"nonneg" doc:"Most upload slots one account may request per UTC day, empty files included. Further requests get resource-constraint with the time to retry (XEP-0363). 0 switches the cap off."`
+	IdleTimeout time.Duration `key:"idle_timeout" doc:"An upload whose data stops arriving for this long is cut off. An upload that keeps making progress may take as long as it needs."`
 }
 
 // RetentionConfig holds the deletion periods promised by the privacy policy.
@@ -172,8 +181,13 @@ func DefaultConfig() Config {
 			ConnBurst:          200,
 		},
 		Web: WebConfig{
-			ListenHTTPS: ":443",
-			ListenHTTP:  ":80",
+			ListenHTTPS:      ":443",
+			ListenHTTP:       ":80",
+			HeaderTimeout:    10 * time.Second,
+			BodyTimeout:      30 * time.Second,
+			WriteTimeout:     time.Minute,
+			MaxConnections:   1024,
+			PerIPConnections: 64,
 		},
 		TLS: TLSConfig{
 			ACME:          true,
@@ -183,6 +197,8 @@ func DefaultConfig() Config {
 		Upload: UploadConfig{
 			MaxFileSize: 100 << 20,
 			Quota:       1 << 30,
+			MaxPerDay:   200,
+			IdleTimeout: time.Minute,
 		},
 		Retention: RetentionConfig{
 			Uploads:        30 * day,
