@@ -47,7 +47,7 @@ func newServer(h http.Handler, cfg Config) *http.Server {
 
 // Listener returns ln with the connection limits: at most MaxConnections
 // open connections over every listener wrapped by the same Web, and at
-// most PerIPConnections from one client address. A connection beyond
+// most PerIPConnections from one client address (IPv6: one /64). A connection beyond
 // either is closed as soon as it is accepted (before any TLS), so the
 // accept loop never waits and an address that holds many connections
 // cannot keep the others out. Wrap the raw TCP listener, under TLS.
@@ -113,12 +113,18 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
+// remoteIP returns the address a connection counts under: the IPv4
+// address, or the IPv6 /64 (one host's usual share, which it may fill
+// with addresses at will).
 func remoteIP(c net.Conn) string {
 	a := c.RemoteAddr()
 	if a == nil {
 		return ""
 	}
 	if tcp, ok := a.(*net.TCPAddr); ok {
+		if tcp.IP.To4() == nil {
+			return tcp.IP.Mask(net.CIDRMask(64, 128)).String()
+		}
 		return tcp.IP.String()
 	}
 	host, _, err := net.SplitHostPort(a.String())
