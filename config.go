@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"chatbx/server/vcard"
 	"chatbx/store"
 )
 
@@ -56,6 +57,7 @@ type C2SConfig struct {
 	OfflineBytes       int           `key:"offline_bytes" kind:"size" check:"nonneg" doc:"Most bytes of messages kept for one offline user; further messages are bounced with resource-constraint. 0 switches the cap off."`
 	OfflineSenderShare int           `key:"offline_sender_percent" check:"nonneg" doc:"Share, in percent, of one user's offline storage (of offline_max and offline_bytes) that messages from one sender may take, so that nobody can fill another user's queue. Senders are counted under a salted hash, never by address. 0 or 100 switches it off."`
 	RosterMax          int           `key:"roster_max" check:"nonneg" doc:"Most contacts in one roster, counting pending subscription requests. A roster set beyond it gets policy-violation; further subscription requests to a full roster are dropped. 0 switches the cap off."`
+	VCardBytes         int           `key:"vcard_bytes" kind:"size" check:"nonneg" doc:"Largest vCard (XEP-0054) one account may store; a larger one is refused with not-acceptable. Avatars belong in PEP (XEP-0084). 0 means the default."`
 	PrivateBytes       int           `key:"private_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account may keep in private XML storage (XEP-0049, e.g. old-style bookmarks), over all its fragments. A store beyond it gets policy-violation. 0 switches the cap off."`
 	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
@@ -175,6 +177,7 @@ func DefaultConfig() Config {
 			OfflineSenderShare: store.DefaultLimits().OfflineSenderPercent,
 			RosterMax:          store.DefaultLimits().RosterItems,
 			PrivateBytes:       int(store.DefaultLimits().PrivateBytes),
+			VCardBytes:         vcard.DefaultConfig().MaxBytes,
 			IdleTimeout:        5 * time.Minute,
 			NegotiationTimeout: 30 * time.Second,
 			ConnPerSecond:      20,

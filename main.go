@@ -703,6 +703,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NegotiationTimeout: cfg.C2S.NegotiationTimeout,
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		OfflineMax:         cfg.C2S.OfflineMax,
+		VCardMaxBytes:      cfg.C2S.VCardBytes,
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		SASLPlus:           cfg.C2S.SASLPlus,
