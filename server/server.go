@@ -29,6 +29,9 @@ type Config struct {
 	NegotiationTimeout time.Duration
 	IdleTimeout        time.Duration
 	OfflineMax         int
+	// VCardMaxBytes caps one account's vCard (XEP-0054); zero means
+	// vcard.DefaultConfig's.
+	VCardMaxBytes      int
 	SASLPlus           bool
 	QueueBytes         int // c2s bounds (see c2s.Config); zero means the c2s defaults
 	MaxConnections     int

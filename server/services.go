@@ -46,8 +46,8 @@ func newServices(cfg Config, d Deps) *services {
 		ping.New(),
 		version.New(cfg.Version),
 		last.New(now(), now),
-		vcard.New(d.DB, vcard.DefaultConfig()),
-		private.New(d.DB, private.DefaultConfig()),
+		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger()}),
+		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger()}),
 		v.block,
 	}
 	v.list = append(v.list, cfg.Extra...)

@@ -355,7 +355,14 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
 			continue
 		}
-		if _, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax); err != nil {
+		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrQuota):
+			// The sender learns that this message did not arrive, as for
+			// a message to a full queue.
+			s.bounceText(el, "wait", "resource-constraint", "The recipient's offline storage is full.")
+		default:
 			s.log.Warn().Err(err).Msg("store undelivered message")
 		}
 	}

@@ -147,6 +147,12 @@ type Server struct {
 	refused       atomic.Uint64
 	refusedLog    atomic.Int64 // UnixNano of the last warning
 
+	// rooms holds the channel of each session whose offline delivery
+	// waits for room in its queue (see Session.enqueue); few sessions
+	// ever wait, so they share one map instead of a field each.
+	roomMu sync.Mutex
+	rooms  map[*Session]chan struct{}
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -376,6 +382,33 @@ func (s *Server) admit() bool {
 			Int64("connections", n-1).Int64("unauthenticated", u-1).Msg("connection limit reached")
 	}
 	return false
+}
+
+// room returns the channel that is closed when ss's queue has room again
+// or ss is ending. Called with ss.mu held.
+func (s *Server) room(ss *Session) chan struct{} {
+	s.roomMu.Lock()
+	defer s.roomMu.Unlock()
+	ch := s.rooms[ss]
+	if ch == nil {
+		if s.rooms == nil {
+			s.rooms = map[*Session]chan struct{}{}
+		}
+		ch = make(chan struct{})
+		s.rooms[ss] = ch
+	}
+	return ch
+}
+
+// wakeRoom closes ss's room channel. Called with ss.mu held.
+func (s *Server) wakeRoom(ss *Session) {
+	s.roomMu.Lock()
+	ch := s.rooms[ss]
+	delete(s.rooms, ss)
+	s.roomMu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // authenticated moves ss out of the unauthenticated count once SASL has

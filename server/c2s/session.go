@@ -53,15 +53,15 @@ type Session struct {
 	spare  []outItem // reused between write bursts
 	cond   string    // stream error to send when closing
 	done   chan struct{}
-	// room, while not nil, is closed when the writer has made room in the
-	// queue or the stream is ending; offline delivery waits on it.
-	room chan struct{}
 
 	pinged   atomic.Bool
 	unlogged atomic.Bool // its account is being deleted: no logout line
 	// overflow is set when the queue was full: finish stores what is
 	// queued instead of writing it to a client that does not keep up.
 	overflow bool
+	// waiting is set while offline delivery waits for room in the queue
+	// (on a channel in Server.rooms: idle sessions carry no channel).
+	waiting bool
 	// authed and released track the server's connection counts (owned
 	// by the reader goroutine): authed once the unauthenticated count was
 	// released, released once the connection count was.
@@ -119,10 +119,8 @@ func (s *Session) enqueue(it outItem) bool {
 				s.mu.Unlock()
 				return false
 			}
-			if s.room == nil {
-				s.room = make(chan struct{})
-			}
-			room := s.room
+			room := s.srv.room(s)
+			s.waiting = true
 			s.mu.Unlock()
 			<-room
 			s.mu.Lock()
@@ -169,9 +167,9 @@ func (s *Session) fits(size, max, maxBytes int) bool {
 // wake releases an offline delivery waiting for room. Called with s.mu
 // held.
 func (s *Session) wake() {
-	if s.room != nil {
-		close(s.room)
-		s.room = nil
+	if s.waiting {
+		s.waiting = false
+		s.srv.wakeRoom(s)
 	}
 }
 

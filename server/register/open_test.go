@@ -64,7 +64,8 @@ func TestSlixmppOpenRegistration(t *testing.T) {
 	os.WriteFile(caFile, ca.PEM, 0o600)
 	host, port, _ := net.SplitHostPort(srv.Addrs()[0].String())
 	run := func() string {
-		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		// Longer than the script's own 90 s wait (loaded CI machines).
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer ccancel()
 		cmd := exec.CommandContext(cctx, py, "testdata/slix_signup.py", "carol@"+dom, "carol-password-1", host, port, caFile)
 		cmd.Stderr = os.Stderr
