@@ -81,6 +81,7 @@ func benchServer(tb testing.TB, dom string, n int) (addrs []net.Addr, caFile str
 	cfg.Domain = dom
 	cfg.C2SListen, cfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ConnPerSecond, cfg.ConnBurst = 1e6, 1e6
+	cfg.AuthFailBurst = 1 << 20 // every login comes from one address
 	srv, err := server.New(cfg, server.Deps{
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: benchAnon{},
 		StartTLS:  func(string) *tls.Config { return ca.ServerConfig() },

@@ -63,6 +63,7 @@ type C2SConfig struct {
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
 	ConnPerSecond      int           `key:"conn_per_second" doc:"New client connections accepted per second from one anonymised network (IPv4 /24, IPv6 /48), kept in memory only. Raise it for load tests from one address."`
 	ConnBurst          int           `key:"conn_burst" doc:"Burst of new client connections allowed from one anonymised network before conn_per_second applies."`
+	AuthBurst          int           `key:"auth_burst" doc:"Login attempts (SASL exchanges) one anonymised network may have under way or failed, refilled over a minute; further attempts get temporary-auth-failure before the password is checked. Successful logins hand their slot back. Raise it for many users behind one NAT or for load tests from one address; the per-account limit (accounts.login_failures) applies besides."`
 	QueueBytes         int           `key:"queue_bytes" kind:"size" doc:"Most bytes (estimated as encoded) waiting to be sent to one client session. A client that does not read fast enough to stay below it has its stream ended with policy-violation; the messages it had not received wait in offline storage."`
 	MaxConnections     int           `key:"max_connections" doc:"Most client connections open at once, both listeners together. Further connections are closed at once and counted in a warning in the log (at most one every 10 s, without addresses)."`
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
@@ -187,6 +188,7 @@ func DefaultConfig() Config {
 			NegotiationTimeout: 30 * time.Second,
 			ConnPerSecond:      20,
 			ConnBurst:          200,
+			AuthBurst:          30,
 			QueueBytes:         4 << 20,
 			MaxConnections:     20000,
 			MaxUnauthenticated: 1000,

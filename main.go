@@ -708,6 +708,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		VCardMaxBytes:      cfg.C2S.VCardBytes,
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
+		AuthFailBurst:      cfg.C2S.AuthBurst,
 		QueueBytes:         cfg.C2S.QueueBytes,
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,

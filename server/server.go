@@ -40,6 +40,10 @@ type Config struct {
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
 	ConnBurst     int
+	// AuthFailBurst is how many SASL exchanges one anonymised network
+	// may have under way or failed within a minute before further ones
+	// get temporary-auth-failure; zero means the c2s default.
+	AuthFailBurst int
 	ContactAdmin  []string
 	ContactAbuse  []string
 	Version       string
@@ -120,6 +124,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		SASLPlus:           cfg.SASLPlus,
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
+		AuthFailBurst:      cfg.AuthFailBurst,
 		QueueBytes:         cfg.QueueBytes,
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -296,6 +297,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		_, err := s.db.PushOfflineFrom(ctx, to.local, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
+			// A session that became available while this message was
+			// being stored has already read the offline queue: deliver
+			// again, or the message waits for the next login.
+			for _, t := range s.router.Sessions(to.local) {
+				if t.available.Load() && t.priority.Load() >= 0 {
+					s.deliverOffline(ctx, t)
+				}
+			}
 		case errors.Is(err, store.ErrNotFound):
 			s.bounce(el, "cancel", "service-unavailable")
 		case errors.Is(err, store.ErrQuota):
@@ -407,14 +416,19 @@ const (
 // (outItem.offline); the next page is queued only when the previous one
 // was written, so pages never pile up in the session's queue. A session
 // runs at most one delivery at a time.
+//
+// A call while a delivery runs asks it for one more pass, so a message
+// stored while the delivery was reading its last page is not stranded
+// until the next login.
 func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
-	if _, busy := s.offlineBusy.LoadOrStore(ss, struct{}{}); busy {
+	again := new(atomic.Bool)
+	if v, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+		v.(*atomic.Bool).Store(true)
 		return
 	}
 	s.sessions.Add(1)
 	go func() {
 		defer s.sessions.Done()
-		defer s.offlineBusy.Delete(ss)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		// The delivery ends with the session.
@@ -425,7 +439,22 @@ func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
 			case <-ctx.Done():
 			}
 		}()
-		s.streamOffline(ctx, ss)
+		for {
+			s.streamOffline(ctx, ss)
+			if again.Swap(false) && ctx.Err() == nil {
+				continue
+			}
+			s.offlineBusy.Delete(ss)
+			// A request that came between the Swap and the Delete set
+			// the flag of this delivery: take it.
+			if !again.Load() || ctx.Err() != nil {
+				return
+			}
+			if _, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+				return // a new delivery started and will see the message
+			}
+			again.Store(false)
+		}
 	}()
 }
 

@@ -40,8 +40,13 @@ type Config struct {
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
 	ConnBurst          int
-	AuthFailBurst      int // failed logins per anonymised IP before throttling
-	Version            string
+	// AuthFailBurst is how many SASL exchanges one anonymised network may
+	// have under way or failed (refilled over a minute) before further
+	// ones get temporary-auth-failure: a slot is reserved before the
+	// verdict and handed back on success, so it also bounds concurrent
+	// logins from one network (a NAT after a restart).
+	AuthFailBurst int
+	Version       string
 }
 
 // DefaultConfig returns the defaults documented in docs/configuration.md.
@@ -60,7 +65,7 @@ func DefaultConfig() Config {
 		OfflineMax:         1000,
 		ConnPerSecond:      20,
 		ConnBurst:          200,
-		AuthFailBurst:      10,
+		AuthFailBurst:      30,
 	}
 }
 
