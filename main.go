@@ -30,6 +30,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/certs"
 	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -570,7 +571,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if h, _, _ := net.SplitHostPort(cfg.Web.ListenHTTP); h == "" {
 		httpHost = "" // all interfaces
 	}
-	certs, err := newCertSource(tlsConfig{
+	certs, err := certs.New(certs.Config{
 		ACME:        cfg.TLS.ACME,
 		Directory:   cfg.TLS.ACMEDirectory,
 		Email:       cfg.TLS.ACMEEmail,
