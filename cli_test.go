@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/internal/certs"
+	"chatbx/internal/config"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -464,7 +465,7 @@ func runTestServer(t *testing.T, dir string, extra map[string]string) (*app, fun
 		"log.stderr":       "false",
 	}
 	maps.Copy(flags, extra)
-	cfg, err := loadConfig(configSources{Dev: true, Flags: flags})
+	cfg, err := config.Load(config.Sources{Dev: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +700,7 @@ func scanDir(t *testing.T, dir string, markers ...string) {
 
 func TestCheckWarnings(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{Flags: map[string]string{
+	c, err := config.Load(config.Sources{Flags: map[string]string{
 		"domain": "example.org", "log.stderr": "true", "retention.uploads": "60d",
 		"archive.default": "always", "accounts.registration": "open",
 	}})
@@ -1024,7 +1025,7 @@ func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, erro
 
 func TestDNSCheck(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{Flags: map[string]string{"domain": "example.org", "web.hosts": "example.org,www.example.org"}})
+	c, err := config.Load(config.Sources{Flags: map[string]string{"domain": "example.org", "web.hosts": "example.org,www.example.org"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1062,7 +1063,7 @@ func TestCertCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Close()
-	c, err := loadConfig(configSources{Flags: map[string]string{
+	c, err := config.Load(config.Sources{Flags: map[string]string{
 		"domain": "example.org", "web.hosts": "example.org,www.example.org",
 		"tls.cert_file": filepath.Join(dir, certs.DevCertFile), "tls.key_file": filepath.Join(dir, certs.DevKeyFile),
 	}})

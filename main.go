@@ -3,7 +3,8 @@
 // main.go holds the wiring of `chatbx serve`: configuration → logs → store →
 // certificates → server, web, retention → signals → shutdown in reverse
 // order, store last. The command line lives in cli.go, the configuration in
-// config.go, the admin socket in admin.go.
+// internal/config, the certificates in internal/certs, the admin socket in
+// admin.go.
 package main
 
 import (
@@ -122,7 +123,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	}
 	a.openLogs(stderr)
 	path := filepath.Join(cfg.DataDir, dbFileName)
-	a.db, err = store.Open(path, store.Options{Limits: storeLimits(&cfg)})
+	a.db, err = store.Open(path, store.Options{Limits: cfg.StoreLimits()})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is locked: is another chatbx serve running?", path)
 	}
@@ -198,7 +199,7 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 			}
 		}
 		a.log.Info().Str("domain", a.cfg.Domain).Msg("serving")
-		if a.cfg.dev {
+		if a.cfg.Dev() {
 			writeDevInstructions(stdout, &a.cfg)
 		}
 	})
@@ -456,7 +457,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		return nil, nil, err
 	}
 	domain := cfg.Domain
-	if cfg.source["domain"] == "default" {
+	if cfg.Source("domain") == "default" {
 		// The server records its domain; it wins over a default.
 		if d, err := db.Setting(ctx, domainSetting); err == nil && len(d) > 0 {
 			domain = string(d)
@@ -580,7 +581,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		CertFile:    cfg.TLS.CertFile,
 		KeyFile:     cfg.TLS.KeyFile,
 		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
-		Dev:         cfg.dev,
+		Dev:         cfg.Dev(),
 		DataDir:     cfg.DataDir,
 		ListenHost:  httpHost,
 		HTTPPort:    tcpPort(httpLn.Addr()),
