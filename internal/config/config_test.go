@@ -19,8 +19,10 @@ import (
 	"chatbx/server/mam"
 	"chatbx/server/register"
 	"chatbx/server/upload"
+	"chatbx/server/vcard"
 	"chatbx/server/ws"
 	"chatbx/store"
+	"chatbx/web"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from the key table")
@@ -543,6 +545,15 @@ func TestDefaultsFromParts(t *testing.T) {
 		{"c2s.negotiation_timeout", c.C2S.NegotiationTimeout, c2sDef.NegotiationTimeout},
 		{"c2s.conn_per_second", float64(c.C2S.ConnPerSecond), c2sDef.ConnPerSecond},
 		{"c2s.conn_burst", c.C2S.ConnBurst, c2sDef.ConnBurst},
+		{"c2s.auth_burst", c.C2S.AuthBurst, c2sDef.AuthFailBurst},
+		{"c2s.queue_bytes", c.C2S.QueueBytes, c2sDef.QueueBytes},
+		{"c2s.max_connections", c.C2S.MaxConnections, c2sDef.MaxConnections},
+		{"c2s.max_unauthenticated", c.C2S.MaxUnauthenticated, c2sDef.MaxUnauthenticated},
+		{"c2s.vcard_bytes", c.C2S.VCardBytes, vcard.DefaultConfig().MaxBytes},
+		{"web.header_timeout", c.Web.HeaderTimeout, web.DefaultConfig().HeaderTimeout},
+		{"web.max_connections", c.Web.MaxConnections, web.DefaultConfig().MaxConnections},
+		{"web.max_connections_per_ip", c.Web.PerIPConnections, web.DefaultConfig().PerIPConnections},
+		{"upload.max_per_day", c.Upload.MaxPerDay, uploadDef.MaxPerDay},
 		{"tls.acme", c.TLS.ACME, tlsDef.ACME},
 		{"tls.acme_directory", c.TLS.ACMEDirectory, tlsDef.Directory},
 		{"tls.acme_challenges", strings.Join(c.TLS.ACMEChallenge, ","), strings.Join(tlsDef.Challenges, ",")},
