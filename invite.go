@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"chatbx/internal/config"
 	"chatbx/retention"
 	"chatbx/server/register"
 	"chatbx/store"
@@ -187,9 +188,9 @@ func inviteOptions(flags map[string]string) (uses int, expires time.Duration, er
 		}
 	}
 	if s, ok := flags["expires"]; ok {
-		expires, err = parseDuration(s)
+		expires, err = config.ParseDuration(s)
 		if err != nil || expires < time.Second || expires > maxInviteExpires {
-			return 0, 0, fmt.Errorf("invite create: --expires %q: want a duration from 1s to %s (e.g. 7d, 12h)", s, formatDuration(maxInviteExpires))
+			return 0, 0, fmt.Errorf("invite create: --expires %q: want a duration from 1s to %s (e.g. 7d, 12h)", s, config.FormatDuration(maxInviteExpires))
 		}
 	}
 	return uses, expires, nil

@@ -3,7 +3,8 @@
 // main.go holds the wiring of `chatbx serve`: configuration → logs → store →
 // certificates → server, web, retention → signals → shutdown in reverse
 // order, store last. The command line lives in cli.go, the configuration in
-// config.go, the admin socket in admin.go.
+// internal/config, the certificates in internal/certs, the admin socket in
+// admin.go.
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/internal/accounts"
+	"chatbx/internal/certs"
 	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -122,7 +124,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	}
 	a.openLogs(stderr)
 	path := filepath.Join(cfg.DataDir, dbFileName)
-	a.db, err = store.Open(path, store.Options{Limits: storeLimits(&cfg)})
+	a.db, err = store.Open(path, store.Options{Limits: cfg.StoreLimits()})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is locked: is another chatbx serve running?", path)
 	}
@@ -198,7 +200,7 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 			}
 		}
 		a.log.Info().Str("domain", a.cfg.Domain).Msg("serving")
-		if a.cfg.dev {
+		if a.cfg.Dev() {
 			writeDevInstructions(stdout, &a.cfg)
 		}
 	})
@@ -518,7 +520,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		return nil, nil, err
 	}
 	domain := cfg.Domain
-	if cfg.source["domain"] == "default" {
+	if cfg.Source("domain") == "default" {
 		// The server records its domain; it wins over a default.
 		if d, err := db.Setting(ctx, domainSetting); err == nil && len(d) > 0 {
 			domain = string(d)
@@ -555,7 +557,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		return err
 	}))
 	host := domain
-	if len(cfg.Web.Hosts) > 0 && cfg.source["domain"] != "default" {
+	if len(cfg.Web.Hosts) > 0 && cfg.Source("domain") != "default" {
 		host = cfg.Web.Hosts[0]
 	}
 	handlers := newAdminHandlers(adminParts{
@@ -625,7 +627,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if h, _, _ := net.SplitHostPort(cfg.Web.ListenHTTP); h == "" {
 		httpHost = "" // all interfaces
 	}
-	certs, err := newCertSource(tlsConfig{
+	certs, err := certs.New(certs.Config{
 		ACME:        cfg.TLS.ACME,
 		Directory:   cfg.TLS.ACMEDirectory,
 		Email:       cfg.TLS.ACMEEmail,
@@ -634,7 +636,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		CertFile:    cfg.TLS.CertFile,
 		KeyFile:     cfg.TLS.KeyFile,
 		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
-		Dev:         cfg.dev,
+		Dev:         cfg.Dev(),
 		DataDir:     cfg.DataDir,
 		ListenHost:  httpHost,
 		HTTPPort:    tcpPort(httpLn.Addr()),
