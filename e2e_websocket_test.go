@@ -15,17 +15,26 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"chatbx/retention/logs"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
+	"chatbx/web/browsertest"
 )
 
 // wsDomain is the XMPP domain and web host of the WebSocket tests. Unlike
@@ -59,10 +68,11 @@ func requireJSModules(t *testing.T, pkgs ...string) string {
 }
 
 // newWSE2E starts the application with domain and web host wsDomain and
-// the WebSocket endpoint on.
-func newWSE2E(t *testing.T) *e2eApp {
+// the WebSocket endpoint on. The certificate also names the hosts other
+// (for a test's own servers).
+func newWSE2E(t *testing.T, other ...string) *e2eApp {
 	t.Helper()
-	ca := xmpptest.NewCA(t, wsDomain)
+	ca := xmpptest.NewCA(t, append([]string{wsDomain}, other...)...)
 	_, certFile, keyFile := ca.WriteFiles(t, t.TempDir())
 	e := &e2eApp{t: t, dir: t.TempDir(), ca: ca, te: newTestEnv(t), flags: map[string]string{
 		"domain":                  wsDomain,
@@ -316,4 +326,194 @@ func rawEvents(evs []jsEvent) string {
 		b.WriteString("\n  " + ev.raw)
 	}
 	return b.String()
+}
+
+// TestConverseJS runs Converse.js in headless Chromium from a test page on
+// another origin (https://page.test:<port>), with every
+// file served locally from testdata/js/node_modules. The page discovers the
+// WebSocket URL from host-meta (a cross-origin fetch), Converse logs in
+// over WebSocket and chats with a TCP client: a message each way, checked
+// at the TCP client and in the page's DOM. Nothing is requested from any
+// other host.
+func TestConverseJS(t *testing.T) {
+	const (
+		webUser   = "convalice"
+		webPW     = "convalice-pw-18c3"
+		tcpUser   = "convbob"
+		tcpPW     = "convbob-pw-e5a0"
+		toTCP     = "hello from converse 3b7d"
+		toBrowser = "hello from tcp a41c"
+		deadline  = 90 * time.Second // each wait, on a loaded 2-core machine
+		pageHost  = "page.test"        // the test page's origin
+	)
+	dir := requireJSModules(t, "converse.js")
+	xmpptest.RequireCommand(t, "chromium")
+	e := newWSE2E(t, pageHost)
+	e.addUser(webUser, webPW)
+	e.addUser(tcpUser, tcpPW)
+	webJID, tcpJID := webUser+"@"+wsDomain, tcpUser+"@"+wsDomain
+	webHost := fmt.Sprintf("%s:%d", wsDomain, tcpPort(e.a.addrs.https))
+
+	// The test page's server: the page and Converse's dist directory.
+	var pageMu sync.Mutex
+	var notFound []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(dir, "converse.html"))
+	})
+	dist := http.StripPrefix("/dist/", http.FileServer(http.Dir(filepath.Join(dir, "node_modules", "converse.js", "dist"))))
+	mux.Handle("GET /dist/", dist)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		pageMu.Lock()
+		notFound = append(notFound, r.URL.Path)
+		pageMu.Unlock()
+		http.NotFound(w, r)
+	})
+	page := httptest.NewUnstartedServer(mux)
+	page.TLS = e.ca.ServerConfig()
+	page.StartTLS()
+	t.Cleanup(page.Close)
+	pageURL := fmt.Sprintf("https://%s:%d", pageHost, tcpPort(page.Listener.Addr()))
+
+	bob := e.wsLogin(tcpUser, tcpPW)
+	bob.SendRaw(`<presence/>`)
+	ping(bob)
+
+	// The browser, with more time than browsertest.Start gives.
+	opts := browsertest.Options(t, browsertest.Home(t, e.ca.PEM), wsDomain, pageHost)
+	bctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(bctx, opts...)
+	t.Cleanup(acancel)
+	ctx, ccancel := chromedp.NewContext(actx)
+	t.Cleanup(ccancel)
+
+	// Record every request, WebSocket and the frames the page sends, and
+	// the page's errors for the log.
+	var mu sync.Mutex
+	var requested, sockets, sent, pageErrors []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			requested = append(requested, ev.Request.URL)
+		case *network.EventWebSocketCreated:
+			sockets = append(sockets, ev.URL)
+		case *network.EventWebSocketFrameSent:
+			sent = append(sent, string(ev.Response.PayloadData))
+		case *cdpruntime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			if d.Exception != nil {
+				pageErrors = append(pageErrors, d.Text+" "+d.Exception.Description)
+			} else {
+				pageErrors = append(pageErrors, d.Text)
+			}
+		case *cdpruntime.EventConsoleAPICalled:
+			if ev.Type == cdpruntime.ConsoleAPICalledTypeError || ev.Type == cdpruntime.ConsoleAPICalledTypeWarning {
+				var b strings.Builder
+				for _, a := range ev.Args {
+					b.WriteString(string(a.Value) + a.Description + " ")
+				}
+				pageErrors = append(pageErrors, string(ev.Type)+": "+b.String())
+			}
+		}
+	}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	dump := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		pageMu.Lock()
+		defer pageMu.Unlock()
+		return fmt.Sprintf("\npage errors: %q\nwebsockets: %q\nnot found: %q\nframes sent: %q", pageErrors, sockets, notFound, sent)
+	}
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(deadline))); err != nil {
+			t.Fatalf("waiting for %s: %v%s", what, err, dump())
+		}
+	}
+
+	start := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL+"/")); err != nil {
+		t.Fatalf("load the test page: %v%s", err, dump())
+	}
+	poll("the page", `typeof window.startChat === "function" && typeof converse === "object"`)
+	t.Logf("page loaded after %v", time.Since(start).Round(time.Millisecond))
+	call := fmt.Sprintf(`window.startChat(%q, %q, %q).then(u => { window.chatbx.started = u }, e => { window.chatbx.startError = String(e && e.stack || e) }), true`,
+		webHost, webJID, webPW)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](call)); err != nil {
+		t.Fatal(err)
+	}
+	poll("Converse to connect", `window.chatbx.connected || window.chatbx.startError`)
+	if msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.chatbx.startError || ""`)); msg != "" {
+		t.Fatalf("startChat: %s%s", msg, dump())
+	}
+	t.Logf("Converse connected after %v", time.Since(start).Round(time.Millisecond))
+	wantURL := fmt.Sprintf("wss://%s/xmpp-websocket", webHost)
+	if url, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.chatbx.websocketURL`)); url != wantURL {
+		t.Errorf("the page discovered %q, want %q", url, wantURL)
+	}
+
+	// Converse → TCP, typed into the chat box.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.chatbx.api.chats.open(%q, {}, true), undefined`, tcpJID))); err != nil {
+		t.Fatal(err)
+	}
+	textarea := chromedp.CSS(`converse-chat textarea.chat-textarea`)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(textarea), chromedp.SendKeys(textarea, toTCP+kb.Enter)); err != nil {
+		t.Fatalf("type the message: %v%s", err, dump())
+	}
+	msg := bob.Expect("message from Converse", func(el *wire.Element) bool {
+		return el.Local == "message" && el.ChildText(wire.NSClient, "body") != ""
+	})
+	if got := msg.ChildText(wire.NSClient, "body"); got != toTCP {
+		t.Errorf("TCP client got body %q, want %q", got, toTCP)
+	}
+	from := msg.Get("from")
+	if !strings.HasPrefix(from, webJID+"/") {
+		t.Fatalf("message from %q, want %s/…", from, webJID)
+	}
+	poll("the sent message in the page", fmt.Sprintf(`[...document.querySelectorAll("converse-chat .chat-msg__text")].some(e => e.textContent.includes(%q))`, toTCP))
+
+	// TCP → Converse, shown in the open chat.
+	bob.SendRaw(`<message type='chat' to='` + from + `' id='to-converse'><body>` + toBrowser + `</body></message>`)
+	poll("the TCP client's message in the page", fmt.Sprintf(`[...document.querySelectorAll("converse-chat .chat-msg__text")].some(e => e.textContent.includes(%q))`, toBrowser))
+	t.Logf("both messages shown after %v", time.Since(start).Round(time.Millisecond))
+
+	// Log out: the connection log has the WebSocket session's lines.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.chatbx.api.user.logout(), undefined`)); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	e.checkWSConnLog(webUser, tcpUser)
+
+	mu.Lock()
+	defer mu.Unlock()
+	mech := ""
+	for _, f := range sent {
+		if i := strings.Index(f, "mechanism='"); i >= 0 && strings.HasPrefix(f, "<auth") {
+			mech, _, _ = strings.Cut(f[i+len("mechanism='"):], "'")
+		} else if i := strings.Index(f, `mechanism="`); i >= 0 && strings.HasPrefix(f, "<auth") {
+			mech, _, _ = strings.Cut(f[i+len(`mechanism="`):], `"`)
+		}
+	}
+	t.Logf("Converse authenticated with %s", mech)
+	if !strings.HasPrefix(mech, "SCRAM-") {
+		t.Errorf("Converse authenticated with %q, want a SCRAM mechanism%s", mech, dump())
+	}
+	if !slices.Equal(sockets, []string{wantURL}) {
+		t.Errorf("WebSockets opened: %q, want one to %s", sockets, wantURL)
+	}
+	for _, u := range requested {
+		if !strings.HasPrefix(u, pageURL+"/") && !strings.HasPrefix(u, "https://"+webHost+"/") && !strings.HasPrefix(u, "data:") && !strings.HasPrefix(u, "blob:") {
+			t.Errorf("the page requested %s, from neither the page's server nor the XMPP web host", u)
+		}
+	}
+	pageMu.Lock()
+	defer pageMu.Unlock()
+	if len(notFound) > 0 {
+		t.Errorf("the page asked for files that are not there: %q", notFound)
+	}
 }
