@@ -344,7 +344,7 @@ func TestConverseJS(t *testing.T) {
 		toTCP     = "hello from converse 3b7d"
 		toBrowser = "hello from tcp a41c"
 		deadline  = 90 * time.Second // each wait, on a loaded 2-core machine
-		pageHost  = "page.test"        // the test page's origin
+		pageHost  = "page.test"      // the test page's origin
 	)
 	dir := requireJSModules(t, "converse.js")
 	xmpptest.RequireCommand(t, "chromium")
