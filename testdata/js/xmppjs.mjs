@@ -1,5 +1,5 @@
 // xmppjs.mjs: an xmpp.js (@xmpp/client) session over WebSocket, driven by
-// TestXMPPJS in the repository root (e2e_websocket_test.go).
+// TestXMPPJS in the repository root (e2e_javascript_test.go).
 //
 // It discovers the WebSocket URL from the web host's host-meta (XEP-0156),
 // logs in with the SASL mechanism xmpp.js picks, sends available presence,

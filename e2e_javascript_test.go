@@ -5,7 +5,9 @@ package main
 // discovers the endpoint from host-meta (XEP-0156), and Converse.js in
 // headless Chromium logs in from a page on another origin. Each chats with
 // a TCP client. The npm packages live in testdata/js (installed by .ci/run
-// with npm ci). Not parallel: see e2e_retention_test.go.
+// with npm ci). Not parallel: see e2e_retention_test.go; this file's name
+// sorts before it, so that TestZZZLogScan, which runs after the tests of
+// the files before its own, scans these tests' logs too.
 
 import (
 	"bufio"
