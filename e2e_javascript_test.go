@@ -467,6 +467,7 @@ func TestConverseJS(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(textarea), chromedp.SendKeys(textarea, toTCP+kb.Enter)); err != nil {
 		t.Fatalf("type the message: %v%s", err, dump())
 	}
+	t.Logf("message typed after %v", time.Since(start).Round(time.Millisecond))
 	msg := bob.Expect("message from Converse", func(el *wire.Element) bool {
 		return el.Local == "message" && el.ChildText(wire.NSClient, "body") != ""
 	})
@@ -477,6 +478,7 @@ func TestConverseJS(t *testing.T) {
 	if !strings.HasPrefix(from, webJID+"/") {
 		t.Fatalf("message from %q, want %s/…", from, webJID)
 	}
+	t.Logf("message at the TCP client after %v", time.Since(start).Round(time.Millisecond))
 	poll("the sent message in the page", fmt.Sprintf(`[...document.querySelectorAll("converse-chat .chat-msg__text")].some(e => e.textContent.includes(%q))`, toTCP))
 
 	// TCP → Converse, shown in the open chat.
