@@ -81,6 +81,7 @@ func benchServer(tb testing.TB, dom string, n int) (addrs []net.Addr, caFile str
 	cfg.Domain = dom
 	cfg.C2SListen, cfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ConnPerSecond, cfg.ConnBurst = 1e6, 1e6
+	cfg.AuthFailBurst = 1 << 20 // every login comes from one address
 	srv, err := server.New(cfg, server.Deps{
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: benchAnon{},
 		StartTLS:  func(string) *tls.Config { return ca.ServerConfig() },
@@ -167,8 +168,15 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	// c2s lets each /24 have ten SASL exchanges under way at once
+	// (AuthFailBurst); churn on a loaded machine may have more, so the
+	// clients come from ten networks.
+	var sources []net.IP
+	for i := range 10 {
+		sources = append(sources, net.IPv4(127, 0, byte(i), 1))
+	}
 	r := load.New(load.Config{Addr: addrs[0].String(), Domain: dom, TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		User: "b", Password: "pw", PID: os.Getpid()})
+		User: "b", Password: "pw", PID: os.Getpid(), Sources: sources})
 	gor := func() (int, error) { return runtime.NumGoroutine(), nil }
 	for b.Loop() {
 		res, err := r.Soak(b.Context(), load.SoakOptions{Sessions: 50, Concurrency: 10, Warmup: time.Second, For: 5 * time.Second,

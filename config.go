@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"chatbx/server/vcard"
 	"chatbx/store"
 )
 
@@ -56,11 +57,16 @@ type C2SConfig struct {
 	OfflineBytes       int           `key:"offline_bytes" kind:"size" check:"nonneg" doc:"Most bytes of messages kept for one offline user; further messages are bounced with resource-constraint. 0 switches the cap off."`
 	OfflineSenderShare int           `key:"offline_sender_percent" check:"nonneg" doc:"Share, in percent, of one user's offline storage (of offline_max and offline_bytes) that messages from one sender may take, so that nobody can fill another user's queue. Senders are counted under a salted hash, never by address. 0 or 100 switches it off."`
 	RosterMax          int           `key:"roster_max" check:"nonneg" doc:"Most contacts in one roster, counting pending subscription requests. A roster set beyond it gets policy-violation; further subscription requests to a full roster are dropped. 0 switches the cap off."`
+	VCardBytes         int           `key:"vcard_bytes" kind:"size" check:"nonneg" doc:"Largest vCard (XEP-0054) one account may store; a larger one is refused with not-acceptable. Avatars belong in PEP (XEP-0084). 0 means the default."`
 	PrivateBytes       int           `key:"private_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account may keep in private XML storage (XEP-0049, e.g. old-style bookmarks), over all its fragments. A store beyond it gets policy-violation. 0 switches the cap off."`
 	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
 	ConnPerSecond      int           `key:"conn_per_second" doc:"New client connections accepted per second from one anonymised network (IPv4 /24, IPv6 /48), kept in memory only. Raise it for load tests from one address."`
 	ConnBurst          int           `key:"conn_burst" doc:"Burst of new client connections allowed from one anonymised network before conn_per_second applies."`
+	AuthBurst          int           `key:"auth_burst" doc:"Login attempts (SASL exchanges) one anonymised network may have under way or failed, refilled over a minute; further attempts get temporary-auth-failure before the password is checked. Successful logins hand their slot back. Raise it for many users behind one NAT or for load tests from one address; the per-account limit (accounts.login_failures) applies besides."`
+	QueueBytes         int           `key:"queue_bytes" kind:"size" doc:"Most bytes (estimated as encoded) waiting to be sent to one client session. A client that does not read fast enough to stay below it has its stream ended with policy-violation; the messages it had not received wait in offline storage."`
+	MaxConnections     int           `key:"max_connections" doc:"Most client connections open at once, both listeners together. Further connections are closed at once and counted in a warning in the log (at most one every 10 s, without addresses)."`
+	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
 }
 
 // WebConfig configures the HTTPS website and account pages.
@@ -71,6 +77,12 @@ type WebConfig struct {
 	ContentDir  string   `key:"content_dir" doc:"Optional directory with Markdown files that override the built-in pages (for example imprint.md). Empty: built-in pages only."`
 	WebSocket   bool     `key:"websocket" doc:"Serve XMPP over WebSocket (RFC 7395) at wss://<first web host>/xmpp-websocket, announced in /.well-known/host-meta (XEP-0156) for browser clients."`
 	WSOrigins   []string `key:"websocket_origins" def:"[*]" doc:"Origins (host patterns such as chat.example.org or *.example.org) whose pages may open the WebSocket. * allows any: XMPP authenticates itself and the site sets no cookies."`
+
+	HeaderTimeout    time.Duration `key:"header_timeout" doc:"Time a web client has for the TLS handshake and the request header."`
+	BodyTimeout      time.Duration `key:"body_timeout" doc:"Time a request body (a form) has to arrive in full, however steadily it trickles. Uploads are exempt: they run as long as bytes keep arriving (upload.idle_timeout)."`
+	WriteTimeout     time.Duration `key:"write_timeout" doc:"A response the client stops reading for this long is ended. A download or export that keeps going out may take as long as it needs."`
+	MaxConnections   int           `key:"max_connections" doc:"Most web connections open at once, both listeners together. Further connections are closed as soon as they are accepted."`
+	PerIPConnections int           `key:"max_connections_per_ip" doc:"Most web connections open at once from one client address (held in memory only while they are open, never logged)."`
 }
 
 // ContactConfig holds the operator's public contact addresses (XEP-0157).
@@ -94,6 +106,9 @@ type TLSConfig struct {
 type UploadConfig struct {
 	MaxFileSize int `key:"max_file_size" kind:"size" doc:"Largest file a client may upload, in bytes (suffixes KiB, MiB, GiB accepted). Announced to clients in disco#info."`
 	Quota       int `key:"quota" kind:"size" doc:"Most bytes one account may hold in uploads at a time; uploads are deleted after retention.uploads."`
+
+	MaxPerDay   int           `key:"max_per_day" check:"nonneg" doc:"Most upload slots one account may request per UTC day, empty files included. Further requests get resource-constraint with the time to retry (XEP-0363). 0 switches the cap off."`
+	IdleTimeout time.Duration `key:"idle_timeout" doc:"An upload whose data stops arriving for this long is cut off. An upload that keeps making progress may take as long as it needs."`
 }
 
 // RetentionConfig holds the deletion periods promised by the privacy policy.
@@ -168,16 +183,26 @@ func DefaultConfig() Config {
 			OfflineSenderShare: store.DefaultLimits().OfflineSenderPercent,
 			RosterMax:          store.DefaultLimits().RosterItems,
 			PrivateBytes:       int(store.DefaultLimits().PrivateBytes),
+			VCardBytes:         vcard.DefaultConfig().MaxBytes,
 			IdleTimeout:        5 * time.Minute,
 			NegotiationTimeout: 30 * time.Second,
 			ConnPerSecond:      20,
 			ConnBurst:          200,
+			AuthBurst:          30,
+			QueueBytes:         4 << 20,
+			MaxConnections:     20000,
+			MaxUnauthenticated: 1000,
 		},
 		Web: WebConfig{
-			ListenHTTPS: ":443",
-			ListenHTTP:  ":80",
-			WebSocket:   true,
-			WSOrigins:   []string{"*"},
+			ListenHTTPS:      ":443",
+			ListenHTTP:       ":80",
+			WebSocket:        true,
+			WSOrigins:        []string{"*"},
+			HeaderTimeout:    10 * time.Second,
+			BodyTimeout:      30 * time.Second,
+			WriteTimeout:     time.Minute,
+			MaxConnections:   1024,
+			PerIPConnections: 64,
 		},
 		TLS: TLSConfig{
 			ACME:          true,
@@ -187,6 +212,8 @@ func DefaultConfig() Config {
 		Upload: UploadConfig{
 			MaxFileSize: 100 << 20,
 			Quota:       1 << 30,
+			MaxPerDay:   200,
+			IdleTimeout: time.Minute,
 		},
 		Retention: RetentionConfig{
 			Uploads:        30 * day,

@@ -208,12 +208,12 @@ type preAuthClient struct {
 // stream to TLS and reads the stream features offered before SASL.
 func dialPreAuth(t *testing.T, addr string, pool *x509.CertPool) *preAuthClient {
 	t.Helper()
-	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	raw, err := net.DialTimeout("tcp", addr, xmpptest.Wait)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	raw.SetDeadline(time.Now().Add(xmpptest.Wait))
 	c := &preAuthClient{t: t, conn: raw}
 	c.open()
 	if c.features.Child("urn:ietf:params:xml:ns:xmpp-tls", "starttls") == nil {
@@ -413,7 +413,7 @@ func TestInviteEndToEnd(t *testing.T) {
 	// An invite valid for one second is gone after the next sweep
 	// (retention.sweep = 1s), without anyone using it.
 	short := inviteToken(t, cli(exitOK, "invite", "create", "--expires", "1s"))
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(xmpptest.Wait)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for cli(exitOK, "invite", "list") != "" {

@@ -612,16 +612,22 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		BaseURL:     uploadBase,
 		MaxFileSize: int64(cfg.Upload.MaxFileSize),
 		Quota:       int64(cfg.Upload.Quota),
+		MaxPerDay:   cfg.Upload.MaxPerDay,
 		Retention:   cfg.Retention.Uploads,
+	}
+	if cfg.Upload.MaxPerDay == 0 {
+		slotCfg.MaxPerDay = -1 // upload.max_per_day = 0 switches the cap off
 	}
 	if err := slotCfg.Validate(); err != nil {
 		return w, err
 	}
 	slots := upload.New(slotCfg, a.db)
 	files, err := webupload.New(webupload.Config{
-		Dir:     filepath.Join(cfg.DataDir, uploadsDir),
-		BaseURL: uploadBase,
-		Log:     a.log,
+		Dir:         filepath.Join(cfg.DataDir, uploadsDir),
+		BaseURL:     uploadBase,
+		IdleTimeout: cfg.Upload.IdleTimeout,
+		Quota:       int64(cfg.Upload.Quota),
+		Log:         a.log,
 	}, a.db)
 	if err != nil {
 		return w, err
@@ -640,6 +646,12 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
+
+		HeaderTimeout:    cfg.Web.HeaderTimeout,
+		BodyTimeout:      cfg.Web.BodyTimeout,
+		WriteTimeout:     cfg.Web.WriteTimeout,
+		MaxConnections:   cfg.Web.MaxConnections,
+		PerIPConnections: cfg.Web.PerIPConnections,
 	}, web.Deps{ErrorLog: a.logs.web, Log: a.log, AnonIP: anon.IPString})
 	if err != nil {
 		return w, err
@@ -693,8 +705,13 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NegotiationTimeout: cfg.C2S.NegotiationTimeout,
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		OfflineMax:         cfg.C2S.OfflineMax,
+		VCardMaxBytes:      cfg.C2S.VCardBytes,
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
+		AuthFailBurst:      cfg.C2S.AuthBurst,
+		QueueBytes:         cfg.C2S.QueueBytes,
+		MaxConnections:     cfg.C2S.MaxConnections,
+		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,
 		SASLPlus:           cfg.C2S.SASLPlus,
 		ContactAdmin:       cfg.Contact.Admin,
 		ContactAbuse:       cfg.Contact.Abuse,
@@ -766,15 +783,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	w.reload = certs.Reload
-	httpsSrv := web.NewServer(site.Handler())
-	httpSrv := web.NewServer(site.RedirectHandler(certs.HTTPChallengeHandler))
+	httpsSrv := site.Server(site.Handler())
+	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
 		{name: "tls", run: certs.Run, ready: certs.Ready()},
 		{name: "xmpp", run: srv.Run, ready: srv.Ready()},
 		{name: "web", run: func(ctx context.Context) error {
 			defer site.Close()
 			return serveHTTP(ctx, []*http.Server{httpsSrv, httpSrv},
-				[]net.Listener{tls.NewListener(httpsLn, certs.HTTPSConfig()), httpLn})
+				[]net.Listener{tls.NewListener(site.Listener(httpsLn), certs.HTTPSConfig()), site.Listener(httpLn)})
 		}},
 		{name: "retention", run: runner.Run},
 	}

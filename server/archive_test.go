@@ -233,7 +233,7 @@ func TestArchiveOptIn(t *testing.T) {
 // archive with mellium's history package.
 func melliumHistory(t *testing.T, e *env, user, pass string, want int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*xmpptest.Wait)
 	defer cancel()
 	conn, err := net.Dial("tcp", e.plain)
 	if err != nil {
@@ -298,7 +298,8 @@ func TestArchiveSlixmpp(t *testing.T) {
 	ca := writeCA(t, e)
 	py := xmpptest.RequireCommand(t, "/usr/bin/python3")
 	host, port, _ := net.SplitHostPort(e.plain)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Longer than the script's own 90 s wait, so its output is kept.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, py, "testdata/slix_mam.py", "alice@chatbx.test", "secret-alice", host, port, ca).CombinedOutput()
 	s := string(out)

@@ -38,7 +38,8 @@ func startGuarded(t *testing.T, free int) (*env, *offsetClock) {
 	t.Helper()
 	clk := &offsetClock{}
 	g := guard.New(guard.Config{NetworkFree: free, Backoff: time.Hour, MaxBackoff: time.Hour}, clk.now)
-	e := startWith(t, nil, func(_ *server.Config, d *server.Deps) {
+	e := startWith(t, nil, func(c *server.Config, d *server.Deps) {
+		c.AuthFailBurst = 10 // the network allowance the tests count on
 		d.Now = clk.now
 		d.Guard = g
 	})

@@ -26,7 +26,8 @@ func slix(t *testing.T, e *env, caFile string, args ...string) (*exec.Cmd, <-cha
 		t.Skip("python3-slixmpp not installed")
 	}
 	host, port, _ := net.SplitHostPort(e.plain)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Longer than the script's own 90 s wait, which reports TIMEOUT.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	full := append([]string{"testdata/slix_client.py", args[0], args[1], host, port, args[2], caFile}, args[3:]...)
 	cmd := exec.CommandContext(ctx, py, full...)
@@ -48,7 +49,7 @@ func slix(t *testing.T, e *env, caFile string, args ...string) (*exec.Cmd, <-cha
 
 func waitLine(t *testing.T, lines <-chan string, want string) {
 	t.Helper()
-	timeout := time.After(25 * time.Second)
+	timeout := time.After(2 * time.Minute)
 	for {
 		select {
 		case l, ok := <-lines:
@@ -120,7 +121,7 @@ func TestGoSendxmpp(t *testing.T) {
 	ca := writeCA(t, e)
 	rc, rl := slix(t, e, ca, "bob@chatbx.test", "secret-bob", "SCRAM-SHA-256", "recv", "hello from go-sendxmpp")
 	waitLine(t, rl, "READY")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gs, "-f", "/dev/null", "-u", "alice@chatbx.test", "-p", "secret-alice",
 		"-j", e.plain, "bob@chatbx.test")

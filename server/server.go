@@ -14,6 +14,7 @@ import (
 
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
+	"chatbx/server/mux"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -28,6 +29,9 @@ type Config struct {
 	NegotiationTimeout time.Duration
 	IdleTimeout        time.Duration
 	OfflineMax         int
+	// VCardMaxBytes caps one account's vCard (XEP-0054); zero means
+	// vcard.DefaultConfig's.
+	VCardMaxBytes      int
 	SASLPlus           bool
 	QueueBytes         int // c2s bounds (see c2s.Config); zero means the c2s defaults
 	MaxConnections     int
@@ -36,6 +40,10 @@ type Config struct {
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
 	ConnBurst     int
+	// AuthFailBurst is how many SASL exchanges one anonymised network
+	// may have under way or failed within a minute before further ones
+	// get temporary-auth-failure; zero means the c2s default.
+	AuthFailBurst int
 	ContactAdmin  []string
 	ContactAbuse  []string
 	Version       string
@@ -116,6 +124,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		SASLPlus:           cfg.SASLPlus,
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
+		AuthFailBurst:      cfg.AuthFailBurst,
 		QueueBytes:         cfg.QueueBytes,
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,
@@ -123,9 +132,24 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
-		Blocked: svc.blocked, Archive: d.Archive, Register: d.Register, Domains: d.Domains,
+		Blocked: svc.blocked, Register: d.Register, Domains: d.Domains, Mux: svc.mux,
 		Guard: d.Guard,
 	})
+	if d.Archive != nil {
+		// The archive (XEP-0313) is a message hook: it sees only the
+		// messages it may keep, and tags what it kept with the stanza-id
+		// (XEP-0359) the owner's archive knows it by.
+		svc.mux.Message(mux.MessageHook{Name: "archive", Order: 100, Wants: c2s.Archivable,
+			Run: func(ctx context.Context, owner string, dir mux.Direction, el *wire.Element) *wire.Element {
+				id := d.Archive(ctx, owner, el, dir == mux.Outgoing)
+				if id == "" {
+					return el // unknown user, or the owner did not opt in
+				}
+				c := el.Copy()
+				c.Add(wire.New("urn:xmpp:sid:0", "stanza-id", "id", id, "by", owner+"@"+cfg.Domain))
+				return c
+			}})
+	}
 	svc.register(s.c2s)
 	return s, nil
 }

@@ -325,9 +325,11 @@ func TestMessagesOnlineAndOffline(t *testing.T) {
 	})
 }
 
+// waitFor polls cond until it holds, failing the test after xmpptest.Wait
+// (generous: a loaded machine is slow, not wrong).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(xmpptest.Wait)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached")

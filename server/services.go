@@ -7,35 +7,25 @@ import (
 	"chatbx/server/blocking"
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
-	"chatbx/server/iq"
 	"chatbx/server/last"
+	"chatbx/server/mux"
 	"chatbx/server/ping"
 	"chatbx/server/private"
 	"chatbx/server/vcard"
 	"chatbx/server/version"
-	"chatbx/server/wire"
 )
 
-// service is what every feature package offers the c2s layer.
-type service interface {
-	Namespaces() []string
-	Features() []string
-	Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
-}
+// service is the shape of the IQ services (package mux's Service).
+type service = mux.Service
 
-// commander is a service with ad-hoc commands (XEP-0050).
-type commander interface {
-	Commands() []disco.Item
-	Command(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
-}
-
-// services holds the IQ service handlers and what the c2s layer asks of
-// them (the blocklist check).
+// services holds the IQ services and what the c2s layer asks of them
+// (the blocklist check).
 type services struct {
 	cfg   Config
 	d     Deps
 	block *blocking.Blocking
 	list  []service
+	mux   *mux.Registry
 	c2s   *c2s.Server // set by register; the blocking hook needs it
 }
 
@@ -44,7 +34,7 @@ func newServices(cfg Config, d Deps) *services {
 	if now == nil {
 		now = time.Now
 	}
-	v := &services{cfg: cfg, d: d}
+	v := &services{cfg: cfg, d: d, mux: mux.New()}
 	bcfg := blocking.DefaultConfig()
 	bcfg.Changed = func(user string, blocked, unblocked []string) {
 		if v.c2s != nil {
@@ -56,54 +46,39 @@ func newServices(cfg Config, d Deps) *services {
 		ping.New(),
 		version.New(cfg.Version),
 		last.New(now(), now),
-		vcard.New(d.DB, vcard.DefaultConfig()),
-		private.New(d.DB, private.DefaultConfig()),
+		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger()}),
+		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger()}),
 		v.block,
 	}
 	v.list = append(v.list, cfg.Extra...)
+	for _, s := range v.list {
+		v.mux.AddService(s)
+	}
+	// The server answers vcard-temp gets on behalf of accounts (XEP-0054
+	// §3.2).
+	v.mux.Namespace(vcard.NS, mux.Route{Handler: v.list[3].Handle, Targets: mux.Server | mux.Self | mux.Others})
 	return v
 }
 
-// register installs every IQ handler on the c2s server and builds disco
-// from everyone's features.
+// register completes the registry once c2s has added its own handlers:
+// disco (XEP-0030) is built from everyone's contributions and answers
+// disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
-	features := c.Features()
-	for _, s := range v.list {
-		features = append(features, s.Features()...)
-	}
-	dc := disco.Config{
+	dc := v.mux.Disco(disco.Config{
 		Name:            "chatbx",
-		Features:        features,
 		Contact:         disco.Contact{Admin: v.cfg.ContactAdmin, Abuse: v.cfg.ContactAbuse},
 		DataPolicy:      v.cfg.DataPolicy,
 		Items:           v.cfg.DiscoItems,
 		AccountFeatures: v.cfg.AccountFeatures,
-	}
-	for _, s := range v.list {
-		// Optional parts of a service's disco answer (XEP-0128 forms such
-		// as upload's max-file-size, extra identities).
-		if f, ok := s.(interface{ Form() disco.Form }); ok {
-			dc.Forms = append(dc.Forms, f.Form())
+	})
+	d := disco.New(dc, v.d.DB)
+	for _, ns := range d.Namespaces() {
+		t := mux.Server | mux.Self
+		if ns == disco.NSInfo {
+			t |= mux.Others
 		}
-		if id, ok := s.(interface{ Identity() disco.Identity }); ok {
-			dc.Identities = append(dc.Identities, id.Identity())
-		}
-		if af, ok := s.(interface{ AccountFeatures() []string }); ok {
-			dc.AccountFeatures = append(dc.AccountFeatures, af.AccountFeatures()...)
-		}
-		// Ad-hoc commands (XEP-0050). One service offers them today; a
-		// second would need a dispatcher by node.
-		if cmd, ok := s.(commander); ok {
-			dc.Commands = append(dc.Commands, cmd.Commands()...)
-			c.HandleIQ(disco.NSCommands, cmd.Command)
-		}
-	}
-	all := append([]service{disco.New(dc, v.d.DB)}, v.list...)
-	for _, s := range all {
-		for _, ns := range s.Namespaces() {
-			c.HandleIQ(ns, s.Handle)
-		}
+		v.mux.Namespace(ns, mux.Route{Handler: d.Handle, Targets: t})
 	}
 }
 

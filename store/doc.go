@@ -7,11 +7,12 @@
 //
 //	users/<localpart>/          everything about one account
 //	    account/credentials     SCRAM-SHA-1 and SCRAM-SHA-256 verifiers
-//	    roster/<bare JID>       roster items; key "\x00" holds the version (XEP-0237)
-//	    offline/<8-byte id>     queued stanzas (XEP-0160); key "n" holds the count
+//	    roster/<bare JID>       roster items; key "\x00" holds the version (XEP-0237), "\x00n" the count
+//	    offline/<8-byte id>     queued stanzas (XEP-0160); keys "n" and "b" hold count and bytes,
+//	                            "k" a salt, "s"<16 bytes> per-sender usage under HMAC(salt, sender)
 //	    blocklist/<JID>         blocked JIDs (XEP-0191)
 //	    vcard/vcard             vcard-temp XML (XEP-0054)
-//	    private/<key>           private XML storage (XEP-0049)
+//	    private/<key>           private XML storage (XEP-0049); key "\x00b" holds the total bytes
 //	    refs/<bucket>\x00<key>  entries outside the subtree that belong to the user
 //	    archive/<8-byte key>    archived messages (XEP-0313), key order is time order
 //	    archive-with/…          index by conversation partner (bare JID)
@@ -36,6 +37,15 @@
 // transaction, and DeleteUser deletes the entry, or moves it to trash when
 // a file must be unlinked afterwards (the retention sweep finishes that
 // after a crash).
+//
+// # Per-user caps
+//
+// Limits (Options.Limits) caps what one account can make the server store:
+// offline queue bytes and each sender's share of the queue, archive bytes
+// (the oldest messages make room), roster items and private storage bytes.
+// Each cap is checked against a counter kept beside the data and changed in
+// the same transaction as the data; a migration counted the data written
+// before the counters existed. A write beyond a cap fails with ErrQuota.
 //
 // # Values and codec
 //

@@ -413,7 +413,8 @@ func (db *DB) notifyOffline(user string) {
 // first calls fn (if not nil) with the user and the message, for example to
 // bounce an error to the sender. All of it is one transaction; fn runs
 // inside it, must be quick and must not call DB methods (collect and act
-// afterwards). m.Stanza is a copy fn may keep (nil for a malformed record).
+// afterwards). m.Stanza is a copy fn may keep. A record that does not
+// decode (its time unknown) expires at once, with a nil m.Stanza.
 func (db *DB) ExpireOffline(ctx context.Context, before time.Time, fn func(user string, m OfflineMessage)) (int, error) {
 	cut := before.UnixNano()
 	total := 0

@@ -44,6 +44,22 @@ type Config struct {
 	// PortC2S and PortC2STLS are the client ports shown on the home page
 	// (STARTTLS and direct TLS).
 	PortC2S, PortC2STLS int
+
+	// HeaderTimeout bounds the TLS handshake and the request header
+	// (default 10 s).
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds the time a request body takes to arrive in
+	// full, however steadily it trickles (default 30 s). Uploads have
+	// their own deadline, which moves as bytes arrive (web/upload).
+	BodyTimeout time.Duration
+	// WriteTimeout ends a response the client stops reading: every write
+	// must go out within it (default 1 min). A response that keeps going
+	// out may take as long as it needs.
+	WriteTimeout time.Duration
+	// MaxConnections bounds the open connections of both listeners
+	// together (default 1024); PerIPConnections those from one client
+	// address (default 64). A connection beyond either is closed at once.
+	MaxConnections, PerIPConnections int
 }
 
 // Retention holds the deletion periods stated on the privacy page.
@@ -69,10 +85,36 @@ func DefaultConfig() Config {
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * 24 * time.Hour,
 		},
-		IPAnonymisation: "IPv4 /24, IPv6 /48",
-		PortC2S:         5222,
-		PortC2STLS:      5223,
+		IPAnonymisation:  "IPv4 /24, IPv6 /48",
+		PortC2S:          5222,
+		PortC2STLS:       5223,
+		HeaderTimeout:    10 * time.Second,
+		BodyTimeout:      30 * time.Second,
+		WriteTimeout:     time.Minute,
+		MaxConnections:   1024,
+		PerIPConnections: 64,
 	}
+}
+
+// withDefaults fills zero limits with DefaultConfig's.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = d.HeaderTimeout
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = d.BodyTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = d.MaxConnections
+	}
+	if c.PerIPConnections == 0 {
+		c.PerIPConnections = d.PerIPConnections
+	}
+	return c
 }
 
 // hosts returns the configured web host names, lower-cased, or [Domain].
@@ -132,6 +174,16 @@ func (c Config) validate() error {
 		if d <= 0 {
 			return fmt.Errorf("web: retention period %s must be positive", name)
 		}
+	}
+	for name, d := range map[string]time.Duration{
+		"header timeout": c.HeaderTimeout, "body timeout": c.BodyTimeout, "write timeout": c.WriteTimeout,
+	} {
+		if d < 0 {
+			return fmt.Errorf("web: %s must be positive", name)
+		}
+	}
+	if c.MaxConnections < 0 || c.PerIPConnections < 0 {
+		return errors.New("web: connection limits must be positive")
 	}
 	if c.AccountURL != "" {
 		u, err := url.Parse(c.AccountURL)

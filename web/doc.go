@@ -15,7 +15,22 @@
 // Privacy: successful requests are not logged at all. A response with a
 // status of 400 or more is logged as exactly one line to Deps.ErrorLog with
 // the time, the client IP address, the status and the path without its
-// query string, which is what the privacy policy allows. main points that
-// logger at the web-error log files, which retention deletes after the
-// configured period.
+// query string, which is what the privacy policy allows. The path is the
+// one the client sent, cleaned and decoded, and cut after an invite
+// segment (the token is a credential) or after the id of an upload
+// segment (a file name may say what the file is), however it was written.
+// main points that logger at the web-error log files, which retention
+// deletes after the configured period.
+//
+// # Limits
+//
+// Web.Server and Web.Listener carry the connection limits: HeaderTimeout
+// for the TLS handshake and request header, BodyTimeout for a request
+// body (however steadily it trickles; lifted once the body is read, and
+// replaced by web/upload's progress deadline for uploads), WriteTimeout
+// for each write of a response (a response the client keeps reading may
+// take as long as it needs), and MaxConnections in all and
+// PerIPConnections per client address (IPv6: per /64), beyond which a
+// connection is closed as soon as it is accepted. The addresses are
+// counted in memory only while their connections are open.
 package web

@@ -42,6 +42,7 @@ type Web struct {
 	anonIP func(string) string
 	log    zerolog.Logger
 	now    func() time.Time
+	conns  *connLimit
 }
 
 // New checks cfg, renders every embedded page once and returns the site.
@@ -52,6 +53,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	now := d.Now
 	if now == nil {
 		now = time.Now
@@ -88,6 +90,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 		anonIP: d.AnonIP,
 		log:    d.Log.With().Str("component", "web").Logger(),
 		now:    now,
+		conns:  newConnLimit(cfg.MaxConnections, cfg.PerIPConnections),
 	}, nil
 }
 

@@ -140,6 +140,10 @@ func BlockedError() *wire.Element {
 // <unblock/> with normalised JIDs; the c2s layer stamps to on each copy.
 // Storage faults get internal-server-error. Results and errors get no
 // answer (nil).
+// PushTo tells the registry that blocklist pushes go to the sessions that
+// requested the blocklist (XEP-0191 §3.5), not the roster.
+func (b *Blocking) PushTo() iq.Flag { return iq.FlagBlocklist }
+
 func (b *Blocking) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
 	typ := el.Get("type")
 	if typ != "get" && typ != "set" {
@@ -154,6 +158,10 @@ func (b *Blocking) Handle(ctx context.Context, c iq.Context, el *wire.Element) *
 	}
 	switch {
 	case typ == "get" && p.Local == "blocklist":
+		if c.Mark != nil {
+			// XEP-0191 §3.5: this session now gets blocklist pushes.
+			c.Mark(iq.FlagBlocklist, true)
+		}
 		list, err := b.db.Blocklist(ctx, c.User)
 		if err != nil {
 			return iq.Error(el, "wait", "internal-server-error")

@@ -1,6 +1,11 @@
 package c2s
 
-import "chatbx/server/wire"
+import (
+	"context"
+
+	"chatbx/server/iq"
+	"chatbx/server/wire"
+)
 
 // Message Carbons (XEP-0280): a user's resources that enabled carbons get
 // copies of the one-to-one messages the user's other resources send and
@@ -13,11 +18,14 @@ const (
 )
 
 // carbonsIQ answers <enable/> and <disable/> (XEP-0280 §4).
-func (s *Server) carbonsIQ(ss *Session, el, q *wire.Element) *wire.Element {
+func carbonsIQ(_ context.Context, c iq.Context, el *wire.Element) *wire.Element {
+	q := iq.Payload(el)
 	if el.Get("type") != "set" || (q.Local != "enable" && q.Local != "disable") {
 		return errorReply(el, "modify", "bad-request")
 	}
-	ss.carbons.Store(q.Local == "enable")
+	if c.Mark != nil {
+		c.Mark(iq.FlagCarbons, q.Local == "enable")
+	}
 	return wire.New(wire.NSClient, "iq", "type", "result", "id", el.Get("id"))
 }
 
@@ -43,22 +51,18 @@ func (s *Server) carbon(t *Session, kind string, el *wire.Element) *wire.Element
 }
 
 // sentCarbons copies a message that ss sent to the user's other resources
-// with carbons enabled. archiveID, if not empty, is the sender's archive
-// id, added as the stanza-id the sender's archive knows it by.
-func (s *Server) sentCarbons(ss *Session, el *wire.Element, archiveID string) {
-	var copyEl *wire.Element
+// with carbons enabled. el is the message as the sender's message hooks
+// left it (with the stanza-id the sender's archive knows it by).
+func (s *Server) sentCarbons(ss *Session, el *wire.Element) {
+	if el.Child(nsCarbons, "private") != nil {
+		el = el.Copy()
+		el.RemoveChildren(nsCarbons, "private")
+	}
 	for _, t := range s.router.Sessions(ss.user) {
 		if t == ss || !t.carbons.Load() {
 			continue
 		}
-		if copyEl == nil {
-			copyEl = el
-			if archiveID != "" {
-				copyEl = el.Copy()
-				copyEl.Add(wire.New(nsSID, "stanza-id", "id", archiveID, "by", ss.bare))
-			}
-		}
-		t.Send(s.carbon(t, "sent", copyEl))
+		t.Send(s.carbon(t, "sent", el))
 	}
 }
 

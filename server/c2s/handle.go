@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
 	"chatbx/server/iq"
+	"chatbx/server/mux"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -139,10 +141,10 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	}
 	// XEP-0359 §3: stanza-ids claiming to be ours come only from us.
 	el.RemoveChildren(nsSID, "stanza-id")
-	archiveID := ""
-	if s.d.Archive != nil && archivable(el) {
-		archiveID = s.d.Archive(ctx, ss.user, el, true)
-	}
+	// Message hooks for the sender (the archive): what they add (the
+	// sender's stanza-id) goes into the sender's carbons, not to the
+	// recipient.
+	tagged := s.mux.RunMessage(ctx, ss.user, mux.Outgoing, el)
 	eligible := carbonEligible(el)
 	private := el.Child(nsCarbons, "private") != nil
 	if private {
@@ -152,7 +154,7 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	}
 	s.routeMessage(ctx, el, to)
 	if eligible && !private {
-		s.sentCarbons(ss, el, archiveID)
+		s.sentCarbons(ss, tagged)
 	}
 }
 
@@ -205,9 +207,10 @@ func (s *Server) Deliver(el *wire.Element) {
 	}
 }
 
-// archivable reports whether a message is a candidate for the message
-// archive: chat or normal with a body, or with a store hint (XEP-0313 §5.1.1).
-func archivable(el *wire.Element) bool {
+// Archivable reports whether a message is a candidate for the message
+// archive: chat or normal with a body, or with a store hint (XEP-0313
+// §5.1.1). It is the archive hook's Wants.
+func Archivable(el *wire.Element) bool {
 	switch el.Get("type") {
 	case "", "normal", "chat":
 	default:
@@ -238,14 +241,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		s.bounce(el, "cancel", "service-unavailable")
 		return
 	}
-	if s.d.Archive != nil && archivable(el) {
-		// The archive returns "" for unknown users and users who opted out.
-		if id := s.d.Archive(ctx, to.local, el, false); id != "" {
-			// The recipient sees the same id live and in its archive.
-			el = el.Copy()
-			el.Add(wire.New(nsSID, "stanza-id", "id", id, "by", to.local+"@"+s.cfg.Domain))
-		}
-	}
+	// Message hooks for the recipient (the archive adds the stanza-id the
+	// recipient sees live and in its archive).
+	el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el)
 	sessions := s.router.Sessions(to.local)
 	carbons := carbonEligible(el)
 	if to.resource != "" {
@@ -299,6 +297,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		_, err := s.db.PushOfflineFrom(ctx, to.local, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
+			// A session that became available while this message was
+			// being stored has already read the offline queue: deliver
+			// again, or the message waits for the next login.
+			for _, t := range s.router.Sessions(to.local) {
+				if t.available.Load() && t.priority.Load() >= 0 {
+					s.deliverOffline(ctx, t)
+				}
+			}
 		case errors.Is(err, store.ErrNotFound):
 			s.bounce(el, "cancel", "service-unavailable")
 		case errors.Is(err, store.ErrQuota):
@@ -358,7 +364,14 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
 			continue
 		}
-		if _, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax); err != nil {
+		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrQuota):
+			// The sender learns that this message did not arrive, as for
+			// a message to a full queue.
+			s.bounceText(el, "wait", "resource-constraint", "The recipient's offline storage is full.")
+		default:
 			s.log.Warn().Err(err).Msg("store undelivered message")
 		}
 	}
@@ -403,14 +416,19 @@ const (
 // (outItem.offline); the next page is queued only when the previous one
 // was written, so pages never pile up in the session's queue. A session
 // runs at most one delivery at a time.
+//
+// A call while a delivery runs asks it for one more pass, so a message
+// stored while the delivery was reading its last page is not stranded
+// until the next login.
 func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
-	if _, busy := s.offlineBusy.LoadOrStore(ss, struct{}{}); busy {
+	again := new(atomic.Bool)
+	if v, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+		v.(*atomic.Bool).Store(true)
 		return
 	}
 	s.sessions.Add(1)
 	go func() {
 		defer s.sessions.Done()
-		defer s.offlineBusy.Delete(ss)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		// The delivery ends with the session.
@@ -421,7 +439,22 @@ func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
 			case <-ctx.Done():
 			}
 		}()
-		s.streamOffline(ctx, ss)
+		for {
+			s.streamOffline(ctx, ss)
+			if again.Swap(false) && ctx.Err() == nil {
+				continue
+			}
+			s.offlineBusy.Delete(ss)
+			// A request that came between the Swap and the Delete set
+			// the flag of this delivery: take it.
+			if !again.Load() || ctx.Err() != nil {
+				return
+			}
+			if _, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+				return // a new delivery started and will see the message
+			}
+			again.Store(false)
+		}
 	}()
 }
 
@@ -552,37 +585,31 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 // for get, another local user's) bare JID.
 func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to addr) {
 	payload := el.FirstChild()
-	var reply *wire.Element
+	target := mux.Server
 	switch {
-	case payload.Space == nsRoster && payload.Local == "query":
-		if to.local != "" && to.local != ss.user {
-			reply = iq.Error(el, "auth", "forbidden")
-		} else {
-			reply = s.rosterIQ(ctx, ss, el, payload)
-		}
-	case payload.Space == nsSess && payload.Local == "session":
-		reply = iq.Result(el)
-	case payload.Space == nsCarbons:
-		reply = s.carbonsIQ(ss, el, payload)
+	case to.local == "":
+	case to.local == ss.user:
+		target = mux.Self
 	default:
-		h := s.iq[payload.Space]
-		if h == nil || (to.local != "" && to.local != ss.user && payload.Space != "vcard-temp" &&
-			payload.Space != "http://jabber.org/protocol/disco#info") {
+		target = mux.Others
+	}
+	var reply *wire.Element
+	route, ok := s.mux.Lookup(payload.Space, payload.Local)
+	switch {
+	case !ok:
+		reply = iq.Error(el, "cancel", "service-unavailable")
+	case !route.Allowed(target, el.Get("type")):
+		if route.Refuse != "" {
+			reply = iq.Error(el, "auth", route.Refuse)
+		} else {
 			reply = iq.Error(el, "cancel", "service-unavailable")
-			break
 		}
-		push := func(p *wire.Element) { s.pushInterested(ss.user, p) }
-		if payload.Space == nsBlocking {
-			// XEP-0191 §3.5: blocklist pushes go to the sessions that
-			// asked for the blocklist.
-			if el.Get("type") == "get" {
-				ss.blockAware.Store(true)
-			}
-			push = func(p *wire.Element) { s.pushTo(ss.user, p, func(t *Session) bool { return t.blockAware.Load() }) }
-		}
-		reply = h(ctx, iq.Context{User: ss.user, Domain: s.cfg.Domain, From: ss.full,
-			Push: push,
-			Send: func(p *wire.Element) { ss.Send(p) }}, el)
+	default:
+		pushFlag := route.Push
+		reply = route.Handler(ctx, iq.Context{User: ss.user, Domain: s.cfg.Domain, From: ss.full,
+			Push: func(p *wire.Element) { s.pushTo(ss.user, p, func(t *Session) bool { return t.flag(pushFlag) }) },
+			Send: func(p *wire.Element) { ss.Send(p) },
+			Mark: ss.mark}, el)
 	}
 	if reply == nil {
 		return
@@ -593,8 +620,6 @@ func (s *Server) serverIQ(ctx context.Context, ss *Session, el *wire.Element, to
 	reply.Set("to", ss.full)
 	ss.Send(reply)
 }
-
-const nsBlocking = "urn:xmpp:blocking"
 
 // pushInterested sends el to every session of user that requested the
 // roster, with to set to each session's full JID.

@@ -74,6 +74,7 @@ func TestMemServerHelper(t *testing.T) {
 	cfg.Domain = memDomain
 	cfg.C2SListen, cfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ConnPerSecond, cfg.ConnBurst = 1e9, 1e9
+	cfg.AuthFailBurst = 1 << 20 // every login comes from one address
 	cfg.MaxConnections, cfg.MaxUnauthenticated = n+100, n+100
 	srv, err := server.New(cfg, server.Deps{
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: memAnon{},

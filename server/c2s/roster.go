@@ -40,11 +40,15 @@ func rosterItemEl(it *store.RosterItem) *wire.Element {
 
 // rosterIQ answers roster get and set (RFC 6121 §2.1.3, §2.1.5) with
 // versioning (XEP-0237, RFC 6121 §2.6).
-func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element) *wire.Element {
+func (s *Server) rosterIQ(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
+	q := iq.Payload(el)
+	user, bare := c.User, c.User+"@"+c.Domain
 	switch el.Get("type") {
 	case "get":
-		ss.interested.Store(true)
-		ver, items, err := s.db.Roster(ctx, ss.user)
+		if c.Mark != nil {
+			c.Mark(iq.FlagRoster, true)
+		}
+		ver, items, err := s.db.Roster(ctx, user)
 		if err != nil {
 			return iq.Error(el, "wait", "internal-server-error")
 		}
@@ -71,11 +75,11 @@ func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element)
 			return iq.Error(el, "modify", "bad-request")
 		}
 		contact := a.bare()
-		if contact == ss.bare {
+		if contact == bare {
 			return iq.Error(el, "cancel", "not-allowed")
 		}
 		if item.Get("subscription") == "remove" {
-			return s.rosterRemove(ctx, ss, el, contact)
+			return s.rosterRemove(ctx, user, el, contact)
 		}
 		name := item.Get("name")
 		var groups []string
@@ -96,7 +100,7 @@ func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element)
 		if len(name) > maxRosterName || len(groups) > maxRosterGroups {
 			return iq.Error(el, "modify", "not-acceptable")
 		}
-		it, ver, err := s.db.UpdateRosterItem(ctx, ss.user, contact, func(it *store.RosterItem, _ bool) (bool, error) {
+		it, ver, err := s.db.UpdateRosterItem(ctx, user, contact, func(it *store.RosterItem, _ bool) (bool, error) {
 			it.Name, it.Groups = name, groups
 			return true, nil
 		})
@@ -107,7 +111,7 @@ func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element)
 		if err != nil {
 			return iq.Error(el, "wait", "internal-server-error")
 		}
-		s.rosterPush(ss.user, ver, &it, false)
+		s.rosterPush(user, ver, &it, false)
 		return iq.Result(el)
 	}
 	return iq.Error(el, "modify", "bad-request")
@@ -115,22 +119,22 @@ func (s *Server) rosterIQ(ctx context.Context, ss *Session, el, q *wire.Element)
 
 // rosterRemove deletes an item and cancels subscriptions both ways
 // (RFC 6121 §2.5.2).
-func (s *Server) rosterRemove(ctx context.Context, ss *Session, el *wire.Element, contact string) *wire.Element {
-	it, err := s.db.RosterItem(ctx, ss.user, contact)
+func (s *Server) rosterRemove(ctx context.Context, user string, el *wire.Element, contact string) *wire.Element {
+	it, err := s.db.RosterItem(ctx, user, contact)
 	if err != nil {
 		return iq.Error(el, "cancel", "item-not-found")
 	}
-	ver, err := s.db.DeleteRosterItem(ctx, ss.user, contact)
+	ver, err := s.db.DeleteRosterItem(ctx, user, contact)
 	if err != nil {
 		return iq.Error(el, "wait", "internal-server-error")
 	}
-	s.rosterPush(ss.user, ver, &store.RosterItem{JID: contact}, true)
+	s.rosterPush(user, ver, &store.RosterItem{JID: contact}, true)
 	if it.Sub == store.SubTo || it.Sub == store.SubBoth || it.AskOut {
-		s.inboundSubscription(ctx, ss.bare, contact, "unsubscribe")
+		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribe")
 	}
 	if it.Sub == store.SubFrom || it.Sub == store.SubBoth || it.PendingIn {
-		s.sendUnavailableFrom(ss.user, contact)
-		s.inboundSubscription(ctx, ss.bare, contact, "unsubscribed")
+		s.sendUnavailableFrom(user, contact)
+		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribed")
 	}
 	return iq.Result(el)
 }

@@ -17,6 +17,7 @@ import (
 	"chatbx/internal/guard"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
+	"chatbx/server/mux"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -39,8 +40,13 @@ type Config struct {
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
 	ConnBurst          int
-	AuthFailBurst      int // failed logins per anonymised IP before throttling
-	Version            string
+	// AuthFailBurst is how many SASL exchanges one anonymised network may
+	// have under way or failed (refilled over a minute) before further
+	// ones get temporary-auth-failure: a slot is reserved before the
+	// verdict and handed back on success, so it also bounds concurrent
+	// logins from one network (a NAT after a restart).
+	AuthFailBurst int
+	Version       string
 }
 
 // DefaultConfig returns the defaults documented in docs/configuration.md.
@@ -59,7 +65,7 @@ func DefaultConfig() Config {
 		OfflineMax:         1000,
 		ConnPerSecond:      20,
 		ConnBurst:          200,
-		AuthFailBurst:      10,
+		AuthFailBurst:      30,
 	}
 }
 
@@ -82,10 +88,6 @@ type Deps struct {
 	DirectTLS *tls.Config
 	// Blocked reports whether user has blocked jid (XEP-0191). May be nil.
 	Blocked func(ctx context.Context, user, jid string) bool
-	// Archive, if not nil, is offered every one-to-one message a local
-	// user sends (outgoing) or receives; it returns the archive id when the
-	// owner's archive took a copy (XEP-0313), else "". It must be quick.
-	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Register, if not nil, serves in-band registration before
 	// authentication (XEP-0077 §3.1): its stream feature is offered beside
 	// the SASL mechanisms and jabber:iq:register IQs go to it.
@@ -93,6 +95,9 @@ type Deps struct {
 	// Domains is the domain table (package router): the host, local
 	// services and the remote side. Nil means the host alone.
 	Domains *router.Domains
+	// Mux is the handler registry the server's IQ services are in; c2s
+	// adds its own (roster, session, carbons). Nil means a new one.
+	Mux *mux.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Guard limits password guesses per account (internal/guard), shared
@@ -125,7 +130,7 @@ type Server struct {
 	auth    *auth.Server
 	router  *Router
 	domains *router.Domains
-	iq      map[string]iq.Handler
+	mux     *mux.Registry
 	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
@@ -146,6 +151,12 @@ type Server struct {
 	conns, unauth atomic.Int64
 	refused       atomic.Uint64
 	refusedLog    atomic.Int64 // UnixNano of the last warning
+
+	// rooms holds the channel of each session whose offline delivery
+	// waits for room in its queue (see Session.enqueue); few sessions
+	// ever wait, so they share one map instead of a field each.
+	roomMu sync.Mutex
+	rooms  map[*Session]chan struct{}
 
 	ready     chan struct{}
 	addrs     []net.Addr
@@ -207,6 +218,9 @@ func New(cfg Config, d Deps) *Server {
 	if d.Domains == nil {
 		d.Domains = router.NewDomains(cfg.Domain)
 	}
+	if d.Mux == nil {
+		d.Mux = mux.New()
+	}
 	if d.Guard == nil {
 		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
@@ -218,7 +232,7 @@ func New(cfg Config, d Deps) *Server {
 		log:      d.Log.With().Str("component", "c2s").Logger(),
 		auth:     auth.New(d.DB, cfg.Domain, cfg.SASLPlus),
 		router:   NewRouter(),
-		iq:       map[string]iq.Handler{},
+		mux:      d.Mux,
 		limiters: map[string]*ipLimit{},
 		ready:    make(chan struct{}),
 	}
@@ -227,6 +241,13 @@ func New(cfg Config, d Deps) *Server {
 		"msgoffline", "urn:xmpp:delay", nsCarbons,
 	}
 	s.negotiation = s.features()
+	// The IM core's own IQs (RFC 6121 rosters, RFC 3921 sessions, carbons).
+	s.mux.IQ(nsRoster, "query", mux.Route{Handler: s.rosterIQ, Refuse: "forbidden"})
+	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {
+		return iq.Result(el)
+	}})
+	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
+	s.mux.Feature(s.feats...)
 	return s
 }
 
@@ -238,10 +259,6 @@ func (s *Server) startTLSConfig() *tls.Config {
 	s.startTLSOnce.Do(func() { s.startTLSConf = s.d.StartTLS(s.cfg.Domain) })
 	return s.startTLSConf
 }
-
-// HandleIQ registers h for IQs to the server (or the sender's own bare JID)
-// whose first child has namespace ns. Register before Run.
-func (s *Server) HandleIQ(ns string, h iq.Handler) { s.iq[ns] = h }
 
 // Features lists the disco features of the c2s layer itself.
 func (s *Server) Features() []string { return append([]string(nil), s.feats...) }
@@ -370,6 +387,33 @@ func (s *Server) admit() bool {
 			Int64("connections", n-1).Int64("unauthenticated", u-1).Msg("connection limit reached")
 	}
 	return false
+}
+
+// room returns the channel that is closed when ss's queue has room again
+// or ss is ending. Called with ss.mu held.
+func (s *Server) room(ss *Session) chan struct{} {
+	s.roomMu.Lock()
+	defer s.roomMu.Unlock()
+	ch := s.rooms[ss]
+	if ch == nil {
+		if s.rooms == nil {
+			s.rooms = map[*Session]chan struct{}{}
+		}
+		ch = make(chan struct{})
+		s.rooms[ss] = ch
+	}
+	return ch
+}
+
+// wakeRoom closes ss's room channel. Called with ss.mu held.
+func (s *Server) wakeRoom(ss *Session) {
+	s.roomMu.Lock()
+	ch := s.rooms[ss]
+	delete(s.rooms, ss)
+	s.roomMu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // authenticated moves ss out of the unauthenticated count once SASL has

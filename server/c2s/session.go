@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"chatbx/server/iq"
 	"chatbx/server/wire"
 )
 
@@ -52,15 +53,15 @@ type Session struct {
 	spare  []outItem // reused between write bursts
 	cond   string    // stream error to send when closing
 	done   chan struct{}
-	// room, while not nil, is closed when the writer has made room in the
-	// queue or the stream is ending; offline delivery waits on it.
-	room chan struct{}
 
 	pinged   atomic.Bool
 	unlogged atomic.Bool // its account is being deleted: no logout line
 	// overflow is set when the queue was full: finish stores what is
 	// queued instead of writing it to a client that does not keep up.
 	overflow bool
+	// waiting is set while offline delivery waits for room in the queue
+	// (on a channel in Server.rooms: idle sessions carry no channel).
+	waiting bool
 	// authed and released track the server's connection counts (owned
 	// by the reader goroutine): authed once the unauthenticated count was
 	// released, released once the connection count was.
@@ -118,10 +119,8 @@ func (s *Session) enqueue(it outItem) bool {
 				s.mu.Unlock()
 				return false
 			}
-			if s.room == nil {
-				s.room = make(chan struct{})
-			}
-			room := s.room
+			room := s.srv.room(s)
+			s.waiting = true
 			s.mu.Unlock()
 			<-room
 			s.mu.Lock()
@@ -168,9 +167,9 @@ func (s *Session) fits(size, max, maxBytes int) bool {
 // wake releases an offline delivery waiting for room. Called with s.mu
 // held.
 func (s *Session) wake() {
-	if s.room != nil {
-		close(s.room)
-		s.room = nil
+	if s.waiting {
+		s.waiting = false
+		s.srv.wakeRoom(s)
 	}
 }
 
@@ -438,6 +437,31 @@ func (s *Session) closing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cond != "" || s.closed
+}
+
+// mark switches a session opt-in (iq.Context.Mark).
+func (s *Session) mark(f iq.Flag, on bool) {
+	switch f {
+	case iq.FlagRoster:
+		s.interested.Store(on)
+	case iq.FlagBlocklist:
+		s.blockAware.Store(on)
+	case iq.FlagCarbons:
+		s.carbons.Store(on)
+	}
+}
+
+// flag reports a session opt-in.
+func (s *Session) flag(f iq.Flag) bool {
+	switch f {
+	case iq.FlagRoster:
+		return s.interested.Load()
+	case iq.FlagBlocklist:
+		return s.blockAware.Load()
+	case iq.FlagCarbons:
+		return s.carbons.Load()
+	}
+	return false
 }
 
 // StreamError returns an error that ends a stream with the given RFC 6120

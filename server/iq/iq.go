@@ -25,7 +25,24 @@ type Context struct {
 	Push func(*wire.Element)
 	// Send queues a stanza to the requesting session. It never blocks.
 	Send func(*wire.Element)
+	// Mark switches a session opt-in of the requesting session on or off
+	// (roster or blocklist pushes, carbons). May be nil in tests.
+	Mark func(f Flag, on bool)
 }
+
+// Flag is a per-session opt-in that an IQ switches on.
+type Flag uint8
+
+const (
+	// FlagRoster: the session requested the roster and gets roster
+	// pushes (RFC 6121 §2.1.6).
+	FlagRoster Flag = iota
+	// FlagBlocklist: the session requested the blocklist and gets
+	// blocklist pushes (XEP-0191 §3.5).
+	FlagBlocklist
+	// FlagCarbons: the session enabled Message Carbons (XEP-0280).
+	FlagCarbons
+)
 
 // Handler answers one IQ. The returned element is sent to the requester;
 // a nil return means the handler has arranged the answer itself.

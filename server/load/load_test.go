@@ -41,6 +41,7 @@ func startConfig(t *testing.T, n int, mech string) load.Config {
 	cfg.Domain = domain
 	cfg.C2SListen, cfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ConnPerSecond, cfg.ConnBurst = 1e6, 1e6
+	cfg.AuthFailBurst = 1 << 20 // every login comes from one address
 	srv, err := server.New(cfg, server.Deps{
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: anon{},
 		StartTLS:  func(string) *tls.Config { return ca.ServerConfig() },

@@ -45,8 +45,10 @@ func (a *Archive) PurgeArchive(ctx context.Context, user string) (int, error) {
 	return n, a.Purge(ctx, user)
 }
 
-// exportPage is how many messages ExportArchive reads per transaction.
-const exportPage = 1000
+// exportPage is how many messages ExportArchive reads per transaction: it
+// bounds the export's memory (a page of messages, each at most a stanza)
+// whatever the archive's size.
+const exportPage = 100
 
 // exportedMessage is one message in the JSON export.
 type exportedMessage struct {
@@ -64,7 +66,7 @@ type exportedMessage struct {
 //	 "messages":[{"id":…,"time":…,"with":…,"direction":"sent"|"received",
 //	              "body":…,"stanza":"<message…>"}, …]}
 //
-// Messages are in archive order; the archive is read in pages of 1000, one
+// Messages are in archive order; the archive is read in pages of 100, one
 // transaction each, so a large archive does not hold a long transaction.
 // It fails with store.ErrNotFound for an unknown user.
 func (a *Archive) ExportArchive(ctx context.Context, user string, w io.Writer) error {

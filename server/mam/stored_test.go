@@ -2,15 +2,24 @@ package mam_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"chatbx/server/mam"
+	"chatbx/store"
+	"chatbx/store/storetest"
 )
 
 type lockedBuf struct {
@@ -77,4 +86,89 @@ func TestStoredMalformed(t *testing.T) {
 	if len(exp.Messages) != 2 || strings.Contains(out.String(), "poison-marker") {
 		t.Errorf("export = %s, want the two well-formed messages only", out.String())
 	}
+}
+
+// TestExportLargeArchive: exporting a 50 MB archive reads it in pages: the
+// heap grows by far less than the archive, and the JSON is complete.
+// Fails on main before this change (pages of 1000 messages of 25 KB held
+// about 25 MB at a time, plus their copies).
+func TestExportLargeArchive(t *testing.T) {
+	const (
+		n    = 2000
+		body = 25_000
+	)
+	db := storetest.OpenLimits(t, filepath.Join(t.TempDir(), "chatbx.db"), store.Limits{ArchiveBytes: -1})
+	storetest.User(t, db, "alice")
+	a := mam.New(db, domain, mam.Config{Default: "always"})
+	ctx := t.Context()
+	prefs, err := db.SetArchivePrefs(ctx, "alice", store.ArchivePrefs{Default: "always"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]byte, body*3/4)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		rand.Read(raw)
+		stanza := `<message xmlns='jabber:client' from='bob@example.org' to='alice@example.org' type='chat'><body>` + base64.StdEncoding.EncodeToString(raw) + `</body></message>`
+		if _, err := db.AppendArchive(ctx, "alice", prefs, t0.Add(time.Duration(i)*time.Second), "bob@example.org", false, []byte(stanza)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := int64(n * body)
+
+	old := debug.SetGCPercent(25)
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := int64(ms.HeapAlloc)
+	var peak atomic.Int64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if h := int64(ms.HeapAlloc); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var count countingWriter
+	err = a.ExportArchive(ctx, "alice", &count)
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	growth := peak.Load() - base
+	t.Logf("archive %d MB, export %d MB, heap growth at peak %.1f MB", size>>20, count.n>>20, float64(growth)/(1<<20))
+	if growth > size/5 {
+		t.Errorf("heap grew by %d bytes exporting a %d byte archive, want well under (paged)", growth, size)
+	}
+	if count.n < size || !bytes.HasSuffix(count.tail, []byte("]}\n")) {
+		t.Errorf("export wrote %d bytes ending %q, want the whole archive", count.n, count.tail)
+	}
+}
+
+// countingWriter counts what is written and keeps the last bytes.
+type countingWriter struct {
+	n    int64
+	tail []byte
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	c.tail = append(c.tail, p...)
+	if len(c.tail) > 16 {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-16:]...)
+	}
+	return len(p), nil
 }

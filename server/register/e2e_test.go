@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/server/c2s"
+	"chatbx/server/mux"
 	"chatbx/server/register"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
@@ -114,8 +115,9 @@ func startServerWith(t *testing.T, wait bool) *server {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.ListenTLS = ""
 	cl := &connLog{}
+	handlers := mux.New()
 	srv := c2s.New(cfg, c2s.Deps{
-		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.New(cl), Anon: anonIP{},
+		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.New(cl), Anon: anonIP{}, Mux: handlers,
 		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
 	})
 	sess := c2sSessions{srv}
@@ -131,7 +133,7 @@ func startServerWith(t *testing.T, wait bool) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.HandleIQ(register.NS, reg.Handle)
+	handlers.Namespace(register.NS, mux.Route{Handler: reg.Handle})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/server/c2s"
+	"chatbx/server/mux"
 	"chatbx/server/register"
 	"chatbx/server/xmpptest"
 	"chatbx/store/storetest"
@@ -47,12 +48,13 @@ func TestSlixmppOpenRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = c2s.New(cfg, c2s.Deps{
+	handlers := mux.New()
+	srv = c2s.New(cfg, c2s.Deps{Mux: handlers,
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: anonIP{},
 		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
 		Register: reg,
 	})
-	srv.HandleIQ(register.NS, reg.Handle)
+	handlers.Namespace(register.NS, mux.Route{Handler: reg.Handle})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -62,7 +64,8 @@ func TestSlixmppOpenRegistration(t *testing.T) {
 	os.WriteFile(caFile, ca.PEM, 0o600)
 	host, port, _ := net.SplitHostPort(srv.Addrs()[0].String())
 	run := func() string {
-		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		// Longer than the script's own 90 s wait (loaded CI machines).
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer ccancel()
 		cmd := exec.CommandContext(cctx, py, "testdata/slix_signup.py", "carol@"+dom, "carol-password-1", host, port, caFile)
 		cmd.Stderr = os.Stderr

@@ -33,7 +33,8 @@ func slix(t *testing.T, s *server, jid, password string, args ...string) ([]stri
 		t.Fatal(err)
 	}
 	host, port, _ := net.SplitHostPort(s.addr)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	// Longer than the script's own 90 s wait (loaded CI machines).
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, append([]string{"testdata/slix_register.py", jid, password, host, port, caFile}, args...)...)
 	cmd.Stderr = os.Stderr

@@ -102,6 +102,12 @@ type Client struct {
 	Features *wire.Element
 }
 
+// Wait bounds every step of a test client (dial, handshake, one write, one
+// read): generous, so tests pass on a loaded two-core machine, where a
+// short deadline fails a test that is merely slow. A test waiting for
+// something that does not come still ends, after Wait.
+const Wait = 60 * time.Second
+
 // Options configure Dial.
 type Options struct {
 	Direct    bool           // direct TLS instead of STARTTLS
@@ -164,10 +170,10 @@ func Dial(t testing.TB, addr, domain, user, pass string, o Options) (*Client, er
 }
 
 // Connect connects and negotiates TLS, leaving the stream ready for Auth
-// (its deadline is 10 s from now).
+// (its deadline is Wait from now).
 func Connect(t testing.TB, addr, domain string, o Options) (*Client, error) {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
+	d := net.Dialer{Timeout: Wait}
 	if o.LocalAddr != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalAddr)}
 	}
@@ -182,7 +188,7 @@ func Connect(t testing.TB, addr, domain string, o Options) (*Client, error) {
 		tcfg.ServerName = ""
 		tcfg.InsecureSkipVerify = true
 	}
-	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	raw.SetDeadline(time.Now().Add(Wait))
 	if o.Direct {
 		tcfg.NextProtos = []string{"xmpp-client"}
 		tc := tls.Client(raw, tcfg)
@@ -294,7 +300,7 @@ func b64(b []byte) string {
 
 // SendRaw writes s as is.
 func (c *Client) SendRaw(s string) {
-	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Conn.SetWriteDeadline(time.Now().Add(Wait))
 	if _, err := c.Conn.Write([]byte(s)); err != nil {
 		c.t.Logf("send: %v", err)
 	}
@@ -303,9 +309,9 @@ func (c *Client) SendRaw(s string) {
 // Send writes an element.
 func (c *Client) Send(el *wire.Element) { c.SendRaw(string(el.Bytes(wire.NSClient))) }
 
-// Next reads the next element (10 s deadline).
+// Next reads the next element (deadline: Wait).
 func (c *Client) Next() (*wire.Element, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.Conn.SetReadDeadline(time.Now().Add(Wait))
 	return c.dec.Next()
 }
 

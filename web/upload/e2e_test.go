@@ -109,14 +109,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("content on disk: %v, want exactly the one file", hits)
 	}
 
-	// Retention, as the runner runs it: just before the period nothing
-	// goes, at the period the upload goes.
-	policy := retention.SweepPolicy("uploads", period, 0, up)
-	if n, err := policy.Run(ctx, t0.Add(period-time.Nanosecond)); err != nil || n != 0 {
-		t.Errorf("sweep just before the period = %d, %v; want 0", n, err)
+	// Retention, as the runner runs it: the sweep runs every tick and
+	// deletes one tick early, so that no upload outlives the period.
+	const tick = 10 * time.Minute
+	policy := retention.SweepPolicy("uploads", period, tick, up)
+	if n, err := policy.Run(ctx, t0.Add(period-tick-time.Nanosecond)); err != nil || n != 0 {
+		t.Errorf("sweep just before the period less a tick = %d, %v; want 0", n, err)
 	}
-	if n, err := policy.Run(ctx, t0.Add(period)); err != nil || n != 1 {
-		t.Errorf("sweep at the period = %d, %v; want 1", n, err)
+	if n, err := policy.Run(ctx, t0.Add(period-tick)); err != nil || n != 1 {
+		t.Errorf("sweep at the period less a tick = %d, %v; want 1", n, err)
 	}
 	if entries, err := os.ReadDir(filepath.Join(data, "uploads")); err != nil || len(entries) != 0 {
 		t.Errorf("upload directory after the sweep: %v, %v", entries, err)

@@ -249,6 +249,49 @@ func TestPutRecordDeletedMeanwhile(t *testing.T) {
 	}
 }
 
+// TestPutQuotaRecheck: a PUT that began while its slot was valid, but
+// ends after the slot expired and its space went to another slot, is
+// refused with 413 when the quota has no room left, and leaves no file.
+// Fails on main before this change (completion did not check the quota).
+func TestPutQuotaRecheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const quota = 100
+	up, err := upload.New(upload.Config{Dir: e.dir, BaseURL: base, Now: e.clock.Now, Quota: quota}, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret := e.slot(t, e.user, "late.bin", "", 60)
+	body := &hookReader{r: strings.NewReader(strings.Repeat("x", 60)), hook: func() {
+		// While the body arrives, the slot expires and another one
+		// takes its space and completes.
+		now := e.clock.Now().Add(6 * time.Minute)
+		e.clock.Set(now)
+		hash := sha256.Sum256([]byte("other"))
+		other := store.Upload{ID: strings.Repeat("e", 32), Name: "o.bin", Size: 60, Created: now,
+			Expires: now.Add(time.Hour), PutBy: now.Add(5 * time.Minute), PutHash: hash[:]}
+		if err := e.db.PutUpload(t.Context(), e.user, other, store.UploadLimits{Quota: quota}); err != nil {
+			t.Error(err)
+		}
+		if err := e.db.CompleteUpload(t.Context(), other.ID, now, quota); err != nil {
+			t.Error(err)
+		}
+	}}
+	req := httptest.NewRequestWithContext(t.Context(), "PUT", putURL(id, "late.bin", secret), body)
+	req.ContentLength = 60
+	w := httptest.NewRecorder()
+	up.ServeHTTP(w, req)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("PUT = %d, want 413", w.Code)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, id)); !os.IsNotExist(err) {
+		t.Errorf("file of the refused upload: %v", err)
+	}
+	if u, err := e.db.Upload(t.Context(), id); err != nil || u.Complete {
+		t.Errorf("record = %+v, %v; want incomplete", u, err)
+	}
+}
+
 type hookReader struct {
 	r    io.Reader
 	hook func()

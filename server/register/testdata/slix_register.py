@@ -33,9 +33,9 @@ class Client(slixmpp.ClientXMPP):
         print("READY", flush=True)
         try:
             if self.mode == "passwd":
-                await self["xep_0077"].change_password(self.args[0], timeout=10)
+                await self["xep_0077"].change_password(self.args[0], timeout=60)
             else:
-                await self["xep_0077"].cancel_registration(timeout=10)
+                await self["xep_0077"].cancel_registration(timeout=60)
             self.finish("RESULT ok", True)
         except IqError as e:
             self.finish("RESULT error " + e.iq["error"]["condition"], False)
@@ -56,7 +56,7 @@ def main():
     c.connect(address=(host, int(port)))
     loop = asyncio.get_event_loop()
     try:
-        ok = loop.run_until_complete(asyncio.wait_for(c.result, 20))
+        ok = loop.run_until_complete(asyncio.wait_for(c.result, 90))  # generous: loaded CI machines
     except asyncio.TimeoutError:
         print("TIMEOUT", flush=True)
         ok = False

@@ -39,7 +39,7 @@ class Client(slixmpp.ClientXMPP):
         resp["register"]["username"] = self.boundjid.user
         resp["register"]["password"] = self.password
         try:
-            await resp.send(timeout=10)
+            await resp.send(timeout=60)
             print("REGISTERED", flush=True)
         except IqError as e:
             self.finish("RESULT error " + e.iq["error"]["condition"], False)
@@ -61,7 +61,7 @@ def main():
     c.connect(address=(host, int(port)))
     loop = asyncio.get_event_loop()
     try:
-        ok = loop.run_until_complete(asyncio.wait_for(c.result, 20))
+        ok = loop.run_until_complete(asyncio.wait_for(c.result, 90))  # generous: loaded CI machines
     except asyncio.TimeoutError:
         print("TIMEOUT", flush=True)
         ok = False

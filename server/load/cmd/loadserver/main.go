@@ -119,6 +119,7 @@ func run() error {
 	// The throttle is per anonymised network; every client of one load
 	// generator comes from 127.0.0.0/24.
 	cfg.ConnPerSecond, cfg.ConnBurst = 1e9, 1e9
+	cfg.AuthFailBurst = 1 << 20 // load comes from one address
 	// No connection caps: the load generator decides how many.
 	cfg.MaxConnections, cfg.MaxUnauthenticated = 1<<30, 1<<30
 	srv, err := server.New(cfg, server.Deps{

@@ -1,0 +1,285 @@
+// Package mux is the handler registry of the XMPP server: every feature
+// package plugs in here instead of into a switch in the session code.
+//
+//   - IQ handlers by the payload's (namespace, element), or by namespace
+//     alone, with the addresses each answers on (RFC 6120 §8.2.3, RFC 6121
+//     §8.5.2.1.3: the server answers some IQs on behalf of an account).
+//   - Ad-hoc commands (XEP-0050) by node; the registry answers the
+//     commands namespace and lists the nodes in disco#items.
+//   - Disco features, identities, data forms (XEP-0128) and account
+//     features contributed by each handler (XEP-0030).
+//   - Ordered message hooks (XEP-0313 archive, later push and MUC): each
+//     says which messages it cares about, so a message skips the hooks
+//     that do not.
+//
+// A Registry is filled before the server runs and only read afterwards;
+// reads need no lock.
+package mux
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"chatbx/server/disco"
+	"chatbx/server/iq"
+	"chatbx/server/wire"
+)
+
+// Target is a set of addresses an IQ handler answers on.
+type Target uint8
+
+const (
+	// Server: IQs to the domain, or without a to.
+	Server Target = 1 << iota
+	// Self: IQs to the sender's own bare JID.
+	Self
+	// Others: get requests to another local account's bare JID, answered
+	// by the server on its behalf (vcard-temp, disco#info).
+	Others
+)
+
+// Flag is a session opt-in an IQ handler may switch on (iq.Context.Mark).
+type Flag = iq.Flag
+
+// Route is one registered IQ handler.
+type Route struct {
+	Handler iq.Handler
+	// Targets are the addresses it answers on; zero means Server|Self.
+	Targets Target
+	// Push selects the sessions of the user that get the handler's pushes
+	// (iq.Context.Push): FlagRoster (default) or FlagBlocklist.
+	Push Flag
+	// Refuse is the stanza error condition for an IQ to a target the
+	// route does not answer on; empty means service-unavailable.
+	Refuse string
+}
+
+type key struct{ space, local string }
+
+// Command is an ad-hoc command (XEP-0050) with its disco#items entry.
+type Command struct {
+	Item    disco.Item
+	Handler iq.Handler
+}
+
+// Registry is the handler registry. Fill it before Run; it is then
+// read-only and safe for concurrent use.
+type Registry struct {
+	iqs        map[key]Route
+	spaces     map[string]Route
+	commands   map[string]Command
+	order      []string // command nodes in registration order
+	features   []string
+	identities []disco.Identity
+	forms      []disco.Form
+	accountFs  []string
+	hooks      []MessageHook
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{iqs: map[key]Route{}, spaces: map[string]Route{}, commands: map[string]Command{}}
+}
+
+// IQ registers h for IQ payloads <local xmlns=space/>. A later
+// registration for the same payload replaces the earlier one.
+func (r *Registry) IQ(space, local string, route Route) {
+	r.iqs[key{space, local}] = route
+}
+
+// Namespace registers h for every IQ payload in namespace space that has
+// no (namespace, element) registration of its own.
+func (r *Registry) Namespace(space string, route Route) {
+	r.spaces[space] = route
+}
+
+// Lookup returns the route for an IQ payload.
+func (r *Registry) Lookup(space, local string) (Route, bool) {
+	if rt, ok := r.iqs[key{space, local}]; ok {
+		return rt, true
+	}
+	rt, ok := r.spaces[space]
+	return rt, ok
+}
+
+// Allowed reports whether the route answers an IQ of type typ sent to
+// target (Others only for get).
+func (rt Route) Allowed(target Target, typ string) bool {
+	t := rt.Targets
+	if t == 0 {
+		t = Server | Self
+	}
+	if target == Others && typ != "get" {
+		return false
+	}
+	return t&target != 0
+}
+
+// Command registers an ad-hoc command by its node.
+func (r *Registry) Command(c Command) {
+	if _, ok := r.commands[c.Item.Node]; !ok {
+		r.order = append(r.order, c.Item.Node)
+	}
+	r.commands[c.Item.Node] = c
+	if _, ok := r.spaces[disco.NSCommands]; !ok {
+		r.Namespace(disco.NSCommands, Route{Handler: r.command})
+	}
+}
+
+// command dispatches <command node='…'/> by node (XEP-0050 §4).
+func (r *Registry) command(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element {
+	q := iq.Payload(el)
+	if q == nil || q.Local != "command" {
+		return iq.Error(el, "modify", "bad-request")
+	}
+	cmd, ok := r.commands[q.Get("node")]
+	if !ok {
+		return iq.Error(el, "cancel", "item-not-found")
+	}
+	return cmd.Handler(ctx, c, el)
+}
+
+// Commands returns the registered commands' disco items in registration
+// order.
+func (r *Registry) Commands() []disco.Item {
+	out := make([]disco.Item, 0, len(r.order))
+	for _, n := range r.order {
+		out = append(out, r.commands[n].Item)
+	}
+	return out
+}
+
+// Feature adds disco features of the server (XEP-0030 §3.1).
+func (r *Registry) Feature(vars ...string) { r.features = append(r.features, vars...) }
+
+// AccountFeature adds disco features of every account's bare JID.
+func (r *Registry) AccountFeature(vars ...string) { r.accountFs = append(r.accountFs, vars...) }
+
+// Identity adds a disco identity of the server.
+func (r *Registry) Identity(id disco.Identity) { r.identities = append(r.identities, id) }
+
+// Form adds an extended disco form (XEP-0128) of the server.
+func (r *Registry) Form(f disco.Form) { r.forms = append(r.forms, f) }
+
+// Disco fills the contributed parts of a disco configuration: features
+// (sorted, without duplicates), identities, forms, account features and
+// the ad-hoc commands.
+func (r *Registry) Disco(c disco.Config) disco.Config {
+	c.Features = dedupe(append(slices.Clone(c.Features), r.features...))
+	c.AccountFeatures = dedupe(append(slices.Clone(c.AccountFeatures), r.accountFs...))
+	c.Identities = append(slices.Clone(c.Identities), r.identities...)
+	c.Forms = append(slices.Clone(c.Forms), r.forms...)
+	c.Commands = append(slices.Clone(c.Commands), r.Commands()...)
+	return c
+}
+
+func dedupe(s []string) []string {
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// Direction tells a message hook which way a message goes.
+type Direction uint8
+
+const (
+	// Outgoing: a local user sent it (the hook runs for the sender).
+	Outgoing Direction = iota
+	// Incoming: it is being delivered to a local user.
+	Incoming
+)
+
+// MessageHook runs for one-to-one messages, in order of Order (lower
+// first). Wants, if not nil, selects the messages the hook cares about; a
+// message it does not want skips the hook without a call.
+//
+// Run gets the owner's localpart (sender for Outgoing, recipient for
+// Incoming) and may add elements to the message it returns (for example
+// a XEP-0359 stanza-id); returning el unchanged is the usual case. It
+// must be quick and never block on the network.
+type MessageHook struct {
+	Name  string
+	Order int
+	Wants func(el *wire.Element) bool
+	Run   func(ctx context.Context, owner string, dir Direction, el *wire.Element) *wire.Element
+}
+
+// Message registers a message hook.
+func (r *Registry) Message(h MessageHook) {
+	r.hooks = append(r.hooks, h)
+	slices.SortStableFunc(r.hooks, func(a, b MessageHook) int { return a.Order - b.Order })
+}
+
+// RunMessage runs the message hooks over el for owner and returns the
+// message as the hooks left it.
+func (r *Registry) RunMessage(ctx context.Context, owner string, dir Direction, el *wire.Element) *wire.Element {
+	for i := range r.hooks {
+		h := &r.hooks[i]
+		if h.Wants != nil && !h.Wants(el) {
+			continue
+		}
+		el = h.Run(ctx, owner, dir, el)
+	}
+	return el
+}
+
+// HasMessageHooks reports whether any message hook is registered.
+func (r *Registry) HasMessageHooks() bool { return len(r.hooks) > 0 }
+
+// Service is the shape of the older IQ services (namespaces, features
+// and one handler); AddService registers one.
+type Service interface {
+	Namespaces() []string
+	Features() []string
+	Handle(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
+}
+
+// AddService registers s for each of its namespaces, with its features
+// and whatever optional parts it has: Form() disco.Form, Identity()
+// disco.Identity, AccountFeatures() []string, Targets() Target, and
+// Commands() []disco.Item with Command(ctx, c, el) (each node to Command).
+func (r *Registry) AddService(s Service) {
+	route := Route{Handler: s.Handle}
+	if t, ok := s.(interface{ Targets() Target }); ok {
+		route.Targets = t.Targets()
+	}
+	if p, ok := s.(interface{ PushTo() Flag }); ok {
+		route.Push = p.PushTo()
+	}
+	for _, ns := range s.Namespaces() {
+		r.Namespace(ns, route)
+	}
+	r.Feature(s.Features()...)
+	if f, ok := s.(interface{ Form() disco.Form }); ok {
+		r.Form(f.Form())
+	}
+	if id, ok := s.(interface{ Identity() disco.Identity }); ok {
+		r.Identity(id.Identity())
+	}
+	if af, ok := s.(interface{ AccountFeatures() []string }); ok {
+		r.AccountFeature(af.AccountFeatures()...)
+	}
+	if cmd, ok := s.(interface {
+		Commands() []disco.Item
+		Command(ctx context.Context, c iq.Context, el *wire.Element) *wire.Element
+	}); ok {
+		for _, it := range cmd.Commands() {
+			r.Command(Command{Item: it, Handler: cmd.Command})
+		}
+	}
+}
+
+// String lists the registrations, for debugging and tests.
+func (r *Registry) String() string {
+	var b strings.Builder
+	keys := make([]string, 0, len(r.iqs)+len(r.spaces))
+	for k := range r.iqs {
+		keys = append(keys, "{"+k.space+"}"+k.local)
+	}
+	for k := range r.spaces {
+		keys = append(keys, "{"+k+"}*")
+	}
+	slices.Sort(keys)
+	b.WriteString(strings.Join(keys, " "))
+	return b.String()
+}
