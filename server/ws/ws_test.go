@@ -34,7 +34,7 @@ type env struct {
 
 // start runs a c2s server and the WebSocket endpoint on a loopback HTTPS
 // listener with a certificate from a test CA, and two accounts.
-func start(t *testing.T, cfg ws.Config) *env {
+func start(t testing.TB, cfg ws.Config) *env {
 	t.Helper()
 	db, ca := storetest.Open(t), xmpptest.NewCA(t, domain)
 	scfg := server.DefaultConfig()
@@ -79,11 +79,11 @@ func start(t *testing.T, cfg ws.Config) *env {
 
 // wsClient is a minimal RFC 7395 client for tests.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 }
 
-func (e *env) dial(t *testing.T, protocols ...string) *wsClient {
+func (e *env) dial(t testing.TB, protocols ...string) *wsClient {
 	t.Helper()
 	if protocols == nil {
 		protocols = []string{"xmpp"}
