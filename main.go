@@ -1,10 +1,7 @@
-// Command chatbx is a self-hosted, privacy-first XMPP server in one binary.
-//
 // main.go holds the wiring of `chatbx serve`: configuration → logs → store →
 // certificates → server, web, retention → signals → shutdown in reverse
-// order, store last. The command line lives in cli.go, the configuration in
-// internal/config, the certificates in internal/certs, the admin socket in
-// admin.go.
+// order, store last.
+
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package server owns chatbx's XMPP side: the c2s listeners (package c2s)
-// and the IQ services (disco, ping, vcard, private storage, version,
-// blocking, last activity), wired together here so that main only sees
-// Config, Deps, New and Run.
 package server
 
 import (

@@ -1,8 +1,3 @@
-// Package config is chatbx's configuration: one Config declared with struct
-// tags, filled from defaults, one TOML file, CHATBX_* environment variables
-// and command-line flags, checked, and rendered as docs/configuration.md.
-// Each part keeps its own Config and DefaultConfig; the defaults here are
-// taken from them, and main maps this Config onto the parts' configs.
 package config
 
 import (

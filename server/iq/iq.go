@@ -1,9 +1,12 @@
-// Package iq defines how server-side IQ handlers (RFC 6120 §8.2.3) plug
-// into chatbx's c2s layer, and the helpers they use to answer.
+// Package iq defines the shape of server-side IQ handlers (RFC 6120
+// §8.2.3), which are registered in the handler registry (package mux) and
+// called by the c2s layer, and the helpers they use to answer (RFC 6120
+// §8.3 stanza errors).
 //
 // A handler gets the IQ as parsed by package wire and returns the reply:
 // a result or an error stanza. It never writes to a session itself; the
-// c2s layer enqueues the reply on the requesting stream.
+// c2s layer enqueues the reply on the requesting stream, and Context.Push
+// and Context.Send reach the sender's own sessions only.
 package iq
 
 import (
