@@ -755,6 +755,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		OfflineMax:         cfg.C2S.OfflineMax,
 		VCardMaxBytes:      cfg.C2S.VCardBytes,
+		PEP:                cfg.PEPConfig(),
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		AuthFailBurst:      cfg.C2S.AuthBurst,

@@ -11,6 +11,7 @@ import (
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
 	"chatbx/server/mux"
+	"chatbx/server/pep"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -51,6 +52,9 @@ type Config struct {
 	DiscoItems []disco.Item
 	// AccountFeatures are advertised on accounts' bare JIDs.
 	AccountFeatures []string
+	// PEP holds the limits of personal eventing (XEP-0163); zero fields
+	// mean pep.DefaultConfig's.
+	PEP pep.Config
 	// Extra are further IQ services (e.g. the message archive, in-band
 	// registration) registered beside the built-in ones.
 	Extra []Service
