@@ -8,8 +8,8 @@
 // and web.DefaultConfig (web.*), certs.DefaultConfig (tls.*),
 // upload.DefaultConfig (upload.*), retention.DefaultConfig (retention.*),
 // mam.DefaultConfig (archive.*), register.DefaultConfig and
-// guard.DefaultConfig (accounts.*), vcard.DefaultConfig and
-// store.DefaultLimits (the per-user storage caps). Only what belongs to no
+// guard.DefaultConfig (accounts.*), vcard.DefaultConfig, pep.DefaultConfig
+// and store.DefaultLimits (the per-user storage caps). Only what belongs to no
 // part is written here: data_dir, the web listeners, web.websocket, log.*,
 // and upload.idle_timeout (web/upload's default for a zero value).
 //

@@ -57,6 +57,12 @@
 // §3.4). Message hooks of the registry (the XEP-0313 archive) run for the
 // sender and for the recipient.
 //
+// Feature packages that follow presence (PEP, XEP-0163) get Hooks (Presence
+// after each available presence, with whether the XEP-0115 caps changed;
+// Subscribed after an approved subscription, RFC 6121 §3.1.6) and reach
+// sessions through SessionStates, SendTo, and Await for the answers to IQs
+// the server sends to clients.
+//
 // The connection log gets one line per login and logout (time, event, user,
 // anonymised address from Deps.Anon) and per failed authentication (time,
 // event, anonymised address), the same for every transport.
