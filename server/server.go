@@ -88,8 +88,10 @@ type Deps struct {
 	Anon         IPAnonymizer
 	StartTLS     func(streamTo string) *tls.Config
 	DirectTLS    *tls.Config
-	// Archive is the message archive hook (see c2s.Deps.Archive); nil
-	// archives nothing.
+	// Archive, if not nil, keeps a copy of a one-to-one message in the
+	// owner's archive (XEP-0313) and returns its id, or "" when the owner
+	// did not opt in. New registers it as a message hook (package mux)
+	// that sees only archivable messages and adds the stanza-id.
 	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Register, if not nil, serves in-band registration before login.
 	Register c2s.PreAuthRegister
