@@ -6,31 +6,12 @@ import (
 	"io"
 	"maps"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"chatbx/internal/config"
 )
-
-// lockedBuf is a bytes.Buffer safe for the server's goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestOperatorErrors: only error lines that name no user or address
 // reach standard error.
@@ -68,7 +49,7 @@ func TestStartBanner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuf
+	var stderr lockedBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	a, err := startApp(ctx, cfg, &stderr)
 	if err != nil {
