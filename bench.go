@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"chatbx/server/load"
+	"chatbx/internal/load"
 )
 
 const benchUsage = `usage: chatbx bench login|hold|throughput|soak [flags]

@@ -23,8 +23,9 @@ import (
 
 	"golang.org/x/term"
 
+	"chatbx/internal/accounts"
+	"chatbx/internal/config"
 	"chatbx/retention"
-	"chatbx/web/account"
 )
 
 // Exit codes of the chatbx command.
@@ -33,6 +34,13 @@ const (
 	exitError = 1
 	exitUsage = 2
 )
+
+// Config is the whole configuration (package internal/config), as the
+// commands and the wiring in main.go receive it.
+type Config = config.Config
+
+// day is the unit of the command-line durations (invites, certificate expiry).
+const day = 24 * time.Hour
 
 // usageError is a mistake on the command line; it exits with status 2.
 type usageError struct{ msg string }
@@ -145,7 +153,7 @@ func (e *cmdEnv) dispatch(args []string) error {
 	case "config":
 		// Hidden: `chatbx config docs` prints docs/configuration.md.
 		if len(rest) == 1 && rest[0] == "docs" {
-			_, err := io.WriteString(e.stdout, configDocs())
+			_, err := io.WriteString(e.stdout, config.Docs())
 			return err
 		}
 		return usagef("usage: chatbx config docs")
@@ -196,12 +204,12 @@ func parseArgs(args []string, options map[string]bool) (parsedArgs, error) {
 		if !isOpt {
 			isBool, isOpt = common[name]
 		}
-		k, isKey := lookupFlag(name)
+		k, isKey := config.LookupFlag(name)
 		if !isOpt && !isKey {
 			return p, usagef("unknown flag --%s", name)
 		}
 		if isKey {
-			isBool = k.Kind == kindBool
+			isBool = k.Kind == config.KindBool
 		}
 		if !hasValue {
 			if isBool {
@@ -247,7 +255,7 @@ func parseBoolOption(name, v string) (bool, error) {
 
 // loadConfig reads the configuration for a parsed command line.
 func (e *cmdEnv) loadConfig(p parsedArgs) (Config, error) {
-	return loadConfig(configSources{Dev: p.dev, File: p.config, Environ: e.environ, Flags: p.keys})
+	return config.Load(config.Sources{Dev: p.dev, File: p.config, Environ: e.environ, Flags: p.keys})
 }
 
 func (e *cmdEnv) cmdServe(args []string) error {
@@ -266,7 +274,7 @@ func (e *cmdEnv) cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
@@ -286,7 +294,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	// The maintenance state comes from the server or the database, when
@@ -333,7 +341,7 @@ func writeCertCheck(w io.Writer, c *Config, now time.Time) error {
 		}
 	}
 	if left := leaf.NotAfter.Sub(now); left < 14*day {
-		fmt.Fprintf(w, "  - warning: the certificate expires in %s\n", formatDuration(left.Truncate(time.Minute)))
+		fmt.Fprintf(w, "  - warning: the certificate expires in %s\n", config.FormatDuration(left.Truncate(time.Minute)))
 	}
 	return nil
 }
@@ -404,22 +412,22 @@ func defaultPort(service string) string {
 // maintUntil is the end of an open maintenance window, zero when off.
 func writeCheck(w io.Writer, c *Config, maintUntil time.Time) {
 	fmt.Fprintf(w, "configuration")
-	if c.file != "" {
-		fmt.Fprintf(w, " (file %s)", c.file)
+	if c.File() != "" {
+		fmt.Fprintf(w, " (file %s)", c.File())
 	}
-	if c.dev {
+	if c.Dev() {
 		fmt.Fprintf(w, " (--dev)")
 	}
 	fmt.Fprintln(w)
-	for _, k := range configKeys {
-		fmt.Fprintf(w, "  %-28s = %-40s # %s\n", k.Name, k.formatValue(c), c.Source(k.Name))
+	for _, k := range config.Keys() {
+		fmt.Fprintf(w, "  %-28s = %-40s # %s\n", k.Name, k.Format(c), c.Source(k.Name))
 	}
 	fmt.Fprintln(w, "\nretention and logging")
 	var warns []string
 	for _, l := range retention.Check(retentionConfig(c), retention.CheckInput{
 		LogDir:           filepath.Join(c.DataDir, logsDir),
 		Stderr:           c.Log.Stderr,
-		Dev:              c.dev,
+		Dev:              c.Dev(),
 		MaintenanceOn:    !maintUntil.IsZero(),
 		MaintenanceUntil: maintUntil,
 	}) {
@@ -451,16 +459,16 @@ func checkWarnings(c *Config) []string {
 	if c.Accounts.Registration == "open" {
 		warns = append(warns, "accounts.registration is open: anyone can create accounts (throttled per IP)")
 	}
-	if c.TLS.ACME && c.TLS.ACMEEmail == "" && !c.dev {
+	if c.TLS.ACME && c.TLS.ACMEEmail == "" && !c.Dev() {
 		warns = append(warns, "tls.acme_email is empty: the certificate authority cannot warn you about expiring certificates")
 	}
 	return warns
 }
 
-// accounts is what the user commands need from the account store.
-// main.go's storeAccounts provides it, over the store and account.Manager,
-// the same code path as the web account pages.
-type accounts interface {
+// userStore is what the user commands need of the accounts.
+// main.go's serviceAccounts provides it over the account service
+// (internal/accounts), the same code path as the web account pages.
+type userStore interface {
 	AddUser(ctx context.Context, user, password string) error     // errUserExists
 	SetPassword(ctx context.Context, user, password string) error // errNoSuchUser
 	// DeleteUser deletes the account and everything stored about it and
@@ -612,7 +620,7 @@ func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminR
 // adminHandlers returns the admin socket commands for accounts and the
 // maintenance switch (either may be nil). domain is the server's domain,
 // for names given as user@domain.
-func adminHandlers(domain string, acc accounts, maint maintenanceSwitch) map[string]adminHandler {
+func adminHandlers(domain string, acc userStore, maint maintenanceSwitch) map[string]adminHandler {
 	h := map[string]adminHandler{}
 	if acc != nil {
 		for name, f := range userHandlers(domain, acc) {
@@ -627,7 +635,7 @@ func adminHandlers(domain string, acc accounts, maint maintenanceSwitch) map[str
 	return h
 }
 
-func userHandlers(domain string, acc accounts) map[string]adminHandler {
+func userHandlers(domain string, acc userStore) map[string]adminHandler {
 	name := func(req adminRequest) (string, error) {
 		if len(req.Args) != 1 {
 			return "", errors.New("want exactly one user name")
@@ -703,7 +711,7 @@ func maintenanceHandlers(m maintenanceSwitch) map[string]adminHandler {
 			if !ok {
 				return adminResponse{}, errors.New("maintenance on: --for DURATION is required (e.g. --for 2h)")
 			}
-			d, err := parseDuration(s)
+			d, err := config.ParseDuration(s)
 			if err != nil {
 				return adminResponse{}, fmt.Errorf("maintenance on: --for: %w", err)
 			}
@@ -785,19 +793,19 @@ func userError(user string, err error) error {
 // checkUsername normalises a username as typed (PRECIS UsernameCaseMapped,
 // RFC 8265 §3.3; "name@domain" is accepted for the server's domain) with
 // the same rules as the account pages and in-band registration
-// (web/account). For a new account (add) the name must also not be
+// (internal/accounts). For a new account (add) the name must also not be
 // reserved, unless allowReserved is "true": the operator may create
 // role accounts such as admin.
 func checkUsername(s, domain string, add bool, allowReserved string) (string, error) {
-	u, err := account.NormaliseUser(s, domain)
+	u, err := accounts.NormaliseUser(s, domain)
 	if err != nil {
 		return "", fmt.Errorf("invalid username %q: letters, digits and simple punctuation only, no \" & ' / : < > @ or spaces", s)
 	}
-	if len(u) > account.MaxUsername {
-		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, account.MaxUsername)
+	if len(u) > accounts.MaxUsername {
+		return "", fmt.Errorf("invalid username %q: longer than %d bytes", s, accounts.MaxUsername)
 	}
 	if add && allowReserved != "true" {
-		if _, err := account.CheckNewUsername(u, domain); err != nil {
+		if accounts.Reserved(u) {
 			return "", fmt.Errorf("%q is a reserved name (pass --allow-reserved to create it anyway)", u)
 		}
 	}

@@ -24,6 +24,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/certs"
+	"chatbx/internal/config"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -463,7 +465,7 @@ func runTestServer(t *testing.T, dir string, extra map[string]string) (*app, fun
 		"log.stderr":       "false",
 	}
 	maps.Copy(flags, extra)
-	cfg, err := loadConfig(configSources{Dev: true, Flags: flags})
+	cfg, err := config.Load(config.Sources{Dev: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +507,7 @@ func TestServeWiring(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	a := startTestServer(t, dir)
-	pemBytes, err := os.ReadFile(filepath.Join(dir, devCertName))
+	pemBytes, err := os.ReadFile(filepath.Join(dir, certs.DevCertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +618,7 @@ func TestDataDirLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := map[string]bool{dbFileName: true, uploadsDir: true, logsDir: true, adminSocketName: true,
-		devCertName: true, devKeyName: true} // --dev only
+		certs.DevCertFile: true, certs.DevKeyFile: true} // --dev only
 	for _, e := range entries {
 		if !allowed[e.Name()] {
 			t.Errorf("unexpected %s in the data directory", e.Name())
@@ -698,7 +700,7 @@ func scanDir(t *testing.T, dir string, markers ...string) {
 
 func TestCheckWarnings(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{Flags: map[string]string{
+	c, err := config.Load(config.Sources{Flags: map[string]string{
 		"domain": "example.org", "log.stderr": "true", "retention.uploads": "60d",
 		"archive.default": "always", "accounts.registration": "open",
 	}})
@@ -846,7 +848,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatalf("user add %s = %d: %s", u.name, code, te.errOut)
 		}
 	}
-	pemBytes, err := os.ReadFile(filepath.Join(dir, devCertName))
+	pemBytes, err := os.ReadFile(filepath.Join(dir, certs.DevCertFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1023,7 +1025,7 @@ func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, erro
 
 func TestDNSCheck(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{Flags: map[string]string{"domain": "example.org", "web.hosts": "example.org,www.example.org"}})
+	c, err := config.Load(config.Sources{Flags: map[string]string{"domain": "example.org", "web.hosts": "example.org,www.example.org"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1055,12 +1057,15 @@ func TestDNSCheck(t *testing.T) {
 func TestCertCheck(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if _, err := devCertificate(dir, []string{"example.org"}); err != nil {
+	// The development certificate, as a stand-in for an operator's files.
+	src, err := certs.New(certs.Config{Dev: true, DataDir: dir, Names: []string{"example.org"}}, nil, zerolog.Nop())
+	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadConfig(configSources{Flags: map[string]string{
+	src.Close()
+	c, err := config.Load(config.Sources{Flags: map[string]string{
 		"domain": "example.org", "web.hosts": "example.org,www.example.org",
-		"tls.cert_file": filepath.Join(dir, devCertName), "tls.key_file": filepath.Join(dir, devKeyName),
+		"tls.cert_file": filepath.Join(dir, certs.DevCertFile), "tls.key_file": filepath.Join(dir, certs.DevKeyFile),
 	}})
 	if err != nil {
 		t.Fatal(err)

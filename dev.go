@@ -13,7 +13,7 @@ func writeDevInstructions(w io.Writer, c *Config) {
 	_, tlsPort := splitAddr(c.C2S.ListenTLS)
 	webHost, webPort := splitAddr(c.Web.ListenHTTPS)
 	dataFlag := ""
-	if c.source["data_dir"] != "default" {
+	if c.Source("data_dir") != "default" {
 		dataFlag = " --data-dir " + c.DataDir
 	}
 	fmt.Fprintf(w, `

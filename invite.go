@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"chatbx/internal/config"
 	"chatbx/retention"
 	"chatbx/server/register"
 	"chatbx/store"
@@ -36,7 +37,7 @@ const (
 // storeInvites adapts *store.DB to the invite interfaces of web/account
 // and server/register (InviteValid) and retention (Sweeper: expired
 // invites). Registration spends a use in the transaction that creates the
-// account (account.Manager.CreateInvited). now is the clock; nil means
+// account (accounts.Service.CreateInvited). now is the clock; nil means
 // time.Now.
 type storeInvites struct {
 	db  *store.DB
@@ -187,31 +188,12 @@ func inviteOptions(flags map[string]string) (uses int, expires time.Duration, er
 		}
 	}
 	if s, ok := flags["expires"]; ok {
-		expires, err = parseDuration(s)
+		expires, err = config.ParseDuration(s)
 		if err != nil || expires < time.Second || expires > maxInviteExpires {
-			return 0, 0, fmt.Errorf("invite create: --expires %q: want a duration from 1s to %s (e.g. 7d, 12h)", s, formatDuration(maxInviteExpires))
+			return 0, 0, fmt.Errorf("invite create: --expires %q: want a duration from 1s to %s (e.g. 7d, 12h)", s, config.FormatDuration(maxInviteExpires))
 		}
 	}
 	return uses, expires, nil
-}
-
-// directInviteHandlers returns the invite commands for openDirectHandlers,
-// when no server runs: the links name the configured web host and the
-// port of web.listen_https (the domain may come from the database).
-func directInviteHandlers(cfg *Config, domain string, db *store.DB) map[string]adminHandler {
-	host := domain
-	if len(cfg.Web.Hosts) > 0 && cfg.source["domain"] != "default" {
-		host = cfg.Web.Hosts[0]
-	}
-	l := inviteLinks{Domain: domain, Site: siteURL(host, listenPort(cfg.Web.ListenHTTPS))}
-	h := inviteHandlers(l, db, nil)
-	if domain == "" {
-		// Without a domain there is no link to print; list and delete work.
-		h["invite create"] = func(context.Context, adminRequest) (adminResponse, error) {
-			return adminResponse{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
-		}
-	}
-	return h
 }
 
 // inviteCommand describes one `chatbx invite` subcommand.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/certs"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -328,7 +329,7 @@ func TestInviteEndToEnd(t *testing.T) {
 		t.Errorf("invite create printed %q, want %s", out, pageURL)
 	}
 
-	pemBytes, err := os.ReadFile(filepath.Join(dir, devCertName))
+	pemBytes, err := os.ReadFile(filepath.Join(dir, certs.DevCertFile))
 	if err != nil {
 		t.Fatal(err)
 	}

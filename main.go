@@ -3,7 +3,8 @@
 // main.go holds the wiring of `chatbx serve`: configuration → logs → store →
 // certificates → server, web, retention → signals → shutdown in reverse
 // order, store last. The command line lives in cli.go, the configuration in
-// config.go, the admin socket in admin.go.
+// internal/config, the certificates in internal/certs, the admin socket in
+// admin.go.
 package main
 
 import (
@@ -30,6 +31,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/accounts"
+	"chatbx/internal/certs"
 	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -121,7 +124,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	}
 	a.openLogs(stderr)
 	path := filepath.Join(cfg.DataDir, dbFileName)
-	a.db, err = store.Open(path, store.Options{Limits: storeLimits(&cfg)})
+	a.db, err = store.Open(path, store.Options{Limits: cfg.StoreLimits()})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is locked: is another chatbx serve running?", path)
 	}
@@ -197,7 +200,7 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 			}
 		}
 		a.log.Info().Str("domain", a.cfg.Domain).Msg("serving")
-		if a.cfg.dev {
+		if a.cfg.Dev() {
 			writeDevInstructions(stdout, &a.cfg)
 		}
 	})
@@ -355,89 +358,151 @@ func component(log zerolog.Logger, name string) zerolog.Logger {
 // that user commands run without a configuration still know it.
 const domainSetting = "chatbx.domain"
 
-// storeAccounts implements the admin user commands over the store and the
-// account operations of web/account, the same code path as the web pages.
-type storeAccounts struct {
-	db  *store.DB
-	mgr *account.Manager
-	// sessions closes sessions after a password change; nil without a server.
-	sessions account.Sessions
-}
+// serviceAccounts gives the admin user commands the account service, the
+// same code path as the web pages and in-band registration, and maps its
+// errors to the CLI's messages.
+type serviceAccounts struct{ acc *accounts.Service }
 
-func (s storeAccounts) AddUser(ctx context.Context, user, password string) error {
-	c, err := store.DeriveCredentials(password, scramIterations)
-	if err != nil {
-		return passwordError(err)
-	}
-	if err := s.db.CreateUser(ctx, user, c); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return errUserExists
-		}
-		return err
-	}
-	return nil
+func (s serviceAccounts) AddUser(ctx context.Context, user, password string) error {
+	// The operator's rules: the name was checked (reserved names need
+	// --allow-reserved) and the password may be short.
+	_, err := s.acc.CreateByOperator(ctx, user, password)
+	return cliError(err)
 }
 
 // SetPassword sets the password without the web page's length rules (the
-// operator decides) and closes the user's sessions, as the web page does.
-func (s storeAccounts) SetPassword(ctx context.Context, user, password string) error {
-	c, err := store.DeriveCredentials(password, scramIterations)
-	if err != nil {
-		return passwordError(err)
-	}
-	if err := s.db.SetCredentials(ctx, user, c); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return errNoSuchUser
-		}
-		return err
-	}
-	if s.sessions != nil {
-		s.sessions.KickUser(user, "reset")
-	}
-	return nil
+// operator decides); the service's hooks close the user's sessions.
+func (s serviceAccounts) SetPassword(ctx context.Context, user, password string) error {
+	return cliError(s.acc.ResetPassword(ctx, user, password))
 }
 
-func (s storeAccounts) DeleteUser(ctx context.Context, user string) (string, error) {
-	d, err := s.mgr.Delete(ctx, user)
-	if errors.Is(err, account.ErrAuth) {
-		return "", errNoSuchUser
+func (s serviceAccounts) DeleteUser(ctx context.Context, user string) (string, error) {
+	d, err := s.acc.Delete(ctx, user)
+	if err != nil && !errors.Is(err, accounts.ErrIncomplete) {
+		return "", cliError(err)
 	}
 	summary := fmt.Sprintf(" (%d roster items, %d offline messages, %d private items, %d blocked addresses, %d uploads; removed from %d rosters)",
 		d.RosterItems, d.OfflineMessages, d.PrivateItems, d.BlockedJIDs, d.Uploads, d.ContactRosters)
-	if errors.Is(err, account.ErrIncomplete) {
+	if err != nil {
 		return "", fmt.Errorf("user deleted%s, but clean-up is incomplete (retention finishes it): %w", summary, err)
 	}
-	return summary, err
+	return summary, nil
 }
 
-func (s storeAccounts) Users(ctx context.Context) ([]string, error) { return s.db.Users(ctx) }
+func (s serviceAccounts) Users(ctx context.Context) ([]string, error) { return s.acc.Users(ctx) }
 
-func (s storeAccounts) Export(ctx context.Context, user string, w io.Writer) error {
-	err := s.mgr.Export(ctx, user, w)
-	if errors.Is(err, account.ErrAuth) {
+func (s serviceAccounts) Export(ctx context.Context, user string, w io.Writer) error {
+	return cliError(s.acc.Export(ctx, user, w))
+}
+
+// cliError maps the account service's errors to the CLI's (userError
+// adds the name); the service's wording is never shown as such.
+func cliError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, accounts.ErrExists):
+		return errUserExists
+	case errors.Is(err, accounts.ErrNotFound):
 		return errNoSuchUser
-	}
-	return err
-}
-
-// passwordError hides the store's wording (it may quote PRECIS details).
-func passwordError(err error) error {
-	if errors.Is(err, store.ErrInvalid) {
+	case errors.Is(err, accounts.ErrPolicy):
 		return errors.New("invalid password: use printable characters")
+	case errors.Is(err, accounts.ErrUsername):
+		return errors.New("invalid username")
+	case errors.Is(err, accounts.ErrNoDomain):
+		return errors.New("this command needs the domain: pass --domain or --config (or run it while the server runs)")
 	}
 	return err
 }
 
-// noSessions stands in for the server while none runs.
-type noSessions struct{}
+// adminParts are what the admin socket's commands work on. serve and
+// direct mode (no server runs) build them from the same parts, and
+// newAdminHandlers makes the same handlers of them.
+type adminParts struct {
+	domain  string
+	acc     *accounts.Service
+	maint   maintenanceSwitch
+	db      *store.DB
+	links   inviteLinks
+	dataDir string
+}
 
-func (noSessions) KickUser(string, string) {}
+// newAdminHandlers returns every admin socket command over p. Without a
+// domain, invite create cannot print a link and is refused (user delete
+// and export answer the same through accounts.ErrNoDomain).
+func newAdminHandlers(p adminParts) map[string]adminHandler {
+	h := adminHandlers(p.domain, serviceAccounts{p.acc}, p.maint)
+	for name, f := range inviteHandlers(p.links, p.db, nil) {
+		h[name] = f
+	}
+	if p.domain == "" {
+		h["invite create"] = func(context.Context, adminRequest) (adminResponse, error) {
+			return adminResponse{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
+		}
+	}
+	h["backup"] = backupHandler(p.dataDir, p.db.Backup)
+	return h
+}
+
+// newAccounts returns the account service over db; archive and uploads
+// may be nil.
+func newAccounts(domain string, db *store.DB, archive accounts.Archive, uploads accounts.Uploads, g accounts.Guard, log zerolog.Logger) (*accounts.Service, error) {
+	return accounts.New(accounts.Config{Domain: domain, Iterations: scramIterations}, accounts.Deps{
+		Store:   db,
+		Archive: archive,
+		Uploads: uploads,
+		Guard:   g,
+		Log:     log,
+	})
+}
+
+// rewriteLogsHook removes a deleted account's lines from the connection
+// logs (rewrite is logs.Sink.Rewrite or logs.Rewrite on the directory).
+func rewriteLogsHook(rewrite func(drop func(line []byte) bool) error) accounts.Hooks {
+	return accounts.Hooks{
+		AfterDelete: func(_ context.Context, d accounts.Deleted, _ string) error {
+			if err := rewrite(logs.DropUser(d.User)); err != nil {
+				return fmt.Errorf("rewrite connection logs: %w", err)
+			}
+			return nil
+		},
+		Effects: accounts.RewritesLogs,
+	}
+}
+
+// sessionHooks are the XMPP server's part of the account operations:
+// after a deletion, close the account's sessions and wait (at most
+// 10 s) for them to end, so that the log rewrite after it also removes
+// their logout lines, then tell its local contacts; after a password
+// change, close the user's sessions but the one that changed it.
+func sessionHooks(srv *server.Server) accounts.Hooks {
+	return accounts.Hooks{
+		AfterDelete: func(ctx context.Context, d accounts.Deleted, self string) error {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := srv.KickUserWait(wctx, d.User, self, "not-authorized")
+			cancel()
+			srv.AccountDeleted(ctx, d.User, d.Roster)
+			if err != nil {
+				return fmt.Errorf("close sessions: %w", err)
+			}
+			return nil
+		},
+		Effects: accounts.TellsContacts,
+		PasswordChanged: func(user, keep string) {
+			if keep == "" {
+				srv.KickUser(user, "reset")
+			} else {
+				srv.KickOthers(user, keep, "reset")
+			}
+		},
+	}
+}
 
 // openDirectHandlers opens the database for an admin command while no
-// server runs and returns the same handlers the admin socket serves.
-// Only `user add` (create) makes a new data directory and database;
-// the other commands refuse a missing database, which usually means a
-// wrong --data-dir.
+// server runs and returns the same handlers the admin socket serves
+// (newAdminHandlers). Only `user add` (create) makes a new data directory
+// and database; the other commands refuse a missing database, which
+// usually means a wrong --data-dir.
 func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[string]adminHandler, func() error, error) {
 	path := filepath.Join(cfg.DataDir, dbFileName)
 	if create {
@@ -455,15 +520,17 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		return nil, nil, err
 	}
 	domain := cfg.Domain
-	if cfg.source["domain"] == "default" {
+	if cfg.Source("domain") == "default" {
 		// The server records its domain; it wins over a default.
 		if d, err := db.Setting(ctx, domainSetting); err == nil && len(d) > 0 {
 			domain = string(d)
 		}
 	}
 	log := zerolog.Nop()
-	logDir := filepath.Join(cfg.DataDir, logsDir)
-	handlers := map[string]adminHandler{}
+	var (
+		archive accounts.Archive
+		uploads accounts.Uploads
+	)
 	if domain != "" {
 		// The files of a deleted account are unlinked here too; the URL
 		// base only appears in exports.
@@ -476,41 +543,31 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 			db.Close()
 			return nil, nil, err
 		}
-		mgr, err := account.NewManager(account.Config{Domain: domain, ServiceName: cfg.ServiceName}, account.Deps{
-			Store:    db,
-			Sessions: noSessions{},
-			Archive:  mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log}),
-			Uploads:  files.Account(),
-			Log:      log,
-			ConnLogRewriter: func(user string) error {
-				_, err := logs.Rewrite(logDir, logs.PrefixConn, logs.DropUser(user))
-				return err
-			},
-		})
-		if err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		handlers = adminHandlers(domain, storeAccounts{db: db, mgr: mgr}, nil)
-	} else {
-		// Without a domain, deletion cannot find the account in local
-		// contacts' rosters: only the commands that need none are offered.
-		for name, h := range userHandlers("", storeAccounts{db: db}) {
-			if name == "user delete" || name == "user export" {
-				h = func(context.Context, adminRequest) (adminResponse, error) {
-					return adminResponse{}, errors.New("this command needs the domain: pass --domain or --config (or run it while the server runs)")
-				}
-			}
-			handlers[name] = h
-		}
+		archive = mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log})
+		uploads = files.Account()
 	}
-	for name, h := range maintenanceHandlers(retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil)) {
-		handlers[name] = h
+	acc, err := newAccounts(domain, db, archive, uploads, nil, log)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
 	}
-	for name, h := range directInviteHandlers(&cfg, domain, db) {
-		handlers[name] = h
+	logDir := filepath.Join(cfg.DataDir, logsDir)
+	acc.AddHooks(rewriteLogsHook(func(f func(line []byte) bool) error {
+		_, err := logs.Rewrite(logDir, logs.PrefixConn, f)
+		return err
+	}))
+	host := domain
+	if len(cfg.Web.Hosts) > 0 && cfg.Source("domain") != "default" {
+		host = cfg.Web.Hosts[0]
 	}
-	handlers["backup"] = backupHandler(cfg.DataDir, db.Backup)
+	handlers := newAdminHandlers(adminParts{
+		domain:  domain,
+		acc:     acc,
+		maint:   retention.NewMaintenance(db, nil, cfg.Retention.MaintenanceMax, log, nil),
+		db:      db,
+		links:   inviteLinks{Domain: domain, Site: siteURL(host, listenPort(cfg.Web.ListenHTTPS))},
+		dataDir: cfg.DataDir,
+	})
 	return handlers, db.Close, nil
 }
 
@@ -570,7 +627,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if h, _, _ := net.SplitHostPort(cfg.Web.ListenHTTP); h == "" {
 		httpHost = "" // all interfaces
 	}
-	certs, err := newCertSource(tlsConfig{
+	certs, err := certs.New(certs.Config{
 		ACME:        cfg.TLS.ACME,
 		Directory:   cfg.TLS.ACMEDirectory,
 		Email:       cfg.TLS.ACMEEmail,
@@ -579,7 +636,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		CertFile:    cfg.TLS.CertFile,
 		KeyFile:     cfg.TLS.KeyFile,
 		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
-		Dev:         cfg.dev,
+		Dev:         cfg.Dev(),
 		DataDir:     cfg.DataDir,
 		ListenHost:  httpHost,
 		HTTPPort:    tcpPort(httpLn.Addr()),
@@ -658,38 +715,33 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	undo = append(undo, func() { site.Close() })
 
-	// Account operations, shared by the account pages, in-band
-	// registration (XEP-0077) and `chatbx user delete/export`. They close
-	// sessions and tell contacts through the server, which needs in-band
-	// registration in turn: sess is bound to the server right after New.
-	sess := &sessions{}
-	connLogRewriter := func(user string) error {
-		_, err := a.connSink.Rewrite(logs.DropUser(user))
-		return err
-	}
+	// The account service, shared by the account pages, in-band
+	// registration (XEP-0077) and the admin socket. The XMPP server's
+	// hooks (close sessions, tell contacts) are registered once the
+	// server exists, before anything runs; the log rewrite comes last,
+	// after the closing sessions' logout lines.
 	invites := storeInvites{db: a.db}
 	// One password guessing limit for XMPP login and the account pages.
 	loginGuard := guard.New(guard.Config{
 		NetworkFree: cfg.Accounts.LoginFailures,
 		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
 	}, nil)
-	pages, err := account.New(account.Config{Domain: cfg.Domain, ServiceName: cfg.ServiceName}, account.Deps{
-		Store:           a.db,
-		Sessions:        sess,
-		Contacts:        sess,
-		Archive:         archive,
-		Uploads:         files.Account(),
-		Invites:         invites,
-		Log:             a.log,
-		ConnLogRewriter: connLogRewriter,
-		Guard:           loginGuard,
+	acc, err := newAccounts(cfg.Domain, a.db, archive, files.Account(), loginGuard, a.log)
+	if err != nil {
+		return w, err
+	}
+	pages, err := account.New(account.Config{ServiceName: cfg.ServiceName}, account.Deps{
+		Accounts: acc,
+		Settings: a.db,
+		Archive:  archive,
+		Invites:  invites,
+		Log:      a.log,
 	})
 	if err != nil {
 		return w, err
 	}
 	reg, err := register.New(register.Config{Domain: cfg.Domain, Registration: cfg.Accounts.Registration}, register.Deps{
-		Accounts: pages.Manager(),
-		Sessions: sess,
+		Accounts: acc,
 		Invites:  invites,
 		Log:      a.log,
 	})
@@ -744,7 +796,11 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if err != nil {
 		return w, err
 	}
-	sess.srv = srv
+	acc.AddHooks(sessionHooks(srv))
+	acc.AddHooks(rewriteLogsHook(func(drop func(line []byte) bool) error {
+		_, err := a.connSink.Rewrite(drop)
+		return err
+	}))
 
 	if cfg.Web.WebSocket {
 		// XMPP over WebSocket (RFC 7395) on the HTTPS listener, with the
@@ -795,35 +851,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		}},
 		{name: "retention", run: runner.Run},
 	}
-	w.admin = adminHandlers(cfg.Domain, storeAccounts{db: a.db, mgr: pages.Manager(), sessions: srv}, maint)
-	w.admin["backup"] = backupHandler(cfg.DataDir, a.db.Backup)
-	for name, h := range inviteHandlers(inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)}, a.db, nil) {
-		w.admin[name] = h
-	}
+	w.admin = newAdminHandlers(adminParts{
+		domain:  cfg.Domain,
+		acc:     acc,
+		maint:   maint,
+		db:      a.db,
+		links:   inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)},
+		dataDir: cfg.DataDir,
+	})
 	return w, nil
-}
-
-// sessions hands the account operations and in-band registration the XMPP
-// server's session control. Its srv is set once, after server.New and
-// before anything runs.
-type sessions struct{ srv *server.Server }
-
-var (
-	_ account.SessionWaiter = (*sessions)(nil)
-	_ account.Contacts      = (*sessions)(nil)
-	_ register.Sessions     = (*sessions)(nil)
-)
-
-func (s *sessions) KickUser(user, condition string) { s.srv.KickUser(user, condition) }
-
-func (s *sessions) KickUserWait(ctx context.Context, user, self, condition string) error {
-	return s.srv.KickUserWait(ctx, user, self, condition)
-}
-
-func (s *sessions) KickOthers(user, keep, condition string) { s.srv.KickOthers(user, keep, condition) }
-
-func (s *sessions) AccountDeleted(ctx context.Context, user string, roster []store.RosterItem) {
-	s.srv.AccountDeleted(ctx, user, roster)
 }
 
 // serveHTTP serves each server on its listener until ctx ends or one fails,

@@ -178,16 +178,139 @@ func (db *DB) Users(ctx context.Context) ([]string, error) {
 // addUserRef) in one transaction, then runs Scrub so that the deleted
 // bytes are gone from the file. It fails with ErrNotFound for an unknown user.
 // If Scrub fails the account is still deleted and the error is returned.
+// DeleteAccount also removes the account from its contacts' rosters.
 func (db *DB) DeleteUser(ctx context.Context, user string) error {
+	_, err := db.DeleteAccount(ctx, user, "")
+	return err
+}
+
+// DeletedAccount is what DeleteAccount removed: the account's roster as
+// it was (to tell the contacts) and counts for the confirmation page.
+type DeletedAccount struct {
+	Roster          []RosterItem
+	OfflineMessages int
+	PrivateItems    int
+	BlockedJIDs     int
+	Uploads         int
+	VCard           bool
+	// ContactRosters is the number of other accounts whose roster held jid.
+	ContactRosters int
+}
+
+// DeleteAccount deletes the account user and everything it owns in ONE
+// transaction: the account's buckets (as DeleteUser), its upload records
+// (moved to the trash for the files to be unlinked), its other indexed
+// records, and the item jid (the account's bare JID; "" for none) in the
+// roster of every other account, with each changed roster's version
+// bumped. It looks at every account, not only the contacts the account
+// knew, since a roster can hold a JID that never answered. Afterwards it
+// scrubs the freed pages, as DeleteUser does; if the scrub fails, the
+// account is deleted all the same and the error is returned with the
+// result. It fails with ErrNotFound for an unknown user, changing nothing.
+func (db *DB) DeleteAccount(ctx context.Context, user, jid string) (DeletedAccount, error) {
+	var d DeletedAccount
 	err := db.update(ctx, func(tx *bolt.Tx) error {
+		d = DeletedAccount{}
+		u, err := userBucket(tx, user)
+		if err != nil {
+			return err
+		}
+		if err := summariseUserTx(tx, u, &d); err != nil {
+			return err
+		}
+		if jid != "" {
+			if d.ContactRosters, err = removeFromRostersTx(tx, user, jid); err != nil {
+				return err
+			}
+		}
 		return deleteUserTx(tx, user)
 	})
 	db.notifyOffline(user) // waiters on the queue learn it is gone
 	if err != nil {
-		return fmt.Errorf("store: delete user: %w", err)
+		return DeletedAccount{}, fmt.Errorf("store: delete user: %w", err)
 	}
 	// A cancelled ctx must not leave deleted bytes behind: scrub regardless.
-	return db.Scrub(context.WithoutCancel(ctx))
+	return d, db.Scrub(context.WithoutCancel(ctx))
+}
+
+// summariseUserTx fills d with the roster and counts of the account u.
+func summariseUserTx(tx *bolt.Tx, u *bolt.Bucket, d *DeletedAccount) error {
+	if b := u.Bucket(bucketRoster); b != nil {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) == 0 || k[0] == 0 {
+				continue // version and counter
+			}
+			it, err := decodeRosterItem(k, v)
+			if err != nil {
+				return err
+			}
+			d.Roster = append(d.Roster, it)
+		}
+	}
+	if b := u.Bucket(bucketOffline); b != nil {
+		d.OfflineMessages = int(offlineCount(b))
+	}
+	count := func(name []byte, keep func(k []byte) bool) int {
+		b := u.Bucket(name)
+		if b == nil {
+			return 0
+		}
+		n := 0
+		b.ForEach(func(k, _ []byte) error {
+			if keep(k) {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	d.PrivateItems = count(bucketPrivate, func(k []byte) bool { return len(k) > 0 && k[0] != 0 })
+	d.BlockedJIDs = count(bucketBlocklist, func([]byte) bool { return true })
+	all := tx.Bucket(bucketUploads)
+	d.Uploads = count(bucketUserUploads, func(k []byte) bool { return all != nil && all.Get(k) != nil })
+	if b := u.Bucket(bucketVCard); b != nil {
+		d.VCard = len(b.Get(keyVCard)) > 1 // version byte, then the XML
+	}
+	return nil
+}
+
+// removeFromRostersTx deletes the item jid from the roster of every
+// account but user and returns how many rosters held it.
+func removeFromRostersTx(tx *bolt.Tx, user, jid string) (int, error) {
+	if checkJID(jid) != nil {
+		return 0, nil
+	}
+	users := tx.Bucket(bucketUsers)
+	var names [][]byte // collected first: no writes while iterating users
+	err := users.ForEachBucket(func(name []byte) error {
+		if string(name) != user {
+			names = append(names, bytes.Clone(name))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	key := []byte(jid)
+	n := 0
+	for _, name := range names {
+		b := users.Bucket(name).Bucket(bucketRoster)
+		if b == nil || b.Get(key) == nil {
+			continue
+		}
+		if err := b.Delete(key); err != nil {
+			return n, err
+		}
+		if err := removeRosterItem(b); err != nil {
+			return n, err
+		}
+		if _, err := bumpRosterVer(b); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // deleteUserTx removes the user's references outside the subtree,

@@ -71,12 +71,18 @@ type Invite struct {
 
 // NewInviteToken returns a new random token: 128 bits, unpadded
 // URL-safe base64 (22 characters), fit for a URL path and an xmpp: URI.
+// It never starts with '-', so `chatbx invite delete TOKEN` cannot read
+// it as a flag (one token in 64 did).
 func NewInviteToken() (string, error) {
 	b := make([]byte, InviteTokenBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("store: invite token: %w", err)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("store: invite token: %w", err)
+		}
+		if t := base64.RawURLEncoding.EncodeToString(b); t[0] != '-' {
+			return t, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // inviteKey returns the stored key of token: its SHA-256 hash.

@@ -396,3 +396,17 @@ func TestCreateUserInvite(t *testing.T) {
 		}
 	}
 }
+
+// TestInviteTokenNoLeadingDash: a token is a command-line argument
+// (`chatbx invite delete TOKEN`); one starting with '-' read as a flag.
+func TestInviteTokenNoLeadingDash(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		tok, err := store.NewInviteToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tok) != 22 || tok[0] == '-' {
+			t.Fatalf("token %q", tok)
+		}
+	}
+}

@@ -19,8 +19,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/load"
 	"chatbx/server"
-	"chatbx/server/load"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
 )

@@ -63,9 +63,11 @@ func (s *Server) Serve(ctx context.Context, tr Transport, ready func()) {
 		tr.Close("system-shutdown", nil)
 		return
 	}
-	// The same connection caps as the TCP listeners (Config.MaxConnections
-	// and MaxUnauthenticated); the session's finish releases the counts.
-	if !s.admit() {
+	// The same limits as the TCP listeners: new connections per
+	// anonymised network (Config.ConnPerSecond, ConnBurst), and the caps
+	// (Config.MaxConnections, MaxUnauthenticated) whose counts the
+	// session's finish releases.
+	if !s.limit(tr.RemoteAddr()).conn.Allow() || !s.admit() {
 		tr.Close("policy-violation", nil)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/accounts"
 	"chatbx/server/c2s"
 	"chatbx/server/mux"
 	"chatbx/server/register"
@@ -21,31 +22,35 @@ import (
 	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
-	"chatbx/web/account"
 )
 
-// c2sSessions adapts *c2s.Server to account.Sessions and
-// register.Sessions, as main does.
-type c2sSessions struct{ s *c2s.Server }
-
-func (a c2sSessions) KickUser(user, condition string) { a.s.KickUser(user, condition, nil) }
-
-func (a c2sSessions) KickOthers(user, keep, condition string) {
-	var except *c2s.Session
-	for _, ss := range a.s.Router().Sessions(user) {
-		if ss.JID() == keep {
-			except = ss
-		}
+// hooks are the account service's hooks over *c2s.Server, as main
+// registers them: deletion closes the account's sessions (waiting for
+// them with wait) and rewrites the connection log; a password change
+// closes the user's other sessions.
+func hooks(s *c2s.Server, wait bool, cl *connLog) accounts.Hooks {
+	return accounts.Hooks{
+		AfterDelete: func(ctx context.Context, d accounts.Deleted, self string) error {
+			if wait {
+				if err := s.KickUserWait(ctx, d.User, self, "not-authorized"); err != nil {
+					return err
+				}
+			} else {
+				s.KickUser(d.User, "not-authorized", nil)
+			}
+			return cl.drop(d.User)
+		},
+		Effects: accounts.RewritesLogs,
+		PasswordChanged: func(user, keep string) {
+			var except *c2s.Session
+			for _, ss := range s.Router().Sessions(user) {
+				if ss.JID() == keep {
+					except = ss
+				}
+			}
+			s.KickUser(user, "reset", except)
+		},
 	}
-	a.s.KickUser(user, condition, except)
-}
-
-// c2sWaiter is c2sSessions that also waits for closed sessions to end
-// (account.SessionWaiter), as main's adapter does.
-type c2sWaiter struct{ c2sSessions }
-
-func (a c2sWaiter) KickUserWait(ctx context.Context, user, self, condition string) error {
-	return a.s.KickUserWait(ctx, user, self, condition)
 }
 
 type anonIP struct{}
@@ -120,16 +125,12 @@ func startServerWith(t *testing.T, wait bool) *server {
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.New(cl), Anon: anonIP{}, Mux: handlers,
 		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
 	})
-	sess := c2sSessions{srv}
-	var accSess account.Sessions = sess
-	if wait {
-		accSess = c2sWaiter{sess}
-	}
-	mgr, err := account.NewManager(account.DefaultConfig(dom), account.Deps{Store: db, Sessions: accSess, ConnLogRewriter: cl.drop})
+	acc, err := accounts.New(accounts.DefaultConfig(dom), accounts.Deps{Store: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := register.New(register.DefaultConfig(dom), register.Deps{Accounts: mgr, Sessions: sess})
+	acc.AddHooks(hooks(srv, wait, cl))
+	reg, err := register.New(register.DefaultConfig(dom), register.Deps{Accounts: acc})
 	if err != nil {
 		t.Fatal(err)
 	}

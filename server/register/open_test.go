@@ -13,12 +13,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/accounts"
 	"chatbx/server/c2s"
 	"chatbx/server/mux"
 	"chatbx/server/register"
 	"chatbx/server/xmpptest"
 	"chatbx/store/storetest"
-	"chatbx/web/account"
 )
 
 // TestSlixmppOpenRegistration: with accounts.registration = open, Debian's
@@ -37,24 +37,24 @@ func TestSlixmppOpenRegistration(t *testing.T) {
 	ca := xmpptest.NewCA(t, dom)
 	cfg := c2s.DefaultConfig()
 	cfg.Domain, cfg.Listen, cfg.ListenTLS = dom, "127.0.0.1:0", ""
-	var srv *c2s.Server
-	mgr, err := account.NewManager(account.DefaultConfig(dom), account.Deps{Store: db, Sessions: lazySessions{&srv}})
+	acc, err := accounts.New(accounts.DefaultConfig(dom), accounts.Deps{Store: db})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcfg := register.DefaultConfig(dom)
 	rcfg.Registration = register.Open
-	reg, err := register.New(rcfg, register.Deps{Accounts: mgr, Sessions: lazySessions{&srv}})
+	reg, err := register.New(rcfg, register.Deps{Accounts: acc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handlers := mux.New()
-	srv = c2s.New(cfg, c2s.Deps{Mux: handlers,
+	srv := c2s.New(cfg, c2s.Deps{Mux: handlers,
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(), Anon: anonIP{},
 		StartTLS: func(string) *tls.Config { return ca.ServerConfig() },
 		Register: reg,
 	})
 	handlers.Namespace(register.NS, mux.Route{Handler: reg.Handle})
+	acc.AddHooks(hooks(srv, true, &connLog{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -83,9 +83,3 @@ func TestSlixmppOpenRegistration(t *testing.T) {
 		t.Errorf("second sign-up with the same name: %q", out)
 	}
 }
-
-// lazySessions forwards to the c2s server built after the handlers.
-type lazySessions struct{ s **c2s.Server }
-
-func (l lazySessions) KickUser(user, cond string)         { (*l.s).KickUser(user, cond, nil) }
-func (l lazySessions) KickOthers(user, keep, cond string) { (*l.s).KickOthers(user, keep, cond) }

@@ -3,9 +3,10 @@
 // §3.2) and password change (§3.3); before authentication, registration
 // of new accounts as the configuration allows (§3.1).
 //
-// Removal and password change go through the same account operations as
-// the web pages (package web/account), so an account removed in-band is
-// deleted exactly as one deleted in the browser.
+// Registration, removal and password change go through the account
+// service (internal/accounts) that the web pages and the CLI use too, so
+// an account removed in-band is deleted exactly as one deleted in the
+// browser. Its errors become stanza errors here, and only here.
 package register
 
 import (
@@ -18,9 +19,9 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"chatbx/internal/accounts"
 	"chatbx/server/iq"
 	"chatbx/server/wire"
-	"chatbx/web/account"
 )
 
 // NS is the XEP-0077 namespace, the IQ payload namespace and disco
@@ -59,24 +60,19 @@ func DefaultConfig(domain string) Config {
 	return Config{Domain: domain, Registration: Closed, RegisterEvery: 10 * time.Minute, RegisterBurst: 3}
 }
 
-// Accounts are the account operations; *account.Manager satisfies it.
+// Accounts are the account operations; *accounts.Service satisfies it.
 type Accounts interface {
-	DeleteNotify(ctx context.Context, user, self string, deleted func()) (account.Deleted, error)
-	SetPassword(ctx context.Context, user, password string) error
+	DeleteNotify(ctx context.Context, user, self string, deleted func()) (accounts.Deleted, error)
+	// ChangePassword sets the password and closes the user's sessions
+	// but keep (the service's PasswordChanged hooks).
+	ChangePassword(ctx context.Context, user, password, keep string) error
 	Create(ctx context.Context, name, password string) (string, error)
 	// CreateInvited creates the account and spends one use of the invite
-	// token in one transaction (account.ErrInvite: no usable invite).
+	// token in one transaction (accounts.ErrInvite: no usable invite).
 	CreateInvited(ctx context.Context, name, password, token string) (string, error)
 }
 
-var _ Accounts = (*account.Manager)(nil)
-
-// Sessions closes sessions after a password change.
-type Sessions interface {
-	// KickOthers ends every session of user except the one bound to the
-	// full JID keep, with the stream error condition.
-	KickOthers(user, keep, condition string)
-}
+var _ Accounts = (*accounts.Service)(nil)
 
 // Invites checks invite tokens (XEP-0401) for Invite mode. A use is spent
 // with the account it creates (Accounts.CreateInvited).
@@ -86,11 +82,10 @@ type Invites interface {
 	InviteValid(ctx context.Context, token string) (bool, error)
 }
 
-// Deps are the handler's dependencies. Accounts and Sessions are
-// required; Invites is needed for Invite mode only.
+// Deps are the handler's dependencies. Accounts is required; Invites is
+// needed for Invite mode only.
 type Deps struct {
 	Accounts Accounts
-	Sessions Sessions
 	Invites  Invites
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
@@ -126,8 +121,8 @@ func New(cfg Config, d Deps) (*Register, error) {
 	if cfg.RegisterBurst <= 0 {
 		cfg.RegisterBurst = def.RegisterBurst
 	}
-	if d.Accounts == nil || d.Sessions == nil {
-		return nil, errors.New("register: Accounts and Sessions are required")
+	if d.Accounts == nil {
+		return nil, errors.New("register: Accounts is required")
 	}
 	if cfg.Registration == Invite && d.Invites == nil {
 		return nil, errors.New("register: invite mode needs Invites")
@@ -157,8 +152,8 @@ func (r *Register) StreamFeature() *wire.Element {
 
 // Handle answers a jabber:iq:register IQ of a logged-in user:
 // get returns <registered/> and the username (never a password); set
-// with <remove/> deletes the account (account.Manager.Delete: one store
-// transaction, sessions closed, contacts told) and answers with a result
+// with <remove/> deletes the account (accounts.Service.DeleteNotify: one
+// store transaction, then the hooks close sessions and tell contacts) and answers with a result
 // queued before the stream closes; set with <username/> and <password/>
 // changes the password and closes the user's other sessions with <reset/>.
 // Results and errors are not answered (RFC 6120 §8.2.3).
@@ -205,9 +200,9 @@ func (r *Register) remove(ctx context.Context, c iq.Context, el, q *wire.Element
 	})
 	switch {
 	case err == nil:
-	case errors.Is(err, account.ErrIncomplete):
+	case errors.Is(err, accounts.ErrIncomplete):
 		r.d.Log.Error().Err(err).Msg("account deletion incomplete")
-	case errors.Is(err, account.ErrAuth):
+	case errors.Is(err, accounts.ErrNotFound):
 		// Deleted concurrently, for example in the browser.
 		return iq.Error(el, "auth", "registration-required")
 	default:
@@ -226,22 +221,22 @@ func (r *Register) password(ctx context.Context, c iq.Context, el, q *wire.Eleme
 	if un == nil || pw == nil {
 		return iq.Error(el, "modify", "bad-request")
 	}
-	name, err := account.NormaliseUser(un.Text(), r.cfg.Domain)
+	name, err := accounts.NormaliseUser(un.Text(), r.cfg.Domain)
 	if err != nil || name != c.User {
 		return iq.Error(el, "auth", "not-authorized")
 	}
-	err = r.d.Accounts.SetPassword(ctx, c.User, pw.Text())
+	// The service's hooks close the user's other sessions with <reset/>.
+	err = r.d.Accounts.ChangePassword(ctx, c.User, pw.Text(), c.From)
 	switch {
 	case err == nil:
-	case errors.Is(err, account.ErrPassword):
+	case errors.Is(err, accounts.ErrPolicy):
 		return iq.Error(el, "modify", "not-acceptable")
-	case errors.Is(err, account.ErrAuth):
+	case errors.Is(err, accounts.ErrNotFound):
 		return iq.Error(el, "auth", "registration-required")
 	default:
 		r.d.Log.Error().Err(err).Msg("password change failed")
 		return iq.Error(el, "wait", "internal-server-error")
 	}
-	r.d.Sessions.KickOthers(c.User, c.From, "reset")
 	return iq.Result(el)
 }
 
@@ -321,11 +316,11 @@ func (r *Register) HandleUnauthenticated(ctx context.Context, domain string, add
 	switch {
 	case err == nil:
 		return iq.Result(el)
-	case errors.Is(err, account.ErrInvite):
+	case errors.Is(err, accounts.ErrInvite):
 		return iq.Error(el, "cancel", "not-allowed")
-	case errors.Is(err, account.ErrExists):
+	case errors.Is(err, accounts.ErrExists):
 		return iq.Error(el, "cancel", "conflict")
-	case errors.Is(err, account.ErrUsername), errors.Is(err, account.ErrPassword):
+	case errors.Is(err, accounts.ErrUsername), errors.Is(err, accounts.ErrPolicy):
 		return iq.Error(el, "modify", "not-acceptable")
 	default:
 		r.d.Log.Error().Err(err).Msg("registration failed")

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/server/iq"
 	"chatbx/server/register"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
 	"chatbx/store/storetest"
-	"chatbx/web/account"
 )
 
 const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
@@ -57,7 +57,7 @@ func (s *sessions) list() []string {
 type env struct {
 	db   *store.DB
 	dir  string
-	m    *account.Manager
+	m    *accounts.Service
 	reg  *register.Register
 	kick *sessions
 }
@@ -66,10 +66,17 @@ func newEnv(t *testing.T, mode string, inv register.Invites) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), kick: &sessions{}}
 	e.db = storetest.OpenPath(t, e.dir+"/chatbx.db")
-	m, err := account.NewManager(account.DefaultConfig("example.org"), account.Deps{Store: e.db, Sessions: e.kick})
+	m, err := accounts.New(accounts.DefaultConfig("example.org"), accounts.Deps{Store: e.db})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.AddHooks(accounts.Hooks{
+		AfterDelete: func(_ context.Context, d accounts.Deleted, _ string) error {
+			e.kick.KickUser(d.User, "not-authorized")
+			return nil
+		},
+		PasswordChanged: func(user, keep string) { e.kick.KickOthers(user, keep, "reset") },
+	})
 	e.m = m
 	cfg := register.DefaultConfig("example.org")
 	cfg.Registration = mode
@@ -77,7 +84,7 @@ func newEnv(t *testing.T, mode string, inv register.Invites) *env {
 	if mode == register.Invite && inv == nil {
 		inv = storeInvites{e.db}
 	}
-	e.reg, err = register.New(cfg, register.Deps{Accounts: m, Sessions: e.kick, Invites: inv})
+	e.reg, err = register.New(cfg, register.Deps{Accounts: m, Invites: inv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +139,7 @@ func TestHandle(t *testing.T) {
 			}
 		})
 	}
-	if err := e.m.Verify(ctx, "alice", "new-password"); err != nil {
+	if err := e.m.Verify(ctx, "alice", "new-password", netip.Addr{}); err != nil {
 		t.Errorf("new password: %v", err)
 	}
 	if got := e.kick.list(); len(got) != 1 || got[0] != "alice except alice@example.org/phone reset" {
@@ -252,7 +259,7 @@ func TestRegistration(t *testing.T) {
 		if got := str(e.reg.HandleUnauthenticated(ctx, "example.org", other, parse(t, set("e", "other", "long-password", "")))); got != ok("e") {
 			t.Errorf("other address: %s", got)
 		}
-		if err := e.m.Verify(ctx, "newbie", "long-password"); err != nil {
+		if err := e.m.Verify(ctx, "newbie", "long-password", netip.Addr{}); err != nil {
 			t.Errorf("registered account does not log in: %v", err)
 		}
 	})
@@ -290,22 +297,22 @@ func TestRegistration(t *testing.T) {
 		if ok, _ := e.db.UserExists(ctx, "other"); ok {
 			t.Error("a used-up invite created an account")
 		}
-		if err := e.m.Verify(ctx, "newbie", "long-password"); err != nil {
+		if err := e.m.Verify(ctx, "newbie", "long-password", netip.Addr{}); err != nil {
 			t.Errorf("invited account does not log in: %v", err)
 		}
 	})
 }
 
 func TestNewErrors(t *testing.T) {
-	m := &account.Manager{}
+	m := fakeAccounts{}
 	tests := []struct {
 		name string
 		cfg  register.Config
 		d    register.Deps
 	}{
 		{"no deps", register.DefaultConfig("example.org"), register.Deps{}},
-		{"bad mode", register.Config{Domain: "example.org", Registration: "sometimes"}, register.Deps{Accounts: m, Sessions: &sessions{}}},
-		{"invite without invites", register.Config{Domain: "example.org", Registration: register.Invite}, register.Deps{Accounts: m, Sessions: &sessions{}}},
+		{"bad mode", register.Config{Domain: "example.org", Registration: "sometimes"}, register.Deps{Accounts: m}},
+		{"invite without invites", register.Config{Domain: "example.org", Registration: register.Invite}, register.Deps{Accounts: m}},
 	}
 	for _, tc := range tests {
 		if _, err := register.New(tc.cfg, tc.d); err == nil {
@@ -317,14 +324,14 @@ func TestNewErrors(t *testing.T) {
 // fakeAccounts accepts everything without a store, for the fuzz test.
 type fakeAccounts struct{}
 
-func (fakeAccounts) DeleteNotify(_ context.Context, _, _ string, deleted func()) (account.Deleted, error) {
+func (fakeAccounts) DeleteNotify(_ context.Context, _, _ string, deleted func()) (accounts.Deleted, error) {
 	if deleted != nil {
 		deleted()
 	}
-	return account.Deleted{}, nil
+	return accounts.Deleted{}, nil
 }
-func (fakeAccounts) SetPassword(context.Context, string, string) error        { return nil }
-func (fakeAccounts) Create(_ context.Context, name, _ string) (string, error) { return name, nil }
+func (fakeAccounts) ChangePassword(context.Context, string, string, string) error { return nil }
+func (fakeAccounts) Create(_ context.Context, name, _ string) (string, error)     { return name, nil }
 func (fakeAccounts) CreateInvited(_ context.Context, name, _, _ string) (string, error) {
 	return name, nil
 }
@@ -336,7 +343,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(`<iq type='set' id='1' to='example.org'><query xmlns='jabber:iq:register'><username></username><password/><key>k</key></query></iq>`)
 	cfg := register.DefaultConfig("example.org")
 	cfg.Registration = register.Open
-	reg, err := register.New(cfg, register.Deps{Accounts: fakeAccounts{}, Sessions: &sessions{}})
+	reg, err := register.New(cfg, register.Deps{Accounts: fakeAccounts{}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type env struct {
 
 // start runs a c2s server and the WebSocket endpoint on a loopback HTTPS
 // listener with a certificate from a test CA, and two accounts.
-func start(t *testing.T, cfg ws.Config) *env {
+func start(t testing.TB, cfg ws.Config, mods ...func(*server.Config)) *env {
 	t.Helper()
 	db, ca := storetest.Open(t), xmpptest.NewCA(t, domain)
 	scfg := server.DefaultConfig()
@@ -42,6 +42,9 @@ func start(t *testing.T, cfg ws.Config) *env {
 	scfg.C2SListen, scfg.C2SListenTLS = "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.MaxStanzaBytes > 0 {
 		scfg.MaxStanzaBytes = cfg.MaxStanzaBytes // main passes the same limit to both
+	}
+	for _, m := range mods {
+		m(&scfg)
 	}
 	srv, err := server.New(scfg, server.Deps{
 		DB: db, Log: zerolog.Nop(), ConnLog: zerolog.Nop(),
@@ -79,11 +82,11 @@ func start(t *testing.T, cfg ws.Config) *env {
 
 // wsClient is a minimal RFC 7395 client for tests.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 }
 
-func (e *env) dial(t *testing.T, protocols ...string) *wsClient {
+func (e *env) dial(t testing.TB, protocols ...string) *wsClient {
 	t.Helper()
 	if protocols == nil {
 		protocols = []string{"xmpp"}
@@ -296,6 +299,30 @@ func TestWebSocketOrigins(t *testing.T) {
 			conn.CloseNow()
 		} else if resp != nil && resp.StatusCode != http.StatusForbidden {
 			t.Errorf("origin %s: status %d, want 403", origin, resp.StatusCode)
+		}
+	}
+}
+
+// TestWebSocketConnectionRate: new WebSocket streams count against the
+// same per-network connection rate as TCP connections.
+func TestWebSocketConnectionRate(t *testing.T) {
+	e := start(t, ws.Config{}, func(c *server.Config) { c.ConnPerSecond, c.ConnBurst = 0.001, 2 })
+	for i := 0; i < 2; i++ {
+		e.dial(t).open()
+	}
+	c := e.dial(t)
+	var closed bool
+	for !closed {
+		el, err := c.next()
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
+				t.Fatalf("third stream: close %d (%v), want 1008", got, err)
+			}
+			closed = true
+			break
+		}
+		if el.Local == "features" {
+			t.Fatal("third stream over the burst was served")
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/accounts"
 	"chatbx/retention/logs"
 	"chatbx/store"
 	"chatbx/store/storetest"
@@ -119,13 +120,20 @@ func newSite(t *testing.T, name string) *site {
 		t.Fatal(err)
 	}
 
-	pages, err := account.New(account.DefaultConfig(domain), account.Deps{
-		Store: s.db, Sessions: s.kick,
-		ConnLogRewriter: func(user string) error {
-			_, err := logs.Rewrite(s.logs, "conn", logs.DropUser(user))
+	acc, err := accounts.New(accounts.DefaultConfig(domain), accounts.Deps{Store: s.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc.AddHooks(accounts.Hooks{
+		AfterDelete: func(_ context.Context, d accounts.Deleted, _ string) error {
+			s.kick.KickUser(d.User, "not-authorized")
+			_, err := logs.Rewrite(s.logs, "conn", logs.DropUser(d.User))
 			return err
 		},
+		Effects:         accounts.RewritesLogs,
+		PasswordChanged: func(user, _ string) { s.kick.KickUser(user, "reset") },
 	})
+	pages, err := account.New(account.DefaultConfig(), account.Deps{Accounts: acc, Settings: s.db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,20 +1,9 @@
 // Package account implements the self-service account pages under
-// /account/ and the account operations behind them, which in-band
-// registration (XEP-0077, package server/register) and the admin CLI share.
-//
-// # Operations
-//
-// Manager carries out the operations: Verify (constant answer for unknown
-// users and wrong passwords), SetPassword, Export (a zip holding a
-// XEP-0227 document, the archive as JSON and the upload list) and Delete.
-// Delete removes the account from other local rosters, deletes every byte
-// of the account in one store transaction (store.DB.DeleteUser, which
-// scrubs the freed database pages so deleted data is not readable in the
-// file), unlinks its uploads, closes its sessions, tells its contacts and
-// rewrites the connection logs without its lines. DeleteNotify lets
-// XEP-0077 queue its answer between the store transaction and the closing
-// of the sessions; a Sessions value that also implements SessionWaiter
-// lets the log rewrite follow the sessions' last log lines.
+// /account/ and the invitation pages under /invite/. Every account
+// operation behind them (verify, change password, delete, export, create
+// with an invite) is the account service's (internal/accounts), which
+// in-band registration and the CLI share; this package maps its errors to
+// an HTTP status and a page message.
 //
 // # Pages
 //
@@ -34,8 +23,9 @@
 // With Deps.Invites set, /invite/{token} shows an invitation: its
 // XEP-0401 xmpp: URI (InviteURI), a QR code of it drawn on the server,
 // and a registration form for clients without invite support, under the
-// same token, origin and throttling rules. Manager.Create applies the
-// username rules (PRECIS, at most MaxUsername bytes, reserved names).
+// same token, origin and throttling rules; accounts.Service.CreateInvited
+// applies the username rules (PRECIS, at most accounts.MaxUsername bytes,
+// reserved names).
 //
 // Answers never echo a password, say the same for an unknown user and a
 // wrong password, and carry Cache-Control: no-store. The pages are meant

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/web/account"
 )
 
@@ -52,7 +53,7 @@ func (a *bigArchive) ExportArchive(_ context.Context, _ string, w io.Writer) err
 // built the whole zip in memory first (heap growth about the zip's size).
 func TestExportStreams(t *testing.T) {
 	const size = 50 << 20
-	e := newEnv(t, func(_ *account.Config, d *account.Deps) {
+	e := newEnv(t, func(_ *account.Config, _ *account.Deps, d *accounts.Deps) {
 		d.Archive = &bigArchive{archive: *newArchive(), size: size}
 	})
 	user(t, e.db, "alice")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"chatbx/internal/accounts"
 	"chatbx/web/account"
 )
 
@@ -24,7 +25,7 @@ func (pep) ExportXML(_ context.Context, user string, w io.Writer) error {
 }
 
 func TestExport(t *testing.T) {
-	e := newEnv(t, func(_ *account.Config, d *account.Deps) { d.Exporters = []account.Exporter{pep{}} })
+	e := newEnv(t, func(_ *account.Config, _ *account.Deps, d *accounts.Deps) { d.Exporters = []accounts.Exporter{pep{}} })
 	user(t, e.db, "alice")
 	user(t, e.db, "bob")
 	fill(t, e.db, "alice")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/internal/guard"
 	"chatbx/web/account"
 )
@@ -21,7 +22,7 @@ func TestSharedGuard(t *testing.T) {
 	var e *env
 	g := guard.New(guard.Config{NetworkFree: 2, Backoff: time.Minute, MaxBackoff: time.Minute},
 		func() time.Time { return e.clock.now() })
-	e = newEnv(t, func(_ *account.Config, d *account.Deps) { d.Guard = g })
+	e = newEnv(t, func(_ *account.Config, _ *account.Deps, d *accounts.Deps) { d.Guard = g })
 	user(t, e.db, "alice")
 	loopback := netip.MustParseAddr("127.0.0.1")
 	post := func(name string) (int, string) {

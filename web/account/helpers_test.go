@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/store"
 	"chatbx/store/storetest"
 	"chatbx/web/account"
@@ -19,7 +20,7 @@ import (
 
 const domain = "example.test"
 
-// kicks records Sessions.KickUser calls.
+// kicks records the sessions closed by the hooks.
 type kicks struct {
 	mu    sync.Mutex
 	calls []string
@@ -37,7 +38,7 @@ func (k *kicks) list() []string {
 	return append([]string(nil), k.calls...)
 }
 
-// contacts records Contacts.AccountDeleted calls.
+// contacts records the contacts told by the hooks.
 type contacts struct {
 	mu    sync.Mutex
 	users []string
@@ -89,8 +90,8 @@ func (a *archive) ExportArchive(_ context.Context, user string, w io.Writer) err
 // uploads is a fixed Uploads.
 type uploads struct{ unlinked int }
 
-func (u *uploads) UserUploads(context.Context, string) ([]account.Upload, error) {
-	return []account.Upload{{URL: "https://upload.example.test/abc/upload-marker.png", Size: 3,
+func (u *uploads) UserUploads(context.Context, string) ([]accounts.Upload, error) {
+	return []accounts.Upload{{URL: "https://upload.example.test/abc/upload-marker.png", Size: 3,
 		Uploaded: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Expires: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}, nil
 }
 
@@ -118,6 +119,7 @@ func (c *clock) add(d time.Duration) {
 type env struct {
 	db       *store.DB
 	dir      string
+	acc      *accounts.Service
 	pages    *account.Pages
 	srv      *httptest.Server
 	kicks    *kicks
@@ -128,20 +130,36 @@ type env struct {
 	rewrites []string
 }
 
-func newEnv(t *testing.T, mod func(*account.Config, *account.Deps)) *env {
+// newEnv builds the account service with hooks that record what they
+// are asked to do, and the pages over it. mod may change the pages'
+// configuration and both sets of dependencies.
+func newEnv(t *testing.T, mod func(*account.Config, *account.Deps, *accounts.Deps)) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir(), kicks: &kicks{}, contacts: &contacts{}, archive: newArchive(),
 		uploads: &uploads{}, clock: &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
 	e.db = storetest.OpenPath(t, e.dir+"/chatbx.db")
-	cfg := account.DefaultConfig(domain)
-	d := account.Deps{
-		Store: e.db, Sessions: e.kicks, Contacts: e.contacts, Archive: e.archive, Uploads: e.uploads,
-		ConnLogRewriter: func(user string) error { e.rewrites = append(e.rewrites, user); return nil },
-		Now:             e.clock.now,
-	}
+	cfg := account.DefaultConfig()
+	ad := accounts.Deps{Store: e.db, Archive: e.archive, Uploads: e.uploads, Now: e.clock.now}
+	d := account.Deps{Settings: e.db, Archive: e.archive}
 	if mod != nil {
-		mod(&cfg, &d)
+		mod(&cfg, &d, &ad)
 	}
+	acc, err := accounts.New(accounts.DefaultConfig(domain), ad)
+	if err != nil {
+		t.Fatalf("accounts.New: %v", err)
+	}
+	acc.AddHooks(accounts.Hooks{
+		AfterDelete: func(ctx context.Context, del accounts.Deleted, _ string) error {
+			e.kicks.KickUser(del.User, "not-authorized")
+			e.contacts.AccountDeleted(ctx, del.User, del.Roster)
+			e.rewrites = append(e.rewrites, del.User)
+			return nil
+		},
+		Effects:         accounts.TellsContacts | accounts.RewritesLogs,
+		PasswordChanged: func(user, _ string) { e.kicks.KickUser(user, "reset") },
+	})
+	e.acc = acc
+	d.Accounts = acc
 	p, err := account.New(cfg, d)
 	if err != nil {
 		t.Fatalf("account.New: %v", err)

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/store"
 	"chatbx/web/account"
 )
@@ -46,7 +48,7 @@ func usesLeft(t *testing.T, db *store.DB, token string) int {
 func TestInvitePage(t *testing.T) {
 	const tok = "AbCdEfGhIjKlMnOpQr_-12"
 	inv := &invites{}
-	e := newEnv(t, func(c *account.Config, d *account.Deps) { d.Invites = inv; c.FailBurst = 20 })
+	e := newEnv(t, func(c *account.Config, d *account.Deps, _ *accounts.Deps) { d.Invites = inv; c.FailBurst = 20 })
 	inv.db, inv.now = e.db, e.clock.now
 	now := e.clock.now()
 	if err := e.db.CreateInvite(context.Background(), store.Invite{Token: tok, Created: now, Expires: now.Add(time.Hour), Uses: 2}); err != nil {
@@ -135,9 +137,8 @@ func TestInvitePage(t *testing.T) {
 			}
 		})
 	}
-	m := e.pages.Manager()
 	for _, u := range []string{"newbie", "second"} {
-		if err := m.Verify(context.Background(), u, "long-password"); err != nil {
+		if err := e.acc.Verify(context.Background(), u, "long-password", netip.Addr{}); err != nil {
 			t.Errorf("Verify(%s): %v", u, err)
 		}
 	}
@@ -155,7 +156,7 @@ func TestInviteURI(t *testing.T) {
 func TestRegisterThrottlePerNetwork(t *testing.T) {
 	const tok = "AbCdEfGhIjKlMnOpQr_-34"
 	inv := &invites{}
-	e := newEnv(t, func(c *account.Config, d *account.Deps) { d.Invites = inv; c.FailBurst = 3 })
+	e := newEnv(t, func(c *account.Config, d *account.Deps, _ *accounts.Deps) { d.Invites = inv; c.FailBurst = 3 })
 	inv.db, inv.now = e.db, e.clock.now
 	now := e.clock.now()
 	if err := e.db.CreateInvite(context.Background(), store.Invite{Token: tok, Created: now, Expires: now.Add(time.Hour), Uses: 10}); err != nil {

@@ -19,7 +19,7 @@ func (p *Pages) serveArchive(w http.ResponseWriter, r *http.Request) {
 	if p.get(w, r, "archive") {
 		return
 	}
-	arch := p.m.d.Archive
+	arch := p.d.Archive
 	if arch == nil {
 		d := p.data("archive", pickLang(r))
 		d.Error = tr(d.Lang, msgArchiveUnavailable)
@@ -57,7 +57,7 @@ func (p *Pages) serveArchive(w http.ResponseWriter, r *http.Request) {
 		on, err = arch.ArchiveOn(ctx, user)
 	}
 	if err != nil {
-		p.m.d.Log.Error().Err(err).Msg("archive action failed")
+		p.d.Log.Error().Err(err).Msg("archive action failed")
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return
 	}

@@ -3,12 +3,14 @@ package account
 import (
 	"errors"
 	"net/http"
+
+	"chatbx/internal/accounts"
 )
 
 const msgConfirmDelete = "Please tick the box to confirm that the account and all its data are to be deleted."
 
 // serveDelete serves /account/delete: username, password and an explicit
-// confirmation delete the account through Manager.Delete.
+// confirmation delete the account through accounts.Service.Delete.
 func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
 	if p.get(w, r, "delete") {
 		return
@@ -22,18 +24,18 @@ func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	del, err := p.m.Delete(r.Context(), req.user)
-	if errors.Is(err, ErrAuth) {
+	del, err := p.acc.Delete(r.Context(), req.user)
+	if errors.Is(err, accounts.ErrNotFound) {
 		// Deleted concurrently (a second tab): same answer as unknown.
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return
 	}
-	if errors.Is(err, ErrIncomplete) {
+	if errors.Is(err, accounts.ErrIncomplete) {
 		// The account is gone; a later step (log rewrite, file unlink)
 		// failed and the retention sweep will finish it.
-		p.m.d.Log.Error().Err(err).Msg("account deletion incomplete")
+		p.d.Log.Error().Err(err).Msg("account deletion incomplete")
 	} else if err != nil {
-		p.m.d.Log.Error().Err(err).Msg("account deletion failed")
+		p.d.Log.Error().Err(err).Msg("account deletion failed")
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return
 	}

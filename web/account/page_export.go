@@ -3,7 +3,7 @@ package account
 import "net/http"
 
 // serveExport serves /account/export: username and password download a
-// zip of everything stored about the account (Manager.Export).
+// zip of everything stored about the account (accounts.Service.Export).
 //
 // The zip is streamed straight into the response (no Content-Length), so
 // a large archive never sits in memory. A failure before the first byte
@@ -23,12 +23,12 @@ func (p *Pages) serveExport(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Disposition", `attachment; filename="`+exportName(req.user)+`"`)
 		w.WriteHeader(http.StatusOK)
 	}}
-	err := p.m.Export(r.Context(), req.user, sw)
+	err := p.acc.Export(r.Context(), req.user, sw)
 	if err == nil {
 		return
 	}
 	if r.Context().Err() == nil { // not a download the browser gave up
-		p.m.d.Log.Error().Err(err).Msg("account export failed")
+		p.d.Log.Error().Err(err).Msg("account export failed")
 	}
 	if !sw.started {
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)

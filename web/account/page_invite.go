@@ -11,12 +11,14 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	"chatbx/internal/accounts"
 )
 
 // Invites are the invitations (XEP-0401) as the invite page sees them.
 // Creating invites (chatbx invite create) and expiring them (retention)
 // happen elsewhere; a use is spent with the account it creates
-// (Manager.CreateInvited, one store transaction).
+// (accounts.Service.CreateInvited, one store transaction).
 type Invites interface {
 	// InviteValid reports whether token names an unexpired invite with
 	// uses left, without using it.
@@ -70,9 +72,9 @@ func (p *Pages) serveInvite(w http.ResponseWriter, r *http.Request) {
 	ok := validInviteToken(inv)
 	if ok {
 		var err error
-		ok, err = p.m.d.Invites.InviteValid(ctx, inv)
+		ok, err = p.d.Invites.InviteValid(ctx, inv)
 		if err != nil {
-			p.m.d.Log.Error().Err(err).Msg("invite lookup failed")
+			p.d.Log.Error().Err(err).Msg("invite lookup failed")
 			d.Error = tr(d.Lang, msgInternal)
 			p.render(w, r, http.StatusInternalServerError, d)
 			return
@@ -84,7 +86,7 @@ func (p *Pages) serveInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Invite = inv
-	d.InviteURI = template.URL(InviteURI(p.cfg.Domain, inv))
+	d.InviteURI = template.URL(InviteURI(p.domain, inv))
 	png, err := qrcode.Encode(string(d.InviteURI), qrcode.Medium, 256)
 	if err == nil {
 		// Privacy: the code is drawn here, not by a third-party service.
@@ -110,7 +112,7 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		return
 	}
 	d.User = f["username"]
-	now := p.m.now()
+	now := p.acc.Now()
 	switch err := p.tokens.check("invite", f["token"], now); err {
 	case nil:
 	case errTokenMissing:
@@ -127,8 +129,8 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 		p.fail(w, r, req, http.StatusBadRequest, msgMismatch)
 		return
 	}
-	if n := len(f["new"]); n < p.cfg.MinPassword || n > p.cfg.MaxPassword {
-		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
+	if n := len(f["new"]); n < p.minPw || n > p.maxPw {
+		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.minPw, p.maxPw)
 		return
 	}
 	// Every attempt counts against the client's network, so that the
@@ -141,22 +143,22 @@ func (p *Pages) register(w http.ResponseWriter, r *http.Request, d *pageData) {
 	}
 	// The invite is spent in the transaction that creates the account:
 	// a registration that fails leaves it usable.
-	user, err := p.m.CreateInvited(r.Context(), f["username"], f["new"], d.Invite)
+	user, err := p.acc.CreateInvited(r.Context(), f["username"], f["new"], d.Invite)
 	switch {
-	case errors.Is(err, ErrInvite):
+	case errors.Is(err, accounts.ErrInvite):
 		p.fail(w, r, req, http.StatusNotFound, msgInviteInvalid)
 		return
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, accounts.ErrExists):
 		p.fail(w, r, req, http.StatusConflict, msgUsernameTaken)
 		return
-	case errors.Is(err, ErrUsername):
+	case errors.Is(err, accounts.ErrUsername):
 		p.fail(w, r, req, http.StatusBadRequest, msgUsernameRule)
 		return
-	case errors.Is(err, ErrPassword):
-		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
+	case errors.Is(err, accounts.ErrPolicy):
+		p.fail(w, r, req, http.StatusBadRequest, msgPasswordRule, p.minPw, p.maxPw)
 		return
 	case err != nil:
-		p.m.d.Log.Error().Err(err).Msg("registration failed")
+		p.d.Log.Error().Err(err).Msg("registration failed")
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return
 	}

@@ -3,6 +3,8 @@ package account
 import (
 	"errors"
 	"net/http"
+
+	"chatbx/internal/accounts"
 )
 
 const (
@@ -18,12 +20,12 @@ func (p *Pages) servePassword(w http.ResponseWriter, r *http.Request) {
 	if p.get(w, r, "password") {
 		return
 	}
-	rule := tr(pickLang(r), msgPasswordRule, p.cfg.MinPassword, p.cfg.MaxPassword)
+	rule := tr(pickLang(r), msgPasswordRule, p.minPw, p.maxPw)
 	req := p.checkPost(w, r, "password", func(f form) string {
 		if f["new"] != f["new2"] {
 			return msgMismatch
 		}
-		if n := len(f["new"]); n < p.cfg.MinPassword || n > p.cfg.MaxPassword {
+		if n := len(f["new"]); n < p.minPw || n > p.maxPw {
 			return rule
 		}
 		return ""
@@ -31,20 +33,21 @@ func (p *Pages) servePassword(w http.ResponseWriter, r *http.Request) {
 	if req == nil {
 		return
 	}
-	err := p.m.SetPassword(r.Context(), req.user, req.form["new"])
+	// The hooks close every session of the account (<reset/>): the
+	// browser holds none of them.
+	err := p.acc.ChangePassword(r.Context(), req.user, req.form["new"], "")
 	switch {
-	case errors.Is(err, ErrPassword):
+	case errors.Is(err, accounts.ErrPolicy):
 		p.fail(w, r, req, http.StatusBadRequest, rule)
 		return
-	case errors.Is(err, ErrAuth):
+	case errors.Is(err, accounts.ErrNotFound):
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return
 	case err != nil:
-		p.m.d.Log.Error().Err(err).Msg("password change failed")
+		p.d.Log.Error().Err(err).Msg("password change failed")
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	p.m.d.Sessions.KickUser(req.user, "reset")
 	req.data.Done = tr(req.data.Lang, msgPasswordDone)
 	p.render(w, r, http.StatusOK, req.data)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/store"
 )
 
@@ -23,26 +24,32 @@ var templateFS embed.FS
 
 // Pages serves the account pages. It is safe for concurrent use.
 type Pages struct {
-	m        *Manager
+	acc      *accounts.Service
+	d        Deps
 	cfg      Config
+	domain   string
+	minPw    int // the password length rules of acc
+	maxPw    int
 	tokens   tokens
 	throttle *throttle
 	tmpl     map[string]*template.Template
 }
 
-// New returns the account pages over a new Manager. It loads the form
-// token key from the store setting "web.form_key", creating 32 random
-// bytes the first time. It fails when a required dependency is missing
-// or the store cannot be read or written.
+// New returns the account pages over the account service d.Accounts. It
+// loads the form token key from the store setting "web.form_key",
+// creating 32 random bytes the first time. It fails when a required
+// dependency is missing or the store cannot be read or written.
 func New(cfg Config, d Deps) (*Pages, error) {
-	m, err := NewManager(cfg, d)
+	if d.Accounts == nil || d.Settings == nil {
+		return nil, errMissing
+	}
+	domain := d.Accounts.Domain()
+	cfg.fill(domain)
+	key, err := formKey(context.Background(), d.Settings)
 	if err != nil {
 		return nil, err
 	}
-	key, err := formKey(context.Background(), d.Store)
-	if err != nil {
-		return nil, err
-	}
+	d.Log = d.Log.With().Str("component", "account").Logger()
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
@@ -51,17 +58,22 @@ func New(cfg Config, d Deps) (*Pages, error) {
 			tmpl[lang+"/"+name] = t
 		}
 	}
+	ac := d.Accounts.Config()
 	return &Pages{
-		m:        m,
-		cfg:      m.cfg,
-		tokens:   tokens{key: key, ttl: m.cfg.TokenTTL},
-		throttle: newThrottle(m.cfg.FailEvery, m.cfg.FailBurst),
+		acc:      d.Accounts,
+		d:        d,
+		cfg:      cfg,
+		domain:   domain,
+		minPw:    ac.MinPassword,
+		maxPw:    min(ac.MaxPassword, maxFieldBytes),
+		tokens:   tokens{key: key, ttl: cfg.TokenTTL},
+		throttle: newThrottle(cfg.FailEvery, cfg.FailBurst),
 		tmpl:     tmpl,
 	}, nil
 }
 
 // formKey returns the form token key, creating it once.
-func formKey(ctx context.Context, st Store) ([]byte, error) {
+func formKey(ctx context.Context, st Settings) ([]byte, error) {
 	key, err := st.Setting(ctx, formKeySetting)
 	if err == nil && len(key) == 32 {
 		return key, nil
@@ -77,10 +89,6 @@ func formKey(ctx context.Context, st Store) ([]byte, error) {
 	return key, nil
 }
 
-// Manager returns the account operations the pages use, for in-band
-// registration (XEP-0077) and the admin CLI.
-func (p *Pages) Manager() *Manager { return p.m }
-
 // Handler returns the handler for the pages under cfg.Path:
 // Path+"/" (index), /delete, /export, /password and /archive, and, when
 // Deps.Invites is set, the invitation pages /invite/{token}.
@@ -95,7 +103,7 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/export", p.serveExport)
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
-	if p.m.d.Invites != nil {
+	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +134,7 @@ type pageData struct {
 	Token, User, Error, Done           string
 	MinPassword                        int
 	ArchiveAvailable                   bool
-	Deleted                            *Deleted
+	Deleted                            *accounts.Deleted
 	Invite                             string       // invite token
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
 }
@@ -138,11 +146,11 @@ func (p *Pages) data(page, lang string) *pageData {
 		Lang:             lang,
 		Title:            tr(lang, titles[page]),
 		Service:          p.cfg.ServiceName,
-		Domain:           p.cfg.Domain,
+		Domain:           p.domain,
 		Base:             p.cfg.Path,
-		Token:            p.tokens.issue(page, p.m.now()),
-		MinPassword:      p.cfg.MinPassword,
-		ArchiveAvailable: p.m.d.Archive != nil,
+		Token:            p.tokens.issue(page, p.acc.Now()),
+		MinPassword:      p.minPw,
+		ArchiveAvailable: p.d.Archive != nil,
 	}
 }
 
@@ -157,7 +165,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, d *pa
 		return
 	}
 	if err := p.tmpl[d.Lang+"/"+d.Page].ExecuteTemplate(w, "layout", d); err != nil {
-		p.m.d.Log.Error().Err(err).Msg("account page render failed")
+		p.d.Log.Error().Err(err).Msg("account page render failed")
 	}
 }
 
@@ -230,7 +238,7 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	req.form = f
 	// Privacy: only the username is echoed, never a password.
 	req.data.User = f["username"]
-	now := p.m.now()
+	now := p.acc.Now()
 	switch err := p.tokens.check(page, f["token"], now); err {
 	case nil:
 	case errTokenMissing:
@@ -250,21 +258,24 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 		}
 	}
 	ip := ipKey(r.RemoteAddr)
-	user, uerr := NormaliseUser(f["username"], p.cfg.Domain)
+	user, uerr := accounts.NormaliseUser(f["username"], p.domain)
 	key := user
 	if uerr != nil {
+		// Unknown and invalid names are limited like real ones.
 		key = "\x00invalid"
 	}
 	done, wait, blocked := p.throttle.begin(ip, key, now)
-	gdone := func(bool) {}
-	if !blocked && p.m.d.Guard != nil {
-		// The per-account limit shared with XMPP login; unknown and
-		// invalid names are limited like real ones.
+	if !blocked {
+		// Verify asks the per-account limit shared with XMPP login first.
 		addr, _ := netip.ParseAddrPort(r.RemoteAddr)
-		var ok bool
-		if gdone, wait, ok = p.m.d.Guard.Begin(key, addr.Addr()); !ok {
-			blocked = true
+		err = p.acc.Verify(r.Context(), key, f["password"], addr.Addr())
+		var te *accounts.ThrottledError
+		if errors.As(err, &te) {
+			blocked, wait = true, te.Wait
 			done(true) // not evaluated: no failure for this page's throttle
+		} else {
+			// A store fault is not the visitor's failure.
+			done(!errors.Is(err, accounts.ErrAuth))
 		}
 	}
 	if blocked {
@@ -272,19 +283,12 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 		p.fail(w, r, req, http.StatusTooManyRequests, msgThrottled, waitText(req.data.Lang, wait))
 		return nil
 	}
-	err = uerr
-	if err == nil {
-		err = p.m.Verify(r.Context(), user, f["password"])
-	}
-	// A store fault is not the visitor's failure.
-	done(err == nil || !errors.Is(err, ErrAuth))
-	gdone(err == nil || !errors.Is(err, ErrAuth))
-	if errors.Is(err, ErrAuth) {
+	if errors.Is(err, accounts.ErrAuth) {
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return nil
 	}
 	if err != nil {
-		p.m.d.Log.Error().Err(err).Msg("account credential check failed")
+		p.d.Log.Error().Err(err).Msg("account credential check failed")
 		p.fail(w, r, req, http.StatusInternalServerError, msgInternal)
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/store"
 	"chatbx/store/storetest"
 	"chatbx/web/account"
@@ -93,7 +94,7 @@ func TestSameAnswer(t *testing.T) {
 }
 
 func TestThrottle(t *testing.T) {
-	e := newEnv(t, func(c *account.Config, _ *account.Deps) { c.FailBurst = 3; c.FailEvery = time.Minute })
+	e := newEnv(t, func(c *account.Config, _ *account.Deps, _ *accounts.Deps) { c.FailBurst = 3; c.FailEvery = time.Minute })
 	user(t, e.db, "alice")
 	try := func(pw string) (*http.Response, string) {
 		return e.post(t, "export", url.Values{"token": {e.token(t, "export")}, "username": {"alice"}, "password": {pw}})
@@ -170,6 +171,7 @@ func fill(t *testing.T, db *store.DB, name string) {
 	must(db.SetVCard(ctx, name, []byte(`<vCard xmlns='vcard-temp'><FN>vcard-marker</FN></vCard>`)))
 	must(db.SetPrivate(ctx, name, "storage storage:bookmarks", []byte(`<storage xmlns='storage:bookmarks'><conference jid='private-marker@conf.test'/></storage>`)))
 	must(db.Block(ctx, name, []string{"spam@blocked.test"}))
+	must(db.PutUpload(ctx, name, store.Upload{ID: "upload-id-1", Size: 3, Created: time.Now()}, store.UploadLimits{}))
 }
 
 func TestDelete(t *testing.T) {
@@ -312,7 +314,7 @@ func TestArchivePage(t *testing.T) {
 		})
 	}
 
-	none := newEnv(t, func(_ *account.Config, d *account.Deps) { d.Archive = nil })
+	none := newEnv(t, func(_ *account.Config, d *account.Deps, _ *accounts.Deps) { d.Archive = nil })
 	user(t, none.db, "alice")
 	resp, body := none.post(t, "archive", url.Values{"username": {"alice"}, "password": {"secret-password"}, "action": {"on"}})
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "no message archive") {
@@ -321,84 +323,13 @@ func TestArchivePage(t *testing.T) {
 }
 
 func TestNewNeedsDeps(t *testing.T) {
-	if _, err := account.New(account.DefaultConfig(domain), account.Deps{}); err == nil {
-		t.Error("New without Store and Sessions succeeded")
-	}
-}
-
-func TestNormaliseUser(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"alice", "alice", true},
-		{" Alice ", "alice", true},
-		{"ALICE@EXAMPLE.TEST", "alice", true},
-		{"alice@other.test", "", false},
-		{"", "", false},
-		{"a b", "", false},
-		{"a/b", "", false},
-		{"ΣΑΣ", "σασ", true},
-	}
-	for _, tc := range tests {
-		got, err := account.NormaliseUser(tc.in, domain)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("NormaliseUser(%q) = %q, %v; want %q, ok %v", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestCreate(t *testing.T) {
-	e := newEnv(t, nil)
-	m := e.pages.Manager()
-	ctx := context.Background()
-	tests := []struct {
-		name, user, pw, want string
-		err                  error
-	}{
-		{"ok", "Newbie", "long-enough", "newbie", nil},
-		{"taken", "newbie", "long-enough", "", account.ErrExists},
-		{"reserved", "Admin", "long-enough", "", account.ErrUsername},
-		{"too long", strings.Repeat("a", account.MaxUsername+1), "long-enough", "", account.ErrUsername},
-		{"invalid", "a b", "long-enough", "", account.ErrUsername},
-		{"short password", "other", "short", "", account.ErrPassword},
-	}
-	for _, tc := range tests {
-		got, err := m.Create(ctx, tc.user, tc.pw)
-		if got != tc.want || !errors.Is(err, tc.err) {
-			t.Errorf("%s: Create(%q) = %q, %v; want %q, %v", tc.name, tc.user, got, err, tc.want, tc.err)
-		}
-	}
-	if err := m.Verify(ctx, "newbie", "long-enough"); err != nil {
-		t.Errorf("Verify after Create: %v", err)
-	}
-}
-
-// waiter is a Sessions that also implements SessionWaiter.
-type waiter struct {
-	kicks
-	waited []string
-}
-
-func (w *waiter) KickUserWait(_ context.Context, user, _, condition string) error {
-	w.waited = append(w.waited, user+" "+condition)
-	return nil
-}
-
-func TestDeleteWaitsForSessions(t *testing.T) {
-	w := &waiter{}
-	e := newEnv(t, func(_ *account.Config, d *account.Deps) { d.Sessions = w })
-	user(t, e.db, "alice")
-	if _, err := e.pages.Manager().Delete(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	if len(w.waited) != 1 || w.waited[0] != "alice not-authorized" || len(w.list()) != 0 {
-		t.Errorf("KickUserWait calls %q, KickUser calls %q; want one wait", w.waited, w.list())
+	if _, err := account.New(account.DefaultConfig(), account.Deps{}); err == nil {
+		t.Error("New without Accounts and Settings succeeded")
 	}
 }
 
 func TestRootPath(t *testing.T) {
-	e := newEnv(t, func(c *account.Config, _ *account.Deps) { c.Path = "/" })
+	e := newEnv(t, func(c *account.Config, _ *account.Deps, _ *accounts.Deps) { c.Path = "/" })
 	resp, err := http.Get(e.srv.URL + "/delete")
 	if err != nil {
 		t.Fatal(err)

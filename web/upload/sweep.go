@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/store"
-	"chatbx/web/account"
 )
 
 // sweepBatch is how many expired uploads Sweep handles per transaction.
@@ -59,7 +59,7 @@ func (u *Uploads) SweepDeleted(ctx context.Context, _ time.Time) (int, error) {
 }
 
 // UnlinkDeleted unlinks the files of deleted accounts right after the
-// deletion (account.Uploads) and scrubs the database, so that the trashed
+// deletion (accounts.Uploads) and scrubs the database, so that the trashed
 // records (file names, sizes) are unreadable in its file at once.
 func (u *Uploads) UnlinkDeleted(ctx context.Context) error {
 	n, err := u.unlinkTrash(ctx)
@@ -171,22 +171,22 @@ func (u *Uploads) DeleteFiles(ctx context.Context, ids []string) error {
 }
 
 // Account returns the view of the uploads that the account operations
-// (web/account: deletion and export) use.
-func (u *Uploads) Account() account.Uploads { return accountUploads{u} }
+// (internal/accounts: deletion and export) use.
+func (u *Uploads) Account() accounts.Uploads { return accountUploads{u} }
 
 type accountUploads struct{ u *Uploads }
 
 // UserUploads lists user's uploads with their URLs and expiry dates for
 // the export. Slots that never received a file are listed too: their
 // records are stored data as well.
-func (a accountUploads) UserUploads(ctx context.Context, user string) ([]account.Upload, error) {
+func (a accountUploads) UserUploads(ctx context.Context, user string) ([]accounts.Upload, error) {
 	ups, err := a.u.UserFiles(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]account.Upload, 0, len(ups))
+	out := make([]accounts.Upload, 0, len(ups))
 	for _, up := range ups {
-		out = append(out, account.Upload{
+		out = append(out, accounts.Upload{
 			URL: a.u.URL(up), Name: up.Name, Type: up.ContentType, Size: up.Size,
 			Uploaded: up.Created, Expires: up.Expires,
 		})

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/accounts"
 	"chatbx/retention"
 	"chatbx/store"
 	"chatbx/store/storetest"
-	"chatbx/web/account"
 	"chatbx/web/upload"
 )
 
 var (
 	_ retention.Sweeper = (*upload.Uploads)(nil)
 	_ retention.Sweeper = retention.SweeperFunc((*upload.Uploads)(nil).SweepDeleted)
-	_ account.Uploads   = (*upload.Uploads)(nil).Account()
+	_ accounts.Uploads  = (*upload.Uploads)(nil).Account()
 )
 
 func exists(t *testing.T, path string) bool {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/load"
 	"chatbx/server"
-	"chatbx/server/load"
 	"chatbx/server/xmpptest"
 	"chatbx/store/storetest"
 )

@@ -35,9 +35,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/load"
 	"chatbx/retention/logs"
 	"chatbx/server"
-	"chatbx/server/load"
 	"chatbx/store"
 )
 

@@ -1,4 +1,9 @@
-package main
+// Package config is chatbx's configuration: one Config declared with struct
+// tags, filled from defaults, one TOML file, CHATBX_* environment variables
+// and command-line flags, checked, and rendered as docs/configuration.md.
+// Each part keeps its own Config and DefaultConfig; the defaults here are
+// taken from them, and main maps this Config onto the parts' configs.
+package config
 
 import (
 	"errors"
@@ -15,13 +20,22 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"chatbx/internal/certs"
+	"chatbx/internal/guard"
+	"chatbx/retention"
+	"chatbx/server/c2s"
+	"chatbx/server/mam"
+	"chatbx/server/register"
+	"chatbx/server/upload"
 	"chatbx/server/vcard"
+	"chatbx/server/ws"
 	"chatbx/store"
+	"chatbx/web"
 )
 
 // Config is the whole configuration of chatbx.
 // It is filled from defaults, one TOML file, CHATBX_* environment variables and
-// command-line flags, in rising order of precedence (see loadConfig).
+// command-line flags, in rising order of precedence (see Load).
 //
 // Every leaf field carries a `key` tag with its TOML name; sections carry the
 // section name. The key table (configKeys) is derived from these tags by
@@ -32,23 +46,23 @@ type Config struct {
 	DataDir     string `key:"data_dir" check:"nonempty" doc:"Directory for all state: chatbx.db (accounts, certificates, settings), uploads/, logs/ and admin.sock (with --dev also the self-signed dev-cert.pem and dev-key.pem). Nothing else is written there, nothing is written elsewhere. Created with mode 0700."`
 	ServiceName string `key:"service_name" def:"(the domain)" doc:"Name of the service shown on the website and in the privacy policy."`
 
-	C2S       C2SConfig       `key:"c2s"`
-	Web       WebConfig       `key:"web"`
-	Contact   ContactConfig   `key:"contact"`
-	TLS       TLSConfig       `key:"tls"`
-	Upload    UploadConfig    `key:"upload"`
-	Retention RetentionConfig `key:"retention"`
-	Log       LogConfig       `key:"log"`
-	Archive   ArchiveConfig   `key:"archive"`
-	Accounts  AccountsConfig  `key:"accounts"`
+	C2S       C2S       `key:"c2s"`
+	Web       Web       `key:"web"`
+	Contact   Contact   `key:"contact"`
+	TLS       TLS       `key:"tls"`
+	Upload    Upload    `key:"upload"`
+	Retention Retention `key:"retention"`
+	Log       Log       `key:"log"`
+	Archive   Archive   `key:"archive"`
+	Accounts  Accounts  `key:"accounts"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
 	source map[string]string // key → "default", "file", "env" or "flag"
 }
 
-// C2SConfig configures client-to-server XMPP (RFC 6120).
-type C2SConfig struct {
+// C2S configures client-to-server XMPP (RFC 6120).
+type C2S struct {
 	Listen             string        `key:"listen" check:"addr" doc:"Listen address for client connections with STARTTLS (RFC 6120 §5). TLS is required before authentication."`
 	ListenTLS          string        `key:"listen_tls" check:"addr" doc:"Listen address for client connections with direct TLS (XEP-0368)."`
 	MaxStanzaBytes     int           `key:"max_stanza_bytes" kind:"size" doc:"Largest stanza a client may send, in bytes (suffixes KiB, MiB accepted). A larger one ends the stream with policy-violation."`
@@ -69,8 +83,8 @@ type C2SConfig struct {
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
 }
 
-// WebConfig configures the HTTPS website and account pages.
-type WebConfig struct {
+// Web configures the HTTPS website and account pages.
+type Web struct {
 	ListenHTTPS string   `key:"listen_https" check:"addr" doc:"Listen address for HTTPS (website, account pages, uploads, TLS-ALPN-01 challenges)."`
 	ListenHTTP  string   `key:"listen_http" check:"addr" doc:"Listen address for plain HTTP. It only answers ACME HTTP-01 challenges and redirects everything else to HTTPS."`
 	Hosts       []string `key:"hosts" check:"domain" def:"[domain]" doc:"Host names the website answers to. Each gets a certificate."`
@@ -85,14 +99,14 @@ type WebConfig struct {
 	PerIPConnections int           `key:"max_connections_per_ip" doc:"Most web connections open at once from one client address (held in memory only while they are open, never logged)."`
 }
 
-// ContactConfig holds the operator's public contact addresses (XEP-0157).
-type ContactConfig struct {
+// Contact holds the operator's public contact addresses (XEP-0157).
+type Contact struct {
 	Admin []string `key:"admin" check:"uri" doc:"Addresses of the operator, as URIs (mailto:admin@example.org, xmpp:admin@example.org). Shown on the website and announced through XEP-0157."`
 	Abuse []string `key:"abuse" check:"uri" doc:"Addresses for abuse reports, as URIs. Shown on the website and announced through XEP-0157."`
 }
 
-// TLSConfig selects where certificates come from.
-type TLSConfig struct {
+// TLS selects where certificates come from.
+type TLS struct {
 	CertFile      string   `key:"cert_file" doc:"PEM certificate chain provided by the operator. Setting tls.cert_file and tls.key_file switches ACME off."`
 	KeyFile       string   `key:"key_file" doc:"PEM private key for tls.cert_file."`
 	ACME          bool     `key:"acme" def:"true (false with --dev or tls.cert_file)" doc:"Obtain and renew certificates automatically with ACME for the domain and every web host."`
@@ -102,8 +116,8 @@ type TLSConfig struct {
 	ACMEChallenge []string `key:"acme_challenges" enum:"http-01|tls-alpn-01" doc:"ACME challenge types to use. HTTP-01 is answered on web.listen_http, TLS-ALPN-01 on web.listen_https; the CA must reach the chosen one on port 80 or 443."`
 }
 
-// UploadConfig configures HTTP File Upload (XEP-0363).
-type UploadConfig struct {
+// Upload configures HTTP File Upload (XEP-0363).
+type Upload struct {
 	MaxFileSize int `key:"max_file_size" kind:"size" doc:"Largest file a client may upload, in bytes (suffixes KiB, MiB, GiB accepted). Announced to clients in disco#info."`
 	Quota       int `key:"quota" kind:"size" doc:"Most bytes one account may hold in uploads at a time; uploads are deleted after retention.uploads."`
 
@@ -111,8 +125,8 @@ type UploadConfig struct {
 	IdleTimeout time.Duration `key:"idle_timeout" doc:"An upload whose data stops arriving for this long is cut off. An upload that keeps making progress may take as long as it needs."`
 }
 
-// RetentionConfig holds the deletion periods promised by the privacy policy.
-type RetentionConfig struct {
+// Retention holds the deletion periods promised by the privacy policy.
+type Retention struct {
 	Uploads        time.Duration `key:"uploads" doc:"Uploaded files (XEP-0363) are deleted this long after upload."`
 	WebErrors      time.Duration `key:"web_errors" doc:"Web error log files are deleted this long after their last line."`
 	ConnectionLogs time.Duration `key:"connection_logs" doc:"Connection log files (login, logout, failed login with anonymised IP) are deleted this long after their last line."`
@@ -121,29 +135,29 @@ type RetentionConfig struct {
 	Sweep          time.Duration `key:"sweep" doc:"How often expired invites and leftovers of interrupted account deletions are swept, and how often the database's free pages are overwritten so that deleted data is unreadable in the file."`
 }
 
-// LogConfig configures logging.
-type LogConfig struct {
+// Log configures logging.
+type Log struct {
 	Stderr bool   `key:"stderr" def:"false (true with --dev)" doc:"Also write log lines to standard error. Retention cannot delete lines that a journal or container runtime keeps, so 'chatbx check' warns when this is on outside --dev."`
 	Level  string `key:"level" enum:"debug|info|warn|error" doc:"Least severe level written: debug, info, warn or error. No level ever logs message bodies, contacts, resources or full IP addresses."`
 }
 
-// ArchiveConfig configures the message archive (XEP-0313).
-type ArchiveConfig struct {
+// Archive configures the message archive (XEP-0313).
+type Archive struct {
 	Default  string        `key:"default" enum:"never|roster|always" doc:"Archive preference of new accounts: never, roster or always. The privacy policy promises never: users switch it on themselves."`
 	MaxAge   time.Duration `key:"max_age" check:"nonneg" doc:"Archived messages older than this are deleted. 0 keeps them until the user purges the archive."`
 	MaxBytes int           `key:"max_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account's message archive may take. When a new message does not fit, the oldest messages are deleted to make room: the archive keeps the newest history. 0 switches the cap off."`
 }
 
-// AccountsConfig configures how accounts are created.
-type AccountsConfig struct {
+// Accounts configures how accounts are created.
+type Accounts struct {
 	Registration    string        `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
 	LoginFailures   int           `key:"login_failures" doc:"Failed password checks for one account from one anonymised network (IPv4 /24, IPv6 /48) before each further attempt must wait (2 s, doubling up to accounts.login_max_backoff) and is answered with temporary-auth-failure (HTTP 429 on the account pages) without the password being checked. Shared by XMPP login and the account pages, kept in memory only under a keyed hash (no usernames, no addresses); unknown usernames are treated alike."`
 	LoginMaxBackoff time.Duration `key:"login_max_backoff" doc:"Longest wait imposed between password attempts for one account. Failures are forgotten over time and the owner's right password succeeds once a wait is over: no account is ever locked."`
 }
 
-// storeLimits maps the per-user storage caps to the store's Limits; a 0
+// StoreLimits maps the per-user storage caps to the store's Limits; a 0
 // in the configuration switches a cap off.
-func storeLimits(c *Config) store.Limits {
+func (c *Config) StoreLimits() store.Limits {
 	off := func(v int) int64 {
 		if v == 0 {
 			return -1
@@ -159,74 +173,101 @@ func storeLimits(c *Config) store.Limits {
 	}
 }
 
-// Default values that more than one place needs.
+// Defaults that belong to no part: the data directory and the --dev values.
 const (
-	defaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
-	defaultDataDir       = "/var/lib/chatbx"
-	devDataDir           = "./chatbx-data"
-	devDomain            = "localhost"
-	day                  = 24 * time.Hour
+	defaultDataDir = "/var/lib/chatbx"
+	devDataDir     = "./chatbx-data"
+	devDomain      = "localhost"
+	day            = 24 * time.Hour
 )
 
 // DefaultConfig returns the production defaults.
 // Domain is empty and must be set; derived values (web.hosts, service_name)
-// are filled in by loadConfig.
+// are filled in by Load.
+//
+// A key that configures a part takes its default from that part's
+// DefaultConfig (or store.DefaultLimits), so every default is written once;
+// only what belongs to no part (the data directory, the web listeners, the
+// log level) is written here.
 func DefaultConfig() Config {
+	c2sDef := c2s.DefaultConfig()
+	wsDef := ws.DefaultConfig()
+	webDef := web.DefaultConfig()
+	tlsDef := certs.DefaultConfig()
+	uploadDef := upload.DefaultConfig("")
+	retDef := retention.DefaultConfig()
+	mamDef := mam.DefaultConfig()
+	regDef := register.DefaultConfig("")
+	guardDef := guard.DefaultConfig()
+	limits := store.DefaultLimits()
 	return Config{
 		DataDir: defaultDataDir,
-		C2S: C2SConfig{
-			Listen:             ":5222",
-			ListenTLS:          ":5223",
-			MaxStanzaBytes:     256 << 10,
-			OfflineMax:         1000,
-			OfflineBytes:       int(store.DefaultLimits().OfflineBytes),
-			OfflineSenderShare: store.DefaultLimits().OfflineSenderPercent,
-			RosterMax:          store.DefaultLimits().RosterItems,
-			PrivateBytes:       int(store.DefaultLimits().PrivateBytes),
+		C2S: C2S{
+			Listen:             c2sDef.Listen,
+			ListenTLS:          c2sDef.ListenTLS,
+			MaxStanzaBytes:     c2sDef.MaxStanzaBytes,
+			OfflineMax:         c2sDef.OfflineMax,
+			OfflineBytes:       int(limits.OfflineBytes),
+			OfflineSenderShare: limits.OfflineSenderPercent,
+			RosterMax:          limits.RosterItems,
+			PrivateBytes:       int(limits.PrivateBytes),
 			VCardBytes:         vcard.DefaultConfig().MaxBytes,
-			IdleTimeout:        5 * time.Minute,
-			NegotiationTimeout: 30 * time.Second,
-			ConnPerSecond:      20,
-			ConnBurst:          200,
-			AuthBurst:          30,
-			QueueBytes:         4 << 20,
-			MaxConnections:     20000,
-			MaxUnauthenticated: 1000,
+			IdleTimeout:        c2sDef.IdleTimeout,
+			NegotiationTimeout: c2sDef.NegotiationTimeout,
+			ConnPerSecond:      int(c2sDef.ConnPerSecond),
+			ConnBurst:          c2sDef.ConnBurst,
+			AuthBurst:          c2sDef.AuthFailBurst,
+			QueueBytes:         c2sDef.QueueBytes,
+			MaxConnections:     c2sDef.MaxConnections,
+			MaxUnauthenticated: c2sDef.MaxUnauthenticated,
 		},
-		Web: WebConfig{
+		Web: Web{
 			ListenHTTPS:      ":443",
 			ListenHTTP:       ":80",
 			WebSocket:        true,
-			WSOrigins:        []string{"*"},
-			HeaderTimeout:    10 * time.Second,
-			BodyTimeout:      30 * time.Second,
-			WriteTimeout:     time.Minute,
-			MaxConnections:   1024,
-			PerIPConnections: 64,
+			WSOrigins:        wsOrigins(wsDef.Origins),
+			HeaderTimeout:    webDef.HeaderTimeout,
+			BodyTimeout:      webDef.BodyTimeout,
+			WriteTimeout:     webDef.WriteTimeout,
+			MaxConnections:   webDef.MaxConnections,
+			PerIPConnections: webDef.PerIPConnections,
 		},
-		TLS: TLSConfig{
-			ACME:          true,
-			ACMEDirectory: defaultACMEDirectory,
-			ACMEChallenge: []string{"http-01", "tls-alpn-01"},
+		TLS: TLS{
+			ACME:          tlsDef.ACME,
+			ACMEDirectory: tlsDef.Directory,
+			ACMEChallenge: tlsDef.Challenges,
 		},
-		Upload: UploadConfig{
-			MaxFileSize: 100 << 20,
-			Quota:       1 << 30,
-			MaxPerDay:   200,
-			IdleTimeout: time.Minute,
+		Upload: Upload{
+			MaxFileSize: int(uploadDef.MaxFileSize),
+			Quota:       int(uploadDef.Quota),
+			MaxPerDay:   uploadDef.MaxPerDay,
+			IdleTimeout: time.Minute, // web/upload's default for a zero IdleTimeout
 		},
-		Retention: RetentionConfig{
-			Uploads:        30 * day,
-			WebErrors:      30 * day,
-			ConnectionLogs: 24 * time.Hour,
-			Offline:        30 * day,
-			MaintenanceMax: 24 * time.Hour,
-			Sweep:          10 * time.Minute,
+		Retention: Retention{
+			Uploads:        retDef.Uploads,
+			WebErrors:      retDef.WebErrors,
+			ConnectionLogs: retDef.ConnectionLogs,
+			Offline:        retDef.Offline,
+			MaintenanceMax: retDef.MaintenanceMax,
+			Sweep:          retDef.Sweep,
 		},
-		Log:      LogConfig{Level: "info"},
-		Archive:  ArchiveConfig{Default: "never", MaxBytes: int(store.DefaultLimits().ArchiveBytes)},
-		Accounts: AccountsConfig{Registration: "closed", LoginFailures: 5, LoginMaxBackoff: 5 * time.Minute},
+		Log:     Log{Level: "info"},
+		Archive: Archive{Default: mamDef.Default, MaxBytes: int(limits.ArchiveBytes)},
+		Accounts: Accounts{
+			Registration:    regDef.Registration,
+			LoginFailures:   guardDef.NetworkFree,
+			LoginMaxBackoff: guardDef.MaxBackoff,
+		},
 	}
+}
+
+// wsOrigins is web.websocket_origins for the WebSocket package's Origins:
+// empty there means any origin, which the key spells "*".
+func wsOrigins(o []string) []string {
+	if len(o) == 0 {
+		return []string{"*"}
+	}
+	return o
 }
 
 // DevConfig returns the defaults of `chatbx serve --dev`: domain localhost,
@@ -246,26 +287,26 @@ func DevConfig() Config {
 	return c
 }
 
-// keyKind is the value type of a configuration key.
-type keyKind int
+// Kind is the value type of a configuration key.
+type Kind int
 
 const (
-	kindString keyKind = iota
-	kindList
-	kindInt
-	kindSize
-	kindBool
-	kindDuration
+	KindString Kind = iota
+	KindList
+	KindInt
+	KindSize
+	KindBool
+	KindDuration
 )
 
-func (k keyKind) String() string {
+func (k Kind) String() string {
 	return [...]string{"string", "list of strings", "integer", "size", "bool", "duration"}[k]
 }
 
-// configKey describes one configuration key.
-type configKey struct {
+// Key describes one configuration key.
+type Key struct {
 	Name       string // TOML name with section: "c2s.listen_tls"
-	Kind       keyKind
+	Kind       Kind
 	Doc        string
 	DefaultDoc string   // shown instead of the default value when it is derived
 	Enum       []string // allowed values (each element for lists)
@@ -274,16 +315,16 @@ type configKey struct {
 }
 
 // Flag returns the flag name without dashes: "c2s-listen-tls".
-func (k configKey) Flag() string {
+func (k Key) Flag() string {
 	return strings.NewReplacer(".", "-", "_", "-").Replace(k.Name)
 }
 
 // Env returns the environment variable: "CHATBX_C2S_LISTEN_TLS".
-func (k configKey) Env() string {
+func (k Key) Env() string {
 	return "CHATBX_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k.Name))
 }
 
-func (k configKey) field(c *Config) reflect.Value {
+func (k Key) field(c *Config) reflect.Value {
 	return reflect.ValueOf(c).Elem().FieldByIndex(k.index)
 }
 
@@ -304,8 +345,11 @@ var (
 	stringsType  = reflect.TypeFor[[]string]()
 )
 
-func mustConfigKeys() []configKey {
-	var keys []configKey
+// Keys returns the key table, in declaration order.
+func Keys() []Key { return slices.Clone(configKeys) }
+
+func mustConfigKeys() []Key {
+	var keys []Key
 	var walk func(t reflect.Type, prefix string, index []int)
 	walk = func(t reflect.Type, prefix string, index []int) {
 		for i := range t.NumField() {
@@ -319,7 +363,7 @@ func mustConfigKeys() []configKey {
 				walk(f.Type, prefix+name+".", idx)
 				continue
 			}
-			k := configKey{
+			k := Key{
 				Name:       prefix + name,
 				Doc:        f.Tag.Get("doc"),
 				DefaultDoc: f.Tag.Get("def"),
@@ -331,17 +375,17 @@ func mustConfigKeys() []configKey {
 			}
 			switch {
 			case f.Type == durationType:
-				k.Kind = kindDuration
+				k.Kind = KindDuration
 			case f.Type == stringsType:
-				k.Kind = kindList
+				k.Kind = KindList
 			case f.Type.Kind() == reflect.String:
-				k.Kind = kindString
+				k.Kind = KindString
 			case f.Type.Kind() == reflect.Bool:
-				k.Kind = kindBool
+				k.Kind = KindBool
 			case f.Type.Kind() == reflect.Int && f.Tag.Get("kind") == "size":
-				k.Kind = kindSize
+				k.Kind = KindSize
 			case f.Type.Kind() == reflect.Int:
-				k.Kind = kindInt
+				k.Kind = KindInt
 			default:
 				panic("config: unsupported type for key " + k.Name)
 			}
@@ -355,31 +399,31 @@ func mustConfigKeys() []configKey {
 	return keys
 }
 
-func lookupKey(name string) (configKey, bool) {
+func lookupKey(name string) (Key, bool) {
 	for _, k := range configKeys {
 		if k.Name == name {
 			return k, true
 		}
 	}
-	return configKey{}, false
+	return Key{}, false
 }
 
-func lookupFlag(flag string) (configKey, bool) {
+func LookupFlag(flag string) (Key, bool) {
 	for _, k := range configKeys {
 		if k.Flag() == flag {
 			return k, true
 		}
 	}
-	return configKey{}, false
+	return Key{}, false
 }
 
-func lookupEnv(env string) (configKey, bool) {
+func lookupEnv(env string) (Key, bool) {
 	for _, k := range configKeys {
 		if k.Env() == env {
 			return k, true
 		}
 	}
-	return configKey{}, false
+	return Key{}, false
 }
 
 // isSection reports whether name is a section such as "c2s".
@@ -394,33 +438,33 @@ func isSection(name string) bool {
 
 // parseString converts the text form used by flags and environment variables
 // (lists are comma separated) into the key's Go value, and checks it.
-func (k configKey) parseString(s string) (any, error) {
+func (k Key) parseString(s string) (any, error) {
 	var v any
 	switch k.Kind {
-	case kindString:
+	case KindString:
 		v = strings.TrimSpace(s)
-	case kindList:
+	case KindList:
 		v = splitList(s)
-	case kindInt:
+	case KindInt:
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
 			return nil, fmt.Errorf("invalid integer %q", s)
 		}
 		v = n
-	case kindSize:
+	case KindSize:
 		n, err := parseSize(s)
 		if err != nil {
 			return nil, err
 		}
 		v = n
-	case kindBool:
+	case KindBool:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
 			return nil, fmt.Errorf("invalid boolean %q (want true or false)", s)
 		}
 		v = b
-	case kindDuration:
-		d, err := parseDuration(s)
+	case KindDuration:
+		d, err := ParseDuration(s)
 		if err != nil {
 			return nil, err
 		}
@@ -430,16 +474,16 @@ func (k configKey) parseString(s string) (any, error) {
 }
 
 // parseTOML converts a value decoded from TOML into the key's Go value, and checks it.
-func (k configKey) parseTOML(raw any) (any, error) {
+func (k Key) parseTOML(raw any) (any, error) {
 	var v any
 	switch k.Kind {
-	case kindString:
+	case KindString:
 		s, ok := raw.(string)
 		if !ok {
 			return nil, fmt.Errorf("want a string, got %s", tomlType(raw))
 		}
 		v = s
-	case kindList:
+	case KindList:
 		switch x := raw.(type) {
 		case string:
 			v = splitList(x)
@@ -456,7 +500,7 @@ func (k configKey) parseTOML(raw any) (any, error) {
 		default:
 			return nil, fmt.Errorf("want an array of strings, got %s", tomlType(raw))
 		}
-	case kindInt, kindSize:
+	case KindInt, KindSize:
 		switch x := raw.(type) {
 		case int64:
 			if x < math.MinInt || x > math.MaxInt {
@@ -464,7 +508,7 @@ func (k configKey) parseTOML(raw any) (any, error) {
 			}
 			v = int(x)
 		case string:
-			if k.Kind != kindSize {
+			if k.Kind != KindSize {
 				return nil, fmt.Errorf("want an integer, got string %q", x)
 			}
 			n, err := parseSize(x)
@@ -475,18 +519,18 @@ func (k configKey) parseTOML(raw any) (any, error) {
 		default:
 			return nil, fmt.Errorf("want an integer, got %s", tomlType(raw))
 		}
-	case kindBool:
+	case KindBool:
 		b, ok := raw.(bool)
 		if !ok {
 			return nil, fmt.Errorf("want true or false, got %s", tomlType(raw))
 		}
 		v = b
-	case kindDuration:
+	case KindDuration:
 		s, ok := raw.(string)
 		if !ok {
 			return nil, fmt.Errorf("want a duration string such as \"30d\" or \"5m\", got %s", tomlType(raw))
 		}
-		d, err := parseDuration(s)
+		d, err := ParseDuration(s)
 		if err != nil {
 			return nil, err
 		}
@@ -525,7 +569,7 @@ func splitList(s string) []string {
 }
 
 // check validates a parsed value against the key's rules.
-func (k configKey) check(v any) error {
+func (k Key) check(v any) error {
 	if len(k.Enum) > 0 {
 		for _, s := range asStrings(v) {
 			if !slices.Contains(k.Enum, s) {
@@ -540,7 +584,7 @@ func (k configKey) check(v any) error {
 		}
 	case time.Duration:
 		if x < 0 || (x == 0 && k.Check != "nonneg") {
-			return fmt.Errorf("must be greater than 0, got %s", formatDuration(x))
+			return fmt.Errorf("must be greater than 0, got %s", FormatDuration(x))
 		}
 	}
 	for _, s := range asStrings(v) {
@@ -628,36 +672,36 @@ func checkURL(s string) error {
 	return nil
 }
 
-func (k configKey) set(c *Config, v any) {
+func (k Key) set(c *Config, v any) {
 	k.field(c).Set(reflect.ValueOf(v))
 }
 
-// configError names the key, the source and the problem.
-type configError struct {
+// Error names the key, the source and the problem.
+type Error struct {
 	Key    string // "c2s.idle_timeout"
 	Source string // "flag --c2s-idle-timeout", "CHATBX_C2S_IDLE_TIMEOUT", "chatbx.toml"
 	Err    error
 }
 
-func (e *configError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("config: %s: %v (from %s)", e.Key, e.Err, e.Source)
 }
 
-func (e *configError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// configSources is what loadConfig reads besides the defaults.
-type configSources struct {
+// Sources is what Load reads besides the defaults.
+type Sources struct {
 	Dev     bool              // --dev
 	File    string            // --config; empty: CHATBX_CONFIG from Environ, else no file
 	Environ []string          // os.Environ()
 	Flags   map[string]string // key name → raw flag value
 }
 
-// loadConfig builds the configuration: defaults (production or --dev), then the
+// Load builds the configuration: defaults (production or --dev), then the
 // TOML file, then CHATBX_* variables, then flags. It fills in derived values
 // (web.hosts, service_name, tls.acme with a certificate file) and checks
-// every value; it does not check what only serve needs (see Config.validate).
-func loadConfig(src configSources) (Config, error) {
+// every value; it does not check what only serve needs (see Config.Validate).
+func Load(src Sources) (Config, error) {
 	c := DefaultConfig()
 	if src.Dev {
 		c = DevConfig()
@@ -703,7 +747,7 @@ func loadConfig(src configSources) (Config, error) {
 		}
 		v, err := k.parseString(env[name])
 		if err != nil {
-			return Config{}, &configError{Key: k.Name, Source: "environment variable " + name, Err: err}
+			return Config{}, &Error{Key: k.Name, Source: "environment variable " + name, Err: err}
 		}
 		k.set(&c, v)
 		c.source[k.Name] = "env"
@@ -715,7 +759,7 @@ func loadConfig(src configSources) (Config, error) {
 		}
 		v, err := k.parseString(raw)
 		if err != nil {
-			return Config{}, &configError{Key: k.Name, Source: "flag --" + k.Flag(), Err: err}
+			return Config{}, &Error{Key: k.Name, Source: "flag --" + k.Flag(), Err: err}
 		}
 		k.set(&c, v)
 		c.source[k.Name] = "flag"
@@ -748,7 +792,7 @@ func (c *Config) applyTable(table map[string]any, prefix, file string) error {
 		if k, ok := lookupKey(full); ok {
 			v, err := k.parseTOML(raw)
 			if err != nil {
-				return &configError{Key: full, Source: file, Err: err}
+				return &Error{Key: full, Source: file, Err: err}
 			}
 			k.set(c, v)
 			c.source[full] = "file"
@@ -761,9 +805,9 @@ func (c *Config) applyTable(table map[string]any, prefix, file string) error {
 			continue
 		}
 		if isSection(full) {
-			return &configError{Key: full, Source: file, Err: errors.New("is a section: write [" + full + "]")}
+			return &Error{Key: full, Source: file, Err: errors.New("is a section: write [" + full + "]")}
 		}
-		return &configError{Key: displayKey(full), Source: file, Err: errors.New("unknown key")}
+		return &Error{Key: displayKey(full), Source: file, Err: errors.New("unknown key")}
 	}
 	return nil
 }
@@ -788,11 +832,11 @@ func (c *Config) derive() error {
 	}
 	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
 		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
-			return &configError{Key: "tls.cert_file", Source: c.source["tls.cert_file"] + " value",
+			return &Error{Key: "tls.cert_file", Source: c.source["tls.cert_file"] + " value",
 				Err: errors.New("tls.cert_file and tls.key_file must be set together")}
 		}
 		if c.TLS.ACME && c.source["tls.acme"] != "default" {
-			return &configError{Key: "tls.acme", Source: c.source["tls.acme"] + " value",
+			return &Error{Key: "tls.acme", Source: c.source["tls.acme"] + " value",
 				Err: errors.New("tls.acme = true and tls.cert_file exclude each other")}
 		}
 		// An operator-provided certificate switches ACME off.
@@ -801,18 +845,18 @@ func (c *Config) derive() error {
 	return nil
 }
 
-// validate checks what serve and check need beyond single values.
-func (c *Config) validate() error {
+// Validate checks what serve and check need beyond single values.
+func (c *Config) Validate() error {
 	if c.Domain == "" {
-		return &configError{Key: "domain", Source: "configuration",
+		return &Error{Key: "domain", Source: "configuration",
 			Err: errors.New("required (or run with --dev)")}
 	}
 	if !c.dev && !c.TLS.ACME && c.TLS.CertFile == "" {
-		return &configError{Key: "tls.acme", Source: "configuration",
+		return &Error{Key: "tls.acme", Source: "configuration",
 			Err: errors.New("no certificate source: set tls.acme = true or tls.cert_file and tls.key_file")}
 	}
 	if c.TLS.ACME && len(c.TLS.ACMEChallenge) == 0 {
-		return &configError{Key: "tls.acme_challenges", Source: "configuration",
+		return &Error{Key: "tls.acme_challenges", Source: "configuration",
 			Err: errors.New("needs at least one challenge type while tls.acme is on")}
 	}
 	addrs := map[string]string{}
@@ -820,7 +864,7 @@ func (c *Config) validate() error {
 		k, _ := lookupKey(name)
 		a := k.field(c).String()
 		if other, dup := addrs[a]; dup && !strings.HasSuffix(a, ":0") {
-			return &configError{Key: name, Source: "configuration",
+			return &Error{Key: name, Source: "configuration",
 				Err: fmt.Errorf("listen address %q is also used by %s", a, other)}
 		}
 		addrs[a] = name
@@ -834,8 +878,11 @@ func (c *Config) Source(key string) string { return c.source[key] }
 // Dev reports whether the configuration was loaded with --dev.
 func (c *Config) Dev() bool { return c.dev }
 
-// formatValue renders a key's value in TOML syntax.
-func (k configKey) formatValue(c *Config) string {
+// File is the TOML file that was read, or "" when there was none.
+func (c *Config) File() string { return c.file }
+
+// Format renders a key's value in TOML syntax.
+func (k Key) Format(c *Config) string {
 	v := k.field(c).Interface()
 	switch x := v.(type) {
 	case string:
@@ -847,9 +894,9 @@ func (k configKey) formatValue(c *Config) string {
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	case time.Duration:
-		return strconv.Quote(formatDuration(x))
+		return strconv.Quote(FormatDuration(x))
 	case int:
-		if k.Kind == kindSize {
+		if k.Kind == KindSize {
 			return formatSize(x)
 		}
 		return strconv.Itoa(x)
@@ -859,9 +906,9 @@ func (k configKey) formatValue(c *Config) string {
 	return fmt.Sprint(v)
 }
 
-// parseDuration parses Go duration syntax ("1h30m", "20s", "500ms") extended
+// ParseDuration parses Go duration syntax ("1h30m", "20s", "500ms") extended
 // with days ("30d", "1d12h", "1.5d"). Negative durations are refused.
-func parseDuration(s string) (time.Duration, error) {
+func ParseDuration(s string) (time.Duration, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -919,14 +966,14 @@ func parseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// formatDuration is the inverse of parseDuration: "30d", "24h", "5m", "1h30m", "1.5s".
-func formatDuration(d time.Duration) string {
+// FormatDuration is the inverse of ParseDuration: "30d", "24h", "5m", "1h30m", "1.5s".
+func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
 	}
 	var b strings.Builder
 	if d < 0 {
-		// Not produced by parseDuration; shown for error messages only.
+		// Not produced by ParseDuration; shown for error messages only.
 		return d.String()
 	}
 	if d >= 2*day && d%day == 0 {
@@ -990,107 +1037,4 @@ func formatSize(n int) string {
 		return strconv.Quote(strconv.Itoa(n>>10) + "KiB")
 	}
 	return strconv.Itoa(n)
-}
-
-// configDocs renders docs/configuration.md from the key table.
-func configDocs() string {
-	def, dev := DefaultConfig(), DevConfig()
-	var b strings.Builder
-	b.WriteString(`# Configuration
-
-<!-- Generated from config.go: run "go test -run TestConfigDocs -update ." (or "chatbx config docs"). Do not edit by hand. -->
-
-chatbx reads its configuration from four places; a later one wins:
-
-1. built-in defaults (production, or development with ` + "`--dev`" + `),
-2. one TOML file: ` + "`--config FILE`" + ` (or the environment variable ` + "`CHATBX_CONFIG`" + `),
-3. environment variables ` + "`CHATBX_*`" + `,
-4. command-line flags.
-
-Every key has all three forms, by one mechanical rule: the key ` + "`a.b_c`" + ` is the flag
-` + "`--a-b-c`" + ` and the environment variable ` + "`CHATBX_A_B_C`" + `. For example ` + "`c2s.listen_tls`" + ` is
-` + "`--c2s-listen-tls`" + ` and ` + "`CHATBX_C2S_LISTEN_TLS`" + `, and ` + "`data_dir`" + ` is ` + "`--data-dir`" + `.
-In the file, the part before the first dot is a table: ` + "`c2s.listen_tls`" + ` is ` + "`listen_tls`" + ` under ` + "`[c2s]`" + `.
-
-Unknown keys in the file, unknown ` + "`CHATBX_*`" + ` variables (only ` + "`CHATBX_CONFIG`" + ` and
-` + "`CHATBX_BENCH_PASSWORD`" + `, read by ` + "`chatbx bench`" + `, are not keys), unknown flags and invalid values are
-errors that name the key; chatbx then exits with status 1 (2 for a mistake on the command line).
-The user commands (` + "`chatbx user …`" + `) read the same configuration, so ` + "`--config`" + `, ` + "`--data-dir`" + `
-and ` + "`--dev`" + ` work there too. ` + "`chatbx check`" + ` prints the effective value of every key and where it came from.
-
-## Value syntax
-
-- **string**: TOML string; flag and environment take the text as is.
-- **list of strings**: TOML array of strings (` + "`[\"a\", \"b\"]`" + `); flags and environment variables separate the elements with commas (` + "`a,b`" + `).
-- **integer**, **bool** (` + "`true`" + `/` + "`false`" + `).
-- **duration**: a string in Go syntax plus days: ` + "`30d`" + `, ` + "`1d12h`" + `, ` + "`24h`" + `, ` + "`5m`" + `, ` + "`20s`" + `, ` + "`500ms`" + `. Must be greater than zero unless the key says otherwise.
-- **size**: bytes, as an integer or a string with a unit: ` + "`262144`" + `, ` + "`\"256KiB\"`" + `, ` + "`\"1MiB\"`" + ` (also kB, MB, GB for powers of ten).
-
-## Development mode
-
-` + "`chatbx serve --dev`" + ` changes the defaults (every one can still be overridden): domain ` + "`localhost`" + `,
-data directory ` + "`./chatbx-data`" + `, all listeners on 127.0.0.1 with unprivileged ports, no ACME (a
-self-signed certificate for the domain and every web host is generated once) and logs also on
-standard error.
-
-## Keys
-
-| key | type | default | default with ` + "`--dev`" + ` |
-|---|---|---|---|
-`)
-	for _, k := range configKeys {
-		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s | %s |\n", k.Name, anchor(k.Name), k.Kind, docDefault(k, &def), docDefault(k, &dev))
-	}
-	section := ""
-	for _, k := range configKeys {
-		if s, _, ok := strings.Cut(k.Name, "."); ok && s != section {
-			section = s
-			fmt.Fprintf(&b, "\n## [%s]\n", s)
-		}
-		fmt.Fprintf(&b, "\n### `%s`\n\n%s\n\n", k.Name, k.Doc)
-		fmt.Fprintf(&b, "- type: %s", k.Kind)
-		if len(k.Enum) > 0 {
-			fmt.Fprintf(&b, ", one of `%s`", strings.Join(k.Enum, "`, `"))
-		}
-		fmt.Fprintf(&b, "\n- default: %s", docDefault(k, &def))
-		if d1, d2 := docDefault(k, &def), docDefault(k, &dev); d1 != d2 {
-			fmt.Fprintf(&b, "; with `--dev`: %s", d2)
-		}
-		fmt.Fprintf(&b, "\n- flag: `--%s`\n- environment: `%s`\n", k.Flag(), k.Env())
-	}
-	b.WriteString("\n## Example\n\nA production file (`/etc/chatbx/chatbx.toml`) needs only the domain and the contacts:\n\n```toml\n")
-	b.WriteString(`domain = "example.org"
-data_dir = "/var/lib/chatbx"
-
-[contact]
-admin = ["mailto:admin@example.org", "xmpp:operator@example.org"]
-abuse = ["mailto:abuse@example.org"]
-
-[tls]
-acme_email = "admin@example.org"
-`)
-	b.WriteString("```\n")
-	return b.String()
-}
-
-// docDefault renders a default for the documentation.
-func docDefault(k configKey, c *Config) string {
-	if k.DefaultDoc != "" && !c.dev {
-		return k.DefaultDoc
-	}
-	if k.DefaultDoc != "" && c.dev {
-		// Derived defaults follow the dev domain.
-		switch k.Name {
-		case "web.hosts":
-			return "`[\"" + devDomain + "\"]`"
-		case "service_name":
-			return "`\"" + devDomain + "\"`"
-		}
-	}
-	return "`" + k.formatValue(c) + "`"
-}
-
-// anchor is the GitHub-style heading anchor of a key's section.
-func anchor(name string) string {
-	return strings.NewReplacer(".", "", "_", "_").Replace(name)
 }

@@ -1,4 +1,4 @@
-package main
+package certs
 
 // Real ACME issuance against Debian's pebble, on loopback only.
 //
@@ -282,7 +282,7 @@ func listenACMEServer(t *testing.T) *acmeServer {
 }
 
 // serve runs the web site and the XMPP-style listeners with src.
-func (s *acmeServer) serve(t *testing.T, src *certSource) {
+func (s *acmeServer) serve(t *testing.T, src *Source) {
 	t.Helper()
 	wcfg := web.DefaultConfig()
 	wcfg.Domain = pebbleNames[0]
@@ -405,9 +405,9 @@ func verifyFor(roots *x509.CertPool, name string) *tls.Config {
 
 // newPebbleSource returns a certificate source for pebble p, answering
 // challenges on s's listeners.
-func newPebbleSource(t *testing.T, p *pebbleCA, s *acmeServer, storage certmagic.Storage, challenges []string, log *syncBuffer) *certSource {
+func newPebbleSource(t *testing.T, p *pebbleCA, s *acmeServer, storage certmagic.Storage, challenges []string, log *syncBuffer) *Source {
 	t.Helper()
-	src, err := newCertSource(tlsConfig{
+	src, err := New(Config{
 		ACME:               true,
 		Directory:          p.directory,
 		Email:              "admin@xmpp.test",
@@ -428,7 +428,7 @@ func newPebbleSource(t *testing.T, p *pebbleCA, s *acmeServer, storage certmagic
 
 // runSource runs src until stop is called or the test ends, and waits for
 // its certificates.
-func runSource(t *testing.T, src *certSource) (stop func()) {
+func runSource(t *testing.T, src *Source) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})

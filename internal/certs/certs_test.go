@@ -1,4 +1,4 @@
-package main
+package certs
 
 import (
 	"bytes"
@@ -96,7 +96,7 @@ func TestDevCertificate(t *testing.T) {
 	if leaf.PublicKeyAlgorithm != x509.ECDSA {
 		t.Errorf("key algorithm %v, want ECDSA", leaf.PublicKeyAlgorithm)
 	}
-	info, err := os.Stat(filepath.Join(dir, devKeyName))
+	info, err := os.Stat(filepath.Join(dir, DevKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func poolOf(certs ...*x509.Certificate) *x509.CertPool {
 
 func TestCertSourceDev(t *testing.T) {
 	dir := t.TempDir()
-	src, err := newCertSource(tlsConfig{Dev: true, DataDir: dir, Names: []string{"xmpp.test"}}, nil, zerolog.Nop())
+	src, err := New(Config{Dev: true, DataDir: dir, Names: []string{"xmpp.test"}}, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestStartTLSConfigNoSNI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &certSource{mode: "dev"}
+	src := &Source{mode: "dev"}
 	src.current.Store(&cert)
 	src.startTLSBase = src.config(nil)
 	// Record the name the certificate lookup is asked for.
@@ -270,7 +270,7 @@ func TestCertSourceFile(t *testing.T) {
 	certFile, keyFile := writeKeyPair(t, dir, first)
 
 	var logbuf syncBuffer
-	src, err := newCertSource(tlsConfig{CertFile: certFile, KeyFile: keyFile, ACME: true, Names: []string{"xmpp.test", "other.test"}}, nil, zerolog.New(&logbuf))
+	src, err := New(Config{CertFile: certFile, KeyFile: keyFile, ACME: true, Names: []string{"xmpp.test", "other.test"}}, nil, zerolog.New(&logbuf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,10 +315,10 @@ func TestCertSourceFile(t *testing.T) {
 		t.Errorf("broken files replaced the certificate")
 	}
 
-	if _, err := newCertSource(tlsConfig{CertFile: certFile, Names: []string{"x.test"}}, nil, zerolog.Nop()); err == nil {
+	if _, err := New(Config{CertFile: certFile, Names: []string{"x.test"}}, nil, zerolog.Nop()); err == nil {
 		t.Errorf("cert_file without key_file accepted")
 	}
-	if _, err := newCertSource(tlsConfig{CertFile: filepath.Join(dir, "missing.pem"), KeyFile: keyFile, Names: []string{"x.test"}}, nil, zerolog.Nop()); err == nil {
+	if _, err := New(Config{CertFile: filepath.Join(dir, "missing.pem"), KeyFile: keyFile, Names: []string{"x.test"}}, nil, zerolog.Nop()); err == nil {
 		t.Errorf("missing cert file accepted")
 	}
 }
@@ -327,22 +327,22 @@ func TestCertSourceConfigErrors(t *testing.T) {
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 	tests := []struct {
 		name    string
-		cfg     tlsConfig
+		cfg     Config
 		storage certmagic.Storage
 	}{
-		{"no names", tlsConfig{Dev: true, DataDir: t.TempDir()}, nil},
-		{"no source", tlsConfig{Names: []string{"x.test"}}, nil},
-		{"acme without storage", tlsConfig{ACME: true, Challenges: []string{"http-01"}, Names: []string{"x.test"}}, nil},
-		{"acme without challenges", tlsConfig{ACME: true, Names: []string{"x.test"}}, storage},
-		{"acme unknown challenge", tlsConfig{ACME: true, Challenges: []string{"dns-01"}, Names: []string{"x.test"}}, storage},
-		{"acme missing roots", tlsConfig{ACME: true, Challenges: []string{"http-01"}, CARootsFile: "/nonexistent/roots.pem", Names: []string{"x.test"}}, storage},
+		{"no names", Config{Dev: true, DataDir: t.TempDir()}, nil},
+		{"no source", Config{Names: []string{"x.test"}}, nil},
+		{"acme without storage", Config{ACME: true, Challenges: []string{"http-01"}, Names: []string{"x.test"}}, nil},
+		{"acme without challenges", Config{ACME: true, Names: []string{"x.test"}}, storage},
+		{"acme unknown challenge", Config{ACME: true, Challenges: []string{"dns-01"}, Names: []string{"x.test"}}, storage},
+		{"acme missing roots", Config{ACME: true, Challenges: []string{"http-01"}, CARootsFile: "/nonexistent/roots.pem", Names: []string{"x.test"}}, storage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src, err := newCertSource(tc.cfg, tc.storage, zerolog.Nop())
+			src, err := New(tc.cfg, tc.storage, zerolog.Nop())
 			if err == nil {
 				src.Close()
-				t.Fatalf("newCertSource accepted %s", tc.name)
+				t.Fatalf("New accepted %s", tc.name)
 			}
 		})
 	}
@@ -369,7 +369,7 @@ func TestACMEFailure(t *testing.T) {
 	os.WriteFile(rootsFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw}), 0o644)
 
 	var logbuf syncBuffer
-	src, err := newCertSource(tlsConfig{
+	src, err := New(Config{
 		ACME:        true,
 		Directory:   ca.URL + "/dir",
 		CARootsFile: rootsFile,

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -11,6 +11,18 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"chatbx/internal/certs"
+	"chatbx/internal/guard"
+	"chatbx/retention"
+	"chatbx/server/c2s"
+	"chatbx/server/mam"
+	"chatbx/server/register"
+	"chatbx/server/upload"
+	"chatbx/server/vcard"
+	"chatbx/server/ws"
+	"chatbx/store"
+	"chatbx/web"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from the key table")
@@ -101,7 +113,7 @@ hosts = ["file.example", "www.file.example"]
 		env     []string
 		flags   map[string]string
 		key     string
-		want    string // formatValue
+		want    string // Format
 		wantSrc string
 	}{
 		{"string default", "", nil, nil, "c2s.listen", `":5222"`, "default"},
@@ -128,12 +140,12 @@ hosts = ["file.example", "www.file.example"]
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := loadConfig(configSources{File: tc.file, Environ: tc.env, Flags: tc.flags})
+			c, err := Load(Sources{File: tc.file, Environ: tc.env, Flags: tc.flags})
 			if err != nil {
-				t.Fatalf("loadConfig: %v", err)
+				t.Fatalf("Load: %v", err)
 			}
 			k, _ := lookupKey(tc.key)
-			if got := k.formatValue(&c); got != tc.want {
+			if got := k.Format(&c); got != tc.want {
 				t.Errorf("%s = %s, want %s", tc.key, got, tc.want)
 			}
 			if got := c.Source(tc.key); got != tc.wantSrc {
@@ -145,7 +157,7 @@ hosts = ["file.example", "www.file.example"]
 
 func TestConfigTypedValues(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{File: writeFile(t, `
+	c, err := Load(Sources{File: writeFile(t, `
 domain = "example.org"
 [c2s]
 max_stanza_bytes = "64KiB"
@@ -173,7 +185,7 @@ admin = ["mailto:admin@example.org", "xmpp:op@example.org"]
 	if !c.TLS.ACME {
 		t.Error("tls.acme is off by default outside --dev")
 	}
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		t.Errorf("validate: %v", err)
 	}
 }
@@ -216,13 +228,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src := configSources{Environ: tc.env, Flags: tc.flags}
+			src := Sources{Environ: tc.env, Flags: tc.flags}
 			if tc.file != "" {
 				src.File = writeFile(t, tc.file)
 			}
-			_, err := loadConfig(src)
+			_, err := Load(src)
 			if err == nil {
-				t.Fatalf("loadConfig succeeded, want an error naming %s", tc.wantKey)
+				t.Fatalf("Load succeeded, want an error naming %s", tc.wantKey)
 			}
 			if !strings.Contains(err.Error(), tc.wantKey) {
 				t.Errorf("error %q does not name %s", err, tc.wantKey)
@@ -233,13 +245,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 
 func TestConfigTOMLSyntaxError(t *testing.T) {
 	t.Parallel()
-	_, err := loadConfig(configSources{File: writeFile(t, "domain = \n")})
+	_, err := Load(Sources{File: writeFile(t, "domain = \n")})
 	if err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Errorf("loadConfig(broken TOML) = %v, want an error with the line", err)
+		t.Errorf("Load(broken TOML) = %v, want an error with the line", err)
 	}
-	_, err = loadConfig(configSources{File: filepath.Join(t.TempDir(), "missing.toml")})
+	_, err = Load(Sources{File: filepath.Join(t.TempDir(), "missing.toml")})
 	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("loadConfig(missing file) = %v, want ErrNotExist", err)
+		t.Errorf("Load(missing file) = %v, want ErrNotExist", err)
 	}
 }
 
@@ -262,11 +274,11 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := loadConfig(configSources{Dev: tc.dev, Flags: tc.flags})
+			c, err := Load(Sources{Dev: tc.dev, Flags: tc.flags})
 			if err != nil {
-				t.Fatalf("loadConfig: %v", err)
+				t.Fatalf("Load: %v", err)
 			}
-			err = c.validate()
+			err = c.Validate()
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("validate() = %v, want nil", err)
@@ -279,7 +291,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDevConfig(t *testing.T) {
 	t.Parallel()
-	c, err := loadConfig(configSources{Dev: true, Flags: map[string]string{"web.listen_https": "127.0.0.1:9443"}})
+	c, err := Load(Sources{Dev: true, Flags: map[string]string{"web.listen_https": "127.0.0.1:9443"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +308,7 @@ func TestDevConfig(t *testing.T) {
 		t.Errorf("data_dir = %q, want ./chatbx-data", c.DataDir)
 	}
 	// The domain stays overridable, and the derived hosts follow it.
-	c, err = loadConfig(configSources{Dev: true, Environ: []string{"CHATBX_DOMAIN=dev.test"}})
+	c, err = Load(Sources{Dev: true, Environ: []string{"CHATBX_DOMAIN=dev.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,9 +345,9 @@ func TestParseDuration(t *testing.T) {
 		{"200000d", 0, true},
 	}
 	for _, tc := range tests {
-		got, err := parseDuration(tc.in)
+		got, err := ParseDuration(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }
@@ -356,8 +368,8 @@ func TestFormatDuration(t *testing.T) {
 		{1500 * time.Millisecond, "1.5s"},
 	}
 	for _, tc := range tests {
-		if got := formatDuration(tc.in); got != tc.want {
-			t.Errorf("formatDuration(%v) = %q, want %q", tc.in, got, tc.want)
+		if got := FormatDuration(tc.in); got != tc.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -390,10 +402,10 @@ func TestParseSize(t *testing.T) {
 
 // TestConfigDocs checks that docs/configuration.md is generated from the key
 // table and lists every key with its flag and variable.
-// Regenerate with: go test -run TestConfigDocs -update .
+// Regenerate with: go test -run TestConfigDocs -update ./internal/config
 func TestConfigDocs(t *testing.T) {
-	path := filepath.Join("docs", "configuration.md")
-	got := configDocs()
+	path := filepath.Join("..", "..", "docs", "configuration.md")
+	got := Docs()
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -401,10 +413,10 @@ func TestConfigDocs(t *testing.T) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestConfigDocs -update .)", err)
+		t.Fatalf("%v (run go test -run TestConfigDocs -update ./internal/config)", err)
 	}
 	if string(want) != got {
-		t.Errorf("%s is out of date: run go test -run TestConfigDocs -update .", path)
+		t.Errorf("%s is out of date: run go test -run TestConfigDocs -update ./internal/config", path)
 	}
 	for _, k := range configKeys {
 		for _, s := range []string{"### `" + k.Name + "`", "`--" + k.Flag() + "`", "`" + k.Env() + "`"} {
@@ -415,24 +427,24 @@ func TestConfigDocs(t *testing.T) {
 	}
 }
 
-// FuzzParseDuration checks that parseDuration never panics and that every
-// accepted duration survives formatDuration and a second parse.
+// FuzzParseDuration checks that ParseDuration never panics and that every
+// accepted duration survives FormatDuration and a second parse.
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{"30d", "1d12h", "1.5d", "24h", "500ms", "0", "1h30m20s", "9223372036s", "106751d", ".5d", "1µs"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDuration(s)
+		d, err := ParseDuration(s)
 		if err != nil {
 			return
 		}
 		if d < 0 {
-			t.Fatalf("parseDuration(%q) = %v, negative", s, d)
+			t.Fatalf("ParseDuration(%q) = %v, negative", s, d)
 		}
-		text := formatDuration(d)
-		d2, err := parseDuration(text)
+		text := FormatDuration(d)
+		d2, err := ParseDuration(text)
 		if err != nil || d2 != d {
-			t.Fatalf("parseDuration(formatDuration(%v) = %q) = %v, %v", d, text, d2, err)
+			t.Fatalf("ParseDuration(FormatDuration(%v) = %q) = %v, %v", d, text, d2, err)
 		}
 	})
 }
@@ -453,14 +465,14 @@ func FuzzConfigTOML(f *testing.F) {
 		c := DefaultConfig()
 		c.source = map[string]string{}
 		if err := c.decodeTOML(data, "fuzz.toml"); err != nil {
-			var ce *configError
+			var ce *Error
 			if errors.As(err, &ce) && ce.Key == "" {
 				t.Fatalf("error without a key: %v", err)
 			}
 			return
 		}
 		for _, k := range configKeys {
-			if err := k.check(k.field(&c).Interface()); err != nil && k.Kind != kindList && k.Kind != kindString {
+			if err := k.check(k.field(&c).Interface()); err != nil && k.Kind != KindList && k.Kind != KindString {
 				// Defaults of empty strings and lists are checked on load only.
 				t.Fatalf("accepted invalid %s: %v", k.Name, err)
 			}
@@ -473,7 +485,7 @@ func FuzzConfigTOML(f *testing.F) {
 			t.Fatalf("re-reading rendered TOML: %v\n%s", err, out)
 		}
 		for _, k := range configKeys {
-			if a, b := k.formatValue(&c), k.formatValue(&c2); a != b {
+			if a, b := k.Format(&c), k.Format(&c2); a != b {
 				t.Fatalf("%s: %s after round trip, was %s\n%s", k.Name, b, a, out)
 			}
 		}
@@ -496,7 +508,7 @@ func renderTOML(t *testing.T, c *Config) []byte {
 		v := k.field(c).Interface()
 		switch x := v.(type) {
 		case time.Duration:
-			v = formatDuration(x)
+			v = FormatDuration(x)
 		case []string:
 			if x == nil {
 				v = []string{}
@@ -509,4 +521,56 @@ func renderTOML(t *testing.T, c *Config) []byte {
 		t.Fatalf("encode: %v", err)
 	}
 	return b.Bytes()
+}
+
+// TestDefaultsFromParts checks that the keys configuring a part default to
+// that part's own DefaultConfig, so that no default is written twice.
+func TestDefaultsFromParts(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	c2sDef, tlsDef, uploadDef := c2s.DefaultConfig(), certs.DefaultConfig(), upload.DefaultConfig("")
+	retDef, guardDef, limits := retention.DefaultConfig(), guard.DefaultConfig(), store.DefaultLimits()
+	tests := []struct {
+		key       string
+		got, want any
+	}{
+		{"c2s.listen", c.C2S.Listen, c2sDef.Listen},
+		{"c2s.listen_tls", c.C2S.ListenTLS, c2sDef.ListenTLS},
+		{"c2s.max_stanza_bytes", c.C2S.MaxStanzaBytes, c2sDef.MaxStanzaBytes},
+		{"c2s.max_stanza_bytes (ws)", c.C2S.MaxStanzaBytes, ws.DefaultConfig().MaxStanzaBytes},
+		{"c2s.offline_max", c.C2S.OfflineMax, c2sDef.OfflineMax},
+		{"c2s.offline_bytes", int64(c.C2S.OfflineBytes), limits.OfflineBytes},
+		{"c2s.roster_max", c.C2S.RosterMax, limits.RosterItems},
+		{"c2s.idle_timeout", c.C2S.IdleTimeout, c2sDef.IdleTimeout},
+		{"c2s.negotiation_timeout", c.C2S.NegotiationTimeout, c2sDef.NegotiationTimeout},
+		{"c2s.conn_per_second", float64(c.C2S.ConnPerSecond), c2sDef.ConnPerSecond},
+		{"c2s.conn_burst", c.C2S.ConnBurst, c2sDef.ConnBurst},
+		{"c2s.auth_burst", c.C2S.AuthBurst, c2sDef.AuthFailBurst},
+		{"c2s.queue_bytes", c.C2S.QueueBytes, c2sDef.QueueBytes},
+		{"c2s.max_connections", c.C2S.MaxConnections, c2sDef.MaxConnections},
+		{"c2s.max_unauthenticated", c.C2S.MaxUnauthenticated, c2sDef.MaxUnauthenticated},
+		{"c2s.vcard_bytes", c.C2S.VCardBytes, vcard.DefaultConfig().MaxBytes},
+		{"web.header_timeout", c.Web.HeaderTimeout, web.DefaultConfig().HeaderTimeout},
+		{"web.max_connections", c.Web.MaxConnections, web.DefaultConfig().MaxConnections},
+		{"web.max_connections_per_ip", c.Web.PerIPConnections, web.DefaultConfig().PerIPConnections},
+		{"upload.max_per_day", c.Upload.MaxPerDay, uploadDef.MaxPerDay},
+		{"tls.acme", c.TLS.ACME, tlsDef.ACME},
+		{"tls.acme_directory", c.TLS.ACMEDirectory, tlsDef.Directory},
+		{"tls.acme_challenges", strings.Join(c.TLS.ACMEChallenge, ","), strings.Join(tlsDef.Challenges, ",")},
+		{"upload.max_file_size", int64(c.Upload.MaxFileSize), uploadDef.MaxFileSize},
+		{"upload.quota", int64(c.Upload.Quota), uploadDef.Quota},
+		{"retention.uploads", c.Retention.Uploads, retDef.Uploads},
+		{"retention.connection_logs", c.Retention.ConnectionLogs, retDef.ConnectionLogs},
+		{"retention.sweep", c.Retention.Sweep, retDef.Sweep},
+		{"archive.default", c.Archive.Default, mam.DefaultConfig().Default},
+		{"archive.max_bytes", int64(c.Archive.MaxBytes), limits.ArchiveBytes},
+		{"accounts.registration", c.Accounts.Registration, register.DefaultConfig("").Registration},
+		{"accounts.login_failures", c.Accounts.LoginFailures, guardDef.NetworkFree},
+		{"accounts.login_max_backoff", c.Accounts.LoginMaxBackoff, guardDef.MaxBackoff},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("%s: default %v, the part's default is %v", tc.key, tc.got, tc.want)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package account
+package accounts
 
 import (
 	"archive/zip"
@@ -44,16 +44,19 @@ const (
 //
 // The zip is streamed: every file is written to w as it is read from the
 // store, the offline queue and the archive a page at a time, so memory
-// stays bounded however large the archive is. It returns ErrAuth for an
+// stays bounded however large the archive is. It returns ErrNotFound for an
 // unknown user before writing anything; on a later error w holds a
 // partial zip.
-func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
-	if _, err := m.d.Store.Credentials(ctx, user); errors.Is(err, store.ErrNotFound) {
-		return ErrAuth
-	} else if err != nil {
-		return fmt.Errorf("account: export: %w", err)
+func (s *Service) Export(ctx context.Context, user string, w io.Writer) error {
+	if s.cfg.Domain == "" {
+		return ErrNoDomain
 	}
-	now := m.now().UTC()
+	if _, err := s.d.Store.Credentials(ctx, user); errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("accounts: export: %w", err)
+	}
+	now := s.now().UTC()
 	z := zip.NewWriter(w)
 	add := func(name string, fill func(io.Writer) error) error {
 		f, err := z.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: now})
@@ -66,20 +69,20 @@ func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
 		return func(w io.Writer) error { _, err := w.Write(b); return err }
 	}
 	files := []string{exportXML}
-	if err := add(exportXML, func(w io.Writer) error { return m.writeXML(ctx, user, w) }); err != nil {
+	if err := add(exportXML, func(w io.Writer) error { return s.writeXML(ctx, user, w) }); err != nil {
 		return err
 	}
-	if m.d.Archive != nil {
+	if s.d.Archive != nil {
 		files = append(files, exportArchive)
-		err := add(exportArchive, func(w io.Writer) error { return m.d.Archive.ExportArchive(ctx, user, w) })
+		err := add(exportArchive, func(w io.Writer) error { return s.d.Archive.ExportArchive(ctx, user, w) })
 		if err != nil {
-			return fmt.Errorf("account: export archive: %w", err)
+			return fmt.Errorf("accounts: export archive: %w", err)
 		}
 	}
-	if m.d.Uploads != nil {
-		ups, err := m.d.Uploads.UserUploads(ctx, user)
+	if s.d.Uploads != nil {
+		ups, err := s.d.Uploads.UserUploads(ctx, user)
 		if err != nil {
-			return fmt.Errorf("account: export uploads: %w", err)
+			return fmt.Errorf("accounts: export uploads: %w", err)
 		}
 		if ups == nil {
 			ups = []Upload{}
@@ -88,18 +91,18 @@ func (m *Manager) Export(ctx context.Context, user string, w io.Writer) error {
 			Uploads []Upload `json:"uploads"`
 		}{ups}, "", "  ")
 		if err != nil {
-			return fmt.Errorf("account: export uploads: %w", err)
+			return fmt.Errorf("accounts: export uploads: %w", err)
 		}
 		files = append(files, exportUploads)
 		if err := add(exportUploads, write(append(b, '\n'))); err != nil {
-			return fmt.Errorf("account: export: %w", err)
+			return fmt.Errorf("accounts: export: %w", err)
 		}
 	}
-	if err := add(exportReadme, write(m.readme(user, now, files))); err != nil {
-		return fmt.Errorf("account: export: %w", err)
+	if err := add(exportReadme, write(s.readme(user, now, files))); err != nil {
+		return fmt.Errorf("accounts: export: %w", err)
 	}
 	if err := z.Close(); err != nil {
-		return fmt.Errorf("account: export: %w", err)
+		return fmt.Errorf("accounts: export: %w", err)
 	}
 	return nil
 }
@@ -111,9 +114,9 @@ const (
 )
 
 // readme explains the export's files.
-func (m *Manager) readme(user string, now time.Time, files []string) []byte {
+func (s *Service) readme(user string, now time.Time, files []string) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Data export of %s@%s, made %s.\n\n", user, m.cfg.Domain, now.Format(time.RFC3339))
+	fmt.Fprintf(&b, "Data export of %s@%s, made %s.\n\n", user, s.cfg.Domain, now.Format(time.RFC3339))
 	for _, f := range files {
 		switch f {
 		case exportXML:
@@ -131,36 +134,36 @@ func (m *Manager) readme(user string, now time.Time, files []string) []byte {
 }
 
 // writeXML writes the XEP-0227 document for user to w.
-func (m *Manager) writeXML(ctx context.Context, user string, w io.Writer) error {
-	st := m.d.Store
+func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error {
+	st := s.d.Store
 	creds, err := st.Credentials(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrAuth
+		return ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("account: export: %w", err)
+		return fmt.Errorf("accounts: export: %w", err)
 	}
 	_, roster, err := st.Roster(ctx, user)
 	if err != nil {
-		return fmt.Errorf("account: export roster: %w", err)
+		return fmt.Errorf("accounts: export roster: %w", err)
 	}
 	vcard, err := st.VCard(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("account: export vcard: %w", err)
+		return fmt.Errorf("accounts: export vcard: %w", err)
 	}
 	keys, err := st.PrivateKeys(ctx, user)
 	if err != nil {
-		return fmt.Errorf("account: export private: %w", err)
+		return fmt.Errorf("accounts: export private: %w", err)
 	}
 	blocked, err := st.Blocklist(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("account: export blocklist: %w", err)
+		return fmt.Errorf("accounts: export blocklist: %w", err)
 	}
 
 	b := bufio.NewWriter(w)
 	b.WriteString("<?xml version='1.0' encoding='UTF-8'?>\n")
 	b.WriteString("<server-data xmlns='" + nsPIE + "' xmlns:chatbx='" + nsExport + "'>\n")
-	b.WriteString("<host jid='" + esc(m.cfg.Domain) + "'>\n")
+	b.WriteString("<host jid='" + esc(s.cfg.Domain) + "'>\n")
 	b.WriteString("<user name='" + esc(user) + "'>\n")
 	for _, c := range []struct {
 		mech string
@@ -211,7 +214,7 @@ func (m *Manager) writeXML(ctx context.Context, user string, w io.Writer) error 
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("account: export private: %w", err)
+				return fmt.Errorf("accounts: export private: %w", err)
 			}
 			writeRaw(b, v)
 		}
@@ -229,7 +232,7 @@ func (m *Manager) writeXML(ctx context.Context, user string, w io.Writer) error 
 	for {
 		page, err := st.OfflinePage(ctx, user, after, exportOfflinePage, exportOfflineBytes)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("account: export offline: %w", err)
+			return fmt.Errorf("accounts: export offline: %w", err)
 		}
 		if len(page) == 0 {
 			break
@@ -248,9 +251,9 @@ func (m *Manager) writeXML(ctx context.Context, user string, w io.Writer) error 
 	if started {
 		b.WriteString("</offline-messages>\n")
 	}
-	for _, x := range m.d.Exporters {
+	for _, x := range s.d.Exporters {
 		if err := x.ExportXML(ctx, user, b); err != nil {
-			return fmt.Errorf("account: export: %w", err)
+			return fmt.Errorf("accounts: export: %w", err)
 		}
 	}
 	b.WriteString("</user>\n</host>\n</server-data>\n")

@@ -1,8 +1,6 @@
-package main
-
-// The certificate source: one place that answers "which certificate?" for
-// every TLS listener of the process (c2s STARTTLS, c2s direct TLS, HTTPS,
-// later s2s). It has three modes:
+// Package certs is the certificate source: one place that answers "which
+// certificate?" for every TLS listener of the process (c2s STARTTLS, c2s
+// direct TLS, HTTPS, later s2s). It has three modes:
 //
 //   - operator files (tls.cert_file, tls.key_file), reloaded when they change;
 //   - dev: a self-signed certificate generated once into the data directory;
@@ -14,6 +12,7 @@ package main
 // TLS-ALPN-01 on the HTTPS listener (acme-tls/1 stays in its NextProtos).
 // certmagic finds those ports busy and leaves the answering to them, so the
 // listeners must be bound before Run starts management.
+package certs
 
 import (
 	"context"
@@ -43,9 +42,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// tlsConfig configures the certificate source. main fills it from the
+// Config configures the certificate source. main fills it from the
 // tls.* keys, the domain, web.hosts and the web listen addresses.
-type tlsConfig struct {
+// The zero Config has no certificate source; start from DefaultConfig.
+type Config struct {
 	// ACME switches on certificates from an ACME CA.
 	ACME bool
 	// Directory is the ACME directory URL; empty means Let's Encrypt.
@@ -81,6 +81,17 @@ type tlsConfig struct {
 	RenewalWindowRatio float64
 }
 
+// DefaultConfig returns the production defaults: ACME from Let's Encrypt
+// with both challenge types. Names, the listener ports and the data
+// directory come from the rest of the configuration.
+func DefaultConfig() Config {
+	return Config{
+		ACME:       true,
+		Directory:  certmagic.LetsEncryptProductionCA,
+		Challenges: []string{challengeHTTP01, challengeTLSALPN01},
+	}
+}
+
 // Names of the ACME challenge types in tls.acme_challenges.
 const (
 	challengeHTTP01    = "http-01"
@@ -93,9 +104,9 @@ const (
 	alpnXMPPClient = "xmpp-client" // XEP-0368 direct TLS
 )
 
-// certSource hands out certificates for every TLS listener.
+// Source hands out certificates for every TLS listener.
 // Its methods are safe for concurrent use.
-type certSource struct {
+type Source struct {
 	mode  string // "file", "dev" or "acme"
 	names []string
 	log   zerolog.Logger
@@ -123,19 +134,19 @@ type certSource struct {
 	startTLSBase *tls.Config
 }
 
-// newCertSource builds the certificate source for cfg.
+// New builds the certificate source for cfg.
 // storage holds ACME certificates and the ACME account; it is required
 // with cfg.ACME and unused otherwise (main passes db.CertStorage()).
 // In file and dev mode the certificate is loaded (or generated) here, so an
 // error is returned before any listener starts. In ACME mode nothing is
 // requested until Run.
 // Close (or the end of Run) releases the certmagic cache.
-func newCertSource(cfg tlsConfig, storage certmagic.Storage, log zerolog.Logger) (*certSource, error) {
+func New(cfg Config, storage certmagic.Storage, log zerolog.Logger) (*Source, error) {
 	names := normaliseNames(cfg.Names)
 	if len(names) == 0 {
 		return nil, errors.New("tls: no names")
 	}
-	c := &certSource{
+	c := &Source{
 		names: names,
 		log:   log.With().Str("component", "tls").Logger(),
 		have:  make(map[string]bool),
@@ -183,7 +194,7 @@ func normaliseNames(in []string) []string {
 	return out
 }
 
-func (c *certSource) setupACME(cfg tlsConfig, storage certmagic.Storage) error {
+func (c *Source) setupACME(cfg Config, storage certmagic.Storage) error {
 	if storage == nil {
 		return errors.New("tls: acme needs a certificate storage")
 	}
@@ -264,7 +275,7 @@ var watchedEvents = []string{"cert_obtaining", "cert_obtained", "cert_failed", "
 
 // onEvent logs certmagic's certificate events and tracks readiness.
 // certmagic calls it synchronously, so it only logs and records.
-func (c *certSource) onEvent(_ context.Context, event string, data map[string]any) error {
+func (c *Source) onEvent(_ context.Context, event string, data map[string]any) error {
 	if f := c.observe; f != nil {
 		// After the event is logged and recorded, so observers see its effects.
 		defer f(event, data)
@@ -314,7 +325,7 @@ func acmeReason(err error) string {
 	return err.Error()
 }
 
-func (c *certSource) markReady(names ...string) {
+func (c *Source) markReady(names ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range names {
@@ -334,14 +345,14 @@ func (c *certSource) markReady(names ...string) {
 
 // Ready returns a channel that is closed once there is a certificate for
 // every name (at once in file and dev mode).
-func (c *certSource) Ready() <-chan struct{} { return c.ready }
+func (c *Source) Ready() <-chan struct{} { return c.ready }
 
 // Run manages the certificates until ctx ends: in ACME mode it loads them
 // from storage or orders them (in the background, retrying with backoff)
 // and renews them; in file mode it reloads the files when they change.
 // Bind the HTTP and HTTPS listeners before calling Run, so certmagic leaves
 // the challenges to them. Run returns nil after ctx ends.
-func (c *certSource) Run(ctx context.Context) error {
+func (c *Source) Run(ctx context.Context) error {
 	defer c.Close()
 	switch c.mode {
 	case "acme":
@@ -369,7 +380,7 @@ func (c *certSource) Run(ctx context.Context) error {
 }
 
 // Close stops certmagic's background maintenance. It is idempotent.
-func (c *certSource) Close() {
+func (c *Source) Close() {
 	c.closeOnce.Do(func() {
 		if c.cache != nil {
 			c.cache.Stop()
@@ -380,7 +391,7 @@ func (c *certSource) Close() {
 // HTTPChallengeHandler wraps h (the plain-HTTP redirect) so it answers ACME
 // HTTP-01 challenges; without ACME it returns h. Pass it to
 // web.RedirectHandler.
-func (c *certSource) HTTPChallengeHandler(h http.Handler) http.Handler {
+func (c *Source) HTTPChallengeHandler(h http.Handler) http.Handler {
 	if c.issuer == nil {
 		return h
 	}
@@ -389,7 +400,7 @@ func (c *certSource) HTTPChallengeHandler(h http.Handler) http.Handler {
 
 // getCertificate picks the certificate for a handshake. With ACME it also
 // answers TLS-ALPN-01 validations (ClientHellos offering acme-tls/1).
-func (c *certSource) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (c *Source) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if c.magic != nil {
 		return c.magic.GetCertificate(hello)
 	}
@@ -402,7 +413,7 @@ func (c *certSource) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificat
 // config returns a new tls.Config with TLS 1.2 as minimum, the source's
 // certificates, and protos as ALPN protocols (plus acme-tls/1 in ACME
 // mode, so the listener can answer TLS-ALPN-01).
-func (c *certSource) config(protos []string) *tls.Config {
+func (c *Source) config(protos []string) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: c.getCertificate,
@@ -419,13 +430,13 @@ func (c *certSource) config(protos []string) *tls.Config {
 // HTTPSConfig returns the tls.Config for the HTTPS listener (ALPN h2,
 // http/1.1, and acme-tls/1 with ACME). Serve with
 // web.NewServer(h).Serve(tls.NewListener(ln, HTTPSConfig())).
-func (c *certSource) HTTPSConfig() *tls.Config {
+func (c *Source) HTTPSConfig() *tls.Config {
 	return c.config([]string{"h2", "http/1.1"})
 }
 
 // DirectTLSConfig returns the tls.Config for c2s direct TLS (XEP-0368,
 // ALPN xmpp-client, and acme-tls/1 with ACME).
-func (c *certSource) DirectTLSConfig() *tls.Config {
+func (c *Source) DirectTLSConfig() *tls.Config {
 	return c.config([]string{alpnXMPPClient})
 }
 
@@ -433,7 +444,7 @@ func (c *certSource) DirectTLSConfig() *tls.Config {
 // whose header named streamTo (RFC 6120 §4.7.2 'to'). A client that sends
 // no SNI gets the certificate for streamTo. The configs share session
 // ticket keys, so calling this per connection keeps resumption working.
-func (c *certSource) StartTLSConfig(streamTo string) *tls.Config {
+func (c *Source) StartTLSConfig(streamTo string) *tls.Config {
 	cfg := c.startTLSBase.Clone()
 	get := cfg.GetCertificate
 	streamTo = strings.ToLower(strings.TrimSuffix(streamTo, "."))
@@ -451,7 +462,7 @@ func (c *certSource) StartTLSConfig(streamTo string) *tls.Config {
 
 // Reload reads the operator's certificate files again (file mode; main may
 // call it on SIGHUP). On failure the previous certificate stays in use.
-func (c *certSource) Reload() error {
+func (c *Source) Reload() error {
 	if c.mode != "file" {
 		return nil
 	}
@@ -460,7 +471,7 @@ func (c *certSource) Reload() error {
 	return c.reloadLocked()
 }
 
-func (c *certSource) reloadLocked() error {
+func (c *Source) reloadLocked() error {
 	stamp, err := fileStamp(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
@@ -484,7 +495,7 @@ func (c *certSource) reloadLocked() error {
 	return nil
 }
 
-func (c *certSource) reloadIfChanged() error {
+func (c *Source) reloadIfChanged() error {
 	c.fileMu.Lock()
 	defer c.fileMu.Unlock()
 	stamp, err := fileStamp(c.certFile, c.keyFile)
@@ -514,10 +525,11 @@ func fileStamp(paths ...string) (string, error) {
 	return b.String(), nil
 }
 
-// Names of the development certificate files in the data directory.
+// Names of the development certificate files in the data directory
+// (Config.DataDir with Config.Dev).
 const (
-	devCertName = "dev-cert.pem"
-	devKeyName  = "dev-key.pem"
+	DevCertFile = "dev-cert.pem"
+	DevKeyFile  = "dev-key.pem"
 )
 
 // devCertificate returns the self-signed development certificate kept in
@@ -528,8 +540,8 @@ func devCertificate(dataDir string, names []string) (tls.Certificate, error) {
 	if dataDir == "" {
 		return tls.Certificate{}, errors.New("tls: dev certificate needs a data directory")
 	}
-	certPath := filepath.Join(dataDir, devCertName)
-	keyPath := filepath.Join(dataDir, devKeyName)
+	certPath := filepath.Join(dataDir, DevCertFile)
+	keyPath := filepath.Join(dataDir, DevKeyFile)
 	dnsNames, ips := devNames(names)
 
 	if cert, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && cert.Leaf != nil &&
