@@ -1,10 +1,7 @@
-// Command chatbx is a self-hosted, privacy-first XMPP server in one binary.
-//
 // main.go holds the wiring of `chatbx serve`: configuration → logs → store →
 // certificates → server, web, retention → signals → shutdown in reverse
-// order, store last. The command line lives in cli.go, the configuration in
-// internal/config, the certificates in internal/certs, the admin socket in
-// admin.go.
+// order, store last.
+
 package main
 
 import (
@@ -33,6 +30,7 @@ import (
 
 	"chatbx/internal/accounts"
 	"chatbx/internal/certs"
+	"chatbx/internal/config"
 	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -90,6 +88,11 @@ type app struct {
 	// reload re-reads what an operator may change while the server runs
 	// (the certificate files); run calls it on SIGHUP.
 	reload func() error
+	// stderr gets the start banner and the errors an operator must act
+	// on (operatorErrors), never lines about users.
+	stderr io.Writer
+	// served is closed once every part serves and the banner is out.
+	served chan struct{}
 }
 
 // appAddrs are the bound listener addresses (tests dial them).
@@ -112,7 +115,7 @@ type part struct {
 // startApp prepares the data directory, opens the logs and the store and
 // builds every part. On error everything opened so far is closed again.
 func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err error) {
-	a := &app{cfg: cfg}
+	a := &app{cfg: cfg, stderr: stderr, served: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.log.Error().Err(err).Msg("start failed")
@@ -200,6 +203,8 @@ func (a *app) run(ctx context.Context, stdout io.Writer) error {
 			}
 		}
 		a.log.Info().Str("domain", a.cfg.Domain).Msg("serving")
+		writeBanner(a.stderr, &a.cfg, a.addrs)
+		close(a.served)
 		if a.cfg.Dev() {
 			writeDevInstructions(stdout, &a.cfg)
 		}
@@ -321,7 +326,15 @@ func (a *app) openLogs(stderr io.Writer) {
 		}
 		return w
 	}
-	a.log = zerolog.New(tee(server)).Level(level).With().Timestamp().Logger()
+	serverOut := tee(server)
+	if !a.cfg.Log.Stderr {
+		// Errors an operator must act on (certificates, listeners,
+		// storage) also reach standard error, so `chatbx serve` is not a
+		// silent terminal while ACME fails; lines about users stay in the
+		// retention-managed files only.
+		serverOut = zerolog.MultiLevelWriter(server, operatorErrors{zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}})
+	}
+	a.log = zerolog.New(serverOut).Level(level).With().Timestamp().Logger()
 	a.logs = appLogs{
 		base: a.log,
 		// Privacy: a connection log line is exactly time, event, user and
@@ -330,6 +343,62 @@ func (a *app) openLogs(stderr io.Writer) {
 		// web writes its fields (time, ip, status, path) itself.
 		web: zerolog.New(tee(web)),
 	}
+}
+
+// operatorErrors passes on error-level lines of the server log that name
+// no user and no address (Privacy: standard error may end up in a journal
+// that retention cannot delete). Other lines are dropped.
+type operatorErrors struct{ w io.Writer }
+
+func (o operatorErrors) Write(p []byte) (int, error) { return len(p), nil }
+
+func (o operatorErrors) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	if l < zerolog.ErrorLevel || l == zerolog.NoLevel {
+		return len(p), nil
+	}
+	for _, k := range []string{`"user":`, `"ip_anon":`, `"ip":`, `"jid":`} {
+		if bytes.Contains(p, []byte(k)) {
+			return len(p), nil
+		}
+	}
+	if _, err := o.w.Write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeBanner prints what is running where, once every part serves: the
+// domain, the listeners, the data and log directories. It names no user.
+func writeBanner(w io.Writer, c *Config, addrs appAddrs) {
+	if w == nil {
+		return
+	}
+	var xmpp []string
+	if addrs.xmpp != nil {
+		for i, a := range addrs.xmpp() {
+			kind := "STARTTLS"
+			if i == 1 {
+				kind = "direct TLS"
+			}
+			xmpp = append(xmpp, a.String()+" ("+kind+")")
+		}
+	}
+	fmt.Fprintf(w, "chatbx %s serving %s\n", moduleVersion(), c.Domain)
+	fmt.Fprintf(w, "  XMPP clients: %s\n", strings.Join(xmpp, ", "))
+	if addrs.https != nil {
+		ws := ""
+		if c.Web.WebSocket {
+			ws = ", WebSocket /xmpp-websocket"
+		}
+		fmt.Fprintf(w, "  HTTPS:        %s (site, account pages, uploads%s)\n", addrs.https, ws)
+	}
+	if addrs.http != nil {
+		fmt.Fprintf(w, "  HTTP:         %s (ACME challenges, redirect to HTTPS)\n", addrs.http)
+	}
+	fmt.Fprintf(w, "  data:         %s\n", c.DataDir)
+	fmt.Fprintf(w, "  logs:         %s (connection logs deleted after %s, web errors after %s)\n",
+		filepath.Join(c.DataDir, logsDir), config.FormatDuration(c.Retention.ConnectionLogs), config.FormatDuration(c.Retention.WebErrors))
+	fmt.Fprintf(w, "  errors an operator must act on are printed here too; everything else is in the log files\n")
 }
 
 // dropLevel removes zerolog's leading "level" field from each line.
@@ -758,6 +827,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IdleTimeout:        cfg.C2S.IdleTimeout,
 		OfflineMax:         cfg.C2S.OfflineMax,
 		VCardMaxBytes:      cfg.C2S.VCardBytes,
+		PEP:                cfg.PEPConfig(),
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		AuthFailBurst:      cfg.C2S.AuthBurst,

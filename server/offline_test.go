@@ -1,13 +1,11 @@
 package server_test
 
 import (
+	"chatbx/internal/heappeak"
 	"context"
 	"fmt"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,32 +60,7 @@ func TestOfflinePagedDelivery(t *testing.T) {
 	}
 	queued := int64(n * body)
 
-	old := debug.SetGCPercent(25) // a tighter heap makes the peak meaningful
-	defer debug.SetGCPercent(old)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := int64(ms.HeapAlloc)
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if h := int64(ms.HeapAlloc); h > peak.Load() {
-				peak.Store(h)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopHeap := heappeak.Start()
 
 	b := e.login(t, "bob")
 	b.SendRaw(`<presence/>`)
@@ -107,9 +80,7 @@ func TestOfflinePagedDelivery(t *testing.T) {
 		}
 		next++
 	}
-	close(stop)
-	<-sampled
-	growth := peak.Load() - base
+	growth := stopHeap()
 	t.Logf("queue %d MB, heap growth at peak %.1f MB", queued>>20, float64(growth)/(1<<20))
 	if growth > queued/4 {
 		t.Errorf("heap grew by %d bytes while delivering %d queued bytes, want well under (bounded by a page)", growth, queued)

@@ -1,7 +1,3 @@
-// Package server owns chatbx's XMPP side: the c2s listeners (package c2s)
-// and the IQ services (disco, ping, vcard, private storage, version,
-// blocking, last activity), wired together here so that main only sees
-// Config, Deps, New and Run.
 package server
 
 import (
@@ -15,6 +11,7 @@ import (
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
 	"chatbx/server/mux"
+	"chatbx/server/pep"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -55,6 +52,9 @@ type Config struct {
 	DiscoItems []disco.Item
 	// AccountFeatures are advertised on accounts' bare JIDs.
 	AccountFeatures []string
+	// PEP holds the limits of personal eventing (XEP-0163); zero fields
+	// mean pep.DefaultConfig's.
+	PEP pep.Config
 	// Extra are further IQ services (e.g. the message archive, in-band
 	// registration) registered beside the built-in ones.
 	Extra []Service
@@ -88,8 +88,10 @@ type Deps struct {
 	Anon         IPAnonymizer
 	StartTLS     func(streamTo string) *tls.Config
 	DirectTLS    *tls.Config
-	// Archive is the message archive hook (see c2s.Deps.Archive); nil
-	// archives nothing.
+	// Archive, if not nil, keeps a copy of a one-to-one message in the
+	// owner's archive (XEP-0313) and returns its id, or "" when the owner
+	// did not opt in. New registers it as a message hook (package mux)
+	// that sees only archivable messages and adds the stanza-id.
 	Archive func(ctx context.Context, owner string, el *wire.Element, outgoing bool) string
 	// Register, if not nil, serves in-band registration before login.
 	Register c2s.PreAuthRegister

@@ -9,6 +9,7 @@ import (
 	"chatbx/server/disco"
 	"chatbx/server/last"
 	"chatbx/server/mux"
+	"chatbx/server/pep"
 	"chatbx/server/ping"
 	"chatbx/server/private"
 	"chatbx/server/vcard"
@@ -24,6 +25,7 @@ type services struct {
 	cfg   Config
 	d     Deps
 	block *blocking.Blocking
+	pep   *pep.PEP
 	list  []service
 	mux   *mux.Registry
 	c2s   *c2s.Server // set by register; the blocking hook needs it
@@ -57,6 +59,12 @@ func newServices(cfg Config, d Deps) *services {
 	// The server answers vcard-temp gets on behalf of accounts (XEP-0054
 	// §3.2).
 	v.mux.Namespace(vcard.NS, mux.Route{Handler: v.list[3].Handle, Targets: mux.Server | mux.Self | mux.Others})
+	// PEP (XEP-0163): every account is a pubsub service.
+	pcfg := cfg.PEP
+	pcfg.Domain = cfg.Domain
+	pcfg.Log = d.Log.With().Str("component", "pep").Logger()
+	v.pep = pep.New(d.DB, pcfg)
+	v.pep.Register(v.mux)
 	return v
 }
 
@@ -65,12 +73,15 @@ func newServices(cfg Config, d Deps) *services {
 // disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
+	c.SetHooks(v.pep.Attach(c, v.blocked))
 	dc := v.mux.Disco(disco.Config{
 		Name:            "chatbx",
 		Contact:         disco.Contact{Admin: v.cfg.ContactAdmin, Abuse: v.cfg.ContactAbuse},
 		DataPolicy:      v.cfg.DataPolicy,
 		Items:           v.cfg.DiscoItems,
 		AccountFeatures: v.cfg.AccountFeatures,
+		// XEP-0163 §6.1: the account is a PEP service.
+		AccountIdentities: []disco.Identity{{Category: "pubsub", Type: "pep"}},
 	})
 	d := disco.New(dc, v.d.DB)
 	for _, ns := range d.Namespaces() {

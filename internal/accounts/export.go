@@ -32,6 +32,7 @@ const (
 	exportXML     = "account.xml"
 	exportArchive = "archive.json"
 	exportUploads = "uploads.json"
+	exportPEP     = "pep.xml"
 	exportReadme  = "README.txt"
 )
 
@@ -98,6 +99,12 @@ func (s *Service) Export(ctx context.Context, user string, w io.Writer) error {
 			return fmt.Errorf("accounts: export: %w", err)
 		}
 	}
+	if pe, ok := s.d.Store.(pepExporter); ok {
+		files = append(files, exportPEP)
+		if err := add(exportPEP, func(w io.Writer) error { return s.writePEP(ctx, pe, user, w) }); err != nil {
+			return fmt.Errorf("accounts: export pep: %w", err)
+		}
+	}
 	if err := add(exportReadme, write(s.readme(user, now, files))); err != nil {
 		return fmt.Errorf("accounts: export: %w", err)
 	}
@@ -127,6 +134,9 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 			b.WriteString("archive.json  the message archive (XEP-0313), as JSON.\n")
 		case exportUploads:
 			b.WriteString("uploads.json  your uploaded files with their addresses and expiry dates.\n")
+		case exportPEP:
+			b.WriteString("pep.xml       what your apps publish (XEP-0163 personal eventing: encryption keys,\n" +
+				"              avatar, nickname, bookmarks), node by node with its settings.\n")
 		}
 	}
 	b.WriteString("\nNothing else is stored about the account.\n")
@@ -257,6 +267,46 @@ func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error 
 		}
 	}
 	b.WriteString("</user>\n</host>\n</server-data>\n")
+	return b.Flush()
+}
+
+// pepExporter is the store's PEP export (XEP-0163 nodes and items).
+type pepExporter interface {
+	PEPExport(ctx context.Context, user string, fn func(store.PEPNode, []store.PEPItem) error) error
+}
+
+// writePEP writes the user's PEP nodes as XML: one <node/> per node with
+// its configuration and its items' payloads.
+func (s *Service) writePEP(ctx context.Context, pe pepExporter, user string, w io.Writer) error {
+	b := bufio.NewWriter(w)
+	b.WriteString("<?xml version='1.0' encoding='UTF-8'?>\n")
+	b.WriteString("<pep xmlns='" + nsExport + "' xmlns:chatbx='" + nsExport + "' jid='" + esc(user+"@"+s.cfg.Domain) + "'>\n")
+	err := pe.PEPExport(ctx, user, func(n store.PEPNode, items []store.PEPItem) error {
+		b.WriteString("<node name='" + esc(n.Name) + "' access_model='" + esc(n.Access) +
+			"' max_items='" + strconv.Itoa(n.MaxItems) + "' persist_items='" + strconv.FormatBool(n.Persist) +
+			"' send_last_published_item='" + esc(n.SendLast) + "'")
+		if n.Title != "" {
+			b.WriteString(" title='" + esc(n.Title) + "'")
+		}
+		b.WriteString(">\n")
+		for _, g := range n.Groups {
+			b.WriteString("<roster-group>" + esc(g) + "</roster-group>\n")
+		}
+		for _, j := range n.Members {
+			b.WriteString("<member jid='" + esc(j) + "'/>\n")
+		}
+		for _, it := range items {
+			b.WriteString("<item id='" + esc(it.ID) + "'>")
+			writeRaw(b, it.Payload)
+			b.WriteString("</item>\n")
+		}
+		b.WriteString("</node>\n")
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	b.WriteString("</pep>\n")
 	return b.Flush()
 }
 

@@ -1,8 +1,3 @@
-// Package config is chatbx's configuration: one Config declared with struct
-// tags, filled from defaults, one TOML file, CHATBX_* environment variables
-// and command-line flags, checked, and rendered as docs/configuration.md.
-// Each part keeps its own Config and DefaultConfig; the defaults here are
-// taken from them, and main maps this Config onto the parts' configs.
 package config
 
 import (
@@ -25,6 +20,7 @@ import (
 	"chatbx/retention"
 	"chatbx/server/c2s"
 	"chatbx/server/mam"
+	"chatbx/server/pep"
 	"chatbx/server/register"
 	"chatbx/server/upload"
 	"chatbx/server/vcard"
@@ -73,6 +69,9 @@ type C2S struct {
 	RosterMax          int           `key:"roster_max" check:"nonneg" doc:"Most contacts in one roster, counting pending subscription requests. A roster set beyond it gets policy-violation; further subscription requests to a full roster are dropped. 0 switches the cap off."`
 	VCardBytes         int           `key:"vcard_bytes" kind:"size" check:"nonneg" doc:"Largest vCard (XEP-0054) one account may store; a larger one is refused with not-acceptable. Avatars belong in PEP (XEP-0084). 0 means the default."`
 	PrivateBytes       int           `key:"private_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account may keep in private XML storage (XEP-0049, e.g. old-style bookmarks), over all its fragments. A store beyond it gets policy-violation. 0 switches the cap off."`
+	PEPItems           int           `key:"pep_items" check:"nonneg" doc:"Most items one account may keep in personal eventing (XEP-0163 PEP: OMEMO keys, avatar, nickname, bookmarks), over all its nodes. A publish beyond it gets policy-violation. 0 switches the cap off."`
+	PEPBytes           int           `key:"pep_bytes" kind:"size" check:"nonneg" doc:"Most bytes of items (ids and payloads) one account may keep in personal eventing (XEP-0163), over all its nodes. A publish beyond it gets policy-violation. 0 switches the cap off."`
+	PEPItemBytes       int           `key:"pep_item_bytes" kind:"size" check:"nonneg" doc:"Largest payload of one personal eventing item (an avatar, say); a larger one is refused with not-acceptable (payload-too-big). 0 means the default."`
 	IdleTimeout        time.Duration `key:"idle_timeout" doc:"A session that sends nothing for this long is probed with a ping (XEP-0199) and closed when it does not answer."`
 	NegotiationTimeout time.Duration `key:"negotiation_timeout" doc:"Time a new connection has to finish TLS, authentication and resource binding."`
 	ConnPerSecond      int           `key:"conn_per_second" doc:"New client connections accepted per second from one anonymised network (IPv4 /24, IPv6 /48), kept in memory only. Raise it for load tests from one address."`
@@ -212,6 +211,9 @@ func DefaultConfig() Config {
 			RosterMax:          limits.RosterItems,
 			PrivateBytes:       int(limits.PrivateBytes),
 			VCardBytes:         vcard.DefaultConfig().MaxBytes,
+			PEPItems:           pep.DefaultConfig().MaxItems,
+			PEPBytes:           int(pep.DefaultConfig().MaxBytes),
+			PEPItemBytes:       pep.DefaultConfig().MaxItemBytes,
 			IdleTimeout:        c2sDef.IdleTimeout,
 			NegotiationTimeout: c2sDef.NegotiationTimeout,
 			ConnPerSecond:      int(c2sDef.ConnPerSecond),
@@ -1037,4 +1039,16 @@ func formatSize(n int) string {
 		return strconv.Quote(strconv.Itoa(n>>10) + "KiB")
 	}
 	return strconv.Itoa(n)
+}
+
+// PEPConfig maps the PEP caps; a 0 in the configuration switches a cap
+// off (pep.Config takes a negative value for that).
+func (c *Config) PEPConfig() pep.Config {
+	off := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return pep.Config{MaxItems: off(c.C2S.PEPItems), MaxBytes: int64(off(c.C2S.PEPBytes)), MaxItemBytes: c.C2S.PEPItemBytes}
 }

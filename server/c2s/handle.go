@@ -547,7 +547,8 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 	local := to.domain == "" || (s.domains.IsHost(to.domain) && to.resource == "" && (to.local == "" || to.local == ss.user))
 	if local {
 		if typ == "result" || typ == "error" {
-			return // answers to our pings
+			s.answered(ss, el) // answers to our pings and queries
+			return
 		}
 		s.serverIQ(ctx, ss, el, to)
 		return

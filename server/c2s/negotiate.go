@@ -178,7 +178,7 @@ func (ss *Session) logIP() string {
 }
 
 // connLog writes a connection log line: time, event, user, anonymised
-// address and the transport (the same for TCP and WebSocket).
+// address, the same for TCP and WebSocket.
 func (s *Server) connLog(event string, ss *Session) {
 	s.d.ConnLog.Info().Str("event", event).Str("user", ss.user).Str("ip_anon", ss.logIP()).Msg("")
 }

@@ -51,9 +51,14 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 			p = int32(n)
 		}
 		ss.priority.Store(p)
+		capsChanged := false
 		if c := el.Child("http://jabber.org/protocol/caps", "c"); c != nil {
 			// XEP-0115: remember the entity capabilities for this session.
-			ss.caps.Store(&caps{node: c.Get("node"), ver: c.Get("ver"), hash: c.Get("hash")})
+			nc := caps{node: c.Get("node"), ver: c.Get("ver"), hash: c.Get("hash")}
+			if old := ss.caps.Load(); old == nil || *old != nc {
+				ss.caps.Store(&nc)
+				capsChanged = true
+			}
 		}
 		initial := !ss.available.Load()
 		ss.presence.Store(el)
@@ -62,6 +67,7 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		if initial {
 			s.initialPresence(ctx, ss)
 		}
+		s.presenceHook(ctx, ss, initial, capsChanged)
 		return
 	}
 	// unavailable
@@ -384,6 +390,10 @@ func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ str
 	}
 	if typ == "unsubscribe" && deliver {
 		s.sendUnavailableFrom(a.local, from)
+	}
+	if typ == "subscribed" && deliver && s.hooks.Subscribed != nil {
+		// a.local now receives from's presence, and its PEP events.
+		s.hooks.Subscribed(ctx, a.local, from)
 	}
 	if autoReply != "" {
 		s.inboundSubscription(ctx, contact, from, autoReply)

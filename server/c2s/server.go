@@ -158,6 +158,11 @@ type Server struct {
 	roomMu sync.Mutex
 	rooms  map[*Session]chan struct{}
 
+	// hooks are the feature callbacks (hooks.go); awaits the answers
+	// to IQs the server sent to clients.
+	hooks  Hooks
+	awaits awaits
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup

@@ -1,9 +1,12 @@
-// Package iq defines how server-side IQ handlers (RFC 6120 §8.2.3) plug
-// into chatbx's c2s layer, and the helpers they use to answer.
+// Package iq defines the shape of server-side IQ handlers (RFC 6120
+// §8.2.3), which are registered in the handler registry (package mux) and
+// called by the c2s layer, and the helpers they use to answer (RFC 6120
+// §8.3 stanza errors).
 //
 // A handler gets the IQ as parsed by package wire and returns the reply:
 // a result or an error stanza. It never writes to a session itself; the
-// c2s layer enqueues the reply on the requesting stream.
+// c2s layer enqueues the reply on the requesting stream, and Context.Push
+// and Context.Send reach the sender's own sessions only.
 package iq
 
 import (
@@ -78,3 +81,21 @@ func StanzaError(typ, condition, text string) *wire.Element {
 
 // Payload returns the first child of iq, or nil.
 func Payload(el *wire.Element) *wire.Element { return el.FirstChild() }
+
+// LegacyCode returns the pre-RFC numeric code of a stanza error condition
+// (XEP-0086 §3), or "" for conditions without one. Some clients still
+// look only at the code (Profanity treats a PEP item-not-found as an
+// empty node only with code='404').
+func LegacyCode(condition string) string { return legacyCodes[condition] }
+
+var legacyCodes = map[string]string{
+	"bad-request": "400", "conflict": "409", "feature-not-implemented": "501",
+	"forbidden": "403", "gone": "302", "internal-server-error": "500",
+	"item-not-found": "404", "jid-malformed": "400", "not-acceptable": "406",
+	"not-allowed": "405", "not-authorized": "401", "payment-required": "402",
+	"recipient-unavailable": "404", "redirect": "302",
+	"registration-required": "407", "remote-server-not-found": "404",
+	"remote-server-timeout": "504", "resource-constraint": "500",
+	"service-unavailable": "503", "subscription-required": "407",
+	"undefined-condition": "500", "unexpected-request": "400",
+}

@@ -2,16 +2,14 @@ package mam_test
 
 import (
 	"bytes"
+	"chatbx/internal/heappeak"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,39 +114,13 @@ func TestExportLargeArchive(t *testing.T) {
 	}
 	size := int64(n * body)
 
-	old := debug.SetGCPercent(25)
-	defer debug.SetGCPercent(old)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := int64(ms.HeapAlloc)
-	var peak atomic.Int64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if h := int64(ms.HeapAlloc); h > peak.Load() {
-				peak.Store(h)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopHeap := heappeak.Start()
 	var count countingWriter
 	err = a.ExportArchive(ctx, "alice", &count)
-	close(stop)
-	<-sampled
 	if err != nil {
 		t.Fatal(err)
 	}
-	growth := peak.Load() - base
+	growth := stopHeap()
 	t.Logf("archive %d MB, export %d MB, heap growth at peak %.1f MB", size>>20, count.n>>20, float64(growth)/(1<<20))
 	if growth > size/5 {
 		t.Errorf("heap grew by %d bytes exporting a %d byte archive, want well under (paged)", growth, size)

@@ -1,4 +1,10 @@
-// Package storetest opens throw-away databases for tests.
+// Package storetest opens throw-away databases for tests: Open, OpenPath
+// and OpenLimits make a store.DB in a temporary file that bbolt's
+// consistency check verifies on cleanup; User creates an account; ScanDir
+// scans a data directory's bytes for markers (the privacy tests: what was
+// deleted must not be readable in any file).
+//
+// It is imported by tests only.
 package storetest
 
 import (

@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"archive/zip"
+	"chatbx/internal/heappeak"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,10 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,31 +63,7 @@ func TestExportStreams(t *testing.T) {
 	}
 	values := url.Values{"token": {e.token(t, "export")}, "username": {"alice"}, "password": {"secret-password"}}
 
-	old := debug.SetGCPercent(25)
-	defer debug.SetGCPercent(old)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := int64(ms.HeapAlloc)
-	var peak atomic.Int64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if h := int64(ms.HeapAlloc); h > peak.Load() {
-				peak.Store(h)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopHeap := heappeak.Start()
 
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/account/export", strings.NewReader(values.Encode()))
 	if err != nil {
@@ -113,12 +87,10 @@ func TestExportStreams(t *testing.T) {
 	}
 	n, err := io.Copy(f, resp.Body)
 	f.Close()
-	close(stop)
-	<-sampled
 	if err != nil {
 		t.Fatalf("download after %d bytes: %v", n, err)
 	}
-	growth := peak.Load() - base
+	growth := stopHeap()
 	t.Logf("archive %d MB, zip %d MB, heap growth at peak %.1f MB", size>>20, n>>20, float64(growth)/(1<<20))
 	if growth > size/5 {
 		t.Errorf("heap grew by %d bytes for a %d byte archive, want well under (streamed)", growth, size)

@@ -1,0 +1,70 @@
+// Package c2s is the client side of chatbx's XMPP server: the client
+// listeners, stream negotiation, the sessions and their table, and the IM
+// core that every stanza from a bound client passes through.
+//
+// # Place in the server
+//
+// Package server builds one Server with New and runs it; main sees only
+// package server. Stanzas flow transport → Session → routing (this package,
+// with the domain table of package router) → the handler registry (package
+// mux) → the feature packages (disco, ping, vcard, blocking, mam, upload,
+// register, ...). Handlers never write to another session: they return a
+// reply, push to the sender's own sessions, or route through Deliver.
+//
+// # Transports
+//
+// A Transport carries one client stream; a Session never sees the socket.
+// This package implements TCP: the STARTTLS listener (Config.Listen, TLS
+// required before authentication, RFC 6120 §5) and the direct TLS listener
+// (Config.ListenTLS, XEP-0368). Package server/ws implements XMPP over
+// WebSocket (RFC 7395) and hands its streams to Server.Serve. Both get the
+// same negotiation, handlers and limits.
+//
+// # Negotiation
+//
+// Negotiation (RFC 6120 §4.3) is an ordered list of stream features, run in
+// rounds: STARTTLS (only on a transport that is not encrypted yet), SASL
+// (package auth: SCRAM-SHA-1/256 and their -PLUS variants, PLAIN; RFC 6120
+// §6, at most five attempts per stream, §6.4.5) with in-band registration
+// before authentication (XEP-0077 §3.1, XEP-0401 <preauth/>), resource
+// binding (RFC 6120 §7), and the informational features session (RFC 3921
+// §3, optional), roster versioning (RFC 6121 §2.6) and pre-approval (RFC 6121
+// §3.4). The per-network connection rate, the SASL throttle and the
+// per-account login guard (internal/guard) are consulted before a verdict.
+//
+// # Sessions
+//
+// A Session has one reader goroutine and a writer goroutine that runs only
+// while stanzas are queued. Its outbound queue is bounded in stanzas
+// (Config.QueueMax) and estimated bytes (Config.QueueBytes); a full queue
+// ends that stream with policy-violation and never blocks a sender. What a
+// closing session could not write goes to offline storage. Idle sessions are
+// probed with a ping (XEP-0199) after Config.IdleTimeout.
+//
+// Router is the session table (localpart → resources), sharded by localpart
+// and copy-on-write per user.
+//
+// # IM core
+//
+// Routing and delivery follow RFC 6120 §8 and RFC 6121 §8 (stamping from,
+// answering IQs on behalf of accounts, §8.5.2.1.3); addresses outside the
+// local host go to the domain table (remote-server-not-found without
+// server-to-server, RFC 6120 §10.4.3). This package also holds, until they
+// become handler packages of their own: rosters (RFC 6121 §2), presence and
+// subscriptions (RFC 6121 §3, §4, with XEP-0115 caps kept per session),
+// Message Carbons (XEP-0280), offline storage (XEP-0160, with XEP-0203 delay
+// and XEP-0334 hints), and the presence side of blocking (XEP-0191 §3.3,
+// §3.4). Message hooks of the registry (the XEP-0313 archive) run for the
+// sender and for the recipient.
+//
+// Feature packages that follow presence (PEP, XEP-0163) get Hooks (Presence
+// after each available presence, with whether the XEP-0115 caps changed;
+// Subscribed after an approved subscription, RFC 6121 §3.1.6) and reach
+// sessions through SessionStates, SendTo, and Await for the answers to IQs
+// the server sends to clients.
+//
+// The connection log gets one line per login and logout (time, event, user,
+// anonymised address from Deps.Anon) and per failed authentication (time,
+// event, anonymised address), the same for every transport.
+// Privacy: never a resource, a body or a full address.
+package c2s
