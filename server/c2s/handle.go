@@ -132,7 +132,9 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 		}
 		return
 	}
-	if to.local != ss.user && s.blocked(ctx, ss.user, to.String()) {
+	// handle left the 'to' attribute normalised: it is to.String() without
+	// building the string again.
+	if to.local != ss.user && s.blocked(ctx, ss.user, el.Get("to")) {
 		// XEP-0191 §3.3: the sender has blocked the recipient.
 		r := s.errorFrom(el, "", "cancel", "not-acceptable")
 		r.Child(wire.NSClient, "error").Add(wire.New("urn:xmpp:blocking:errors", "blocked"))
@@ -690,7 +692,8 @@ func fastAddr(s string) (addr, bool) {
 	}
 	// Each label: 1-63 of [a-z0-9-], no hyphen at either end, and no "--"
 	// in positions 3-4 (reserved for IDNA's xn-- form).
-	for _, label := range strings.Split(rest, ".") {
+	for labels := rest; ; {
+		label, more, found := strings.Cut(labels, ".")
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
 			(len(label) >= 4 && label[2:4] == "--") {
 			return addr{}, false
@@ -701,6 +704,10 @@ func fastAddr(s string) (addr, bool) {
 				return addr{}, false
 			}
 		}
+		if !found {
+			break
+		}
+		labels = more
 	}
 	a.domain = rest
 	return a, true

@@ -84,6 +84,10 @@ type tcpTransport struct {
 	domain string
 	// writeTimeout bounds every write.
 	writeTimeout time.Duration
+	// wdl is the write deadline WriteRaw set last. Moving a deadline is a
+	// timer update; a write reuses the last one while no more than a tenth
+	// of the timeout (at most a second) of it has passed.
+	wdl time.Time
 	// headerSent is true once our stream header went out on the current
 	// stream (a restart after SASL begins a new one).
 	headerSent bool
@@ -149,7 +153,10 @@ func (t *tcpTransport) Write(els []*wire.Element) error {
 }
 
 func (t *tcpTransport) WriteRaw(p []byte) error {
-	t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+	if d := time.Now().Add(t.writeTimeout); d.Sub(t.wdl) > min(t.writeTimeout/10, time.Second) {
+		t.conn.SetWriteDeadline(d)
+		t.wdl = d
+	}
 	_, err := t.conn.Write(p)
 	return err
 }

@@ -73,6 +73,7 @@ type Decoder struct {
 	n     int       // bytes consumed by the current top-level element
 	elems int       // elements in the current top-level element
 	attrs int       // attributes in the current top-level element
+	top   bool      // the next start tag is a top-level element's
 	binds []binding // namespace declarations in scope, innermost last
 	marks []int     // len(binds) when each open element started
 	base  int       // len(binds) after the stream header
@@ -274,6 +275,7 @@ func (d *Decoder) Next() (*Element, error) {
 	case '?', '!':
 		return nil, ErrRestricted
 	}
+	d.top = true
 	e, qname, empty, err := d.startTag(c)
 	if err == nil && !empty {
 		err = d.content(e, qname)
@@ -431,10 +433,18 @@ func (d *Decoder) declare(mark int, prefix, ns string) error {
 }
 
 func (d *Decoder) finishAttrs(e *Element, raw []rawAttr) error {
+	top := d.top
+	d.top = false
 	if len(raw) == 0 {
 		return nil
 	}
-	e.Attr = make([]Attr, len(raw))
+	n := len(raw)
+	if top {
+		// Room for the one attribute the server adds to every stanza
+		// (RFC 6120 §8.1.2.1: from), so stamping it does not copy.
+		n++
+	}
+	e.Attr = make([]Attr, len(raw), n)
 	for i, a := range raw {
 		e.Attr[i].Local = a.local
 		e.Attr[i].Value = a.value
