@@ -48,4 +48,8 @@ func TestDomainTable(t *testing.T) {
 	if m.Get("type") != "error" || m.Child(wire.NSClient, "error").Child(wire.NSStanzas, "remote-server-not-found") == nil {
 		t.Fatalf("remote bounce: %s", m)
 	}
+	if code := m.Child(wire.NSClient, "error").Get("code"); code != "404" {
+		// XEP-0086: every stanza error carries its legacy code.
+		t.Errorf("legacy code = %q, want 404", code)
+	}
 }

@@ -124,8 +124,7 @@ func (*Blocking) Features() []string { return []string{NS} }
 // BlockedError returns the stanza error for an outbound stanza to a JID the
 // sender blocks (XEP-0191 §3.6): not-acceptable with <blocked/>.
 func BlockedError() *wire.Element {
-	return wire.New(wire.NSClient, "error", "type", "cancel").
-		Add(wire.New(wire.NSStanzas, "not-acceptable"), wire.New(NSErrors, "blocked"))
+	return iq.StanzaError("cancel", "not-acceptable", "").Add(wire.New(NSErrors, "blocked"))
 }
 
 // Handle answers blocklist requests (XEP-0191 §3.2–3.4) from the account

@@ -133,11 +133,11 @@ func (r *recorder) take() (pushes, changes []string) {
 
 const (
 	getList     = `<iq type='get' id='g'><blocklist xmlns='urn:xmpp:blocking'/></iq>`
-	forbidden   = `<error type="cancel"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	badRequest  = `<error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	malformed   = `<error type="modify"><jid-malformed xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	forbidden   = `<error type="cancel" code="403"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	badRequest  = `<error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	malformed   = `<error type="modify" code="400"><jid-malformed xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 	policy      = `<error type="modify"><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	internal    = `<error type="wait"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	internal    = `<error type="wait" code="500"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 	emptyResult = `<iq type="result" id="g"><blocklist xmlns="urn:xmpp:blocking"/></iq>`
 )
 
@@ -483,7 +483,7 @@ func TestRealStore(t *testing.T) {
 
 func TestBlockedError(t *testing.T) {
 	t.Parallel()
-	want := `<error type="cancel"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><blocked xmlns="urn:xmpp:blocking:errors"/></error>`
+	want := `<error type="cancel" code="406"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><blocked xmlns="urn:xmpp:blocking:errors"/></error>`
 	if got := str(blocking.BlockedError()); got != want {
 		t.Errorf("BlockedError() = %s, want %s", got, want)
 	}

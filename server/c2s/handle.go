@@ -737,9 +737,7 @@ func (s *Server) OfflineExpired(user string, stanza []byte) {
 	}
 	r := wire.New(wire.NSClient, "message", "type", "error", "id", el.Get("id"),
 		"from", user+"@"+s.cfg.Domain, "to", from.bare())
-	r.Add(wire.New(wire.NSClient, "error", "type", "wait").Add(
-		wire.New(wire.NSStanzas, "recipient-unavailable"),
-		wire.New(wire.NSStanzas, "text").AddText("The message expired before the recipient came online.")))
+	r.Add(iq.StanzaError("wait", "recipient-unavailable", "The message expired before the recipient came online."))
 	for _, t := range s.router.Sessions(from.local) {
 		if t.available.Load() {
 			t.Send(r)

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"chatbx/server/auth"
+	"chatbx/server/iq"
 	"chatbx/server/wire"
 )
 
@@ -604,6 +605,6 @@ func decodeSASL(s string) ([]byte, error) {
 // errorReply builds an error response to a stanza from the server.
 func errorReply(el *wire.Element, typ, cond string) *wire.Element {
 	r := wire.New(wire.NSClient, el.Local, "type", "error", "id", el.Get("id"))
-	r.Add(wire.New(wire.NSClient, "error", "type", typ).Add(wire.New(wire.NSStanzas, cond)))
+	r.Add(iq.StanzaError(typ, cond, ""))
 	return r
 }

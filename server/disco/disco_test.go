@@ -104,9 +104,9 @@ const (
 		`<feature var="http://jabber.org/protocol/pubsub#publish"/>` +
 		`</query>`
 	accountItems = `<query xmlns="http://jabber.org/protocol/disco#items"/>`
-	unavailable  = `<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	notFound     = `<error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	badRequest   = `<error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	unavailable  = `<error type="cancel" code="503"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	notFound     = `<error type="cancel" code="404"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	badRequest   = `<error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 )
 
 func TestHandle(t *testing.T) {

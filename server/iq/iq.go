@@ -72,6 +72,12 @@ func Error(iq *wire.Element, typ, condition string) *wire.Element {
 // human-readable text.
 func StanzaError(typ, condition, text string) *wire.Element {
 	e := wire.New(wire.NSClient, "error", "type", typ)
+	if code := LegacyCode(condition); code != "" {
+		// XEP-0086: the pre-RFC code, which some clients still read
+		// (Profanity 0.13 treats a PEP item-not-found as empty only
+		// with code='404').
+		e.Set("code", code)
+	}
 	e.Add(wire.New(wire.NSStanzas, condition))
 	if text != "" {
 		e.Add(wire.New(wire.NSStanzas, "text").AddText(text))

@@ -24,8 +24,8 @@ var (
 var alice = iq.Context{User: "alice", Domain: "example.org", From: "alice@example.org/phone"}
 
 const (
-	unavailable = `<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	badRequest  = `<error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	unavailable = `<error type="cancel" code="503"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	badRequest  = `<error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 )
 
 func TestHandle(t *testing.T) {

@@ -624,7 +624,7 @@ func TestPurgeCommand(t *testing.T) {
 	if st, _ := status(cmd("alice", "sessionid='"+sid+"' action='complete'", confirm("true"))); st != "completed" || count() != 0 {
 		t.Errorf("confirmed purge: status %q, count %d", st, count())
 	}
-	if r := e.a.Command(t.Context(), iq.Context{User: "alice", Domain: domain}, parse(t, `<iq type='set' id='c'><command xmlns='http://jabber.org/protocol/commands' node='other'/></iq>`)); str(r) != `<iq type="error" id="c"><error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>` {
+	if r := e.a.Command(t.Context(), iq.Context{User: "alice", Domain: domain}, parse(t, `<iq type='set' id='c'><command xmlns='http://jabber.org/protocol/commands' node='other'/></iq>`)); str(r) != `<iq type="error" id="c"><error type="cancel" code="404"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>` {
 		t.Errorf("unknown node: %s", str(r))
 	}
 }

@@ -176,14 +176,11 @@ func (p *PEP) owner(c iq.Context, el *wire.Element) (owner string, self, ok bool
 	return local, local == c.User, true
 }
 
-// pubsubError returns an error reply with an optional pubsub#errors
-// condition and the legacy code (XEP-0086) older clients look for.
+// pubsubError returns an error reply (with its legacy code, as every
+// stanza error) and an optional pubsub#errors condition.
 func pubsubError(el *wire.Element, typ, cond, app string, attrs ...string) *wire.Element {
 	r := iq.Error(el, typ, cond)
 	e := r.Child(wire.NSClient, "error")
-	if code := iq.LegacyCode(cond); code != "" {
-		e.Set("code", code)
-	}
 	if app != "" {
 		e.Add(wire.New(NSErrors, app, attrs...))
 	}

@@ -76,10 +76,10 @@ const (
 	getBookmarks  = `<iq type='get' id='g'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>`
 	emptyResult   = `<iq type="result" id="g"><query xmlns="jabber:iq:private"><storage xmlns="storage:bookmarks"/></query></iq>`
 	storedResult  = `<iq type="result" id="g"><query xmlns="jabber:iq:private">` + bookmarks + `</query></iq>`
-	forbidden     = `<error type="cancel"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	badRequest    = `<error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	notAcceptable = `<error type="modify"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	internal      = `<error type="wait"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	forbidden     = `<error type="cancel" code="403"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	badRequest    = `<error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	notAcceptable = `<error type="modify" code="406"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	internal      = `<error type="wait" code="500"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 )
 
 func set(id, to, payload string) string {

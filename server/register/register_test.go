@@ -117,17 +117,17 @@ func TestHandle(t *testing.T) {
 		{"get", `<iq type='get' id='1'><query xmlns='jabber:iq:register'/></iq>`,
 			`<iq type="result" id="1"><query xmlns="jabber:iq:register"><registered/><username>alice</username></query></iq>`},
 		{"other host", `<iq type='get' id='2' to='other.org'><query xmlns='jabber:iq:register'/></iq>`,
-			`<iq type="error" id="2"><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="2"><error type="cancel" code="503"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"bad payload", `<iq type='set' id='3'><foo xmlns='jabber:iq:register'/></iq>`,
-			`<iq type="error" id="3"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="3"><error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"password without username", `<iq type='set' id='4'><query xmlns='jabber:iq:register'><password>new-password</password></query></iq>`,
-			`<iq type="error" id="4"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="4"><error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"someone else's password", `<iq type='set' id='5'><query xmlns='jabber:iq:register'><username>bob</username><password>new-password</password></query></iq>`,
-			`<iq type="error" id="5"><error type="auth"><not-authorized xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="5"><error type="auth" code="401"><not-authorized xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"short password", `<iq type='set' id='6'><query xmlns='jabber:iq:register'><username>alice</username><password>short</password></query></iq>`,
-			`<iq type="error" id="6"><error type="modify"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="6"><error type="modify" code="406"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"remove with extras", `<iq type='set' id='7'><query xmlns='jabber:iq:register'><remove/><username>alice</username></query></iq>`,
-			`<iq type="error" id="7"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
+			`<iq type="error" id="7"><error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`},
 		{"result ignored", `<iq type='result' id='8'/>`, `<nil>`},
 		{"password change", `<iq type='set' id='9' to='example.org'><query xmlns='jabber:iq:register'><username>Alice</username><password>new-password</password></query></iq>`,
 			`<iq type="result" id="9"/>`},
@@ -174,7 +174,7 @@ func TestRemove(t *testing.T) {
 	if hits := storetest.ScanDir(t, e.dir, "vcard-marker"); len(hits) > 0 {
 		t.Errorf("deleted data readable: %q", hits)
 	}
-	want := `<iq type="error" id="r1"><error type="auth"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`
+	want := `<iq type="error" id="r1"><error type="auth" code="407"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`
 	if got := str(e.reg.Handle(ctx, alice, parse(t, in))); got != want {
 		t.Errorf("second remove: got %s, want %s", got, want)
 	}
@@ -214,7 +214,7 @@ func TestRegistration(t *testing.T) {
 		return s + `</query></iq>`
 	}
 	errOf := func(id, typ, cond string) string {
-		return `<iq type="error" id="` + id + `"><error type="` + typ + `"><` + cond + ` xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`
+		return `<iq type="error" id="` + id + `"><error type="` + typ + `" code="` + iq.LegacyCode(cond) + `"><` + cond + ` xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`
 	}
 	ok := func(id string) string { return `<iq type="result" id="` + id + `"/>` }
 

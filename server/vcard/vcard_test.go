@@ -80,11 +80,11 @@ var alice = iq.Context{User: "alice", Domain: "example.org", From: "alice@exampl
 const (
 	card        = `<vCard xmlns="vcard-temp"><FN>Alice &amp; Co</FN><NICKNAME>al</NICKNAME><X xmlns="urn:x" a="1"/></vCard>`
 	empty       = `<vCard xmlns="vcard-temp"/>`
-	unavailable = `<error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	forbidden   = `<error type="auth"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	badRequest  = `<error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	tooLarge    = `<error type="modify"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
-	internal    = `<error type="wait"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	unavailable = `<error type="cancel" code="503"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	forbidden   = `<error type="auth" code="403"><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	badRequest  = `<error type="modify" code="400"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	tooLarge    = `<error type="modify" code="406"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
+	internal    = `<error type="wait" code="500"><internal-server-error xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error>`
 )
 
 // TestHandle runs each case's requests in order against a fresh service.
