@@ -60,10 +60,11 @@ func (s *Server) serve(ctx context.Context, raw net.Conn, direct bool) {
 // be encrypted already. ready, if not nil, is called once the stream is
 // bound (the transport may lift its negotiation deadline then).
 func (s *Server) Serve(ctx context.Context, tr Transport, ready func()) {
-	if s.closing.Load() {
+	if !s.track() {
 		tr.Close("system-shutdown", nil)
 		return
 	}
+	defer s.sessions.Done()
 	// The same limits as the TCP listeners: new connections per
 	// anonymised network (Config.ConnPerSecond, ConnBurst), and the caps
 	// (Config.MaxConnections, MaxUnauthenticated) whose counts the
@@ -72,8 +73,6 @@ func (s *Server) Serve(ctx context.Context, tr Transport, ready func()) {
 		tr.Close("policy-violation", nil)
 		return
 	}
-	s.sessions.Add(1)
-	defer s.sessions.Done()
 	s.stream(ctx, s.newSession(tr), ready, false)
 }
 

@@ -167,6 +167,7 @@ type Server struct {
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
 	closing   atomic.Bool
+	closeMu   sync.RWMutex // orders track's Add before Run's Wait
 	listeners []net.Listener
 	ctx       context.Context
 }
@@ -311,7 +312,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.sweepLimiters(ctx)
 	go s.trimMemory(ctx)
 	<-ctx.Done()
-	s.closing.Store(true)
+	s.closeMu.Lock()
+	s.closing.Store(true) // from now on track refuses: no Add races the Wait below
+	s.closeMu.Unlock()
 	for _, l := range lns {
 		l.Close()
 	}
@@ -325,6 +328,19 @@ func (s *Server) Run(ctx context.Context) error {
 	s.sessions.Wait()
 	s.log.Info().Msg("c2s stopped")
 	return nil
+}
+
+// track counts a new stream in s.sessions unless shutdown has begun. Run
+// sets closing under the same lock before it waits for the sessions, so
+// no Add can race that Wait (sync.WaitGroup's rule).
+func (s *Server) track() bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.sessions.Add(1)
+	return true
 }
 
 func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
@@ -353,13 +369,17 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 			conn.Close()
 			continue
 		}
+		if !s.track() {
+			conn.Close() // shutting down
+			continue
+		}
 		if !s.admit() {
 			// Over a cap: close at once, as Prosody and ejabberd do; no
 			// stream error (on direct TLS there is no stream yet).
+			s.sessions.Done()
 			conn.Close()
 			continue
 		}
-		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
 			s.serve(ctx, conn, direct)
