@@ -731,12 +731,43 @@ func (d *Decoder) readName(c byte) (byte, bool, error) {
 		}
 		high |= c
 		d.raw = append(d.raw, c)
+		// Take the rest of the name straight from the read buffer; the
+		// byte after it goes through readByte, which applies the limits.
+		i, end := d.rpos, d.runEnd(256-len(d.raw))
+		for i < end && !nameEnd[d.rbuf[i]] {
+			high |= d.rbuf[i]
+			i++
+		}
+		d.raw = append(d.raw, d.rbuf[d.rpos:i]...)
+		d.n += i - d.rpos
+		d.rpos = i
 		var err error
 		if c, err = d.readByte(); err != nil {
 			return 0, false, err
 		}
 	}
 	return c, high < utf8.RuneSelf, nil
+}
+
+// nameEnd marks the bytes that end a name in a tag.
+var nameEnd = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n>/=") {
+		t[c] = true
+	}
+	return t
+}()
+
+// runEnd returns the end of the buffered bytes a fast path may consume at
+// once: at most most of them, and none beyond the element's byte limit.
+func (d *Decoder) runEnd(most int) int {
+	end := d.rend
+	if end-d.rpos > most {
+		end = d.rpos + most
+	}
+	if d.lim.Bytes > 0 && end-d.rpos > d.lim.Bytes-d.n {
+		end = d.rpos + max(d.lim.Bytes-d.n, 0)
+	}
+	return end
 }
 
 // name reads a QName starting with c and returns it, the index of its colon
@@ -765,6 +796,17 @@ func (d *Decoder) attrValue(q byte) (string, error) {
 		}
 		switch attrClass[c] {
 		case chPlain:
+			// Take the run of plain bytes after c from the read buffer.
+			i, end := d.rpos, d.runEnd(d.rend)
+			for i < end && attrClass[d.rbuf[i]] == chPlain {
+				i++
+			}
+			d.raw = append(d.raw, c)
+			d.raw = append(d.raw, d.rbuf[d.rpos:i]...)
+			d.n += i - d.rpos
+			d.rpos = i
+			cr = false
+			continue
 		case chQuote:
 			if c != q {
 				break
@@ -875,39 +917,74 @@ func isChar(r rune) bool {
 		r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= utf8.MaxRune
 }
 
-// interned holds names common in XMPP so that parsing them does not allocate.
-var interned = func() map[string]string {
-	m := map[string]string{}
-	for _, s := range []string{
-		"message", "presence", "iq", "body", "subject", "thread", "to", "from", "id", "type",
-		"xmlns", "xml:lang", "show", "status", "priority", "query", "item", "jid", "name",
-		"subscription", "ask", "group", "c", "hash", "node", "ver", "ext", "stream", "stream:stream",
-		"version", "error", "text", "active", "composing", "paused", "inactive", "gone",
-		"request", "received", "markable", "displayed", "origin-id", "stanza-id", "by",
-		"delay", "stamp", "x", "r", "a", "h", "enable", "enabled", "resume", "resumed",
-		"bind", "resource", "session", "auth", "mechanism", "response", "abort", "starttls",
-		"ping", "encrypted", "header", "key", "payload", "iv", "sid", "rid", "store",
-		"no-store", "no-copy", "private", "pubsub", "publish", "items", "event", "value",
-		"field", "var", "set", "max", "before", "after", "first", "last", "count", "result",
-		"queryid", "forwarded", "sent", "nick", "photo", "vCard", "blocklist", "block", "unblock",
-		"chat", "normal", "headline", "groupchat", "get", "result", "unavailable", "subscribe",
-		"subscribed", "unsubscribe", "unsubscribed", "probe", "away", "xa", "dnd", "true", "false",
-		"jabber:client", "urn:xmpp:ping", "jabber:iq:roster", "urn:xmpp:receipts", "urn:xmpp:hints",
-		"urn:xmpp:chat-markers:0", "urn:xmpp:sid:0", "urn:xmpp:delay", "urn:xmpp:mam:2",
-		"http://jabber.org/protocol/chatstates", "http://jabber.org/protocol/caps",
-		"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
-		"eu.siacs.conversations.axolotl", "urn:xmpp:carbons:2", "urn:xmpp:forward:0",
-	} {
-		m[s] = s
-	}
-	return m
-}()
+// internNames are names and values common in XMPP: parsing them returns
+// the shared string instead of allocating a new one.
+var internNames = []string{
+	"message", "presence", "iq", "body", "subject", "thread", "to", "from", "id", "type",
+	"xmlns", "xml:lang", "show", "status", "priority", "query", "item", "jid", "name",
+	"subscription", "ask", "group", "c", "hash", "node", "ver", "ext", "stream", "stream:stream",
+	"version", "error", "text", "active", "composing", "paused", "inactive", "gone",
+	"request", "received", "markable", "displayed", "origin-id", "stanza-id", "by",
+	"delay", "stamp", "x", "r", "a", "h", "enable", "enabled", "resume", "resumed",
+	"bind", "resource", "session", "auth", "mechanism", "response", "abort", "starttls",
+	"ping", "encrypted", "header", "key", "payload", "iv", "sid", "rid", "store",
+	"no-store", "no-copy", "private", "pubsub", "publish", "items", "event", "value",
+	"field", "var", "set", "max", "before", "after", "first", "last", "count", "result",
+	"queryid", "forwarded", "sent", "nick", "photo", "vCard", "blocklist", "block", "unblock",
+	"chat", "normal", "headline", "groupchat", "get", "unavailable", "subscribe",
+	"subscribed", "unsubscribe", "unsubscribed", "probe", "away", "xa", "dnd", "true", "false",
+	"jabber:client", "urn:xmpp:ping", "jabber:iq:roster", "urn:xmpp:receipts", "urn:xmpp:hints",
+	"urn:xmpp:chat-markers:0", "urn:xmpp:sid:0", "urn:xmpp:delay", "urn:xmpp:mam:2",
+	"http://jabber.org/protocol/chatstates", "http://jabber.org/protocol/caps",
+	"http://jabber.org/protocol/disco#info", "http://jabber.org/protocol/disco#items",
+	"eu.siacs.conversations.axolotl", "urn:xmpp:carbons:2", "urn:xmpp:forward:0",
+	"urn:xmpp:omemo:2", "urn:xmpp:sm:3", "urn:xmpp:csi:0", "jabber:x:data",
+	"http://jabber.org/protocol/pubsub", "http://jabber.org/protocol/pubsub#event",
+}
 
-func intern(b []byte) string {
-	if s, ok := interned[string(b)]; ok {
-		return s
+// The intern table: open addressing over internBits bits of internHash.
+// It is much cheaper than a map lookup, which hashes every byte: most
+// misses (ids, JIDs) are rejected by their length alone.
+const internBits = 9
+
+var (
+	internTable [1 << internBits]string
+	internLens  [64]bool // lengths of the interned strings
+)
+
+func internHash(b []byte) uint {
+	n := len(b)
+	return (uint(n)*0x9e37 ^ uint(b[0])*0x3b1 ^ uint(b[n-1])*0x1f ^ uint(b[n/2])*0x2d5) & (1<<internBits - 1)
+}
+
+func init() {
+	for _, s := range internNames {
+		if len(s) >= len(internLens) {
+			panic("wire: interned name too long: " + s)
+		}
+		internLens[len(s)] = true
+		h := internHash([]byte(s))
+		for internTable[h] != "" && internTable[h] != s {
+			h = (h + 1) & (1<<internBits - 1)
+		}
+		internTable[h] = s
 	}
-	return string(b)
+}
+
+// intern returns b as a string, shared when it is one of internNames.
+func intern(b []byte) string {
+	if len(b) == 0 || len(b) >= len(internLens) || !internLens[len(b)] {
+		return string(b)
+	}
+	for h := internHash(b); ; h = (h + 1) & (1<<internBits - 1) {
+		s := internTable[h]
+		if s == "" {
+			return string(b)
+		}
+		if s == string(b) {
+			return s
+		}
+	}
 }
 
 // DefaultNS returns the default namespace declared by the stream header.
