@@ -723,19 +723,30 @@ func (d *Decoder) endTag() error {
 // ASCII. The caller checks them (checkQName) or compares them with a
 // checked name.
 func (d *Decoder) readName(c byte) (byte, bool, error) {
+	c, high, _, err := d.scanName(c)
+	return c, high < utf8.RuneSelf, err
+}
+
+// scanName reads a name into d.raw like readName and returns the byte after
+// it, the OR of the name's bytes (ASCII if below utf8.RuneSelf) and the AND
+// of their nameClass entries (nameByte set: ASCII name bytes, no colon).
+func (d *Decoder) scanName(c byte) (byte, byte, uint8, error) {
 	d.raw = d.raw[:0]
 	var high byte
+	class := uint8(0xff)
 	for !isSpace(c) && c != '>' && c != '/' && c != '=' {
 		if len(d.raw) >= 256 {
-			return 0, false, ErrTooLarge
+			return 0, 0, 0, ErrTooLarge
 		}
 		high |= c
+		class &= nameClass[c]
 		d.raw = append(d.raw, c)
 		// Take the rest of the name straight from the read buffer; the
 		// byte after it goes through readByte, which applies the limits.
 		i, end := d.rpos, d.runEnd(256-len(d.raw))
 		for i < end && !nameEnd[d.rbuf[i]] {
 			high |= d.rbuf[i]
+			class &= nameClass[d.rbuf[i]]
 			i++
 		}
 		d.raw = append(d.raw, d.rbuf[d.rpos:i]...)
@@ -743,10 +754,10 @@ func (d *Decoder) readName(c byte) (byte, bool, error) {
 		d.rpos = i
 		var err error
 		if c, err = d.readByte(); err != nil {
-			return 0, false, err
+			return 0, 0, 0, err
 		}
 	}
-	return c, high < utf8.RuneSelf, nil
+	return c, high, class, nil
 }
 
 // nameEnd marks the bytes that end a name in a tag.
@@ -773,11 +784,15 @@ func (d *Decoder) runEnd(most int) int {
 // name reads a QName starting with c and returns it, the index of its colon
 // (or -1) and the byte that ended it.
 func (d *Decoder) name(c byte) (string, int, byte, error) {
-	c, ascii, err := d.readName(c)
+	c, high, class, err := d.scanName(c)
 	if err != nil {
 		return "", 0, 0, err
 	}
-	colon, ok := checkQName(d.raw, ascii)
+	if class&nameByte != 0 && len(d.raw) > 0 && nameClass[d.raw[0]]&nameStartByte != 0 {
+		// The common case: ASCII name characters without a colon.
+		return intern(d.raw), -1, c, nil
+	}
+	colon, ok := checkQName(d.raw, high < utf8.RuneSelf)
 	if !ok {
 		return "", 0, 0, ErrNotWellFormed
 	}
