@@ -494,6 +494,8 @@ type adminParts struct {
 	db      *store.DB
 	links   inviteLinks
 	dataDir string
+	// vcardMax is c2s.vcard_bytes, for imported vCards.
+	vcardMax int
 }
 
 // newAdminHandlers returns every admin socket command over p. Without a
@@ -509,7 +511,10 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 			return adminResponse{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
 		}
 	}
-	h["backup"] = backupHandler(p.dataDir, p.db.Backup)
+	h["backup"] = backupWithUploads(backupHandler(p.dataDir, p.db.Backup), p.dataDir, p.db.Backup)
+	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, vcardMax: p.vcardMax}) {
+		h[name] = f
+	}
 	return h
 }
 
@@ -636,6 +641,8 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		db:      db,
 		links:   inviteLinks{Domain: domain, Site: siteURL(host, listenPort(cfg.Web.ListenHTTPS))},
 		dataDir: cfg.DataDir,
+
+		vcardMax: cfg.C2S.VCardBytes,
 	})
 	return handlers, db.Close, nil
 }
@@ -928,6 +935,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		db:      a.db,
 		links:   inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)},
 		dataDir: cfg.DataDir,
+
+		vcardMax: cfg.C2S.VCardBytes,
 	})
 	return w, nil
 }
