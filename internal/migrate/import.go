@@ -139,12 +139,17 @@ func Import(ctx context.Context, st Store, paths []string, opt Options) (*Report
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{DryRun: opt.DryRun, Files: files}
+	rep := &Report{DryRun: opt.DryRun}
 	// Pass 1: check every file and every name.
 	seen := map[string]string{} // normalised name → file
 	others := map[string]int{}  // other host → users
+	listed := map[string]bool{}
 	for _, f := range files {
-		err := eachAccount(f, opt.Limits, func(a *Account) error {
+		listed[filepath.Clean(f)] = true
+	}
+	for i := 0; i < len(files); i++ {
+		f := files[i]
+		includes, err := eachAccount(f, opt.Limits, func(a *Account) error {
 			if !sameDomain(a.Host, opt.Domain) {
 				others[a.Host]++
 				return nil
@@ -163,13 +168,26 @@ func Import(ctx context.Context, st Store, paths []string, opt Options) (*Report
 		if err != nil {
 			return nil, err
 		}
+		// Included host files (ejabberd) are read once, from the
+		// including file's directory only.
+		for _, href := range includes {
+			if href != filepath.Base(href) || strings.ContainsAny(href, "/\\") || href == ".." || href == "." {
+				return nil, fmt.Errorf("%s: <xi:include href=%q/>: only files in the same directory are read", f, href)
+			}
+			inc := filepath.Join(filepath.Dir(f), href)
+			if !listed[inc] {
+				listed[inc] = true
+				files = append(files, inc)
+			}
+		}
 	}
+	rep.Files = files
 	for _, h := range mapsKeys(others) {
 		rep.Skipped = append(rep.Skipped, Skipped{fmt.Sprintf("%d user(s) of %s", others[h], h), "not this server's domain " + opt.Domain})
 	}
 	// Pass 2: import.
 	for _, f := range files {
-		err := eachAccount(f, opt.Limits, func(a *Account) error {
+		_, err := eachAccount(f, opt.Limits, func(a *Account) error {
 			if !sameDomain(a.Host, opt.Domain) {
 				return nil
 			}
@@ -187,6 +205,9 @@ func Import(ctx context.Context, st Store, paths []string, opt Options) (*Report
 			return rep, err
 		}
 	}
+	sort.Strings(rep.Created)
+	sort.Strings(rep.Updated)
+	sort.Strings(rep.Unchanged)
 	return rep, nil
 }
 
@@ -199,27 +220,28 @@ func mapsKeys(m map[string]int) []string {
 	return keys
 }
 
-// eachAccount reads file and calls fn for every user.
-func eachAccount(file string, lim Limits, fn func(*Account) error) error {
+// eachAccount reads file and calls fn for every user; it returns the
+// file's <xi:include/> references.
+func eachAccount(file string, lim Limits, fn func(*Account) error) ([]string, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", file)
+		return nil, fmt.Errorf("%s: not a regular file", file)
 	}
 	r := NewReader(f, file, lim)
 	for {
 		a, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return r.Includes(), nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := fn(a); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }

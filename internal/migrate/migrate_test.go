@@ -238,9 +238,12 @@ func TestHostileFiles(t *testing.T) {
 		{"duplicate users", doc(user + user), "named twice"},
 		{"duplicate after PRECIS", doc(user + `<user name='U' password='q'/>`), "named twice"},
 		{"undeclared prefix", doc(`<user name='u' password='p'><x:y/></user>`), "undeclared"},
-		{"different scram repeated", doc(`<user name='u'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>YQ==</salt><server-key>YQ==</server-key><stored-key>YQ==</stored-key></scram-credentials><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4097</iter-count><salt>YQ==</salt><server-key>YQ==</server-key><stored-key>YQ==</stored-key></scram-credentials></user>`), "two different"},
+		{"different scram repeated", doc(`<user name='u'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>YQ==</salt><server-key>AAAAAAAAAAAAAAAAAAAAAAAAAAA=</server-key><stored-key>AAAAAAAAAAAAAAAAAAAAAAAAAAA=</stored-key></scram-credentials><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4097</iter-count><salt>YQ==</salt><server-key>AAAAAAAAAAAAAAAAAAAAAAAAAAA=</server-key><stored-key>AAAAAAAAAAAAAAAAAAAAAAAAAAA=</stored-key></scram-credentials></user>`), "two different"},
 		{"bad iter-count", doc(`<user name='u'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>x</iter-count></scram-credentials></user>`), "iter-count"},
 		{"content after root", doc(user) + "<x/>", "after"},
+		{"include outside the directory", `<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='../etc/x.xml'/></server-data>`, "same directory"},
+		{"include of a missing file", `<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='missing.xml'/></server-data>`, "no such file"},
+		{"short scram keys", doc(`<user name='u'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>YQ==</salt><server-key>YQ==</server-key><stored-key>YQ==</stored-key></scram-credentials></user>`), "wrong length"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := storetest.Open(t)
@@ -304,4 +307,40 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ejabberd 23.01's export_piefxis: a main file including one file per
+// host whose root is <host/>, SCRAM values base64-encoded twice.
+func TestReadEjabberdShape(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	k, err := store.ComputeKeys(sha1.New, "ej pw", []byte("0123456789abcdef"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := func(b []byte) string {
+		return base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(b)))
+	}
+	write(t, dir, "20261202-183026.xml", `<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='20261202-183026_example.org.xml'/></server-data>`)
+	write(t, dir, "20261202-183026_example.org.xml", `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='example.org'><user name='scram'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>`+twice(k.Salt)+`</salt><server-key>`+twice(k.ServerKey)+`</server-key><stored-key>`+twice(k.StoredKey)+`</stored-key></scram-credentials></user><user name='plain' password='plain pw'><offline-messages><message to='plain@example.org' from='scram@example.org' type='chat' id='1' xmlns='jabber:client'><delay from='example.org' stamp='2026-12-02T18:30:44.709163Z' xmlns='urn:xmpp:delay'>Offline storage</delay><body>offline hello</body></message></offline-messages></user></host>`)
+	db := storetest.Open(t)
+	// The directory holds both files: the host file is read once.
+	rep, err := migrate.Import(ctx, db, []string{dir}, migrate.Options{Domain: "example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rep.Created, ",") != "plain,scram" {
+		t.Errorf("report:\n%s", rep)
+	}
+	if c, err := db.Credentials(ctx, "scram"); err != nil || !c.VerifyPlain("ej pw") {
+		t.Errorf("scram's credentials: %v", err)
+	}
+	if off, _ := db.Offline(ctx, "plain"); len(off) != 1 || !strings.Contains(string(off[0].Stanza), "offline hello") {
+		t.Errorf("offline = %+v", off)
+	}
+	// The main file alone finds the host file too.
+	rep, err = migrate.Import(ctx, storetest.Open(t), []string{filepath.Join(dir, "20261202-183026.xml")}, migrate.Options{Domain: "example.org"})
+	if err != nil || len(rep.Created) != 2 {
+		t.Errorf("import of the main file: %v\n%s", err, rep)
+	}
 }

@@ -27,6 +27,7 @@ const (
 	NSOwner    = "http://jabber.org/protocol/pubsub#owner"
 	NSDelay    = "urn:xmpp:delay"
 	NSExport   = "urn:chatbx:export:0" // chatbx's own export: <chatbx:stored at=''/>
+	NSXInclude = "http://www.w3.org/2001/XInclude"
 	nsXMLNS    = "xmlns"
 )
 
@@ -150,9 +151,11 @@ type Reader struct {
 	d    *xml.Decoder
 	ns   []map[string]bool // namespaces in scope, innermost last
 	// state
-	started bool
-	host    string
-	inHost  bool
+	started  bool
+	host     string
+	inHost   bool
+	hostRoot bool     // the file's root is <host/>
+	includes []string // <xi:include href=''/> of <server-data/>
 	users   int
 	elems   int
 	err     error
@@ -313,6 +316,18 @@ func (r *Reader) Next() (*Account, error) {
 					return nil, r.fail("<host/> without jid")
 				}
 				r.inHost = true
+			case !r.inHost && t.Name == xml.Name{Space: NSXInclude, Local: "include"}:
+				// XEP-0227's first versions (and ejabberd) include the
+				// host files; Import reads them (Includes).
+				href := attr(t, "href")
+				if href == "" {
+					return nil, r.fail("<xi:include/> without href")
+				}
+				r.includes = append(r.includes, href)
+				if err := r.d.Skip(); err != nil {
+					return nil, r.fail("not well-formed XML: %v", err)
+				}
+				r.ns = r.ns[:len(r.ns)-1]
 			case r.inHost && t.Name == xml.Name{Space: NSPIE, Local: "user"}:
 				r.users++
 				if r.users > r.lim.Users {
@@ -323,10 +338,11 @@ func (r *Reader) Next() (*Account, error) {
 				return nil, r.fail("unexpected element <%s xmlns='%s'> (want <host/> and <user/> in %s)", t.Name.Local, t.Name.Space, NSPIE)
 			}
 		case xml.EndElement:
-			if r.inHost {
+			if r.inHost && !r.hostRoot {
 				r.inHost = false
 				continue
 			}
+			r.inHost = false
 			// </server-data>: nothing may follow but space.
 			for {
 				t, err := r.token()
@@ -344,6 +360,10 @@ func (r *Reader) Next() (*Account, error) {
 	}
 }
 
+// Includes returns the href of every <xi:include/> read so far (ejabberd
+// names its per-host files so); the caller resolves them.
+func (r *Reader) Includes() []string { return r.includes }
+
 // root reads up to the <server-data/> start tag.
 func (r *Reader) root() error {
 	for {
@@ -360,10 +380,20 @@ func (r *Reader) root() error {
 				return r.fail("text before <server-data/>")
 			}
 		case xml.StartElement:
-			if t.Name != (xml.Name{Space: NSPIE, Local: "server-data"}) {
-				return r.fail("the root element is <%s xmlns='%s'>, want <server-data xmlns='%s'> (XEP-0227)", t.Name.Local, t.Name.Space, NSPIE)
+			switch t.Name {
+			case xml.Name{Space: NSPIE, Local: "server-data"}:
+				return nil
+			case xml.Name{Space: NSPIE, Local: "host"}:
+				// ejabberd's export_piefxis writes one file per host with
+				// <host/> as its root, included from the main file.
+				r.host = attr(t, "jid")
+				if r.host == "" {
+					return r.fail("<host/> without jid")
+				}
+				r.inHost, r.hostRoot = true, true
+				return nil
 			}
-			return nil
+			return r.fail("the root element is <%s xmlns='%s'>, want <server-data xmlns='%s'> (XEP-0227)", t.Name.Local, t.Name.Space, NSPIE)
 		}
 	}
 }
@@ -541,6 +571,22 @@ func (r *Reader) scram(a *Account, el *wire.Element) error {
 		if *f.dst, err = base64.StdEncoding.DecodeString(text(f.name)); err != nil || len(*f.dst) == 0 {
 			return r.fail("user %s: %s: bad or missing %s", a.Name, mech, f.name)
 		}
+	}
+	// ejabberd 23.01 writes its stored values base64-encoded once more:
+	// keys that decode to the hash size only after a second decoding
+	// mark such a file, and then the salt is decoded twice too.
+	size := 20
+	if mech == "SCRAM-SHA-256" {
+		size = 32
+	}
+	if len(s.StoredKey) != size || len(s.ServerKey) != size {
+		st, err1 := base64.StdEncoding.DecodeString(string(s.StoredKey))
+		sv, err2 := base64.StdEncoding.DecodeString(string(s.ServerKey))
+		sa, err3 := base64.StdEncoding.DecodeString(string(s.Salt))
+		if err1 != nil || err2 != nil || err3 != nil || len(st) != size || len(sv) != size || len(sa) == 0 {
+			return r.fail("user %s: %s: keys of the wrong length", a.Name, mech)
+		}
+		s.StoredKey, s.ServerKey, s.Salt = st, sv, sa
 	}
 	if old, ok := a.SCRAM[mech]; ok && !old.equal(s) {
 		return r.fail("user %s: two different %s credentials", a.Name, mech)
