@@ -148,8 +148,9 @@ output { type = "xep0227"; path = "`+out+`"; }
 
 // checkImportedLogins starts chatbx on dir and logs every migration user
 // in with the old password over SCRAM-SHA-1 (the raw client) and with
-// slixmpp; alice's roster and vCard must be as given.
-func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]string) {
+// slixmpp; alice's roster and vCard must be as given. It returns the
+// running server.
+func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]string) *app {
 	t.Helper()
 	a := startTestServer(t, dir)
 	pool := devPool(t, dir)
@@ -178,7 +179,8 @@ func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]st
 		if os.Getenv("CI") == "true" {
 			t.Fatal("python3-slixmpp is required in CI")
 		}
-		t.Skip("python3-slixmpp not installed")
+		t.Log("python3-slixmpp not installed: no slixmpp login")
+		return a
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -197,6 +199,7 @@ func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]st
 	if !strings.Contains(got, "FN "+aliceFN) {
 		t.Errorf("slixmpp vCard:\n%s", got)
 	}
+	return a
 }
 
 func writeFile(t *testing.T, path, content string) {
