@@ -51,6 +51,7 @@ type Facts struct {
 	WebErrors       time.Duration
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
+	Backups         time.Duration // 0: the operator names no backups
 	PortC2S         int // STARTTLS
 	PortC2STLS      int // direct TLS
 }
