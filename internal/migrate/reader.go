@@ -156,9 +156,9 @@ type Reader struct {
 	inHost   bool
 	hostRoot bool     // the file's root is <host/>
 	includes []string // <xi:include href=''/> of <server-data/>
-	users   int
-	elems   int
-	err     error
+	users    int
+	elems    int
+	err      error
 }
 
 // NewReader returns a reader of the XEP-0227 document in r; name is used

@@ -52,8 +52,8 @@ type Facts struct {
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
 	Backups         time.Duration // 0: the operator names no backups
-	PortC2S         int // STARTTLS
-	PortC2STLS      int // direct TLS
+	PortC2S         int           // STARTTLS
+	PortC2STLS      int           // direct TLS
 }
 
 // Site renders pages.
