@@ -505,7 +505,7 @@ func TestTemplateFill(t *testing.T) {
 			nil},
 		{"no backups named", func(*web.Config) {}, "/en/privacy", nil, []string{"backups"}},
 		{"backups 14 days", func(c *web.Config) { c.Retention.Backups = 14 * 24 * time.Hour }, "/en/privacy",
-			[]string{"database for 14 days", "backups of the server", "we delete again what was deleted after it was taken"}, nil},
+			[]string{"database for 14 days", "backups of the server", "what was deleted after it was taken comes back"}, nil},
 		{"backups 14 Tage", func(c *web.Config) { c.Retention.Backups = 14 * 24 * time.Hour }, "/de/privacy",
 			[]string{"Sicherungskopien der Datenbank des Servers bewahren wir 14 Tage lang auf"}, nil},
 		{"uploads 7 days", func(c *web.Config) { c.Retention.Uploads = 7 * 24 * time.Hour }, "/en/privacy",
