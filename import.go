@@ -12,6 +12,8 @@ import (
 
 	"chatbx/internal/accounts"
 	"chatbx/internal/migrate"
+	"chatbx/server/pep"
+	"chatbx/server/vcard"
 	"chatbx/store"
 )
 
@@ -104,11 +106,38 @@ func isExportAll(args []string) bool {
 
 // importParts are what the migration commands need.
 type importParts struct {
-	domain   string
-	db       *store.DB
-	acc      *accounts.Service
-	dataDir  string
-	vcardMax int
+	domain  string
+	db      *store.DB
+	acc     *accounts.Service
+	dataDir string
+	limits  migrate.Options
+}
+
+// importLimits are the caps of the configuration that an imported
+// account meets like any other: c2s.vcard_bytes and the PEP limits.
+func importLimits(cfg *Config) migrate.Options {
+	pc, def := cfg.PEPConfig(), pep.DefaultConfig()
+	lim := store.PEPLimits{Items: pc.MaxItems, Bytes: pc.MaxBytes, Nodes: pc.MaxNodes}
+	if lim.Items == 0 {
+		lim.Items = def.MaxItems
+	}
+	if lim.Bytes == 0 {
+		lim.Bytes = def.MaxBytes
+	}
+	if lim.Nodes == 0 {
+		lim.Nodes = def.MaxNodes
+	}
+	o := migrate.Options{VCardMaxBytes: cfg.C2S.VCardBytes, PEPLimits: lim, PEPNodeItems: pc.MaxNodeItems, PEPItemBytes: pc.MaxItemBytes}
+	if o.VCardMaxBytes <= 0 {
+		o.VCardMaxBytes = vcard.DefaultConfig().MaxBytes
+	}
+	if o.PEPNodeItems <= 0 {
+		o.PEPNodeItems = def.MaxNodeItems
+	}
+	if o.PEPItemBytes <= 0 {
+		o.PEPItemBytes = def.MaxItemBytes
+	}
+	return o
 }
 
 // importHandlers returns the admin commands `import` and
@@ -124,12 +153,9 @@ func importHandlers(p importParts) map[string]adminHandler {
 					return adminResponse{}, errors.New("import: want absolute file names")
 				}
 			}
-			rep, err := migrate.Import(ctx, p.db, req.Args, migrate.Options{
-				Domain:        p.domain,
-				DryRun:        req.Flags["dry-run"] == "true",
-				VCardMaxBytes: p.vcardMax,
-				Iterations:    scramIterations,
-			})
+			opt := p.limits
+			opt.Domain, opt.DryRun, opt.Iterations = p.domain, req.Flags["dry-run"] == "true", scramIterations
+			rep, err := migrate.Import(ctx, p.db, req.Args, opt)
 			if errors.Is(err, accounts.ErrNoDomain) {
 				return adminResponse{}, errors.New("import needs the domain: pass --domain or --config (or run it while the server runs)")
 			}

@@ -32,6 +32,7 @@ import (
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/internal/guard"
+	"chatbx/internal/migrate"
 	"chatbx/retention"
 	"chatbx/retention/logs"
 	"chatbx/server"
@@ -494,8 +495,8 @@ type adminParts struct {
 	db      *store.DB
 	links   inviteLinks
 	dataDir string
-	// vcardMax is c2s.vcard_bytes, for imported vCards.
-	vcardMax int
+	// limits are the caps imported accounts meet (importLimits).
+	limits migrate.Options
 }
 
 // newAdminHandlers returns every admin socket command over p. Without a
@@ -512,7 +513,7 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 		}
 	}
 	h["backup"] = backupWithUploads(backupHandler(p.dataDir, p.db.Backup), p.dataDir, p.db.Backup)
-	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, vcardMax: p.vcardMax}) {
+	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, limits: p.limits}) {
 		h[name] = f
 	}
 	return h
@@ -642,7 +643,7 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		links:   inviteLinks{Domain: domain, Site: siteURL(host, listenPort(cfg.Web.ListenHTTPS))},
 		dataDir: cfg.DataDir,
 
-		vcardMax: cfg.C2S.VCardBytes,
+		limits: importLimits(&cfg),
 	})
 	return handlers, db.Close, nil
 }
@@ -936,7 +937,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		links:   inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)},
 		dataDir: cfg.DataDir,
 
-		vcardMax: cfg.C2S.VCardBytes,
+		limits: importLimits(cfg),
 	})
 	return w, nil
 }

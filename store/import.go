@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +27,17 @@ type ImportData struct {
 	Private   map[string][]byte
 	Blocklist []string
 	Offline   []ImportedMessage
+	// PEP holds XEP-0163 nodes with their items (oldest first), capped by
+	// PEPLimits as a publish is.
+	PEP       []ImportedPEPNode
+	PEPLimits PEPLimits
+}
+
+// ImportedPEPNode is one PEP node to bring in. Node.Name names it; the
+// configuration is used for a node the account does not have yet.
+type ImportedPEPNode struct {
+	Node  PEPNode
+	Items []PEPItem
 }
 
 // ImportedMessage is one offline message to queue: the time it was
@@ -39,15 +51,16 @@ type ImportedMessage struct {
 type ImportResult struct {
 	// Created is true for a new account, false for one updated.
 	Created bool
-	// Roster, Private, Blocked and Offline count the entries added or
-	// changed; VCard is true when the vCard was written.
-	Roster, Private, Blocked, Offline int
+	// Roster, Private, Blocked, Offline and PEP (nodes created and items
+	// written) count the entries added or changed; VCard is true when the
+	// vCard was written.
+	Roster, Private, Blocked, Offline, PEP int
 	VCard                             bool
 }
 
 // Changed reports whether the import changed anything.
 func (r ImportResult) Changed() bool {
-	return r.Created || r.Roster > 0 || r.Private > 0 || r.Blocked > 0 || r.Offline > 0 || r.VCard
+	return r.Created || r.Roster > 0 || r.Private > 0 || r.Blocked > 0 || r.Offline > 0 || r.PEP > 0 || r.VCard
 }
 
 // errDryRun rolls back a dry run's transaction.
@@ -83,6 +96,16 @@ func (db *DB) ImportAccount(ctx context.Context, user string, d ImportData, same
 	for _, j := range d.Blocklist {
 		if err := checkJID(j); err != nil {
 			return res, fmt.Errorf("store: import account: blocklist: %w", err)
+		}
+	}
+	for _, n := range d.PEP {
+		if n.Node.Name == "" || len(n.Node.Name) > maxPEPName || n.Node.Name[0] == 0 {
+			return res, fmt.Errorf("store: import account: pep: %w: node name", ErrInvalid)
+		}
+		for _, it := range n.Items {
+			if it.ID == "" || len(it.ID) > maxPEPName {
+				return res, fmt.Errorf("store: import account: pep: %w: item id", ErrInvalid)
+			}
 		}
 	}
 	for k := range d.Private {
@@ -254,6 +277,80 @@ func (db *DB) importTx(tx *bolt.Tx, user string, d ImportData, res *ImportResult
 		if err := setOfflineCount(b, n); err != nil {
 			return err
 		}
+	}
+	return db.importPEPTx(tx, user, d.PEP, d.PEPLimits, res)
+}
+
+// importPEPTx creates the nodes the account lacks and stores the items
+// that differ from the stored ones, as PEPPublish would one by one.
+func (db *DB) importPEPTx(tx *bolt.Tx, user string, nodes []ImportedPEPNode, lim PEPLimits, res *ImportResult) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	root, err := userSub(tx, user, bucketPEP)
+	if err != nil {
+		return err
+	}
+	for _, in := range nodes {
+		name := []byte(in.Node.Name)
+		nb := root.Bucket(name)
+		if nb == nil {
+			if lim.Nodes > 0 {
+				count := 0
+				root.ForEachBucket(func([]byte) error { count++; return nil })
+				if count >= lim.Nodes {
+					return ErrQuota
+				}
+			}
+			if nb, err = root.CreateBucket(name); err != nil {
+				return err
+			}
+			n := in.Node
+			n.MaxItems = max(n.MaxItems, 1)
+			if err := nb.Put(keyPEPConfig, encodePEPNode(&n)); err != nil {
+				return err
+			}
+			res.PEP++
+		}
+		n, err := decodePEPNode(in.Node.Name, nb.Get(keyPEPConfig))
+		if err != nil {
+			return err
+		}
+		if !n.Persist {
+			continue
+		}
+		for _, it := range in.Items {
+			if old, err := pepItemTx(nb, it.ID); err == nil && bytes.Equal(old.Payload, it.Payload) {
+				continue
+			}
+			if _, err := pepRemoveTx(root, nb, it.ID); err != nil {
+				return err
+			}
+			seq := getUvarint(nb, keyPEPSeq) + 1
+			if err := putUvarint(nb, keyPEPSeq, seq); err != nil {
+				return err
+			}
+			v := binary.BigEndian.AppendUint64([]byte{codecV1}, seq)
+			if err := nb.Put(pepItemKey(it.ID), append(v, it.Payload...)); err != nil {
+				return err
+			}
+			if err := nb.Put(pepSeqKey(seq), []byte(it.ID)); err != nil {
+				return err
+			}
+			if err := putUvarint(root, keyPEPItems, getUvarint(root, keyPEPItems)+1); err != nil {
+				return err
+			}
+			if err := putUvarint(root, keyPEPBytes, getUvarint(root, keyPEPBytes)+uint64(len(it.ID)+len(it.Payload))); err != nil {
+				return err
+			}
+			res.PEP++
+		}
+		if err := pepTrimTx(root, nb, n.MaxItems); err != nil {
+			return err
+		}
+	}
+	if over(getUvarint(root, keyPEPItems), 0, int64(lim.Items)) || over(getUvarint(root, keyPEPBytes), 0, lim.Bytes) {
+		return ErrQuota
 	}
 	return nil
 }

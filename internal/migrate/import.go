@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,12 @@ type Options struct {
 	// Iterations is the PBKDF2 count for verifiers made from plaintext
 	// passwords (at least store.MinIterations).
 	Iterations int
+	// PEPLimits are the server's PEP caps (pep.Config: items, bytes,
+	// nodes per account); PEPNodeItems and PEPItemBytes bound one node
+	// and one item (0: no limit). A node over them is left out.
+	PEPLimits    store.PEPLimits
+	PEPNodeItems int
+	PEPItemBytes int
 	// Now is the time given to offline messages without a date (nil:
 	// time.Now).
 	Now func() time.Time
@@ -423,9 +430,8 @@ func convert(user string, a *Account, opt Options) (store.ImportData, func(store
 		s.Space = wire.NSClient
 		d.Offline = append(d.Offline, store.ImportedMessage{At: at.UTC(), Stanza: s.Bytes(wire.NSClient)})
 	}
-	if a.PEPNodes > 0 || a.PEPItems > 0 {
-		notes = append(notes, fmt.Sprintf("PEP data (%d node configurations, %d items) not imported: clients publish it again", a.PEPNodes, a.PEPItems))
-	}
+	d.PEP, notes = convertPEP(a.PEP, opt, notes)
+	d.PEPLimits = opt.PEPLimits
 	if a.Archive > 0 {
 		notes = append(notes, fmt.Sprintf("%d archived messages not imported (the archive default stays never)", a.Archive))
 	}
@@ -448,4 +454,85 @@ func bareJID(s string) (string, error) {
 		return "", err
 	}
 	return j.Bare().String(), nil
+}
+
+// convertPEP turns the file's PEP nodes into the store's form. A node
+// without configuration gets server/pep's defaults (presence access, one
+// item, persistent, last item sent on subscription and presence); a
+// multi-item node without max_items keeps as many items as it has.
+func convertPEP(nodes []*PEPNode, opt Options, notes []string) ([]store.ImportedPEPNode, []string) {
+	var out []store.ImportedPEPNode
+	for _, pn := range nodes {
+		n := store.PEPNode{Name: pn.Name, Access: "presence", MaxItems: 1, Persist: true,
+			SendLast: "on_sub_and_presence", NotifyRetract: true}
+		if len(pn.Items) > 1 {
+			n.MaxItems = len(pn.Items)
+		}
+		one := func(k string) (string, bool) {
+			v, ok := pn.Config[k]
+			if !ok || len(v) == 0 {
+				return "", false
+			}
+			return v[0], true
+		}
+		if v, ok := one("pubsub#access_model"); ok {
+			switch v {
+			case "open", "presence", "roster", "whitelist":
+				n.Access = v
+			}
+		}
+		if v, ok := one("pubsub#max_items"); ok {
+			if m, err := strconv.Atoi(v); err == nil && m > 0 {
+				n.MaxItems = m
+			} else if v == "max" {
+				n.MaxItems = max(n.MaxItems, opt.PEPNodeItems)
+			}
+		}
+		if opt.PEPNodeItems > 0 {
+			n.MaxItems = min(n.MaxItems, opt.PEPNodeItems)
+		}
+		if v, ok := one("pubsub#persist_items"); ok {
+			n.Persist = v == "1" || v == "true"
+		}
+		if v, ok := one("pubsub#send_last_published_item"); ok {
+			switch v {
+			case "never", "on_sub", "on_sub_and_presence":
+				n.SendLast = v
+			}
+		}
+		if v, ok := one("pubsub#notify_retract"); ok {
+			n.NotifyRetract = v == "1" || v == "true"
+		}
+		if v, ok := one("pubsub#title"); ok {
+			n.Title = v
+		}
+		n.Groups = pn.Config["pubsub#roster_groups_allowed"]
+		for _, m := range pn.Members {
+			if j, err := bareJID(m); err == nil {
+				n.Members = append(n.Members, j)
+			}
+		}
+		in := store.ImportedPEPNode{Node: n}
+		big := 0
+		for _, it := range pn.Items {
+			var payload []byte
+			if it.Payload != nil {
+				payload = it.Payload.Bytes("")
+			}
+			if opt.PEPItemBytes > 0 && len(payload) > opt.PEPItemBytes {
+				big++
+				continue
+			}
+			in.Items = append(in.Items, store.PEPItem{ID: it.ID, Payload: payload})
+		}
+		if big > 0 {
+			notes = append(notes, fmt.Sprintf("PEP node %s: %d item(s) larger than the item limit left out", pn.Name, big))
+		}
+		// The newest items are the ones kept when the node holds fewer.
+		if len(in.Items) > n.MaxItems {
+			in.Items = in.Items[len(in.Items)-n.MaxItems:]
+		}
+		out = append(out, in)
+	}
+	return out, notes
 }

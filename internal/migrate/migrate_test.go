@@ -47,7 +47,8 @@ func prosodyFile(t testing.TB) string {
 <query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='room@conference.example.org' autojoin='true'/></storage></query>
 <blocklist xmlns='urn:xmpp:blocking'><item jid='spam@bad.example'/></blocklist>
 <offline-messages><message xmlns='jabber:client' from='bob@example.org/x' to='alice@example.org' type='chat'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2024-01-02T03:04:05Z'/></message></offline-messages>
-<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:avatar:metadata'/></pubsub>
+<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:bookmarks:1'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field><field var='pubsub#access_model'><value>whitelist</value></field><field var='pubsub#max_items'><value>max</value></field><field var='pubsub#send_last_published_item'><value>never</value></field></x></configure><configure node='urn:xmpp:avatar:metadata'/></pubsub>
+<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'><item id='room1@conference.example.org'><conference xmlns='urn:xmpp:bookmarks:1' autojoin='true' name='Room 1'/></item><item id='room2@conference.example.org'><conference xmlns='urn:xmpp:bookmarks:1' name='Room 2'/></item></items></pubsub>
 </user><user name='bob' password='bobs password'/></host>
 <host jid='other.net'><user name='eve' password='x'/></host></server-data>
 `
@@ -74,7 +75,7 @@ func TestReadProsodyShape(t *testing.T) {
 	if len(a.Roster) != 3 || a.Roster[0].Groups[1] != "Work" || a.Roster[1].Ask != "subscribe" || len(a.PendingIn) != 1 {
 		t.Errorf("roster = %+v pending %v", a.Roster, a.PendingIn)
 	}
-	if a.VCard == nil || len(a.Private) != 1 || len(a.Blocklist) != 1 || len(a.Offline) != 1 || a.PEPNodes != 1 {
+	if a.VCard == nil || len(a.Private) != 1 || len(a.Blocklist) != 1 || len(a.Offline) != 1 || len(a.PEP) != 2 || len(a.PEP[0].Items) != 2 {
 		t.Errorf("data = %+v", a)
 	}
 	if a.Offline[0].At.Year() != 2024 {
@@ -165,6 +166,15 @@ func TestImport(t *testing.T) {
 	}
 	if off, _ := db.Offline(ctx, "alice"); len(off) != 1 || !strings.Contains(string(off[0].Stanza), "<body>hi</body>") || off[0].At.Year() != 2024 {
 		t.Errorf("offline = %+v", off)
+	}
+	// PEP: the bookmarks node with its configuration and both items.
+	n, pitems, err := db.PEPItems(ctx, "alice", "urn:xmpp:bookmarks:1", nil, 0)
+	if err != nil || n.Access != "whitelist" || n.SendLast != "never" || n.MaxItems < 2 || len(pitems) != 2 ||
+		!strings.Contains(string(pitems[1].Payload), "Room 2") {
+		t.Errorf("bookmarks node = %+v, items %q, %v", n, pitems, err)
+	}
+	if n, err := db.PEPNode(ctx, "alice", "urn:xmpp:avatar:metadata"); err != nil || n.Access != "presence" {
+		t.Errorf("avatar node = %+v, %v", n, err)
 	}
 
 	// A second run changes nothing.

@@ -93,13 +93,42 @@ type Account struct {
 	Private   []*wire.Element
 	Blocklist []string
 	Offline   []Offline
-	// PEPNodes and PEPItems count what the file holds for XEP-0163
-	// (imported later, once chatbx imports PEP data).
-	PEPNodes, PEPItems int
+	// PEP holds the XEP-0163 nodes in the order first named, with their
+	// configuration (Prosody: pubsub#owner <configure/>) and items.
+	PEP []*PEPNode
 	// Archive counts archived messages (Prosody's urn:xmpp:pie:0#mam).
 	Archive int
 	// Unknown names the elements of the user not understood.
 	Unknown []string
+}
+
+// PEPNode is one PEP node as written.
+type PEPNode struct {
+	Name string
+	// Config holds the submitted form's fields (pubsub#access_model, ...);
+	// nil when the file has no <configure/> for the node.
+	Config map[string][]string
+	// Members are the JIDs with affiliation member or publisher.
+	Members []string
+	Items   []PEPItem
+}
+
+// PEPItem is one item: its id and its payload (nil for an empty item).
+type PEPItem struct {
+	ID      string
+	Payload *wire.Element
+}
+
+// pepNode returns the account's node called name, adding it if new.
+func (a *Account) pepNode(name string) *PEPNode {
+	for _, n := range a.PEP {
+		if n.Name == name {
+			return n
+		}
+	}
+	n := &PEPNode{Name: name}
+	a.PEP = append(a.PEP, n)
+	return n
 }
 
 // SCRAM is one verifier of XEP-0227 §4.1.
@@ -531,13 +560,49 @@ func (r *Reader) child(a *Account, el *wire.Element) error {
 		}
 	case el.Space == NSOwner && el.Local == "pubsub":
 		for _, c := range el.Elements() {
-			if c.Local == "configure" {
-				a.PEPNodes++
+			name := c.Get("node")
+			if name == "" {
+				continue
+			}
+			switch c.Local {
+			case "configure":
+				n := a.pepNode(name)
+				n.Config = map[string][]string{}
+				if x := c.Child("jabber:x:data", "x"); x != nil {
+					for _, f := range x.Elements() {
+						if f.Local != "field" || f.Get("var") == "" {
+							continue
+						}
+						var vals []string
+						for _, v := range f.Elements() {
+							if v.Local == "value" {
+								vals = append(vals, v.Text())
+							}
+						}
+						n.Config[f.Get("var")] = vals
+					}
+				}
+			case "affiliations":
+				n := a.pepNode(name)
+				for _, af := range c.Elements() {
+					if aff := af.Get("affiliation"); aff == "member" || aff == "publisher" {
+						n.Members = append(n.Members, af.Get("jid"))
+					}
+				}
 			}
 		}
 	case el.Space == NSPubsub && el.Local == "pubsub":
 		for _, items := range el.Elements() {
-			a.PEPItems += len(items.Elements())
+			name := items.Get("node")
+			if items.Local != "items" || name == "" {
+				continue
+			}
+			n := a.pepNode(name)
+			for _, it := range items.Elements() {
+				if it.Local == "item" && it.Get("id") != "" {
+					n.Items = append(n.Items, PEPItem{ID: it.Get("id"), Payload: it.FirstChild()})
+				}
+			}
 		}
 	case el.Space == NSPIEMAM && el.Local == "archive":
 		a.Archive += len(el.Elements())
