@@ -55,7 +55,7 @@ type ImportResult struct {
 	// written) count the entries added or changed; VCard is true when the
 	// vCard was written.
 	Roster, Private, Blocked, Offline, PEP int
-	VCard                             bool
+	VCard                                  bool
 }
 
 // Changed reports whether the import changed anything.
