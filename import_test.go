@@ -119,6 +119,10 @@ func TestExportAllRoundTrip(t *testing.T) {
 	c := xmpptest.Login(t, a.addrs.xmpp()[0].String(), "localhost", "ann", users["ann"], xmpptest.Options{Pool: pool})
 	c.IQ(`<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='ben@localhost' name='Ben'><group>G</group></item></query></iq>`)
 	c.IQ(`<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Ann Export</FN></vCard></iq>`)
+	pub := c.IQ(`<iq type='set' id='b1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:bookmarks:1'><item id='room@conference.localhost'><conference xmlns='urn:xmpp:bookmarks:1' name='Round Trip Room' autojoin='true'/></item></publish></pubsub></iq>`)
+	if pub.Get("type") != "result" {
+		t.Fatalf("publish: %s", xmpptest.String(pub))
+	}
 	c.Close()
 
 	out := filepath.Join(t.TempDir(), "all.xml")
@@ -158,6 +162,9 @@ func TestExportAllRoundTrip(t *testing.T) {
 	}
 	if s := xmpptest.String(c.IQ(`<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>`)); !strings.Contains(s, "Ann Export") {
 		t.Errorf("vCard after the round trip: %s", s)
+	}
+	if s := xmpptest.String(c.IQ(`<iq type='get' id='b2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>`)); !strings.Contains(s, "Round Trip Room") {
+		t.Errorf("PEP bookmarks after the round trip: %s", s)
 	}
 	c.Close()
 }

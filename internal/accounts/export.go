@@ -147,7 +147,7 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error {
 	b := bufio.NewWriter(w)
 	b.WriteString(xmlHead(s.cfg.Domain))
-	if err := s.writeUser(ctx, b, user); err != nil {
+	if err := s.writeUser(ctx, b, user, nil); err != nil {
 		return err
 	}
 	b.WriteString(xmlTail)
@@ -156,8 +156,9 @@ func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error 
 
 // writeUser writes the <user/> element of the XEP-0227 document: SCRAM
 // verifiers, roster, vCard, private XML, blocklist, offline messages and
-// what the Exporters add. It returns ErrNotFound for an unknown user.
-func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string) error {
+// what the Exporters add, then what extra writes (nil: nothing). It
+// returns ErrNotFound for an unknown user.
+func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string, extra func(*bufio.Writer) error) error {
 	st := s.d.Store
 	creds, err := st.Credentials(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
@@ -272,6 +273,11 @@ func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string) e
 	}
 	for _, x := range s.d.Exporters {
 		if err := x.ExportXML(ctx, user, b); err != nil {
+			return fmt.Errorf("accounts: export: %w", err)
+		}
+	}
+	if extra != nil {
+		if err := extra(b); err != nil {
 			return fmt.Errorf("accounts: export: %w", err)
 		}
 	}
