@@ -11,8 +11,8 @@
 // writes it), plaintext passwords of old exports, the roster with
 // subscription states and groups (and Prosody's pending subscription
 // requests), the vCard, private XML storage (XEP-0049), the blocklist
-// (XEP-0191) and offline messages; PEP data and archives are counted and
-// reported, not imported.
+// (XEP-0191), offline messages and PEP nodes with their items (XEP-0163:
+// bookmarks, avatars); archives are counted and reported, not imported.
 //
 // Import checks every file completely before it writes anything, then
 // imports each account in one store transaction (store.DB.ImportAccount):
