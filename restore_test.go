@@ -1,13 +1,15 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
-	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 )
 
@@ -32,12 +34,16 @@ func TestRestore(t *testing.T) {
 	// Traffic while the backups are taken: rita sends sam (offline)
 	// messages, each confirmed by a ping round trip.
 	c := xmpptest.Login(t, addr, "localhost", "rita", pw, xmpptest.Options{Pool: pool})
-	done := make(chan struct{})
-	var wg sync.WaitGroup
+	done, running := make(chan struct{}), make(chan struct{})
+	var (
+		wg      sync.WaitGroup
+		rounds  int
+		trafErr error
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-done:
 				return
@@ -45,9 +51,25 @@ func TestRestore(t *testing.T) {
 			}
 			c.SendRaw(`<message to='sam@localhost' type='chat'><body>traffic</body></message>`)
 			c.SendRaw(`<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>`)
-			c.Expect("pong", func(e *wire.Element) bool { return e.Local == "iq" })
+			for {
+				el, err := c.Next()
+				if err != nil {
+					trafErr = err
+					if rounds == 0 {
+						close(running)
+					}
+					return
+				}
+				if el.Local == "iq" {
+					break
+				}
+			}
+			if rounds++; rounds == 1 {
+				close(running)
+			}
 		}
 	}()
+	<-running
 	plain, withUp := filepath.Join(out, "plain.db"), filepath.Join(out, "with.tar")
 	if code := te.runWith("", "backup", "--dev", "--data-dir", dir, plain); code != exitOK {
 		t.Fatalf("backup = %d: %s", code, te.errOut)
@@ -64,6 +86,10 @@ func TestRestore(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+	if trafErr != nil {
+		t.Fatalf("traffic: %v", trafErr)
+	}
+	t.Logf("%d messages sent while the backups were taken", rounds)
 	c.Close()
 	stop()
 
@@ -104,4 +130,35 @@ func TestRestore(t *testing.T) {
 	b := startTestServer(t, dir2)
 	xmpptest.Login(t, b.addrs.xmpp()[0].String(), "localhost", "rita", pw, xmpptest.Options{Pool: devPool(t, dir2)}).Close()
 	xmpptest.Login(t, b.addrs.xmpp()[0].String(), "localhost", "sam", pw, xmpptest.Options{Pool: devPool(t, dir2)}).Close()
+}
+
+// A backup archive with anything but chatbx.db and plain upload names is
+// refused before anything moves.
+func TestRestoreHostileArchive(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"../escape", "uploads/../../escape", "uploads/a/b", "/abs", "other.db"} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			for _, n := range []string{dbFileName, name} {
+				tw.WriteHeader(&tar.Header{Name: n, Mode: 0o600, Size: 1, Typeflag: tar.TypeReg})
+				tw.Write([]byte("x"))
+			}
+			tw.Close()
+			src := filepath.Join(t.TempDir(), "b.tar")
+			if err := os.WriteFile(src, b.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if _, err := restore(t.Context(), src, dir, false, time.Now()); err == nil || !strings.Contains(err.Error(), "unexpected entry") {
+				t.Errorf("restore = %v, want unexpected entry", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, dbFileName)); err == nil {
+				t.Error("a database was moved in")
+			}
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "escape")); len(m) > 0 {
+				t.Error("a file escaped the data directory")
+			}
+		})
+	}
 }
