@@ -270,6 +270,13 @@ func TestHostileFiles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("users per file", func(t *testing.T) {
+		f := write(t, t.TempDir(), "a.xml", doc(`<user name='a' password='p'/><user name='b' password='p'/><user name='c' password='p'/>`))
+		_, err := migrate.Import(t.Context(), storetest.Open(t), []string{f}, migrate.Options{Domain: "example.org", Limits: migrate.Limits{Users: 2}})
+		if err == nil || !strings.Contains(err.Error(), "more than 2 users") {
+			t.Errorf("Import = %v, want more than 2 users", err)
+		}
+	})
 	t.Run("file size", func(t *testing.T) {
 		f := write(t, t.TempDir(), "a.xml", doc(strings.Repeat(user, 1)))
 		_, err := migrate.Import(t.Context(), storetest.Open(t), []string{f}, migrate.Options{Domain: "example.org", Limits: migrate.Limits{FileBytes: 50}})
@@ -277,6 +284,46 @@ func TestHostileFiles(t *testing.T) {
 			t.Errorf("Import = %v, want file too large", err)
 		}
 	})
+}
+
+// PEP caps (nodes, items, bytes per account; items per node; item size)
+// hold for imported data.
+func TestImportPEPCaps(t *testing.T) {
+	ctx := t.Context()
+	f := write(t, t.TempDir(), "a.xml", prosodyFile(t))
+	for _, tc := range []struct {
+		name string
+		opt  migrate.Options
+		ok   bool
+		want int // bookmarks kept
+	}{
+		{"nodes", migrate.Options{PEPLimits: store.PEPLimits{Nodes: 1}}, false, 0},
+		{"items", migrate.Options{PEPLimits: store.PEPLimits{Items: 1}}, false, 0},
+		{"bytes", migrate.Options{PEPLimits: store.PEPLimits{Bytes: 50}}, false, 0},
+		{"items per node", migrate.Options{PEPNodeItems: 1}, true, 1},
+		{"item size", migrate.Options{PEPItemBytes: 70}, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := storetest.Open(t)
+			opt := tc.opt
+			opt.Domain = "example.org"
+			rep, err := migrate.Import(ctx, db, []string{f}, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exists, _ := db.UserExists(ctx, "alice")
+			if exists != tc.ok {
+				t.Fatalf("alice imported = %v, want %v:\n%s", exists, tc.ok, rep)
+			}
+			if !tc.ok {
+				return
+			}
+			_, items, err := db.PEPItems(ctx, "alice", "urn:xmpp:bookmarks:1", nil, 0)
+			if err != nil || len(items) != tc.want {
+				t.Errorf("bookmarks = %d, %v; want %d\n%s", len(items), err, tc.want, rep)
+			}
+		})
+	}
 }
 
 func TestImportCaps(t *testing.T) {
@@ -299,6 +346,8 @@ func FuzzReader(f *testing.F) {
 	f.Add(`<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='u' password='p'/></host></server-data>`)
 	f.Add(`<server-data xmlns='urn:xmpp:pie:0'><host jid='h'><user name='u'><offline-messages><message xmlns='jabber:client'><body>x</body></message></offline-messages></user></host></server-data>`)
 	f.Add(`<!DOCTYPE x><x/>`)
+	f.Add(`<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='h.xml'/></server-data>`)
+	f.Add(`<host xmlns='urn:xmpp:pie:0' jid='h'><user name='s'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>YQ==</salt><server-key>QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPQ==</server-key><stored-key>QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPQ==</stored-key></scram-credentials><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='n'><item id='1'><x xmlns='y'/></item></items></pubsub></user></host>`)
 	f.Fuzz(func(t *testing.T, s string) {
 		r := migrate.NewReader(strings.NewReader(s), "f", migrate.Limits{UserBytes: 1 << 16, Elements: 500})
 		for range 100 {
