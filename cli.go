@@ -786,7 +786,7 @@ func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer)
 			os.Remove(tmp)
 			return adminResponse{}, fmt.Errorf("backup: %w", err)
 		}
-		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately\n", path, n)}, nil
+		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately or use backup --uploads\n", path, n)}, nil
 	}
 }
 
