@@ -57,6 +57,10 @@ func TestImportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	te := newTestEnv(t)
+	// Without a domain nothing can be matched.
+	if code := te.runWith("", "import", "--data-dir", t.TempDir(), f); code != exitError || !strings.Contains(te.errOut.String(), "needs the domain") {
+		t.Errorf("import without a domain = %d: %s", code, te.errOut)
+	}
 	// A dry run on a stopped server writes nothing.
 	if code := te.runWith("", "import", "--dev", "--data-dir", dir, "--dry-run", files); code != exitOK {
 		t.Fatalf("import --dry-run = %d: %s", code, te.errOut)

@@ -177,6 +177,11 @@ func TestImport(t *testing.T) {
 		t.Errorf("avatar node = %+v, %v", n, err)
 	}
 
+	// No archive preferences come in: the server's default (never) applies.
+	if p, err := db.ArchivePrefs(ctx, "alice"); err != nil || p.Default != "" {
+		t.Errorf("archive prefs after import = %+v, %v", p, err)
+	}
+
 	// A second run changes nothing.
 	rep, err = migrate.Import(ctx, db, []string{f}, opt)
 	if err != nil {
