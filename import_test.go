@@ -127,6 +127,9 @@ func TestExportAllRoundTrip(t *testing.T) {
 	if pub.Get("type") != "result" {
 		t.Fatalf("publish: %s", xmpptest.String(pub))
 	}
+	// ben is offline: the message waits in his queue and travels along.
+	c.SendRaw(`<message to='ben@localhost' type='chat'><body>waiting for ben</body></message>`)
+	c.IQ(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
 	c.Close()
 
 	out := filepath.Join(t.TempDir(), "all.xml")
@@ -170,5 +173,11 @@ func TestExportAllRoundTrip(t *testing.T) {
 	if s := xmpptest.String(c.IQ(`<iq type='get' id='b2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>`)); !strings.Contains(s, "Round Trip Room") {
 		t.Errorf("PEP bookmarks after the round trip: %s", s)
 	}
+	c.Close()
+	c = xmpptest.Login(t, b.addrs.xmpp()[0].String(), "localhost", "ben", users["ben"], xmpptest.Options{Pool: pool2})
+	c.SendRaw(`<presence/>`)
+	c.Expect("offline message", func(e *wire.Element) bool {
+		return e.Local == "message" && e.ChildText(wire.NSClient, "body") == "waiting for ben"
+	})
 	c.Close()
 }

@@ -16,6 +16,14 @@ func (s *Service) completeCredentials(ctx context.Context, user, password string
 		return
 	}
 	full, err := store.DeriveCredentials(password, s.cfg.Iterations)
+	// The imported verifier stays (unless it is too weak to keep), so
+	// that importing the same file again still recognises the account.
+	switch {
+	case len(c.SHA1.StoredKey) > 0 && c.SHA1.Iterations >= store.MinIterations:
+		full.SHA1 = c.SHA1
+	case len(c.SHA256.StoredKey) > 0 && c.SHA256.Iterations >= store.MinIterations:
+		full.SHA256 = c.SHA256
+	}
 	if err == nil {
 		err = s.d.Store.SetCredentials(ctx, user, full)
 	}

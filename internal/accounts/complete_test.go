@@ -40,4 +40,7 @@ func TestVerifyCompletesImportedCredentials(t *testing.T) {
 	if err != nil || len(c.SHA256.StoredKey) == 0 || len(c.SHA1.StoredKey) == 0 || !c.VerifyPlain("old password") {
 		t.Errorf("credentials after verify: %v", err)
 	}
+	if string(c.SHA1.Salt) != "a-uuid-salt" || c.SHA1.Iterations != 10000 {
+		t.Errorf("the imported SHA-1 verifier was replaced: %+v", c.SHA1)
+	}
 }

@@ -427,7 +427,7 @@ func convert(user string, a *Account, opt Options) (store.ImportData, func(store
 			at = opt.Now()
 		}
 		s := m.Stanza.Copy()
-		s.Space = wire.NSClient
+		clientNS(s)
 		d.Offline = append(d.Offline, store.ImportedMessage{At: at.UTC(), Stanza: s.Bytes(wire.NSClient)})
 	}
 	d.PEP, notes = convertPEP(a.PEP, opt, notes)
@@ -535,4 +535,19 @@ func convertPEP(nodes []*PEPNode, opt Options, notes []string) ([]store.Imported
 		out = append(out, in)
 	}
 	return out, notes
+}
+
+// clientNS puts a stanza written without its own namespace back into
+// jabber:client: inside a XEP-0227 document such elements (and their
+// children, such as <body/>) inherit urn:xmpp:pie:0 (chatbx's own export
+// and ejabberd write stanzas so).
+func clientNS(e *wire.Element) {
+	if e.Space == NSPIE || e.Space == "" {
+		e.Space = wire.NSClient
+	}
+	for _, c := range e.Children {
+		if c.El != nil && (c.El.Space == NSPIE || c.El.Space == "") {
+			clientNS(c.El)
+		}
+	}
 }

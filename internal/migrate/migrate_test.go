@@ -46,7 +46,7 @@ func prosodyFile(t testing.TB) string {
 <vCard xmlns='vcard-temp'><FN>Alice A.</FN><NICKNAME>al</NICKNAME></vCard>
 <query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='room@conference.example.org' autojoin='true'/></storage></query>
 <blocklist xmlns='urn:xmpp:blocking'><item jid='spam@bad.example'/></blocklist>
-<offline-messages><message xmlns='jabber:client' from='bob@example.org/x' to='alice@example.org' type='chat'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2024-01-02T03:04:05Z'/></message></offline-messages>
+<offline-messages><message xmlns='jabber:client' from='bob@example.org/x' to='alice@example.org' type='chat'><body>hi</body><delay xmlns='urn:xmpp:delay' stamp='2024-01-02T03:04:05Z'/></message><message from='carol@example.org' to='alice@example.org'><body>inherited namespace</body></message></offline-messages>
 <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:bookmarks:1'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field><field var='pubsub#access_model'><value>whitelist</value></field><field var='pubsub#max_items'><value>max</value></field><field var='pubsub#send_last_published_item'><value>never</value></field></x></configure><configure node='urn:xmpp:avatar:metadata'/></pubsub>
 <pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'><item id='room1@conference.example.org'><conference xmlns='urn:xmpp:bookmarks:1' autojoin='true' name='Room 1'/></item><item id='room2@conference.example.org'><conference xmlns='urn:xmpp:bookmarks:1' name='Room 2'/></item></items></pubsub>
 </user><user name='bob' password='bobs password'/></host>
@@ -75,7 +75,7 @@ func TestReadProsodyShape(t *testing.T) {
 	if len(a.Roster) != 3 || a.Roster[0].Groups[1] != "Work" || a.Roster[1].Ask != "subscribe" || len(a.PendingIn) != 1 {
 		t.Errorf("roster = %+v pending %v", a.Roster, a.PendingIn)
 	}
-	if a.VCard == nil || len(a.Private) != 1 || len(a.Blocklist) != 1 || len(a.Offline) != 1 || len(a.PEP) != 2 || len(a.PEP[0].Items) != 2 {
+	if a.VCard == nil || len(a.Private) != 1 || len(a.Blocklist) != 1 || len(a.Offline) != 2 || len(a.PEP) != 2 || len(a.PEP[0].Items) != 2 {
 		t.Errorf("data = %+v", a)
 	}
 	if a.Offline[0].At.Year() != 2024 {
@@ -164,8 +164,11 @@ func TestImport(t *testing.T) {
 	if bl, _ := db.Blocklist(ctx, "alice"); len(bl) != 1 {
 		t.Errorf("blocklist = %v", bl)
 	}
-	if off, _ := db.Offline(ctx, "alice"); len(off) != 1 || !strings.Contains(string(off[0].Stanza), "<body>hi</body>") || off[0].At.Year() != 2024 {
+	off, _ := db.Offline(ctx, "alice")
+	if len(off) != 2 || !strings.Contains(string(off[0].Stanza), "<body>hi</body>") || off[0].At.Year() != 2024 {
 		t.Errorf("offline = %+v", off)
+	} else if s := string(off[1].Stanza); !strings.Contains(s, "<body>inherited namespace</body>") || strings.Contains(s, "xmlns") {
+		t.Errorf("offline message in the inherited namespace stored as %s", s)
 	}
 	// PEP: the bookmarks node with its configuration and both items.
 	n, pitems, err := db.PEPItems(ctx, "alice", "urn:xmpp:bookmarks:1", nil, 0)
@@ -190,7 +193,7 @@ func TestImport(t *testing.T) {
 	if len(rep.Unchanged) != 2 || len(rep.Created)+len(rep.Updated) != 0 {
 		t.Errorf("second run:\n%s", rep)
 	}
-	if off, _ := db.Offline(ctx, "alice"); len(off) != 1 {
+	if off, _ := db.Offline(ctx, "alice"); len(off) != 2 {
 		t.Errorf("offline after a second run = %d messages", len(off))
 	}
 }
