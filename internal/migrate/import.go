@@ -70,12 +70,11 @@ type Skipped struct{ User, Reason string }
 // String is the report for the operator's terminal.
 func (r *Report) String() string {
 	var b strings.Builder
-	verb := "imported"
 	if r.DryRun {
-		verb = "would import (dry run, nothing written)"
+		b.WriteString("dry run, nothing written: ")
 	}
-	fmt.Fprintf(&b, "%d file(s): %s %d new account(s), update %d, %d unchanged, %d skipped\n",
-		len(r.Files), verb, len(r.Created), len(r.Updated), len(r.Unchanged), len(r.Skipped))
+	fmt.Fprintf(&b, "%d file(s): %d new account(s), %d updated, %d unchanged, %d skipped\n",
+		len(r.Files), len(r.Created), len(r.Updated), len(r.Unchanged), len(r.Skipped))
 	list := func(title string, names []string) {
 		if len(names) > 0 {
 			fmt.Fprintf(&b, "%s: %s\n", title, strings.Join(names, ", "))
