@@ -12,8 +12,8 @@ import (
 	"chatbx/internal/migrate"
 )
 
-// The reader holds one account at a time: reading a 30 MB file of
-// 100,000 users grows the heap by a small fraction of it.
+// The reader holds one account at a time: reading a 16 MB file of
+// 50,000 users grows the heap by a small fraction of it.
 func TestReaderStreams(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.xml")
 	f, err := os.Create(path)
@@ -22,7 +22,7 @@ func TestReaderStreams(t *testing.T) {
 	}
 	w := bufio.NewWriter(f)
 	w.WriteString("<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'>")
-	const users = 100_000
+	const users = 50_000
 	for i := range users {
 		fmt.Fprintf(w, "<user name='user%d' password='pw'><vCard xmlns='vcard-temp'><FN>User number %d with a longer name</FN><NOTE>%0200d</NOTE></vCard></user>", i, i, i)
 	}
