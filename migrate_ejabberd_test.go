@@ -28,9 +28,12 @@ func TestImportFromEjabberd(t *testing.T) {
 	t.Parallel()
 	ctl := xmpptest.RequireCommand(t, "ejabberdctl")
 	xmpptest.RequireCommand(t, "erl")
-	for _, format := range []string{"plain", "scram"} {
-		t.Run(format, func(t *testing.T) {
-			out := ejabberdExport(t, ctl, format)
+	for _, tc := range []struct{ name, format, hash string }{
+		{"plain", "plain", ""}, {"scram", "scram", ""}, {"scram-sha256", "scram", "sha256"},
+	} {
+		format := tc.format
+		t.Run(tc.name, func(t *testing.T) {
+			out := ejabberdExport(t, ctl, format, tc.hash)
 			dir := t.TempDir()
 			te := newTestEnv(t)
 			if code := te.runWith("", "import", "--dev", "--data-dir", dir, out); code != exitOK {
@@ -43,10 +46,14 @@ func TestImportFromEjabberd(t *testing.T) {
 			if format == "plain" && !strings.Contains(te.out.String(), "plaintext password") {
 				t.Errorf("import output does not mention the plaintext passwords:\n%s", te.out)
 			}
-			a := checkImportedLogins(t, dir, "Alice from ejabberd", map[string]string{"bob@localhost": "both"})
+			mech := "SCRAM-SHA-1"
+			if tc.hash == "sha256" {
+				mech = "SCRAM-SHA-256"
+			}
+			a := checkImportedLoginsMech(t, dir, "Alice from ejabberd", map[string]string{"bob@localhost": "both"}, mech)
 			// The offline message ejabberd held for alice arrives.
 			c := xmpptest.Login(t, a.addrs.xmpp()[0].String(), "localhost", "alice", migrationUsers["alice"],
-				xmpptest.Options{Pool: devPool(t, dir), Mechanism: sasl.ScramSha1})
+				xmpptest.Options{Pool: devPool(t, dir), Mechanism: map[bool]sasl.Mechanism{false: sasl.ScramSha1, true: sasl.ScramSha256}[tc.hash == "sha256"]})
 			c.SendRaw(`<presence/>`)
 			c.Expect("offline message", func(e *wire.Element) bool {
 				return e.Local == "message" && e.ChildText(wire.NSClient, "body") == "offline hello from ejabberd"
@@ -58,7 +65,7 @@ func TestImportFromEjabberd(t *testing.T) {
 
 // ejabberdExport runs a private ejabberd with the given
 // auth_password_format, fills it and returns the export directory.
-func ejabberdExport(t *testing.T, ctl, format string) string {
+func ejabberdExport(t *testing.T, ctl, format, hash string) string {
 	t.Helper()
 	base := t.TempDir()
 	conf, spool, logs, out := filepath.Join(base, "etc"), filepath.Join(base, "spool"), filepath.Join(base, "logs"), filepath.Join(base, "export")
@@ -74,7 +81,7 @@ certfiles: []
 listen: []
 auth_method: internal
 auth_password_format: `+format+`
-modules:
+`+map[bool]string{true: "auth_scram_hash: " + hash + "\n"}[hash != ""]+`modules:
   mod_roster: {}
   mod_vcard: {}
   mod_offline: {}

@@ -152,16 +152,27 @@ output { type = "xep0227"; path = "`+out+`"; }
 // running server.
 func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]string) *app {
 	t.Helper()
+	return checkImportedLoginsMech(t, dir, aliceFN, roster, "SCRAM-SHA-1")
+}
+
+// checkImportedLoginsMech is checkImportedLogins with the mechanism the
+// old server's verifiers allow ("SCRAM-SHA-1" or "SCRAM-SHA-256").
+func checkImportedLoginsMech(t *testing.T, dir, aliceFN string, roster map[string]string, mechName string) *app {
+	t.Helper()
+	mech := sasl.ScramSha1
+	if mechName == "SCRAM-SHA-256" {
+		mech = sasl.ScramSha256
+	}
 	a := startTestServer(t, dir)
 	pool := devPool(t, dir)
 	addr := a.addrs.xmpp()[0].String()
 	for name, pw := range migrationUsers {
-		xmpptest.Login(t, addr, "localhost", name, pw, xmpptest.Options{Pool: pool, Mechanism: sasl.ScramSha1}).Close()
-		if _, err := xmpptest.Dial(t, addr, "localhost", name, pw+"x", xmpptest.Options{Pool: pool, Mechanism: sasl.ScramSha1}); err == nil {
+		xmpptest.Login(t, addr, "localhost", name, pw, xmpptest.Options{Pool: pool, Mechanism: mech}).Close()
+		if _, err := xmpptest.Dial(t, addr, "localhost", name, pw+"x", xmpptest.Options{Pool: pool, Mechanism: mech}); err == nil {
 			t.Errorf("%s logged in with a wrong password", name)
 		}
 	}
-	c := xmpptest.Login(t, addr, "localhost", "alice", migrationUsers["alice"], xmpptest.Options{Pool: pool, Mechanism: sasl.ScramSha1})
+	c := xmpptest.Login(t, addr, "localhost", "alice", migrationUsers["alice"], xmpptest.Options{Pool: pool, Mechanism: mech})
 	r := xmpptest.String(c.IQ(`<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>`))
 	for j, sub := range roster {
 		if !strings.Contains(r, "jid='"+j+"'") && !strings.Contains(r, `jid="`+j+`"`) {
@@ -189,7 +200,7 @@ func checkImportedLogins(t *testing.T, dir, aliceFN string, roster map[string]st
 	// slixmpp's own choice (it tries SCRAM-SHA-256 first and falls back
 	// to SCRAM-SHA-1 when the account has no SHA-256 verifier).
 	var got string
-	for _, mech := range []string{"SCRAM-SHA-1", ""} {
+	for _, mech := range []string{mechName, ""} {
 		cmd := exec.CommandContext(ctx, py, "testdata/slix_imported.py", "alice@localhost", migrationUsers["alice"], host, port, mech, filepath.Join(dir, certs.DevCertFile))
 		b, err := cmd.CombinedOutput()
 		got = string(b)
