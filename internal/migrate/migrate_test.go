@@ -389,7 +389,7 @@ func TestReadEjabberdShape(t *testing.T) {
 		return base64.StdEncoding.EncodeToString([]byte(base64.StdEncoding.EncodeToString(b)))
 	}
 	write(t, dir, "20261202-183026.xml", `<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='20261202-183026_example.org.xml'/></server-data>`)
-	write(t, dir, "20261202-183026_example.org.xml", `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='example.org'><user name='scram'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>`+twice(k.Salt)+`</salt><server-key>`+twice(k.ServerKey)+`</server-key><stored-key>`+twice(k.StoredKey)+`</stored-key></scram-credentials></user><user name='plain' password='plain pw'><offline-messages><message to='plain@example.org' from='scram@example.org' type='chat' id='1' xmlns='jabber:client'><delay from='example.org' stamp='2026-12-02T18:30:44.709163Z' xmlns='urn:xmpp:delay'>Offline storage</delay><body>offline hello</body></message></offline-messages></user></host>`)
+	write(t, dir, "20261202-183026_example.org.xml", `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='example.org'><user name='scram'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>`+twice(k.Salt)+`</salt><server-key>`+twice(k.ServerKey)+`</server-key><stored-key>`+twice(k.StoredKey)+`</stored-key></scram-credentials></user><user name='plain' password='plain pw'><query xmlns='jabber:iq:privacy'><default name='Blocked contacts'/><list name='Blocked contacts'><item type='jid' value='spam@example.net' action='deny' order='1'/><item type='jid' value='x@example.net' action='deny' order='2'><message/></item></list><list name='other'><item action='allow' order='1'/></list></query><offline-messages><message to='plain@example.org' from='scram@example.org' type='chat' id='1' xmlns='jabber:client'><delay from='example.org' stamp='2026-12-02T18:30:44.709163Z' xmlns='urn:xmpp:delay'>Offline storage</delay><body>offline hello</body></message></offline-messages></user></host>`)
 	db := storetest.Open(t)
 	// The directory holds both files: the host file is read once.
 	rep, err := migrate.Import(ctx, db, []string{dir}, migrate.Options{Domain: "example.org"})
@@ -404,6 +404,13 @@ func TestReadEjabberdShape(t *testing.T) {
 	}
 	if off, _ := db.Offline(ctx, "plain"); len(off) != 1 || !strings.Contains(string(off[0].Stanza), "offline hello") {
 		t.Errorf("offline = %+v", off)
+	}
+	// The default privacy list's full blocks became the blocklist.
+	if bl, _ := db.Blocklist(ctx, "plain"); len(bl) != 1 || bl[0] != "spam@example.net" {
+		t.Errorf("blocklist from privacy lists = %v", bl)
+	}
+	if !strings.Contains(rep.String(), "privacy list \"other\"") || !strings.Contains(rep.String(), "1 privacy rule(s)") {
+		t.Errorf("report does not name the privacy rules left out:\n%s", rep)
 	}
 	// The main file alone finds the host file too.
 	rep, err = migrate.Import(ctx, storetest.Open(t), []string{filepath.Join(dir, "20261202-183026.xml")}, migrate.Options{Domain: "example.org"})

@@ -22,6 +22,7 @@ const (
 	NSRoster   = "jabber:iq:roster"
 	NSPrivate  = "jabber:iq:private"
 	NSBlocking = "urn:xmpp:blocking"
+	NSPrivacy  = "jabber:iq:privacy" // XEP-0016, ejabberd's storage of blocks
 	NSVCard    = "vcard-temp"
 	NSPubsub   = "http://jabber.org/protocol/pubsub"
 	NSOwner    = "http://jabber.org/protocol/pubsub#owner"
@@ -536,6 +537,34 @@ func (r *Reader) child(a *Account, el *wire.Element) error {
 		a.VCard = el
 	case el.Space == NSPrivate && el.Local == "query":
 		a.Private = append(a.Private, el.Elements()...)
+	case el.Space == NSPrivacy && el.Local == "query":
+		// XEP-0016 privacy lists: the default list's items that deny a
+		// JID everything are what XEP-0191 calls blocking (ejabberd keeps
+		// its blocklist so); other rules have no chatbx equivalent.
+		def := ""
+		if d := el.Child(NSPrivacy, "default"); d != nil {
+			def = d.Get("name")
+		}
+		for _, l := range el.Elements() {
+			if l.Local != "list" {
+				continue
+			}
+			if l.Get("name") != def {
+				a.Unknown = append(a.Unknown, fmt.Sprintf("privacy list %q (not the default list)", l.Get("name")))
+				continue
+			}
+			other := 0
+			for _, it := range l.Elements() {
+				if it.Local == "item" && it.Get("type") == "jid" && it.Get("action") == "deny" && len(it.Elements()) == 0 && it.Get("value") != "" {
+					a.Blocklist = append(a.Blocklist, it.Get("value"))
+				} else if it.Local == "item" {
+					other++
+				}
+			}
+			if other > 0 {
+				a.Unknown = append(a.Unknown, fmt.Sprintf("%d privacy rule(s) that are not a block of one address", other))
+			}
+		}
 	case el.Space == NSBlocking && el.Local == "blocklist":
 		for _, it := range el.Elements() {
 			if it.Local == "item" {
