@@ -58,6 +58,9 @@ func TestImportFromEjabberd(t *testing.T) {
 			c.Expect("offline message", func(e *wire.Element) bool {
 				return e.Local == "message" && e.ChildText(wire.NSClient, "body") == "offline hello from ejabberd"
 			})
+			if s := xmpptest.String(c.IQ(`<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>`)); !strings.Contains(s, "spam@example.net") {
+				t.Errorf("blocklist after the import: %s", s)
+			}
 			c.Close()
 		})
 	}
@@ -86,6 +89,8 @@ auth_password_format: `+format+`
   mod_vcard: {}
   mod_offline: {}
   mod_private: {}
+  mod_privacy: {}
+  mod_blocking: {}
   mod_admin_extra: {}
 `)
 	writeFile(t, filepath.Join(conf, "ejabberdctl.cfg"), "")
@@ -140,6 +145,9 @@ auth_password_format: `+format+`
 	run("add_rosteritem", "alice", "localhost", "bob", "localhost", "Bob", "Friends", "both")
 	run("set_vcard", "alice", "localhost", "FN", "Alice from ejabberd")
 	run("send_message", "chat", "bob@localhost", "alice@localhost", "", "offline hello from ejabberd")
+	// A blocked address, as ejabberd keeps it: a privacy list, the default.
+	run("privacy_set", "alice", "localhost", "<query xmlns='jabber:iq:privacy'><list name='Blocked contacts'><item type='jid' value='spam@example.net' action='deny' order='1'/></list></query>")
+	run("privacy_set", "alice", "localhost", "<query xmlns='jabber:iq:privacy'><default name='Blocked contacts'/></query>")
 	run("export_piefxis", out)
 	files, _ := filepath.Glob(filepath.Join(out, "*.xml"))
 	if len(files) != 2 {
