@@ -75,7 +75,7 @@ func TestImportCommand(t *testing.T) {
 	if code := te.runWith("", "import", "--dev", "--data-dir", dir, f); code != exitOK {
 		t.Fatalf("import = %d: %s", code, te.errOut)
 	}
-	if out := te.out.String(); !strings.Contains(out, "new: alice, plain") || !strings.Contains(out, "SCRAM-SHA-1 verifier only") {
+	if out := te.out.String(); !strings.Contains(out, "new: alice, plain") || !strings.Contains(out, "1 account(s) with a SCRAM-SHA-1 verifier only") || !strings.Contains(out, "1 plaintext password(s)") {
 		t.Errorf("import output:\n%s", out)
 	}
 	// Through a running server: a second run changes nothing.

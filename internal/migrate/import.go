@@ -62,6 +62,11 @@ type Report struct {
 	Skipped []Skipped
 	// Notes are per-account remarks: data left out, renamed users.
 	Notes []string
+	// SHA1Only and SHA256Only count accounts imported with one verifier
+	// (they log in with that SCRAM hash or PLAIN until a password check
+	// on the account pages or a password change adds the other);
+	// Plaintext counts passwords converted to verifiers.
+	SHA1Only, SHA256Only, Plaintext int
 }
 
 // Skipped is an account that was not imported.
@@ -88,6 +93,15 @@ func (r *Report) String() string {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	if r.SHA1Only > 0 {
+		fmt.Fprintf(&b, "%d account(s) with a SCRAM-SHA-1 verifier only: they log in with SCRAM-SHA-1 or PLAIN; the first password check on the account pages (or a password change) adds SCRAM-SHA-256\n", r.SHA1Only)
+	}
+	if r.SHA256Only > 0 {
+		fmt.Fprintf(&b, "%d account(s) with a SCRAM-SHA-256 verifier only: they log in with SCRAM-SHA-256 or PLAIN; the first password check on the account pages (or a password change) adds SCRAM-SHA-1\n", r.SHA256Only)
+	}
+	if r.Plaintext > 0 {
+		fmt.Fprintf(&b, "%d plaintext password(s) converted to SCRAM verifiers (never stored): delete the export files\n", r.Plaintext)
 	}
 	return b.String()
 }
@@ -275,6 +289,13 @@ func normalise(name, domain string) (string, error) {
 	return u, nil
 }
 
+// Remarks that are counted, not listed per account.
+const (
+	noteSHA1Only   = "sha1-only"
+	noteSHA256Only = "sha256-only"
+	notePlaintext  = "plaintext"
+)
+
 // importOne converts and imports one account, recording the outcome.
 func importOne(ctx context.Context, st Store, user string, a *Account, opt Options, rep *Report) {
 	d, same, notes, err := convert(user, a, opt)
@@ -298,7 +319,16 @@ func importOne(ctx context.Context, st Store, user string, a *Account, opt Optio
 		return
 	}
 	for _, n := range notes {
-		rep.Notes = append(rep.Notes, user+": "+n)
+		switch n {
+		case noteSHA1Only:
+			rep.SHA1Only++
+		case noteSHA256Only:
+			rep.SHA256Only++
+		case notePlaintext:
+			rep.Plaintext++
+		default:
+			rep.Notes = append(rep.Notes, user+": "+n)
+		}
 	}
 	switch {
 	case res.Created:
@@ -334,7 +364,10 @@ func convert(user string, a *Account, opt Options) (store.ImportData, func(store
 			return keysEqual(c.SHA1, imported.SHA1) || keysEqual(c.SHA256, imported.SHA256)
 		}
 		if len(d.Credentials.SHA256.StoredKey) == 0 {
-			notes = append(notes, "SCRAM-SHA-1 verifier only: logs in with SCRAM-SHA-1 or PLAIN until the password is changed")
+			notes = append(notes, noteSHA1Only)
+		}
+		if len(d.Credentials.SHA1.StoredKey) == 0 {
+			notes = append(notes, noteSHA256Only)
 		}
 	case a.HasPassword:
 		c, err := store.DeriveCredentials(a.Password, opt.Iterations)
@@ -344,7 +377,7 @@ func convert(user string, a *Account, opt Options) (store.ImportData, func(store
 		d.Credentials = c
 		pw := a.Password
 		same = func(c store.Credentials) bool { return c.VerifyPlain(pw) }
-		notes = append(notes, "plaintext password in the file converted to SCRAM verifiers (delete the file)")
+		notes = append(notes, notePlaintext)
 	default:
 		return d, nil, nil, errors.New("no password and no SCRAM-SHA-1/SCRAM-SHA-256 credentials")
 	}
