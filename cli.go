@@ -90,11 +90,14 @@ Usage:
   chatbx user delete NAME                   the account and everything stored about it
   chatbx user list
   chatbx user export NAME > NAME.zip        everything stored about the account
+  chatbx user export --all FILE             every account as one XEP-0227 file (with password verifiers)
+  chatbx import [--dry-run] PATH...         accounts from XEP-0227 files or directories (Prosody, ejabberd)
   chatbx invite create [--uses N] [--expires 7d]  registration link (default 1 use, 7d; at most 30d)
   chatbx invite list                        invites by ID (tokens are not kept)
   chatbx invite delete TOKEN|ID
   chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
-  chatbx backup FILE                        consistent copy of the database (not uploads/)
+  chatbx backup [--uploads] FILE            consistent copy of the database (--uploads: tar with uploads/)
+  chatbx restore [--force] BACKUP           put a backup in place (server stopped)
   chatbx bench SCENARIO [flags]             load test a running server (bench --help)
   chatbx version
 
@@ -134,7 +137,14 @@ func (e *cmdEnv) dispatch(args []string) error {
 	case "check":
 		return e.cmdCheck(rest)
 	case "user", "maintenance":
+		if cmd == "user" && isExportAll(rest) {
+			return e.cmdExportAll(rest[1:])
+		}
 		return e.cmdAdmin(cmd, rest)
+	case "import":
+		return e.cmdImport(rest)
+	case "restore":
+		return e.cmdRestore(rest)
 	case "backup":
 		return e.runAdmin(adminCommands["backup"], rest)
 	case "invite":
@@ -513,7 +523,7 @@ var adminCommands = map[string]adminCommand{
 	"maintenance on":     {name: "maintenance on", opts: map[string]bool{"for": false}},
 	"maintenance off":    {name: "maintenance off"},
 	"maintenance status": {name: "maintenance status"},
-	"backup":             {name: "backup", args: 1, argName: "FILE"},
+	"backup":             {name: "backup", args: 1, argName: "FILE", opts: map[string]bool{"uploads": true}},
 }
 
 // cmdAdmin runs `chatbx GROUP SUB ...` (user, maintenance): through the
@@ -776,7 +786,7 @@ func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer)
 			os.Remove(tmp)
 			return adminResponse{}, fmt.Errorf("backup: %w", err)
 		}
-		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately\n", path, n)}, nil
+		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately or use backup --uploads\n", path, n)}, nil
 	}
 }
 

@@ -17,6 +17,10 @@
 //     the same handlers over the database it opens itself.
 //   - invite.go: `chatbx invite create|list|delete` and the store adapter
 //     the invite page, in-band registration (XEP-0401) and retention use.
+//   - import.go: `chatbx import` and `chatbx user export --all` (XEP-0227,
+//     internal/migrate) as admin commands.
+//   - restore.go: `chatbx backup --uploads` and `chatbx restore` (server
+//     stopped; bbolt consistency check before anything moves).
 //   - bench.go: `chatbx bench`, the load generator of internal/load.
 //   - dev.go: the instructions `chatbx serve --dev` prints.
 //

@@ -32,6 +32,7 @@ import (
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/internal/guard"
+	"chatbx/internal/migrate"
 	"chatbx/retention"
 	"chatbx/retention/logs"
 	"chatbx/server"
@@ -494,6 +495,8 @@ type adminParts struct {
 	db      *store.DB
 	links   inviteLinks
 	dataDir string
+	// limits are the caps imported accounts meet (importLimits).
+	limits migrate.Options
 }
 
 // newAdminHandlers returns every admin socket command over p. Without a
@@ -509,7 +512,10 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 			return adminResponse{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
 		}
 	}
-	h["backup"] = backupHandler(p.dataDir, p.db.Backup)
+	h["backup"] = backupWithUploads(backupHandler(p.dataDir, p.db.Backup), p.dataDir, p.db.Backup)
+	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, limits: p.limits}) {
+		h[name] = f
+	}
 	return h
 }
 
@@ -636,6 +642,8 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		db:      db,
 		links:   inviteLinks{Domain: domain, Site: siteURL(host, listenPort(cfg.Web.ListenHTTPS))},
 		dataDir: cfg.DataDir,
+
+		limits: importLimits(&cfg),
 	})
 	return handlers, db.Close, nil
 }
@@ -768,7 +776,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ContactAdmin:    cfg.Contact.Admin,
 		ContactAbuse:    cfg.Contact.Abuse,
 		ArchiveDefault:  cfg.Archive.Default,
-		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline},
+		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, Backups: cfg.Retention.Backups},
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
@@ -928,6 +936,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		db:      a.db,
 		links:   inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)},
 		dataDir: cfg.DataDir,
+
+		limits: importLimits(cfg),
 	})
 	return w, nil
 }

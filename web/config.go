@@ -68,6 +68,7 @@ type Retention struct {
 	WebErrors      time.Duration // web error log lines
 	ConnectionLogs time.Duration // connection log lines
 	Offline        time.Duration // undelivered offline messages
+	Backups        time.Duration // the operator's backups; 0: none named
 }
 
 // DefaultConfig returns the configuration the privacy policy was written

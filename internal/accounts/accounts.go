@@ -339,6 +339,7 @@ func (s *Service) verify(ctx context.Context, user, password string) error {
 	if !c.VerifyPlain(password) {
 		return ErrAuth
 	}
+	s.completeCredentials(ctx, user, password, c)
 	return nil
 }
 

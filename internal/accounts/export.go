@@ -145,6 +145,20 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 
 // writeXML writes the XEP-0227 document for user to w.
 func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error {
+	b := bufio.NewWriter(w)
+	b.WriteString(xmlHead(s.cfg.Domain))
+	if err := s.writeUser(ctx, b, user, nil); err != nil {
+		return err
+	}
+	b.WriteString(xmlTail)
+	return b.Flush()
+}
+
+// writeUser writes the <user/> element of the XEP-0227 document: SCRAM
+// verifiers, roster, vCard, private XML, blocklist, offline messages and
+// what the Exporters add, then what extra writes (nil: nothing). It
+// returns ErrNotFound for an unknown user.
+func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string, extra func(*bufio.Writer) error) error {
 	st := s.d.Store
 	creds, err := st.Credentials(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
@@ -170,10 +184,6 @@ func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error 
 		return fmt.Errorf("accounts: export blocklist: %w", err)
 	}
 
-	b := bufio.NewWriter(w)
-	b.WriteString("<?xml version='1.0' encoding='UTF-8'?>\n")
-	b.WriteString("<server-data xmlns='" + nsPIE + "' xmlns:chatbx='" + nsExport + "'>\n")
-	b.WriteString("<host jid='" + esc(s.cfg.Domain) + "'>\n")
 	b.WriteString("<user name='" + esc(user) + "'>\n")
 	for _, c := range []struct {
 		mech string
@@ -266,9 +276,23 @@ func (s *Service) writeXML(ctx context.Context, user string, w io.Writer) error 
 			return fmt.Errorf("accounts: export: %w", err)
 		}
 	}
-	b.WriteString("</user>\n</host>\n</server-data>\n")
-	return b.Flush()
+	if extra != nil {
+		if err := extra(b); err != nil {
+			return fmt.Errorf("accounts: export: %w", err)
+		}
+	}
+	b.WriteString("</user>\n")
+	return nil
 }
+
+// The XEP-0227 document around the users of the export.
+func xmlHead(domain string) string {
+	return "<?xml version='1.0' encoding='UTF-8'?>\n" +
+		"<server-data xmlns='" + nsPIE + "' xmlns:chatbx='" + nsExport + "'>\n" +
+		"<host jid='" + esc(domain) + "'>\n"
+}
+
+const xmlTail = "</host>\n</server-data>\n"
 
 // pepExporter is the store's PEP export (XEP-0163 nodes and items).
 type pepExporter interface {

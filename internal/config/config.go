@@ -131,6 +131,7 @@ type Retention struct {
 	ConnectionLogs time.Duration `key:"connection_logs" doc:"Connection log files (login, logout, failed login with anonymised IP) are deleted this long after their last line."`
 	Offline        time.Duration `key:"offline" doc:"Offline messages not picked up within this period are deleted (the sender gets an error where possible)."`
 	MaintenanceMax time.Duration `key:"maintenance_max" doc:"Longest window of 'chatbx maintenance on', during which connection logs carry full IP addresses."`
+	Backups        time.Duration `key:"backups" check:"nonneg" def:"0 (no backups named)" doc:"How long the operator keeps backups ('chatbx backup'), named on the privacy page: deleted data stays in a backup until it expires, and comes back with a restore. 0 means the page names no backups."`
 	Sweep          time.Duration `key:"sweep" doc:"How often expired invites and leftovers of interrupted account deletions are swept, and how often the database's free pages are overwritten so that deleted data is unreadable in the file."`
 }
 

@@ -29,6 +29,8 @@ type accountURLs struct {
 
 type retention struct {
 	Uploads, WebErrors, ConnectionLogs, Offline string
+	// Backups is "" when the operator names no backups.
+	Backups string
 }
 
 type ports struct {
@@ -68,6 +70,7 @@ func newPageData(f Facts, lang string) pageData {
 			WebErrors:      Duration(f.WebErrors, lang),
 			ConnectionLogs: Duration(f.ConnectionLogs, lang),
 			Offline:        Duration(f.Offline, lang),
+			Backups:        backupWords(f.Backups, lang),
 		},
 		Ports: ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
 	}
@@ -223,4 +226,12 @@ var uiText = map[string]ui{
 		NoContact:     "(keine Kontaktadresse eingerichtet)",
 		Or:            "oder",
 	},
+}
+
+// backupWords is the backup period for the privacy page, "" for none.
+func backupWords(d time.Duration, lang string) string {
+	if d <= 0 {
+		return ""
+	}
+	return Duration(d, lang)
 }

@@ -51,8 +51,9 @@ type Facts struct {
 	WebErrors       time.Duration
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
-	PortC2S         int // STARTTLS
-	PortC2STLS      int // direct TLS
+	Backups         time.Duration // 0: the operator names no backups
+	PortC2S         int           // STARTTLS
+	PortC2STLS      int           // direct TLS
 }
 
 // Site renders pages.
