@@ -90,6 +90,7 @@ Usage:
   chatbx user delete NAME                   the account and everything stored about it
   chatbx user list
   chatbx user export NAME > NAME.zip        everything stored about the account
+  chatbx user lock|unlock NAME              restriction (GDPR Art. 18): no logins or deliveries, data kept
   chatbx invite create [--uses N] [--expires 7d]  registration link (default 1 use, 7d; at most 30d)
   chatbx invite list                        invites by ID (tokens are not kept)
   chatbx invite delete TOKEN|ID
@@ -510,6 +511,8 @@ var adminCommands = map[string]adminCommand{
 	"user delete":        {name: "user delete", args: 1, argName: "NAME"},
 	"user list":          {name: "user list"},
 	"user export":        {name: "user export", args: 1, argName: "NAME"},
+	"user lock":          {name: "user lock", args: 1, argName: "NAME"},
+	"user unlock":        {name: "user unlock", args: 1, argName: "NAME"},
 	"maintenance on":     {name: "maintenance on", opts: map[string]bool{"for": false}},
 	"maintenance off":    {name: "maintenance off"},
 	"maintenance status": {name: "maintenance status"},

@@ -510,6 +510,7 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 		}
 	}
 	h["backup"] = backupHandler(p.dataDir, p.db.Backup)
+	maps.Copy(h, lockHandlers(p.domain, p.acc))
 	return h
 }
 
@@ -563,6 +564,11 @@ func sessionHooks(srv *server.Server) accounts.Hooks {
 			} else {
 				srv.KickOthers(user, keep, "reset")
 			}
+		},
+		Locked: func(_ context.Context, user string) {
+			// The lock is in force before this runs: the sessions
+			// cannot log in again.
+			srv.KickUser(user, "not-authorized")
 		},
 	}
 }
@@ -862,6 +868,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Archive:   archive.Archive,
 		Register:  reg,
 		Guard:     loginGuard,
+		Locked:    acc.IsLocked,
 	})
 	if err != nil {
 		return w, err

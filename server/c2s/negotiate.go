@@ -540,11 +540,19 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 		}
 		x.Gate = gate
 		in, err := decodeSASL(el.Text())
+		lockedOut := false
 		for err == nil {
 			var out []byte
 			var done bool
 			out, done, err = x.Step(ctx, in)
 			if err != nil {
+				break
+			}
+			if done && s.locked(x.User()) {
+				// GDPR Art. 18: the account's user restricted it. Told
+				// only after the right password (RFC 6120 §6.5.1).
+				netDone(true)
+				lockedOut = true
 				break
 			}
 			if done {
@@ -571,6 +579,15 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			default:
 				return streamError("not-authorized")
 			}
+		}
+		if lockedOut {
+			if err := ss.write([]byte(lockedFailure)); err != nil {
+				return err
+			}
+			if failures++; failures >= maxAuthAttempts {
+				return streamError("policy-violation")
+			}
+			continue
 		}
 		cond := auth.Condition(err)
 		if err == errAborted {

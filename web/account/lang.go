@@ -58,6 +58,7 @@ var titles = map[string]string{
 	"password": "Change your password",
 	"archive":  "Message archive",
 	"invite":   "Invitation",
+	"lock":     "Lock your account",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -81,6 +82,7 @@ var german = map[string]string{
 	"Change your password": "Passwort ändern",
 	"Message archive":      "Nachrichtenarchiv",
 	"Invitation":           "Einladung",
+	"Lock your account":    "Konto sperren",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -108,4 +110,11 @@ var german = map[string]string{
 	msgUsernameTaken:      "Dieser Benutzername ist vergeben. Bitte wählt einen anderen.",
 	msgCreated:            "Euer Konto wurde angelegt.",
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
+	msgLocked:             "Dieses Konto ist gesperrt. Entsperrt es zuerst auf der Sperrseite mit eurem Passwort.",
+	msgLockAction:         "Bitte wählt, ob das Konto gesperrt oder entsperrt werden soll.",
+	msgConfirmLock:        "Bitte setzt das Häkchen, um zu bestätigen, dass das Konto gesperrt werden soll.",
+	msgLockDone:           "Euer Konto ist gesperrt. Niemand kann sich damit anmelden und nichts wird ihm zugestellt; alle seine Daten bleiben erhalten. Entsperrt es hier mit eurem Passwort.",
+	msgUnlockDone:         "Euer Konto ist entsperrt. Ihr könnt euch wieder anmelden und Nachrichten werden wieder zugestellt.",
+	msgNotLocked:          "Euer Konto ist nicht gesperrt.",
+	msgLockedAlready:      "Euer Konto ist bereits gesperrt.",
 }

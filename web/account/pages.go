@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -103,6 +103,7 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/export", p.serveExport)
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
+	mux.HandleFunc(b+"/lock", p.serveLock)
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -211,6 +212,9 @@ type request struct {
 	form form
 	user string // normalised
 	data *pageData
+	// locked: the account is locked (the password was right); only the
+	// lock page gets such a request.
+	locked bool
 }
 
 // fail renders the form again with status and msg, translated and
@@ -286,6 +290,14 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	if errors.Is(err, accounts.ErrAuth) {
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return nil
+	}
+	if errors.Is(err, accounts.ErrLocked) {
+		// GDPR Art. 18: a locked account may only be unlocked.
+		if page != "lock" {
+			p.fail(w, r, req, http.StatusForbidden, msgLocked)
+			return nil
+		}
+		req.locked, err = true, nil
 	}
 	if err != nil {
 		p.d.Log.Error().Err(err).Msg("account credential check failed")
