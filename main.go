@@ -801,7 +801,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NetworkFree: cfg.Accounts.LoginFailures,
 		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
 	}, nil)
-	acc, err := newAccounts(cfg.Domain, a.db, archive, files.Account(), loginGuard, a.log)
+	acc, err := accounts.New(accounts.Config{Domain: cfg.Domain, Iterations: scramIterations, UserInvites: cfg.Accounts.UserInvites},
+		accounts.Deps{Store: a.db, Archive: archive, Uploads: files.Account(), Guard: loginGuard, Log: a.log})
 	if err != nil {
 		return w, err
 	}

@@ -71,6 +71,9 @@ type Config struct {
 	// bytes (defaults 8 and 1024). The operator's passwords (the CLI) need
 	// only be non-empty and at most MaxPassword bytes.
 	MinPassword, MaxPassword int
+	// UserInvites is how many invites one account may make per
+	// UserInviteWindow (the account pages); 0 means users make none.
+	UserInvites int
 }
 
 // DefaultConfig returns the defaults for domain.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"chatbx/internal/accounts"
 	"chatbx/internal/certs"
 	"chatbx/internal/guard"
 	"chatbx/retention"
@@ -152,6 +153,7 @@ type Accounts struct {
 	Registration    string        `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
 	LoginFailures   int           `key:"login_failures" doc:"Failed password checks for one account from one anonymised network (IPv4 /24, IPv6 /48) before each further attempt must wait (2 s, doubling up to accounts.login_max_backoff) and is answered with temporary-auth-failure (HTTP 429 on the account pages) without the password being checked. Shared by XMPP login and the account pages, kept in memory only under a keyed hash (no usernames, no addresses); unknown usernames are treated alike."`
 	LoginMaxBackoff time.Duration `key:"login_max_backoff" doc:"Longest wait imposed between password attempts for one account. Failures are forgotten over time and the owner's right password succeeds once a wait is over: no account is ever locked."`
+	UserInvites     int           `key:"user_invites" check:"nonneg" doc:"Invitations each user may create per week on the account pages (/account/invites), each good for one registration within 7 days, with the same invite page and QR code as 'chatbx invite create'; 0 switches user invites off. The quota is counted in the store transaction that creates the invite; a user's invites are exported with the account and deleted with it."`
 }
 
 // StoreLimits maps the per-user storage caps to the store's Limits; a 0
@@ -259,6 +261,7 @@ func DefaultConfig() Config {
 			Registration:    regDef.Registration,
 			LoginFailures:   guardDef.NetworkFree,
 			LoginMaxBackoff: guardDef.MaxBackoff,
+			UserInvites:     accounts.DefaultConfig("").UserInvites,
 		},
 	}
 }
@@ -581,7 +584,7 @@ func (k Key) check(v any) error {
 	}
 	switch x := v.(type) {
 	case int:
-		if x <= 0 {
+		if x < 0 || (x == 0 && k.Check != "nonneg") {
 			return fmt.Errorf("must be greater than 0, got %d", x)
 		}
 	case time.Duration:

@@ -59,6 +59,7 @@ var titles = map[string]string{
 	"archive":  "Message archive",
 	"invite":   "Invitation",
 	"lock":     "Lock your account",
+	"invites":  "Invite a friend",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -83,6 +84,7 @@ var german = map[string]string{
 	"Message archive":      "Nachrichtenarchiv",
 	"Invitation":           "Einladung",
 	"Lock your account":    "Konto sperren",
+	"Invite a friend":      "Freunde einladen",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -110,6 +112,8 @@ var german = map[string]string{
 	msgUsernameTaken:      "Dieser Benutzername ist vergeben. Bitte wählt einen anderen.",
 	msgCreated:            "Euer Konto wurde angelegt.",
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
+	msgInviteQuota:        "Ihr habt diese Woche so viele Einladungen erstellt, wie dieser Server erlaubt (%d). Bitte versucht es später noch einmal.",
+	msgInviteCreated:      "Eure Einladung ist fertig. Schickt den Link an eine Person: Er gilt für ein Konto innerhalb von 7 Tagen und wird nur jetzt angezeigt.",
 	msgLocked:             "Dieses Konto ist gesperrt. Entsperrt es zuerst auf der Sperrseite mit eurem Passwort.",
 	msgLockAction:         "Bitte wählt, ob das Konto gesperrt oder entsperrt werden soll.",
 	msgConfirmLock:        "Bitte setzt das Häkchen, um zu bestätigen, dass das Konto gesperrt werden soll.",

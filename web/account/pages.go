@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -104,6 +104,9 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
 	mux.HandleFunc(b+"/lock", p.serveLock)
+	if p.acc.UserInvitesAllowed() > 0 && p.d.Invites != nil {
+		mux.HandleFunc(b+"/invites", p.serveInvites)
+	}
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -138,6 +141,8 @@ type pageData struct {
 	Deleted                            *accounts.Deleted
 	Invite                             string       // invite token
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
+	InviteLink                         template.URL // the invite page of a user invite
+	UserInvites, InvitesLeft           int          // accounts.user_invites, left this week
 }
 
 // data returns the template data of page in lang with a fresh token.
@@ -152,7 +157,16 @@ func (p *Pages) data(page, lang string) *pageData {
 		Token:            p.tokens.issue(page, p.acc.Now()),
 		MinPassword:      p.minPw,
 		ArchiveAvailable: p.d.Archive != nil,
+		UserInvites:      p.userInvites(),
 	}
+}
+
+// userInvites is accounts.user_invites when the invite pages are served.
+func (p *Pages) userInvites() int {
+	if p.d.Invites == nil {
+		return 0
+	}
+	return p.acc.UserInvitesAllowed()
 }
 
 // render writes page with status.
