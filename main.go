@@ -811,6 +811,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Settings: a.db,
 		Archive:  archive,
 		Invites:  invites,
+		Uploads:  files,
 		Log:      a.log,
 	})
 	if err != nil {

@@ -60,6 +60,7 @@ var titles = map[string]string{
 	"invite":   "Invitation",
 	"lock":     "Lock your account",
 	"invites":  "Invite a friend",
+	"uploads":  "Your uploaded files",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -85,6 +86,7 @@ var german = map[string]string{
 	"Invitation":           "Einladung",
 	"Lock your account":    "Konto sperren",
 	"Invite a friend":      "Freunde einladen",
+	"Your uploaded files":  "Eure hochgeladenen Dateien",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -114,6 +116,9 @@ var german = map[string]string{
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
 	msgInviteQuota:        "Ihr habt diese Woche so viele Einladungen erstellt, wie dieser Server erlaubt (%d). Bitte versucht es später noch einmal.",
 	msgInviteCreated:      "Eure Einladung ist fertig. Schickt den Link an eine Person: Er gilt für ein Konto innerhalb von 7 Tagen und wird nur jetzt angezeigt.",
+	msgUploadDeleted:      "Die Datei wurde gelöscht.",
+	msgUploadGone:         "Diese Datei wurde nicht gefunden; sie ist vielleicht abgelaufen oder schon gelöscht.",
+	msgNoUploads:          "Ihr habt keine hochgeladenen Dateien auf diesem Server.",
 	msgLocked:             "Dieses Konto ist gesperrt. Entsperrt es zuerst auf der Sperrseite mit eurem Passwort.",
 	msgLockAction:         "Bitte wählt, ob das Konto gesperrt oder entsperrt werden soll.",
 	msgConfirmLock:        "Bitte setzt das Häkchen, um zu bestätigen, dass das Konto gesperrt werden soll.",

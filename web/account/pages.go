@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -104,6 +104,9 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
 	mux.HandleFunc(b+"/lock", p.serveLock)
+	if p.d.Uploads != nil {
+		mux.HandleFunc(b+"/uploads", p.serveUploads)
+	}
 	if p.acc.UserInvitesAllowed() > 0 && p.d.Invites != nil {
 		mux.HandleFunc(b+"/invites", p.serveInvites)
 	}
@@ -143,6 +146,8 @@ type pageData struct {
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
 	InviteLink                         template.URL // the invite page of a user invite
 	UserInvites, InvitesLeft           int          // accounts.user_invites, left this week
+	UploadsAvailable, Listed           bool         // the uploads page; its list is shown
+	Uploads                            []uploadRow
 }
 
 // data returns the template data of page in lang with a fresh token.
@@ -158,6 +163,7 @@ func (p *Pages) data(page, lang string) *pageData {
 		MinPassword:      p.minPw,
 		ArchiveAvailable: p.d.Archive != nil,
 		UserInvites:      p.userInvites(),
+		UploadsAvailable: p.d.Uploads != nil,
 	}
 }
 
