@@ -96,6 +96,7 @@ Usage:
   chatbx invite delete TOKEN|ID
   chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
   chatbx backup FILE                        consistent copy of the database (not uploads/)
+  chatbx status                             certificates, sessions, maintenance, retention runs (running server)
   chatbx bench SCENARIO [flags]             load test a running server (bench --help)
   chatbx version
 
@@ -138,6 +139,8 @@ func (e *cmdEnv) dispatch(args []string) error {
 		return e.cmdAdmin(cmd, rest)
 	case "backup":
 		return e.runAdmin(adminCommands["backup"], rest)
+	case "status":
+		return e.runAdmin(adminCommands["status"], rest)
 	case "invite":
 		return e.cmdInvite(rest)
 	case "bench":
@@ -517,6 +520,7 @@ var adminCommands = map[string]adminCommand{
 	"maintenance off":    {name: "maintenance off"},
 	"maintenance status": {name: "maintenance status"},
 	"backup":             {name: "backup", args: 1, argName: "FILE"},
+	"status":             {name: "status"},
 }
 
 // cmdAdmin runs `chatbx GROUP SUB ...` (user, maintenance): through the

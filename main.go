@@ -32,6 +32,7 @@ import (
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/retention"
 	"chatbx/retention/logs"
 	"chatbx/server"
@@ -101,6 +102,8 @@ type appAddrs struct {
 	// xmpp returns the c2s addresses (STARTTLS, direct TLS) once the
 	// server is ready.
 	xmpp func() []net.Addr
+	// metrics is the metrics listener's address (nil: off).
+	metrics net.Addr
 }
 
 // part is one long-lived component run in the errgroup.
@@ -663,7 +666,9 @@ type wired struct {
 	parts  []part
 	addrs  appAddrs
 	reload func() error
-	admin  map[string]adminHandler // the admin socket's commands
+	// reloaders is the SIGHUP list; parts add to it while wiring.
+	reloaders *reloaders
+	admin     map[string]adminHandler // the admin socket's commands
 }
 
 // wireParts builds the certificate source, the message archive, the XMPP
@@ -722,6 +727,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	undo = append(undo, certs.Close)
 
+	// Counters without personal data (internal/metrics), always kept
+	// (chatbx status reads them), served only on metrics.listen.
+	var runner *retention.Runner
+	met := metrics.New(metrics.Sources{
+		Offline:    a.db.OfflineTotal,
+		CertExpiry: certs.Expiries,
+		Retention:  func() []metrics.PolicyRun { return retentionRuns(runner) },
+	})
+
 	// IP anonymisation and the maintenance switch (a window survives restarts).
 	anon := logs.NewAnonymizer(nil)
 	maint := retention.NewMaintenance(a.db, anon, cfg.Retention.MaintenanceMax, a.log, nil)
@@ -760,6 +774,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IdleTimeout: cfg.Upload.IdleTimeout,
 		Quota:       int64(cfg.Upload.Quota),
 		Log:         a.log,
+		Metrics:     met,
 	}, a.db)
 	if err != nil {
 		return w, err
@@ -871,6 +886,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Register:  reg,
 		Guard:     loginGuard,
 		Locked:    acc.IsLocked,
+		Metrics:   met,
 	})
 	if err != nil {
 		return w, err
@@ -900,7 +916,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	site.Mount("/invite/", hideInviteToken(pages.Handler()))
 	site.Mount(files.Pattern(), files)
 
-	runner := retention.New(retentionConfig(cfg), retention.Deps{
+	runner = retention.New(retentionConfig(cfg), retention.Deps{
 		Log:     a.log,
 		LogDir:  filepath.Join(cfg.DataDir, logsDir),
 		Offline: a.db,
@@ -917,7 +933,12 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
-	w.reload = certs.Reload
+	// SIGHUP: the certificate files, the site's content directory, and
+	// what other parts add to w.reloaders.
+	w.reloaders = &reloaders{}
+	w.reloaders.Add("certificates", certs.Reload)
+	w.reloaders.Add("site content", site.Reload)
+	w.reload = w.reloaders.Reload
 	httpsSrv := site.Server(site.Handler())
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
@@ -930,6 +951,14 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		}},
 		{name: "retention", run: runner.Run},
 	}
+	if cfg.Metrics.Listen != "" {
+		mp, addr, err := metricsPart(cfg.Metrics.Listen, met)
+		if err != nil {
+			return w, err
+		}
+		w.parts = append(w.parts, mp)
+		w.addrs.metrics = addr
+	}
 	w.admin = newAdminHandlers(adminParts{
 		domain:  cfg.Domain,
 		acc:     acc,
@@ -937,6 +966,16 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		db:      a.db,
 		links:   inviteLinks{Domain: cfg.Domain, Site: siteURL(cfg.Web.Hosts[0], httpsPort)},
 		dataDir: cfg.DataDir,
+	})
+	w.admin["status"] = statusHandler(statusSources{
+		domain:    cfg.Domain,
+		started:   time.Now(),
+		certs:     certs.Status,
+		sessions:  met.Sessions,
+		s2s:       met.S2SLinks().Value,
+		maint:     maint,
+		retention: runner.Status,
+		locked:    acc.LockedUsers,
 	})
 	return w, nil
 }

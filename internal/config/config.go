@@ -18,6 +18,7 @@ import (
 	"chatbx/internal/accounts"
 	"chatbx/internal/certs"
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/retention"
 	"chatbx/server/c2s"
 	"chatbx/server/mam"
@@ -52,6 +53,7 @@ type Config struct {
 	Log       Log       `key:"log"`
 	Archive   Archive   `key:"archive"`
 	Accounts  Accounts  `key:"accounts"`
+	Metrics   Metrics   `key:"metrics"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -146,6 +148,11 @@ type Archive struct {
 	Default  string        `key:"default" enum:"never|roster|always" doc:"Archive preference of new accounts: never, roster or always. The privacy policy promises never: users switch it on themselves."`
 	MaxAge   time.Duration `key:"max_age" check:"nonneg" doc:"Archived messages older than this are deleted. 0 keeps them until the user purges the archive."`
 	MaxBytes int           `key:"max_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account's message archive may take. When a new message does not fit, the oldest messages are deleted to make room: the archive keeps the newest history. 0 switches the cap off."`
+}
+
+// Metrics configures the Prometheus metrics listener (internal/metrics).
+type Metrics struct {
+	Listen string `key:"listen" check:"optaddr" doc:"Listen address of the metrics endpoint (Prometheus text format at /metrics: sessions by transport, logins, routed stanzas, queue drops, offline queue size, upload bytes, retention runs, certificate expiry, Go runtime). Empty switches it off. No metric carries a user, an address or a domain of a user, but the numbers show how busy the server is: keep it on a loopback address (chatbx check warns otherwise) or behind a firewall."`
 }
 
 // Accounts configures how accounts are created.
@@ -263,6 +270,7 @@ func DefaultConfig() Config {
 			LoginMaxBackoff: guardDef.MaxBackoff,
 			UserInvites:     accounts.DefaultConfig("").UserInvites,
 		},
+		Metrics: Metrics{Listen: metrics.DefaultConfig().Listen},
 	}
 }
 
@@ -603,6 +611,10 @@ func (k Key) check(v any) error {
 			err = checkURI(s)
 		case "url":
 			err = checkURL(s)
+		case "optaddr":
+			if s != "" {
+				err = checkListenAddr(s)
+			}
 		case "nonempty":
 			if s == "" {
 				err = errors.New("must not be empty")

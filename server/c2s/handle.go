@@ -58,6 +58,7 @@ func (s *Server) handle(ctx context.Context, ss *Session, el *wire.Element) erro
 	default:
 		return streamError("unsupported-stanza-type")
 	}
+	s.d.Metrics.Routed(el.Local)
 	// RFC 6120 §8.1.2.1: the server stamps the sender's full JID.
 	el.Set("from", ss.full)
 	var to addr

@@ -113,6 +113,7 @@ func (s *Server) stream(ctx context.Context, ss *Session, ready func(), handOff 
 	}
 	s.connLog("login", ss)
 	s.logins.Add(1)
+	s.d.Metrics.SessionBound(ss.tr.Kind())
 	if d, ok := ss.tr.(interface{ dropTLS() }); ok {
 		d.dropTLS() // only SASL needed it; keep idle sessions small
 	}
@@ -144,6 +145,7 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 			cond = "internal-server-error"
 		}
 		s.unbind(ss)
+		s.d.Metrics.SessionEnded(ss.tr.Kind())
 		ss.finish(cond, peerClosed)
 		if !ss.unlogged.Load() {
 			s.connLog("logout", ss)
@@ -460,6 +462,9 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 	fail := func(cond string) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
+		if cond == "not-authorized" || cond == "account-disabled" {
+			s.d.Metrics.Login(false)
+		}
 		if cond == "not-authorized" {
 			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.logIP()).Msg("")
 		}
@@ -557,6 +562,7 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			}
 			if done {
 				netDone(true)
+				s.d.Metrics.Login(true)
 				ss.user = x.User()
 				msg := `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`
 				if len(out) > 0 {
@@ -581,6 +587,7 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			}
 		}
 		if lockedOut {
+			s.d.Metrics.Login(false)
 			if err := ss.write([]byte(lockedFailure)); err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
 	"chatbx/server/mux"
@@ -109,6 +110,9 @@ type Deps struct {
 	// delivery. It is called for every message to a local account, so it
 	// must be cheap (a set in memory). Nil means none is.
 	Locked func(user string) bool
+	// Metrics counts sessions, logins, routed stanzas and queue drops
+	// (internal/metrics); nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Guard is the per-account password guessing limit (*guard.Guard).
