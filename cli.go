@@ -314,6 +314,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	if err := writeCertCheck(e.stdout, &cfg, time.Now()); err != nil {
 		return err
 	}
+	writeOpsCheck(e.stdout, &cfg)
 	if v, ok := p.opts["dns"]; ok {
 		on, err := parseBoolOption("dns", v)
 		if err != nil {
@@ -460,6 +461,7 @@ func checkWarnings(c *Config) []string {
 	if len(c.Contact.Admin) == 0 {
 		warns = append(warns, "contact.admin is empty: the website and XEP-0157 name no contact")
 	}
+	warns = append(warns, metricsWarnings(c)...)
 	if c.Accounts.Registration == "open" {
 		warns = append(warns, "accounts.registration is open: anyone can create accounts (throttled per IP)")
 	}
