@@ -101,6 +101,13 @@ func TestE2ELock(t *testing.T) {
 		return el.Local == "presence" && el.Get("type") == "unsubscribed" && el.Get("from") == userJID
 	})
 
+	// Nothing is served on its behalf (its vCard, say).
+	res := p.IQ(`<iq type='get' id='vc1' to='` + userJID + `'><vCard xmlns='vcard-temp'/></iq>`)
+	if res.Get("type") != "error" || res.Child(wire.NSClient, "error") == nil ||
+		res.Child(wire.NSClient, "error").Child(wire.NSStanzas, "service-unavailable") == nil {
+		t.Errorf("vCard of the locked account: %s, want service-unavailable", xmpptest.String(res))
+	}
+
 	// Web: every page but the lock page refuses the account.
 	status, body := e.postAccount("export", url.Values{"username": {user}, "password": {userPW}})
 	if status != http.StatusForbidden || !strings.Contains(body, "This account is locked") {

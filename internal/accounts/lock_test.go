@@ -1,7 +1,11 @@
 package accounts_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"io"
+	"strings"
 	"errors"
 	"net/netip"
 	"slices"
@@ -56,6 +60,26 @@ func TestLock(t *testing.T) {
 	locked, at, err := s.LockedSince(ctx, "alice")
 	if err != nil || !locked || at.IsZero() {
 		t.Errorf("LockedSince(alice) = %v, %v, %v", locked, at, err)
+	}
+	// The export says so (and the data is all there to export).
+	var buf bytes.Buffer
+	if err := s.Export(ctx, "alice", &buf); err != nil {
+		t.Fatalf("Export of a locked account: %v", err)
+	}
+	z, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range z.File {
+		if f.Name == "account.json" {
+			r, _ := f.Open()
+			b, _ := io.ReadAll(r)
+			found = strings.Contains(string(b), `"locked": true`) && strings.Contains(string(b), `"locked_since"`)
+		}
+	}
+	if !found {
+		t.Error(`export of a locked account: no account.json with "locked": true`)
 	}
 
 	// A new service over the same store (a restart) knows the lock.

@@ -576,7 +576,9 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		s.bounceTo(ss, el, "cancel", "service-unavailable")
 		return
 	}
-	if s.blocked(ctx, to.local, ss.full) {
+	if s.blocked(ctx, to.local, ss.full) || s.locked(to.local) {
+		// A locked account's data is not served on its behalf either
+		// (GDPR Art. 18).
 		s.bounceTo(ss, el, "cancel", "service-unavailable")
 		return
 	}

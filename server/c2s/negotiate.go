@@ -416,6 +416,11 @@ func (ss *Session) bind(ctx context.Context, el *wire.Element) (step, error) {
 		if s.closing.Load() {
 			return 0, streamError("system-shutdown")
 		}
+		if s.locked(ss.user) {
+			// Locked between authentication and bind: the Locked hook
+			// closed only bound sessions.
+			return 0, streamError("not-authorized")
+		}
 		if old := s.router.Bind(ss); old != nil {
 			// Conflict policy: the newest session wins (as Prosody's
 			// default); the old one is closed with <conflict/>.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"time"
 
 	"chatbx/internal/accounts"
 )
@@ -69,7 +71,14 @@ func (p *Pages) serveLock(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return
 	case errors.Is(err, accounts.ErrThrottled):
-		p.fail(w, r, req, http.StatusTooManyRequests, msgThrottled, waitText(req.data.Lang, 0))
+		var te *accounts.ThrottledError
+		errors.As(err, &te)
+		wait := time.Second
+		if te != nil {
+			wait = te.Wait
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		p.fail(w, r, req, http.StatusTooManyRequests, msgThrottled, waitText(req.data.Lang, wait))
 		return
 	case err != nil:
 		p.d.Log.Error().Err(err).Msg("account lock failed")
