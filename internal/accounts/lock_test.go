@@ -4,11 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"io"
-	"strings"
 	"errors"
+	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"chatbx/internal/accounts"
