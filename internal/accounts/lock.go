@@ -69,10 +69,19 @@ func (s *Service) LockedUsers() []string {
 	return slices.Sorted(maps.Keys(*set))
 }
 
-// setLocked changes the set in memory.
-func (s *Service) setLocked(user string, locked bool) {
+// setLocked stores the flag and then changes the set in memory, under
+// lockMu, so that a lock and an unlock racing each other leave the store
+// and the set agreeing.
+func (s *Service) setLocked(ctx context.Context, l Locks, user string, locked bool) error {
 	s.lockMu.Lock()
 	defer s.lockMu.Unlock()
+	var at time.Time
+	if locked {
+		at = s.now()
+	}
+	if err := l.SetLocked(ctx, user, locked, at); err != nil {
+		return err
+	}
 	next := lockedSet{}
 	if cur := s.locked.Load(); cur != nil {
 		next = maps.Clone(*cur)
@@ -83,6 +92,7 @@ func (s *Service) setLocked(user string, locked bool) {
 		delete(next, user)
 	}
 	s.locked.Store(&next)
+	return nil
 }
 
 // Lock restricts the processing of user's account (GDPR Art. 18): the
@@ -98,16 +108,15 @@ func (s *Service) Lock(ctx context.Context, user string) error {
 	if !ok {
 		return errors.New("accounts: the store cannot lock accounts")
 	}
-	err := l.SetLocked(ctx, user, true, s.now())
+	// The set changes before the hooks run: a session closing now cannot
+	// be replaced by a new login.
+	err := s.setLocked(ctx, l, user, true)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("accounts: lock: %w", err)
 	}
-	// The set changes before the hooks run: a session closing now cannot
-	// be replaced by a new login.
-	s.setLocked(user, true)
 	for _, h := range s.hookList() {
 		if h.Locked != nil {
 			h.Locked(ctx, user)
@@ -140,14 +149,13 @@ func (s *Service) unlock(ctx context.Context, user string) error {
 	if !ok {
 		return errors.New("accounts: the store cannot lock accounts")
 	}
-	err := l.SetLocked(ctx, user, false, time.Time{})
+	err := s.setLocked(ctx, l, user, false)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("accounts: unlock: %w", err)
 	}
-	s.setLocked(user, false)
 	s.d.Log.Info().Msg("account unlocked")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"chatbx/internal/accounts"
@@ -158,5 +159,33 @@ func BenchmarkIsLocked(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.IsLocked("someone")
+	}
+}
+
+// TestLockRace: locks and unlocks racing each other leave the set in
+// memory agreeing with the store.
+func TestLockRace(t *testing.T) {
+	s, db := newService(t, nil)
+	ctx := t.Context()
+	if _, err := s.CreateByOperator(ctx, "dora", "dora-password"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				s.Lock(ctx, "dora")
+			} else {
+				s.UnlockByOperator(ctx, "dora")
+			}
+		})
+	}
+	wg.Wait()
+	stored, _, err := db.Locked(ctx, "dora")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != s.IsLocked("dora") {
+		t.Errorf("store says locked %v, memory %v", stored, s.IsLocked("dora"))
 	}
 }
