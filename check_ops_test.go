@@ -67,3 +67,26 @@ func TestOpsCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestOpsConfigKeys: metrics.listen accepts "" and addresses only, and
+// accounts.user_invites 0 and positive numbers only.
+func TestOpsConfigKeys(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, want string
+	}{
+		{"metrics.listen", "nonsense", "invalid listen address"},
+		{"metrics.listen", "127.0.0.1:99999", "invalid port"},
+		{"accounts.user_invites", "-1", "must not be negative"},
+	} {
+		_, err := config.Load(config.Sources{Flags: map[string]string{"domain": "example.org", tc.key: tc.value}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s = %q: %v, want an error with %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+	for _, ok := range []map[string]string{{"metrics.listen": ""}, {"accounts.user_invites": "0"}, {"accounts.user_invites": "5"}} {
+		ok["domain"] = "example.org"
+		if _, err := config.Load(config.Sources{Flags: ok}); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+}

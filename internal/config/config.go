@@ -592,6 +592,9 @@ func (k Key) check(v any) error {
 	}
 	switch x := v.(type) {
 	case int:
+		if x < 0 && k.Check == "nonneg" {
+			return fmt.Errorf("must not be negative, got %d", x)
+		}
 		if x < 0 || (x == 0 && k.Check != "nonneg") {
 			return fmt.Errorf("must be greater than 0, got %d", x)
 		}
