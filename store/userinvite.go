@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -108,4 +109,38 @@ func (db *DB) UserInvites(ctx context.Context, user string) ([]Invite, error) {
 		return nil, err
 	}
 	return slices.DeleteFunc(all, func(inv Invite) bool { return inv.Creator != user }), nil
+}
+
+// DeleteUserInvite deletes the invite whose ID (Invite.ID) is id if user
+// made it. It fails with ErrNotFound for an unknown id, a malformed one,
+// or an invite of someone else. The count of invites made (the quota)
+// does not change.
+func (db *DB) DeleteUserInvite(ctx context.Context, user, id string) error {
+	prefix, err := hex.DecodeString(id)
+	if err != nil || len(prefix) != inviteIDBytes {
+		return fmt.Errorf("store: delete user invite: %w", ErrNotFound)
+	}
+	err = db.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInvites)
+		if b == nil {
+			return ErrNotFound
+		}
+		k, v := b.Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return ErrNotFound
+		}
+		key := bytes.Clone(k)
+		inv, err := decodeInvite(key, v)
+		if err != nil {
+			return err
+		}
+		if inv.Creator != user {
+			return ErrNotFound
+		}
+		return deleteInviteTx(tx, key, inv)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete user invite: %w", err)
+	}
+	return nil
 }

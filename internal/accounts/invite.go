@@ -92,3 +92,37 @@ func (s *Service) UserInvitesLeft(ctx context.Context, user string) (int, error)
 	}
 	return max(s.cfg.UserInvites-n, 0), nil
 }
+
+// UserInvites returns the invites user made that are still open, in order
+// of expiry, without tokens.
+func (s *Service) UserInvites(ctx context.Context, user string) ([]store.Invite, error) {
+	is, ok := s.d.Store.(InviteStore)
+	if !ok {
+		return nil, nil
+	}
+	invs, err := is.UserInvites(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: user invites: %w", err)
+	}
+	return invs, nil
+}
+
+// RevokeUserInvite deletes the invite id (store.Invite.ID) that user made.
+// It returns ErrNotFound for an unknown id or another user's invite. A
+// revoked invite still counts against the week's allowance.
+func (s *Service) RevokeUserInvite(ctx context.Context, user, id string) error {
+	is, ok := s.d.Store.(interface {
+		DeleteUserInvite(ctx context.Context, user, id string) error
+	})
+	if !ok {
+		return ErrInvitesOff
+	}
+	err := is.DeleteUserInvite(ctx, user, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("accounts: revoke invite: %w", err)
+	}
+	return nil
+}

@@ -33,6 +33,8 @@ func (d dbInvites) InviteValid(ctx context.Context, token string) (bool, error) 
 	return d.now().Before(inv.Expires) && inv.Uses > 0, nil
 }
 
+var revokeRE = regexp.MustCompile(`name="revoke" value="([0-9a-f]{16})"`)
+
 var inviteLinkRE = regexp.MustCompile(`id="invite-link" href="[^"]*/invite/([A-Za-z0-9_-]+)"`)
 
 // TestUserInvites: with accounts.user_invites = 2 a user makes two
@@ -119,6 +121,28 @@ func TestUserInvites(t *testing.T) {
 	}
 	if strings.Count(rights, `"id"`) != 1 || !strings.Contains(rights, `"invites_made_last_7_days": 2`) || strings.Contains(rights, tokens[1]) {
 		t.Errorf("account.json = %s, want one invite, two made, no token", rights)
+	}
+
+	// The list shows the open invitation; revoking it kills its link.
+	resp2, body := e.post(t, "invites", url.Values{"token": {e.token(t, "invites")}, "username": {"alice"}, "password": {"secret-password"}, "action": {"list"}},
+		"Sec-Fetch-Site", "same-origin")
+	ids := revokeRE.FindAllStringSubmatch(body, -1)
+	if resp2.StatusCode != http.StatusOK || len(ids) != 1 || inviteLinkRE.MatchString(body) {
+		t.Fatalf("list: %d, %d revoke buttons (want 1), no new link:\n%s", resp2.StatusCode, len(ids), body)
+	}
+	user(t, db, "mallory")
+	resp2, body = e.post(t, "invites", url.Values{"token": {e.token(t, "invites")}, "username": {"mallory"}, "password": {"secret-password"}, "revoke": {ids[0][1]}},
+		"Sec-Fetch-Site", "same-origin")
+	if resp2.StatusCode != http.StatusOK || !strings.Contains(body, "was not found") {
+		t.Errorf("mallory revokes alice's invite: %d\n%s", resp2.StatusCode, body)
+	}
+	resp2, body = e.post(t, "invites", url.Values{"token": {e.token(t, "invites")}, "username": {"alice"}, "password": {"secret-password"}, "revoke": {ids[0][1]}},
+		"Sec-Fetch-Site", "same-origin")
+	if resp2.StatusCode != http.StatusOK || !strings.Contains(body, "was revoked") || !strings.Contains(body, "no open invitations") {
+		t.Errorf("revoke: %d\n%s", resp2.StatusCode, body)
+	}
+	if ok, _ := (dbInvites{db, clk.now}).InviteValid(ctx, tokens[1]); ok {
+		t.Error("the revoked invite is still valid")
 	}
 
 	// A week later the allowance is back.

@@ -115,6 +115,8 @@ var german = map[string]string{
 	msgCreated:            "Euer Konto wurde angelegt.",
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
 	msgInviteQuota:        "Ihr habt diese Woche so viele Einladungen erstellt, wie dieser Server erlaubt (%d). Bitte versucht es später noch einmal.",
+	msgInviteRevoked:      "Die Einladung wurde zurückgezogen; ihr Link funktioniert nicht mehr.",
+	msgInviteGone:         "Diese Einladung wurde nicht gefunden; sie wurde vielleicht schon benutzt oder ist abgelaufen.",
 	msgInviteCreated:      "Eure Einladung ist fertig. Schickt den Link an eine Person: Er gilt für ein Konto innerhalb von 7 Tagen und wird nur jetzt angezeigt.",
 	msgUploadDeleted:      "Die Datei wurde gelöscht.",
 	msgUploadGone:         "Diese Datei wurde nicht gefunden; sie ist vielleicht abgelaufen oder schon gelöscht.",

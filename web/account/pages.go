@@ -148,6 +148,7 @@ type pageData struct {
 	UserInvites, InvitesLeft           int          // accounts.user_invites, left this week
 	UploadsAvailable, Listed           bool         // the uploads page; its list is shown
 	Uploads                            []uploadRow
+	Invites                            []inviteRow // the user's open invitations
 }
 
 // data returns the template data of page in lang with a fresh token.
