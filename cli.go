@@ -92,12 +92,14 @@ Usage:
   chatbx user export NAME > NAME.zip        everything stored about the account
   chatbx user export --all FILE             every account as one XEP-0227 file (with password verifiers)
   chatbx import [--dry-run] PATH...         accounts from XEP-0227 files or directories (Prosody, ejabberd)
+  chatbx user lock|unlock NAME              restriction (GDPR Art. 18): no logins or deliveries, data kept
   chatbx invite create [--uses N] [--expires 7d]  registration link (default 1 use, 7d; at most 30d)
   chatbx invite list                        invites by ID (tokens are not kept)
   chatbx invite delete TOKEN|ID
   chatbx maintenance on --for 2h|off|status full IP addresses in connection logs
   chatbx backup [--uploads] FILE            consistent copy of the database (--uploads: tar with uploads/)
   chatbx restore [--force] BACKUP           put a backup in place (server stopped)
+  chatbx status                             certificates, sessions, maintenance, retention runs (running server)
   chatbx bench SCENARIO [flags]             load test a running server (bench --help)
   chatbx version
 
@@ -147,6 +149,8 @@ func (e *cmdEnv) dispatch(args []string) error {
 		return e.cmdRestore(rest)
 	case "backup":
 		return e.runAdmin(adminCommands["backup"], rest)
+	case "status":
+		return e.runAdmin(adminCommands["status"], rest)
 	case "invite":
 		return e.cmdInvite(rest)
 	case "bench":
@@ -320,6 +324,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	if err := writeCertCheck(e.stdout, &cfg, time.Now()); err != nil {
 		return err
 	}
+	writeOpsCheck(e.stdout, &cfg)
 	if v, ok := p.opts["dns"]; ok {
 		on, err := parseBoolOption("dns", v)
 		if err != nil {
@@ -466,6 +471,7 @@ func checkWarnings(c *Config) []string {
 	if len(c.Contact.Admin) == 0 {
 		warns = append(warns, "contact.admin is empty: the website and XEP-0157 name no contact")
 	}
+	warns = append(warns, metricsWarnings(c)...)
 	if c.Accounts.Registration == "open" {
 		warns = append(warns, "accounts.registration is open: anyone can create accounts (throttled per IP)")
 	}
@@ -520,10 +526,13 @@ var adminCommands = map[string]adminCommand{
 	"user delete":        {name: "user delete", args: 1, argName: "NAME"},
 	"user list":          {name: "user list"},
 	"user export":        {name: "user export", args: 1, argName: "NAME"},
+	"user lock":          {name: "user lock", args: 1, argName: "NAME"},
+	"user unlock":        {name: "user unlock", args: 1, argName: "NAME"},
 	"maintenance on":     {name: "maintenance on", opts: map[string]bool{"for": false}},
 	"maintenance off":    {name: "maintenance off"},
 	"maintenance status": {name: "maintenance status"},
 	"backup":             {name: "backup", args: 1, argName: "FILE", opts: map[string]bool{"uploads": true}},
+	"status":             {name: "status"},
 }
 
 // cmdAdmin runs `chatbx GROUP SUB ...` (user, maintenance): through the

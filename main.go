@@ -32,6 +32,7 @@ import (
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/internal/migrate"
 	"chatbx/retention"
 	"chatbx/retention/logs"
@@ -102,6 +103,8 @@ type appAddrs struct {
 	// xmpp returns the c2s addresses (STARTTLS, direct TLS) once the
 	// server is ready.
 	xmpp func() []net.Addr
+	// metrics is the metrics listener's address (nil: off).
+	metrics net.Addr
 }
 
 // part is one long-lived component run in the errgroup.
@@ -516,6 +519,7 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, limits: p.limits}) {
 		h[name] = f
 	}
+	maps.Copy(h, lockHandlers(p.domain, p.acc))
 	return h
 }
 
@@ -569,6 +573,11 @@ func sessionHooks(srv *server.Server) accounts.Hooks {
 			} else {
 				srv.KickOthers(user, keep, "reset")
 			}
+		},
+		Locked: func(_ context.Context, user string) {
+			// The lock is in force before this runs: the sessions
+			// cannot log in again.
+			srv.KickUser(user, "not-authorized")
 		},
 	}
 }
@@ -665,7 +674,9 @@ type wired struct {
 	parts  []part
 	addrs  appAddrs
 	reload func() error
-	admin  map[string]adminHandler // the admin socket's commands
+	// reloaders is the SIGHUP list; parts add to it while wiring.
+	reloaders *reloaders
+	admin     map[string]adminHandler // the admin socket's commands
 }
 
 // wireParts builds the certificate source, the message archive, the XMPP
@@ -724,6 +735,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 	undo = append(undo, certs.Close)
 
+	// Counters without personal data (internal/metrics), always kept
+	// (chatbx status reads them), served only on metrics.listen.
+	var runner *retention.Runner
+	met := metrics.New(metrics.Sources{
+		Offline:    a.db.OfflineTotal,
+		CertExpiry: certs.Expiries,
+		Retention:  func() []metrics.PolicyRun { return retentionRuns(runner) },
+	})
+
 	// IP anonymisation and the maintenance switch (a window survives restarts).
 	anon := logs.NewAnonymizer(nil)
 	maint := retention.NewMaintenance(a.db, anon, cfg.Retention.MaintenanceMax, a.log, nil)
@@ -762,6 +782,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IdleTimeout: cfg.Upload.IdleTimeout,
 		Quota:       int64(cfg.Upload.Quota),
 		Log:         a.log,
+		Metrics:     met,
 	}, a.db)
 	if err != nil {
 		return w, err
@@ -803,7 +824,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NetworkFree: cfg.Accounts.LoginFailures,
 		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
 	}, nil)
-	acc, err := newAccounts(cfg.Domain, a.db, archive, files.Account(), loginGuard, a.log)
+	acc, err := accounts.New(accounts.Config{Domain: cfg.Domain, Iterations: scramIterations, UserInvites: cfg.Accounts.UserInvites},
+		accounts.Deps{Store: a.db, Archive: archive, Uploads: files.Account(), Guard: loginGuard, Log: a.log})
 	if err != nil {
 		return w, err
 	}
@@ -812,6 +834,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Settings: a.db,
 		Archive:  archive,
 		Invites:  invites,
+		Uploads:  files,
 		Log:      a.log,
 	})
 	if err != nil {
@@ -870,6 +893,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Archive:   archive.Archive,
 		Register:  reg,
 		Guard:     loginGuard,
+		Locked:    acc.IsLocked,
+		Metrics:   met,
 	})
 	if err != nil {
 		return w, err
@@ -899,7 +924,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	site.Mount("/invite/", hideInviteToken(pages.Handler()))
 	site.Mount(files.Pattern(), files)
 
-	runner := retention.New(retentionConfig(cfg), retention.Deps{
+	runner = retention.New(retentionConfig(cfg), retention.Deps{
 		Log:     a.log,
 		LogDir:  filepath.Join(cfg.DataDir, logsDir),
 		Offline: a.db,
@@ -916,7 +941,12 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	}
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
-	w.reload = certs.Reload
+	// SIGHUP: the certificate files, the site's content directory, and
+	// what other parts add to w.reloaders.
+	w.reloaders = &reloaders{}
+	w.reloaders.Add("certificates", certs.Reload)
+	w.reloaders.Add("site content", site.Reload)
+	w.reload = w.reloaders.Reload
 	httpsSrv := site.Server(site.Handler())
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
@@ -929,6 +959,14 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		}},
 		{name: "retention", run: runner.Run},
 	}
+	if cfg.Metrics.Listen != "" {
+		mp, addr, err := metricsPart(cfg.Metrics.Listen, met)
+		if err != nil {
+			return w, err
+		}
+		w.parts = append(w.parts, mp)
+		w.addrs.metrics = addr
+	}
 	w.admin = newAdminHandlers(adminParts{
 		domain:  cfg.Domain,
 		acc:     acc,
@@ -938,6 +976,16 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		dataDir: cfg.DataDir,
 
 		limits: importLimits(cfg),
+	})
+	w.admin["status"] = statusHandler(statusSources{
+		domain:    cfg.Domain,
+		started:   time.Now(),
+		certs:     certs.Status,
+		sessions:  met.Sessions,
+		s2s:       met.S2SLinks().Value,
+		maint:     maint,
+		retention: runner.Status,
+		locked:    acc.LockedUsers,
 	})
 	return w, nil
 }

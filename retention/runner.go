@@ -114,6 +114,9 @@ type Runner struct {
 	ctx      context.Context // set while Run runs
 	stopped  bool
 	wg       sync.WaitGroup
+
+	// stats remembers each policy's runs (status.go).
+	stats runStats
 }
 
 // ticker is the part of time.Ticker the Runner uses; tests replace it.
@@ -268,6 +271,9 @@ func (r *Runner) runOnce(ctx context.Context, p Policy) {
 		return p.Run(ctx, r.now())
 	}()
 	took := time.Since(start)
+	if ctx.Err() == nil {
+		r.stats.record(p, r.now(), n, err)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Shutting down: the run was cut short, the next start repeats it.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/metrics"
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
 	"chatbx/server/mux"
@@ -102,6 +103,11 @@ type Deps struct {
 	// Guard limits password guesses per account; main shares one with the
 	// web account pages. Nil means the c2s default.
 	Guard c2s.Guard
+	// Locked reports whether an account is restricted by its user
+	// (accounts.Service.IsLocked): no login, no delivery. Nil: none is.
+	Locked func(user string) bool
+	// Metrics counts what operators watch (internal/metrics); nil: nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server is the XMPP server.
@@ -135,7 +141,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,
 		StartTLS: d.StartTLS, DirectTLS: d.DirectTLS, Now: d.Now,
 		Blocked: svc.blocked, Register: d.Register, Domains: d.Domains, Mux: svc.mux,
-		Guard: d.Guard,
+		Guard: d.Guard, Locked: d.Locked, Metrics: d.Metrics,
 	})
 	if d.Archive != nil {
 		// The archive (XEP-0313) is a message hook: it sees only the

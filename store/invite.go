@@ -136,44 +136,47 @@ func (db *DB) CreateInvite(ctx context.Context, inv Invite) error {
 	case inv.Uses < 1:
 		return fmt.Errorf("store: create invite: %w: uses %d", ErrInvalid, inv.Uses)
 	}
-	key := inviteKey(inv.Token)
-	err := db.update(ctx, func(tx *bolt.Tx) error {
-		if inv.Creator != "" {
-			if _, err := userBucket(tx, inv.Creator); err != nil {
-				return err
-			}
-		}
-		all, err := tx.CreateBucketIfNotExists(bucketInvites)
-		if err != nil {
-			return err
-		}
-		idx, err := tx.CreateBucketIfNotExists(bucketInviteTimes)
-		if err != nil {
-			return err
-		}
-		if all.Get(key) != nil {
-			return ErrExists
-		}
-		tk := inviteTimeKey(inv.Expires, key)
-		if err := all.Put(key, encodeInvite(inv)); err != nil {
-			return err
-		}
-		if err := idx.Put(tk, flagValue); err != nil {
-			return err
-		}
-		if inv.Creator == "" {
-			return nil
-		}
-		// The invite goes with its creator's account.
-		if err := addUserRef(tx, inv.Creator, bucketInvites, key, false); err != nil {
-			return err
-		}
-		return addUserRef(tx, inv.Creator, bucketInviteTimes, tk, false)
-	})
+	err := db.update(ctx, func(tx *bolt.Tx) error { return createInviteTx(tx, inv) })
 	if err != nil {
 		return fmt.Errorf("store: create invite: %w", err)
 	}
 	return nil
+}
+
+// createInviteTx is CreateInvite within tx, after the checks.
+func createInviteTx(tx *bolt.Tx, inv Invite) error {
+	key := inviteKey(inv.Token)
+	if inv.Creator != "" {
+		if _, err := userBucket(tx, inv.Creator); err != nil {
+			return err
+		}
+	}
+	all, err := tx.CreateBucketIfNotExists(bucketInvites)
+	if err != nil {
+		return err
+	}
+	idx, err := tx.CreateBucketIfNotExists(bucketInviteTimes)
+	if err != nil {
+		return err
+	}
+	if all.Get(key) != nil {
+		return ErrExists
+	}
+	tk := inviteTimeKey(inv.Expires, key)
+	if err := all.Put(key, encodeInvite(inv)); err != nil {
+		return err
+	}
+	if err := idx.Put(tk, flagValue); err != nil {
+		return err
+	}
+	if inv.Creator == "" {
+		return nil
+	}
+	// The invite goes with its creator's account.
+	if err := addUserRef(tx, inv.Creator, bucketInvites, key, false); err != nil {
+		return err
+	}
+	return addUserRef(tx, inv.Creator, bucketInviteTimes, tk, false)
 }
 
 // getInvite reads invites/<key>, or returns ErrNotFound.

@@ -2,11 +2,11 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,7 +36,8 @@ type Deps struct {
 type Web struct {
 	cfg    Config
 	hosts  []string
-	site   *site.Site
+	site   atomic.Pointer[site.Site] // replaced by Reload
+	facts  site.Facts
 	mounts *http.ServeMux
 	errlog zerolog.Logger
 	anonIP func(string) string
@@ -58,7 +59,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s, err := site.New(site.Facts{
+	facts := site.Facts{
 		ServiceName:     cfg.ServiceName,
 		Domain:          cfg.Domain,
 		Hosts:           cfg.hosts(),
@@ -74,29 +75,28 @@ func New(cfg Config, d Deps) (*Web, error) {
 		Backups:         cfg.Retention.Backups,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
-	}, cfg.ContentDir)
+	}
+	s, err := newSite(facts, cfg.ContentDir)
 	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
+		return nil, err
 	}
-	if err := s.Check(); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("web: %w", err)
-	}
-	return &Web{
+	w := &Web{
 		cfg:    cfg,
 		hosts:  cfg.hosts(),
-		site:   s,
+		facts:  facts,
 		mounts: http.NewServeMux(),
 		errlog: d.ErrorLog,
 		anonIP: d.AnonIP,
 		log:    d.Log.With().Str("component", "web").Logger(),
 		now:    now,
 		conns:  newConnLimit(cfg.MaxConnections, cfg.PerIPConnections),
-	}, nil
+	}
+	w.site.Store(s)
+	return w, nil
 }
 
 // Close releases the content directory.
-func (w *Web) Close() error { return w.site.Close() }
+func (w *Web) Close() error { return w.site.Load().Close() }
 
 // Mount serves pattern (net/http.ServeMux syntax, e.g. "/account/" or
 // "POST /account/delete") with h inside Handler, so h gets the same
@@ -151,7 +151,7 @@ func (w *Web) serveHTTPS(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/static/style.css" {
-		w.serveStatic(rw, r, "text/css; charset=utf-8", w.site.CSS())
+		w.serveStatic(rw, r, "text/css; charset=utf-8", w.site.Load().CSS())
 		return
 	}
 	lang, name, ok := resolve(r.URL.Path)
@@ -168,7 +168,7 @@ func (w *Web) serveHTTPS(rw http.ResponseWriter, r *http.Request) {
 	if !allowMethod(rw, r) {
 		return
 	}
-	page, err := w.site.Page(lang, name)
+	page, err := w.site.Load().Page(lang, name)
 	if errors.Is(err, site.ErrNotFound) {
 		w.notFound(rw, r, lang)
 		return
@@ -213,7 +213,7 @@ func (w *Web) notFound(rw http.ResponseWriter, r *http.Request, lang string) {
 	h.Set("Cache-Control", "no-cache")
 	rw.WriteHeader(http.StatusNotFound)
 	if r.Method != http.MethodHead {
-		rw.Write(w.site.NotFound(lang))
+		rw.Write(w.site.Load().NotFound(lang))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -70,6 +71,9 @@ type Config struct {
 	// bytes (defaults 8 and 1024). The operator's passwords (the CLI) need
 	// only be non-empty and at most MaxPassword bytes.
 	MinPassword, MaxPassword int
+	// UserInvites is how many invites one account may make per
+	// UserInviteWindow (the account pages); 0 means users make none.
+	UserInvites int
 }
 
 // DefaultConfig returns the defaults for domain.
@@ -178,6 +182,9 @@ type Hooks struct {
 	// PasswordChanged runs after user's password changed: keep is the
 	// full JID of the session to keep open ("" for none).
 	PasswordChanged func(user, keep string)
+	// Locked runs after user's account was restricted (Lock): close its
+	// sessions.
+	Locked func(ctx context.Context, user string)
 }
 
 // Effect is something an AfterDelete hook does that the confirmation
@@ -203,6 +210,11 @@ type Service struct {
 
 	mu    sync.RWMutex
 	hooks []Hooks
+
+	// locked is the set of restricted accounts (lock.go); lockMu orders
+	// its writers.
+	locked atomic.Pointer[lockedSet]
+	lockMu sync.Mutex
 }
 
 // New returns the service. It fails when Store is missing. Without a
@@ -230,7 +242,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Now = time.Now
 	}
 	d.Log = d.Log.With().Str("component", "accounts").Logger()
-	return &Service{cfg: cfg, d: d, now: d.Now, dummy: dummy}, nil
+	s := &Service{cfg: cfg, d: d, now: d.Now, dummy: dummy}
+	if err := s.loadLocked(context.Background()); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // AddHooks registers hooks; they run after those registered before. Call
@@ -310,7 +326,8 @@ func CheckNewUsername(name, domain string) (string, error) {
 // *ThrottledError (ErrThrottled) without evaluating the password while
 // the account or the client's network backs off. It returns ErrAuth for
 // an unknown user and a wrong password alike, taking about the same time
-// for both, and a wrapped store error for anything else. user is a
+// for both, ErrLocked for the right password of a restricted account
+// (Lock), and a wrapped store error for anything else. user is a
 // normalised localpart.
 func (s *Service) Verify(ctx context.Context, user, password string, addr netip.Addr) error {
 	done := func(bool) {}
@@ -324,6 +341,10 @@ func (s *Service) Verify(ctx context.Context, user, password string, addr netip.
 	err := s.verify(ctx, user, password)
 	// A store fault is not the client's failure.
 	done(!errors.Is(err, ErrAuth))
+	if err == nil && s.IsLocked(user) {
+		// Told only to who knows the password.
+		return ErrLocked
+	}
 	return err
 }
 

@@ -105,6 +105,14 @@ func (s *Service) Export(ctx context.Context, user string, w io.Writer) error {
 			return fmt.Errorf("accounts: export pep: %w", err)
 		}
 	}
+	rights, err := s.rightsJSON(ctx, user)
+	if err != nil {
+		return err
+	}
+	files = append(files, exportRights)
+	if err := add(exportRights, write(rights)); err != nil {
+		return fmt.Errorf("accounts: export: %w", err)
+	}
 	if err := add(exportReadme, write(s.readme(user, now, files))); err != nil {
 		return fmt.Errorf("accounts: export: %w", err)
 	}
@@ -134,6 +142,9 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 			b.WriteString("archive.json  the message archive (XEP-0313), as JSON.\n")
 		case exportUploads:
 			b.WriteString("uploads.json  your uploaded files with their addresses and expiry dates.\n")
+		case exportRights:
+			b.WriteString("account.json  whether the account is locked (restriction of processing) and since\n" +
+				"              when, and the invitations you made (without their secret links).\n")
 		case exportPEP:
 			b.WriteString("pep.xml       what your apps publish (XEP-0163 personal eventing: encryption keys,\n" +
 				"              avatar, nickname, bookmarks), node by node with its settings.\n")

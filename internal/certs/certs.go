@@ -132,6 +132,9 @@ type Source struct {
 	observe func(event string, data map[string]any)
 
 	startTLSBase *tls.Config
+
+	// errs is the last failed order per name (status.go).
+	errs certErrors
 }
 
 // New builds the certificate source for cfg.
@@ -290,6 +293,7 @@ func (c *Source) onEvent(_ context.Context, event string, data map[string]any) e
 		// Not ready yet: certmagic caches the certificate after this event
 		// (cached_managed_cert), and only then can handshakes use it.
 		c.log.Info().Str("domain", name).Bool("renewal", renewal).Msg("certificate obtained")
+		c.errs.set(name, "", time.Time{})
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		// One clear line per failed attempt, with the CA's own reason when
@@ -297,6 +301,7 @@ func (c *Source) onEvent(_ context.Context, event string, data map[string]any) e
 		// and keeps serving the previous certificate meanwhile.
 		c.log.Error().Str("domain", name).Bool("renewal", renewal).
 			Str("err", acmeReason(err)).Msg("certificate request failed")
+		c.errs.set(name, acmeReason(err), time.Now())
 	case "cached_managed_cert":
 		sans, _ := data["sans"].([]string)
 		c.markReady(sans...)

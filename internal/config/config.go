@@ -15,8 +15,10 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"chatbx/internal/accounts"
 	"chatbx/internal/certs"
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/retention"
 	"chatbx/server/c2s"
 	"chatbx/server/mam"
@@ -51,6 +53,7 @@ type Config struct {
 	Log       Log       `key:"log"`
 	Archive   Archive   `key:"archive"`
 	Accounts  Accounts  `key:"accounts"`
+	Metrics   Metrics   `key:"metrics"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -148,11 +151,17 @@ type Archive struct {
 	MaxBytes int           `key:"max_bytes" kind:"size" check:"nonneg" doc:"Most bytes one account's message archive may take. When a new message does not fit, the oldest messages are deleted to make room: the archive keeps the newest history. 0 switches the cap off."`
 }
 
+// Metrics configures the Prometheus metrics listener (internal/metrics).
+type Metrics struct {
+	Listen string `key:"listen" check:"optaddr" doc:"Listen address of the metrics endpoint (Prometheus text format at /metrics: sessions by transport, logins, routed stanzas, queue drops, offline queue size, upload bytes, retention runs, certificate expiry, Go runtime). Empty switches it off. No metric carries a user, an address or a domain of a user, but the numbers show how busy the server is: keep it on a loopback address (chatbx check warns otherwise) or behind a firewall."`
+}
+
 // Accounts configures how accounts are created.
 type Accounts struct {
 	Registration    string        `key:"registration" enum:"closed|invite|open" doc:"Who may create accounts: closed (only 'chatbx user add' and the web page of an invite from 'chatbx invite create'), invite (also in-band registration with an invite token, XEP-0401), open (in-band registration for anyone, throttled per IP)."`
 	LoginFailures   int           `key:"login_failures" doc:"Failed password checks for one account from one anonymised network (IPv4 /24, IPv6 /48) before each further attempt must wait (2 s, doubling up to accounts.login_max_backoff) and is answered with temporary-auth-failure (HTTP 429 on the account pages) without the password being checked. Shared by XMPP login and the account pages, kept in memory only under a keyed hash (no usernames, no addresses); unknown usernames are treated alike."`
 	LoginMaxBackoff time.Duration `key:"login_max_backoff" doc:"Longest wait imposed between password attempts for one account. Failures are forgotten over time and the owner's right password succeeds once a wait is over: no account is ever locked."`
+	UserInvites     int           `key:"user_invites" check:"nonneg" doc:"Invitations each user may create per week on the account pages (/account/invites), each good for one registration within 7 days, with the same invite page and QR code as 'chatbx invite create'; 0 switches user invites off. The quota is counted in the store transaction that creates the invite; a user's invites are exported with the account and deleted with it."`
 }
 
 // StoreLimits maps the per-user storage caps to the store's Limits; a 0
@@ -260,7 +269,9 @@ func DefaultConfig() Config {
 			Registration:    regDef.Registration,
 			LoginFailures:   guardDef.NetworkFree,
 			LoginMaxBackoff: guardDef.MaxBackoff,
+			UserInvites:     accounts.DefaultConfig("").UserInvites,
 		},
+		Metrics: Metrics{Listen: metrics.DefaultConfig().Listen},
 	}
 }
 
@@ -582,7 +593,10 @@ func (k Key) check(v any) error {
 	}
 	switch x := v.(type) {
 	case int:
-		if x <= 0 {
+		if x < 0 && k.Check == "nonneg" {
+			return fmt.Errorf("must not be negative, got %d", x)
+		}
+		if x < 0 || (x == 0 && k.Check != "nonneg") {
 			return fmt.Errorf("must be greater than 0, got %d", x)
 		}
 	case time.Duration:
@@ -601,6 +615,10 @@ func (k Key) check(v any) error {
 			err = checkURI(s)
 		case "url":
 			err = checkURL(s)
+		case "optaddr":
+			if s != "" {
+				err = checkListenAddr(s)
+			}
 		case "nonempty":
 			if s == "" {
 				err = errors.New("must not be empty")

@@ -58,6 +58,7 @@ func (s *Server) handle(ctx context.Context, ss *Session, el *wire.Element) erro
 	default:
 		return streamError("unsupported-stanza-type")
 	}
+	s.d.Metrics.Routed(el.Local)
 	// RFC 6120 §8.1.2.1: the server stamps the sender's full JID.
 	el.Set("from", ss.full)
 	var to addr
@@ -238,6 +239,15 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	if typ == "" {
 		typ = "normal"
 	}
+	if s.locked(to.local) {
+		// GDPR Art. 18: a locked account takes no messages, not even
+		// offline; the sender learns it did not arrive, as for an
+		// unknown account (RFC 6121 §8.5.2.2.1).
+		if typ != "headline" {
+			s.bounce(el, "cancel", "service-unavailable")
+		}
+		return
+	}
 	if from := el.Get("from"); from != "" && s.blocked(ctx, to.local, from) {
 		// XEP-0191 §3.2: the recipient has blocked the sender.
 		s.bounce(el, "cancel", "service-unavailable")
@@ -364,6 +374,11 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 			continue
 		}
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
+			continue
+		}
+		if s.locked(user) {
+			// Locked while the message was queued: no offline copy.
+			s.bounce(el, "cancel", "service-unavailable")
 			continue
 		}
 		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
@@ -561,7 +576,9 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		s.bounceTo(ss, el, "cancel", "service-unavailable")
 		return
 	}
-	if s.blocked(ctx, to.local, ss.full) {
+	if s.blocked(ctx, to.local, ss.full) || s.locked(to.local) {
+		// A locked account's data is not served on its behalf either
+		// (GDPR Art. 18).
 		s.bounceTo(ss, el, "cancel", "service-unavailable")
 		return
 	}

@@ -113,6 +113,7 @@ func (s *Server) stream(ctx context.Context, ss *Session, ready func(), handOff 
 	}
 	s.connLog("login", ss)
 	s.logins.Add(1)
+	s.d.Metrics.SessionBound(ss.tr.Kind())
 	if d, ok := ss.tr.(interface{ dropTLS() }); ok {
 		d.dropTLS() // only SASL needed it; keep idle sessions small
 	}
@@ -144,6 +145,7 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 			cond = "internal-server-error"
 		}
 		s.unbind(ss)
+		s.d.Metrics.SessionEnded(ss.tr.Kind())
 		ss.finish(cond, peerClosed)
 		if !ss.unlogged.Load() {
 			s.connLog("logout", ss)
@@ -414,6 +416,11 @@ func (ss *Session) bind(ctx context.Context, el *wire.Element) (step, error) {
 		if s.closing.Load() {
 			return 0, streamError("system-shutdown")
 		}
+		if s.locked(ss.user) {
+			// Locked between authentication and bind: the Locked hook
+			// closed only bound sessions.
+			return 0, streamError("not-authorized")
+		}
 		if old := s.router.Bind(ss); old != nil {
 			// Conflict policy: the newest session wins (as Prosody's
 			// default); the old one is closed with <conflict/>.
@@ -460,6 +467,9 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 	fail := func(cond string) error {
 		failures++
 		ss.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><` + cond + `/></failure>`))
+		if cond == "not-authorized" || cond == "account-disabled" {
+			s.d.Metrics.Login(false)
+		}
 		if cond == "not-authorized" {
 			s.d.ConnLog.Info().Str("event", "auth-failure").Str("ip_anon", ss.logIP()).Msg("")
 		}
@@ -540,6 +550,7 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 		}
 		x.Gate = gate
 		in, err := decodeSASL(el.Text())
+		lockedOut := false
 		for err == nil {
 			var out []byte
 			var done bool
@@ -547,8 +558,16 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			if err != nil {
 				break
 			}
+			if done && s.locked(x.User()) {
+				// GDPR Art. 18: the account's user restricted it. Told
+				// only after the right password (RFC 6120 §6.5.1).
+				netDone(true)
+				lockedOut = true
+				break
+			}
 			if done {
 				netDone(true)
+				s.d.Metrics.Login(true)
 				ss.user = x.User()
 				msg := `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`
 				if len(out) > 0 {
@@ -571,6 +590,16 @@ func (ss *Session) sasl(ctx context.Context, first *wire.Element) error {
 			default:
 				return streamError("not-authorized")
 			}
+		}
+		if lockedOut {
+			s.d.Metrics.Login(false)
+			if err := ss.write([]byte(lockedFailure)); err != nil {
+				return err
+			}
+			if failures++; failures >= maxAuthAttempts {
+				return streamError("policy-violation")
+			}
+			continue
 		}
 		cond := auth.Condition(err)
 		if err == errAborted {

@@ -332,6 +332,14 @@ func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ str
 		}
 		return
 	}
+	if s.locked(a.local) {
+		// GDPR Art. 18: a locked account's roster is kept as it is; a
+		// request is refused as for an unknown account.
+		if typ == "subscribe" {
+			s.inboundSubscription(ctx, contact, from, "unsubscribed")
+		}
+		return
+	}
 	if s.blocked(ctx, a.local, from) {
 		return
 	}

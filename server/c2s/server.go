@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"chatbx/internal/guard"
+	"chatbx/internal/metrics"
 	"chatbx/server/auth"
 	"chatbx/server/iq"
 	"chatbx/server/mux"
@@ -104,6 +105,14 @@ type Deps struct {
 	// with the other places that check passwords; nil means a guard of
 	// this server's own with the default limits.
 	Guard Guard
+	// Locked reports whether an account is restricted by its user
+	// (accounts.Service.IsLocked; GDPR Art. 18): it takes no login and no
+	// delivery. It is called for every message to a local account, so it
+	// must be cheap (a set in memory). Nil means none is.
+	Locked func(user string) bool
+	// Metrics counts sessions, logins, routed stanzas and queue drops
+	// (internal/metrics); nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Guard is the per-account password guessing limit (*guard.Guard).

@@ -135,6 +135,7 @@ func (s *Session) enqueue(it outItem) bool {
 		s.mu.Unlock()
 		if first {
 			s.srv.log.Warn().Str("conn", s.id).Int("stanzas", n).Int32("bytes", queued).Msg("queue full")
+			s.srv.d.Metrics.QueueDrop()
 			s.closeWith("policy-violation", "")
 		}
 		return false

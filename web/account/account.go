@@ -96,6 +96,8 @@ type Deps struct {
 	Archive Archive
 	// Invites enables the invitation pages /invite/{token}.
 	Invites Invites
+	// Uploads enables the page listing the user's uploads.
+	Uploads Uploads
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
 }

@@ -58,6 +58,9 @@ var titles = map[string]string{
 	"password": "Change your password",
 	"archive":  "Message archive",
 	"invite":   "Invitation",
+	"lock":     "Lock your account",
+	"invites":  "Invite a friend",
+	"uploads":  "Your uploaded files",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -81,6 +84,9 @@ var german = map[string]string{
 	"Change your password": "Passwort ändern",
 	"Message archive":      "Nachrichtenarchiv",
 	"Invitation":           "Einladung",
+	"Lock your account":    "Konto sperren",
+	"Invite a friend":      "Freunde einladen",
+	"Your uploaded files":  "Eure hochgeladenen Dateien",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -108,4 +114,18 @@ var german = map[string]string{
 	msgUsernameTaken:      "Dieser Benutzername ist vergeben. Bitte wählt einen anderen.",
 	msgCreated:            "Euer Konto wurde angelegt.",
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
+	msgInviteQuota:        "Ihr habt diese Woche so viele Einladungen erstellt, wie dieser Server erlaubt (%d). Bitte versucht es später noch einmal.",
+	msgInviteRevoked:      "Die Einladung wurde zurückgezogen; ihr Link funktioniert nicht mehr.",
+	msgInviteGone:         "Diese Einladung wurde nicht gefunden; sie wurde vielleicht schon benutzt oder ist abgelaufen.",
+	msgInviteCreated:      "Eure Einladung ist fertig. Schickt den Link an eine Person: Er gilt für ein Konto innerhalb von 7 Tagen und wird nur jetzt angezeigt.",
+	msgUploadDeleted:      "Die Datei wurde gelöscht.",
+	msgUploadGone:         "Diese Datei wurde nicht gefunden; sie ist vielleicht abgelaufen oder schon gelöscht.",
+	msgNoUploads:          "Ihr habt keine hochgeladenen Dateien auf diesem Server.",
+	msgLocked:             "Dieses Konto ist gesperrt. Entsperrt es zuerst auf der Sperrseite mit eurem Passwort.",
+	msgLockAction:         "Bitte wählt, ob das Konto gesperrt oder entsperrt werden soll.",
+	msgConfirmLock:        "Bitte setzt das Häkchen, um zu bestätigen, dass das Konto gesperrt werden soll.",
+	msgLockDone:           "Euer Konto ist gesperrt. Niemand kann sich damit anmelden und nichts wird ihm zugestellt; alle seine Daten bleiben erhalten. Entsperrt es hier mit eurem Passwort.",
+	msgUnlockDone:         "Euer Konto ist entsperrt. Ihr könnt euch wieder anmelden und Nachrichten werden wieder zugestellt.",
+	msgNotLocked:          "Euer Konto ist nicht gesperrt.",
+	msgLockedAlready:      "Euer Konto ist bereits gesperrt.",
 }

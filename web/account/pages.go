@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -103,6 +103,13 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/export", p.serveExport)
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
+	mux.HandleFunc(b+"/lock", p.serveLock)
+	if p.d.Uploads != nil {
+		mux.HandleFunc(b+"/uploads", p.serveUploads)
+	}
+	if p.acc.UserInvitesAllowed() > 0 && p.d.Invites != nil {
+		mux.HandleFunc(b+"/invites", p.serveInvites)
+	}
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -137,6 +144,11 @@ type pageData struct {
 	Deleted                            *accounts.Deleted
 	Invite                             string       // invite token
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
+	InviteLink                         template.URL // the invite page of a user invite
+	UserInvites, InvitesLeft           int          // accounts.user_invites, left this week
+	UploadsAvailable, Listed           bool         // the uploads page; its list is shown
+	Uploads                            []uploadRow
+	Invites                            []inviteRow // the user's open invitations
 }
 
 // data returns the template data of page in lang with a fresh token.
@@ -151,7 +163,17 @@ func (p *Pages) data(page, lang string) *pageData {
 		Token:            p.tokens.issue(page, p.acc.Now()),
 		MinPassword:      p.minPw,
 		ArchiveAvailable: p.d.Archive != nil,
+		UserInvites:      p.userInvites(),
+		UploadsAvailable: p.d.Uploads != nil,
 	}
+}
+
+// userInvites is accounts.user_invites when the invite pages are served.
+func (p *Pages) userInvites() int {
+	if p.d.Invites == nil {
+		return 0
+	}
+	return p.acc.UserInvitesAllowed()
 }
 
 // render writes page with status.
@@ -211,6 +233,9 @@ type request struct {
 	form form
 	user string // normalised
 	data *pageData
+	// locked: the account is locked (the password was right); only the
+	// lock page gets such a request.
+	locked bool
 }
 
 // fail renders the form again with status and msg, translated and
@@ -286,6 +311,14 @@ func (p *Pages) checkPost(w http.ResponseWriter, r *http.Request, page string, v
 	if errors.Is(err, accounts.ErrAuth) {
 		p.fail(w, r, req, http.StatusForbidden, msgAuth)
 		return nil
+	}
+	if errors.Is(err, accounts.ErrLocked) {
+		// GDPR Art. 18: a locked account may only be unlocked.
+		if page != "lock" {
+			p.fail(w, r, req, http.StatusForbidden, msgLocked)
+			return nil
+		}
+		req.locked, err = true, nil
 	}
 	if err != nil {
 		p.d.Log.Error().Err(err).Msg("account credential check failed")

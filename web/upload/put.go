@@ -116,6 +116,7 @@ func (u *Uploads) write(w http.ResponseWriter, r *http.Request, up store.Upload)
 	}
 	switch err := u.db.CompleteUpload(r.Context(), up.ID, u.now(), u.quota); {
 	case err == nil:
+		u.met.Uploaded(up.Size)
 		return http.StatusCreated
 	case errors.Is(err, store.ErrQuota):
 		os.Remove(final)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/metrics"
 	"chatbx/store"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	Log zerolog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts completed uploads and their bytes; nil: nothing.
+	Metrics *metrics.Metrics
 }
 
 // Uploads receives and serves the files of XEP-0363 slots and deletes them
@@ -76,6 +79,7 @@ type Uploads struct {
 	quota  int64
 	db     Store
 	log    zerolog.Logger
+	met    *metrics.Metrics
 	now    func() time.Time
 }
 
@@ -112,6 +116,7 @@ func New(cfg Config, db Store) (*Uploads, error) {
 		db:     db,
 		log:    cfg.Log.With().Str("component", "upload").Logger(),
 		now:    now,
+		met:    cfg.Metrics,
 	}, nil
 }
 
