@@ -36,6 +36,7 @@ import (
 	"chatbx/retention/logs"
 	"chatbx/server"
 	"chatbx/server/disco"
+	"chatbx/server/router"
 	"chatbx/server/mam"
 	"chatbx/server/register"
 	"chatbx/server/upload"
@@ -515,13 +516,14 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 
 // newAccounts returns the account service over db; archive and uploads
 // may be nil.
-func newAccounts(domain string, db *store.DB, archive accounts.Archive, uploads accounts.Uploads, g accounts.Guard, log zerolog.Logger) (*accounts.Service, error) {
+func newAccounts(domain string, db *store.DB, archive accounts.Archive, uploads accounts.Uploads, g accounts.Guard, log zerolog.Logger, exporters ...accounts.Exporter) (*accounts.Service, error) {
 	return accounts.New(accounts.Config{Domain: domain, Iterations: scramIterations}, accounts.Deps{
-		Store:   db,
-		Archive: archive,
-		Uploads: uploads,
-		Guard:   g,
-		Log:     log,
+		Store:     db,
+		Archive:   archive,
+		Uploads:   uploads,
+		Guard:     g,
+		Log:       log,
+		Exporters: exporters,
 	})
 }
 
@@ -615,10 +617,23 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		archive = mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log})
 		uploads = files.Account()
 	}
-	acc, err := newAccounts(domain, db, archive, uploads, nil, log)
+	// Group chats: a deletion in direct mode leaves rooms too.
+	rooms, err := newMUC(ctx, cfg, domain, db, log)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
+	}
+	var exporters []accounts.Exporter
+	if rooms != nil {
+		exporters = append(exporters, rooms)
+	}
+	acc, err := newAccounts(domain, db, archive, uploads, nil, log, exporters...)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if rooms != nil {
+		acc.AddHooks(mucHook(rooms, domain, nil))
 	}
 	logDir := filepath.Join(cfg.DataDir, logsDir)
 	acc.AddHooks(rewriteLogsHook(func(f func(line []byte) bool) error {
@@ -704,7 +719,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Challenges:  cfg.TLS.ACMEChallenge,
 		CertFile:    cfg.TLS.CertFile,
 		KeyFile:     cfg.TLS.KeyFile,
-		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
+		Names:       certNames(*cfg),
 		Dev:         cfg.Dev(),
 		DataDir:     cfg.DataDir,
 		ListenHost:  httpHost,
@@ -729,6 +744,22 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		MaxAge:  cfg.Archive.MaxAge,
 		Log:     component(a.log, "mam"),
 	})
+
+	// Group chat (XEP-0045): a local service on its own domain.
+	rooms, err := newMUC(ctx, *cfg, cfg.Domain, a.db, component(a.log, "muc"))
+	if err != nil {
+		return w, err
+	}
+	domains := router.NewDomains(cfg.Domain)
+	var discoItems []disco.Item
+	var exporters []accounts.Exporter
+	if rooms != nil {
+		if err := domains.AddService(rooms.Domain(), rooms); err != nil {
+			return w, fmt.Errorf("muc.domain: %w", err)
+		}
+		discoItems = append(discoItems, disco.Item{JID: rooms.Domain(), Name: "Group chats"})
+		exporters = append(exporters, rooms)
+	}
 
 	httpsPort := tcpPort(httpsLn.Addr())
 
@@ -795,7 +826,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		NetworkFree: cfg.Accounts.LoginFailures,
 		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
 	}, nil)
-	acc, err := newAccounts(cfg.Domain, a.db, archive, files.Account(), loginGuard, a.log)
+	acc, err := newAccounts(cfg.Domain, a.db, archive, files.Account(), loginGuard, a.log, exporters...)
 	if err != nil {
 		return w, err
 	}
@@ -850,8 +881,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 			IPv6Prefix:     logs.KeepBitsV6,
 			MaintenanceMax: cfg.Retention.MaintenanceMax,
 			PolicyURL:      siteURL(cfg.Web.Hosts[0], httpsPort) + "/privacy",
+			Extra:          mucPolicy(*cfg, rooms),
 		},
-		Extra: []server.Service{archive, slots, reg},
+		DiscoItems: discoItems,
+		Extra:      []server.Service{archive, slots, reg},
 	}, server.Deps{
 		DB:        a.db,
 		Log:       a.log,
@@ -862,11 +895,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Archive:   archive.Archive,
 		Register:  reg,
 		Guard:     loginGuard,
+		Domains:   domains,
 	})
 	if err != nil {
 		return w, err
 	}
 	acc.AddHooks(sessionHooks(srv))
+	if rooms != nil {
+		acc.AddHooks(mucHook(rooms, cfg.Domain, srv.Deliver))
+	}
 	acc.AddHooks(rewriteLogsHook(func(drop func(line []byte) bool) error {
 		_, err := a.connSink.Rewrite(drop)
 		return err
@@ -905,6 +942,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	})
 	if cfg.Archive.MaxAge > 0 {
 		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})
+	}
+	if rooms != nil {
+		// Archives of rooms whose owner switched archiving on.
+		runner.Add(retention.Policy{Name: "muc-archive", Period: rooms.Config().ArchiveMaxAge, Personal: true, Run: rooms.Sweep})
 	}
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
