@@ -108,9 +108,6 @@ func unindexOwnersTx(rooms, owners *bolt.Bucket, room string) error {
 
 func decodeMUCRoom(jid string, v []byte) (MUCRoom, error) {
 	d := newDecoder(v)
-	if d.byte() != codecV1 {
-		return MUCRoom{}, fmt.Errorf("%w: room", ErrCorrupt)
-	}
 	n := d.uvarint()
 	if n > 1<<16 {
 		return MUCRoom{}, fmt.Errorf("%w: room", ErrCorrupt)
@@ -351,9 +348,6 @@ type MUCMessage struct {
 
 func decodeMUCMessage(k, v []byte) (MUCMessage, error) {
 	d := newDecoder(v)
-	if d.byte() != codecV1 {
-		return MUCMessage{}, fmt.Errorf("%w: room message", ErrCorrupt)
-	}
 	at := d.u64()
 	occ := d.string()
 	st := d.rest()
