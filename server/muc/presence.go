@@ -2,14 +2,12 @@ package muc
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"chatbx/server/wire"
-	"chatbx/store"
 )
 
 // presence handles presence to room@service/nick (XEP-0045 §7.2-7.6).
@@ -249,7 +247,7 @@ func (s *Service) leave(ctx context.Context, r *room, occ *occupant, from string
 
 // changeNick renames an occupant (§7.6): unavailable with 303 and the new
 // nick, then available under the new nick.
-func (s *Service) changeNick(ctx context.Context, r *room, occ *occupant, from, nick string, el *wire.Element, o *out) {
+func (s *Service) changeNick(_ context.Context, r *room, occ *occupant, from, nick string, el *wire.Element, o *out) {
 	if other := r.occupants[nick]; other != nil {
 		o.add(errorReply(el, "cancel", "conflict", "That nickname is in use."))
 		return
@@ -260,8 +258,6 @@ func (s *Service) changeNick(ctx context.Context, r *room, occ *occupant, from, 
 			return
 		}
 	}
-	item := wire.New(NSUser, "item-child")
-	_ = item
 	// Unavailable with the new nick on the item (§7.6.3).
 	for _, v := range r.occupants {
 		p := s.presenceOf(r, occ, v, "unavailable", []int{303})
@@ -279,9 +275,4 @@ func (s *Service) changeNick(ctx context.Context, r *room, occ *occupant, from, 
 	occ.pres = el
 	r.occupants[nick] = occ
 	s.broadcastPresence(r, occ, "", nil, nil, o)
-	_ = ctx
 }
-
-var errNoRoom = errors.New("muc: no such room")
-
-var _ = store.ErrNotFound

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -356,5 +355,3 @@ func (s *Service) ownedBy(bare string) int {
 	}
 	return n
 }
-
-func cloneMap(m map[string]string) map[string]string { return maps.Clone(m) }
