@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"chatbx/server"
 	"chatbx/server/muc"
@@ -344,5 +349,41 @@ func TestMUCRoomLifecycle(t *testing.T) {
 	}
 	if r := bob.IQ(`<iq type='get' id='ri2' to='` + room + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`); !isError(r, "item-not-found") {
 		t.Errorf("destroyed room's disco#info = %s", xmpptest.String(r))
+	}
+}
+
+// TestMUCSlixmpp drives three Debian python3-slixmpp clients (xep_0045)
+// through a room's life (testdata/slix_muc.py).
+func TestMUCSlixmpp(t *testing.T) {
+	py := xmpptest.RequireCommand(t, "/usr/bin/python3")
+	if err := exec.Command(py, "-c", "import slixmpp").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3-slixmpp is required in CI")
+		}
+		t.Skip("python3-slixmpp not installed")
+	}
+	e, _ := startMUC(t, nil, nil)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.user(t, u)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, e.ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(e.plain)
+	// Longer than the script's own 240 s limit, so its output is kept.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "testdata/slix_muc.py", domain, mucDomain, host, port, ca).CombinedOutput()
+	s := string(out)
+	if err != nil {
+		t.Fatalf("slix_muc.py: %v\n%s", err, s)
+	}
+	for _, want := range []string{"OK create-configure", "OK members-only", "OK join-three", "OK groupchat-stanza-id",
+		"OK subject", "OK nick-change", "OK private-message", "OK invitations", "OK self-ping-joined",
+		"OK kick-307-self-ping-left", "OK ban-301", "OK destroy", "RESULT ok"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("slixmpp output lacks %q:\n%s", want, s)
+		}
 	}
 }

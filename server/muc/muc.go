@@ -281,6 +281,11 @@ func errorReply(el *wire.Element, typ, cond, text string) *wire.Element {
 	if el.Space == "" {
 		r.Space = wire.NSClient
 	}
+	if el.Local == "presence" && el.Child(NS, "x") != nil {
+		// §7.2.x examples: the join payload comes back (without the
+		// password), and clients match errors on it (slixmpp).
+		r.Add(wire.New(NS, "x"))
+	}
 	r.Add(iq.StanzaError(typ, cond, text))
 	return r
 }

@@ -145,9 +145,8 @@ func (s *Service) join(ctx context.Context, el *wire.Element, local, nick string
 		p.Set("to", from)
 		o.add(p)
 	}
-	if created && r.locked {
-		return // §10.1.1: no history or subject until configured
-	}
+	// A locked new room has no history; its (empty) subject still ends
+	// the join for clients that wait for it (slixmpp's join_muc_wait).
 	s.sendHistory(r, from, x, o)
 	s.sendSubject(r, from, o)
 }
