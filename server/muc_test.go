@@ -105,7 +105,7 @@ func joinError(t *testing.T, c *xmpptest.Client, room, nick, extra, cond string)
 }
 
 // configure submits the room configuration form with the given fields.
-func configure(t *testing.T, c *xmpptest.Client, room string, fields map[string]string) {
+func configure(t testing.TB, c *xmpptest.Client, room string, fields map[string]string) {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(`<iq type='set' id='cfg' to='` + room + `@` + mucDomain + `'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>`)

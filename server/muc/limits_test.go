@@ -19,13 +19,13 @@ const (
 // harness drives the service without sockets: Handle with a send that
 // records what went out.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	s    *Service
 	sent []*wire.Element
 	now  time.Time
 }
 
-func newHarness(t *testing.T, mod func(*Config)) *harness {
+func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	cfg := DefaultConfig()
