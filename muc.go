@@ -94,3 +94,11 @@ func mucPolicy(cfg Config, rooms *muc.Service) map[string]string {
 		"muc-deleted-account":    "removed",
 	}
 }
+
+// mucDomainOf is the group chat domain the privacy page names, or "".
+func mucDomainOf(rooms *muc.Service) string {
+	if rooms == nil {
+		return ""
+	}
+	return rooms.Domain()
+}

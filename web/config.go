@@ -37,6 +37,9 @@ type Config struct {
 	// ArchiveDefault is the message archive default of new accounts:
 	// "never", "always" or "roster".
 	ArchiveDefault string
+	// GroupChat is the domain of the group chat service (XEP-0045);
+	// empty: the server offers none and the policy leaves group chats out.
+	GroupChat string
 	// Retention holds the deletion periods the policy states.
 	Retention Retention
 	// IPAnonymisation describes how connection logs shorten IP addresses.
@@ -68,6 +71,7 @@ type Retention struct {
 	WebErrors      time.Duration // web error log lines
 	ConnectionLogs time.Duration // connection log lines
 	Offline        time.Duration // undelivered offline messages
+	GroupArchive   time.Duration // messages of group chats whose owner switched archiving on
 }
 
 // DefaultConfig returns the configuration the privacy policy was written
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 			WebErrors:      30 * 24 * time.Hour,
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * 24 * time.Hour,
+			GroupArchive:   30 * 24 * time.Hour,
 		},
 		IPAnonymisation:  "IPv4 /24, IPv6 /48",
 		PortC2S:          5222,

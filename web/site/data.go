@@ -21,6 +21,7 @@ type pageData struct {
 	Anonymisation string
 	Retention     retention
 	Ports         ports
+	GroupChat     string // the group chat service's domain; empty: none
 }
 
 type accountURLs struct {
@@ -29,6 +30,7 @@ type accountURLs struct {
 
 type retention struct {
 	Uploads, WebErrors, ConnectionLogs, Offline string
+	GroupArchive                                string
 }
 
 type ports struct {
@@ -68,8 +70,10 @@ func newPageData(f Facts, lang string) pageData {
 			WebErrors:      Duration(f.WebErrors, lang),
 			ConnectionLogs: Duration(f.ConnectionLogs, lang),
 			Offline:        Duration(f.Offline, lang),
+			GroupArchive:   Duration(f.GroupArchive, lang),
 		},
-		Ports: ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		GroupChat: f.GroupChat,
+		Ports:     ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
 	}
 }
 

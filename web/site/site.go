@@ -51,8 +51,10 @@ type Facts struct {
 	WebErrors       time.Duration
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
-	PortC2S         int // STARTTLS
-	PortC2STLS      int // direct TLS
+	GroupChat       string        // group chat service domain; empty: none
+	GroupArchive    time.Duration // archive period of group chats with archiving on
+	PortC2S         int           // STARTTLS
+	PortC2STLS      int           // direct TLS
 }
 
 // Site renders pages.
