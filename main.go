@@ -955,7 +955,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
 		{name: "tls", run: certs.Run, ready: certs.Ready()},
-		{name: "xmpp", run: srv.Run, ready: srv.Ready()},
+		{name: "xmpp", run: xmppRun(srv, rooms), ready: srv.Ready()},
 		{name: "web", run: func(ctx context.Context) error {
 			defer site.Close()
 			return serveHTTP(ctx, []*http.Server{httpsSrv, httpSrv},

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/internal/accounts"
+	"chatbx/server"
 	"chatbx/server/muc"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -101,4 +102,23 @@ func mucDomainOf(rooms *muc.Service) string {
 		return ""
 	}
 	return rooms.Domain()
+}
+
+// xmppRun runs the XMPP server; with group chats, when ctx ends the
+// occupants first learn that the service goes away (status 332) and only
+// then do the sessions close.
+func xmppRun(srv *server.Server, rooms *muc.Service) func(context.Context) error {
+	if rooms == nil {
+		return srv.Run
+	}
+	return func(ctx context.Context) error {
+		inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() {
+			rooms.Shutdown(srv.Deliver)
+			cancel()
+		})
+		defer stop()
+		return srv.Run(inner)
+	}
 }

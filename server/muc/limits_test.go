@@ -247,3 +247,44 @@ func fuzzService(t *testing.T) *Service {
 	}
 	return s
 }
+
+func TestShutdown332(t *testing.T) {
+	h := newHarness(t, nil)
+	h.join("alice", "r", "a")
+	h.join("bob", "r", "b")
+	var got []*wire.Element
+	h.s.Shutdown(func(e *wire.Element) { got = append(got, e) })
+	if len(got) != 2 {
+		t.Fatalf("shutdown sent %d stanzas, want 2", len(got))
+	}
+	for _, p := range got {
+		if p.Get("type") != "unavailable" || !strings.Contains(p.String(), `code="332"`) {
+			t.Errorf("shutdown presence = %s", p)
+		}
+	}
+	if len(h.s.Rooms()) != 0 {
+		t.Errorf("temporary room survives shutdown: %v", h.s.Rooms())
+	}
+}
+
+func TestRegisteredNick210(t *testing.T) {
+	h := newHarness(t, nil)
+	h.join("alice", "r", "a")
+	out := h.do(`<iq xmlns='jabber:client' type='set' id='g' from='bob@` + host + `/r' to='r@` + svc + `'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='muc#register_roomnick'><value>bobby</value></field></x></query></iq>`)
+	if e := errorOf(out); e != "" {
+		t.Fatalf("register: %s", e)
+	}
+	out = h.join("bob", "r", "other")
+	found := false
+	for _, p := range out {
+		if p.Get("to") == "bob@"+host+"/r" && p.Get("from") == "r@"+svc+"/bobby" && strings.Contains(p.String(), `code="210"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("join with another nick: no 210 self-presence as bobby")
+	}
+	if e := errorOf(h.join("carol", "r", "bobby")); e != "conflict" {
+		t.Errorf("someone else takes the registered nick: %q", e)
+	}
+}

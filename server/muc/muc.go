@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -330,4 +331,32 @@ func (s *Service) Rooms() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Shutdown tells every occupant that the service is going away (status
+// 332, XEP-0045 §7.2.x) and empties the rooms; persistent rooms stay
+// stored. Call it before the sessions are closed.
+func (s *Service) Shutdown(send func(*wire.Element)) {
+	var o out
+	s.mu.Lock()
+	for _, local := range slices.Sorted(maps.Keys(s.rooms)) {
+		r := s.rooms[local]
+		for _, occ := range r.occupants {
+			p := s.presenceOf(r, occ, occ, "unavailable", []int{332})
+			for _, to := range occ.sessions {
+				q := p.Copy()
+				q.Set("to", to)
+				o.add(q)
+			}
+		}
+		r.occupants = map[string]*occupant{}
+		r.byFull = map[string]*occupant{}
+		if !r.cfg.Persistent {
+			delete(s.rooms, local)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range o {
+		send(e)
+	}
 }

@@ -94,6 +94,12 @@ func (s *Service) join(ctx context.Context, el *wire.Element, local, nick string
 		o.add(errorReply(el, "auth", "not-authorized", "A password is required."))
 		return
 	}
+	// §7.2.x: a registered nick is the occupant's nick in this room; the
+	// service says so with 210 when the client asked for another.
+	renamed := false
+	if reg := r.nicks[bare]; reg != "" && reg != nick {
+		nick, renamed = reg, true
+	}
 	if other := r.occupants[nick]; other != nil && other.bare != bare {
 		o.add(errorReply(el, "cancel", "conflict", "That nickname is in use."))
 		return
@@ -137,6 +143,9 @@ func (s *Service) join(ctx context.Context, el *wire.Element, local, nick string
 	}
 	if r.cfg.Archive {
 		codes = append(codes, 170)
+	}
+	if renamed {
+		codes = append(codes, 210)
 	}
 	if newNick {
 		s.broadcastPresence(r, occ, "", nil, codes, o)
