@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,5 +87,43 @@ func TestMUCArchivePagingAndCaps(t *testing.T) {
 	}
 	if _, err := db.AppendMUCArchive(ctx, "small@x", t0, "occ", make([]byte, 100), 50); !errors.Is(err, store.ErrQuota) {
 		t.Errorf("oversized message: %v", err)
+	}
+}
+
+func TestMUCForget(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	a := store.MUCRoom{JID: "a@conf", Owners: []string{"alice@x", "bob@x"}, Data: []byte("state-a-bob")}
+	b := store.MUCRoom{JID: "b@conf", Owners: []string{"bob@x"}, Data: []byte("state-b")}
+	for _, r := range []store.MUCRoom{a, b} {
+		if err := db.PutMUCRoom(ctx, r, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	db.AppendMUCArchive(ctx, "a@conf", now, "occ-bob", []byte("<message>bob-words</message>"), 0)
+	db.AppendMUCArchive(ctx, "a@conf", now, "occ-alice", []byte("<message>alice-words</message>"), 0)
+	db.AppendMUCArchive(ctx, "b@conf", now, "occ-bob", []byte("<message>bob-own-room</message>"), 0)
+	destroyed, n, err := db.MUCForget(ctx, func(r store.MUCRoom) (*store.MUCRoom, bool, string) {
+		if r.JID == "b@conf" {
+			return nil, true, ""
+		}
+		return &store.MUCRoom{JID: r.JID, Owners: []string{"alice@x"}, Data: []byte("state-a")}, false, "occ-bob"
+	})
+	if err != nil || len(destroyed) != 1 || destroyed[0] != "b@conf" || n != 1 {
+		t.Fatalf("forget = %v, %d, %v", destroyed, n, err)
+	}
+	if owned, _ := db.MUCRoomsOwnedBy(ctx, "bob@x"); len(owned) != 0 {
+		t.Errorf("bob still owns %v", owned)
+	}
+	if _, err := db.MUCRoomData(ctx, "b@conf"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("destroyed room: %v", err)
+	}
+	p, _ := db.QueryMUCArchive(ctx, "a@conf", store.MUCArchiveQuery{Max: 10})
+	if len(p.Messages) != 1 || p.Messages[0].OccupantID != "occ-alice" {
+		t.Errorf("archive after forget = %+v", p.Messages)
+	}
+	if hits := storetest.ScanDir(t, filepath.Dir(db.Path()), "bob-words", "bob-own-room", "state-a-bob"); len(hits) > 0 {
+		t.Errorf("forgotten data on disk: %v", hits)
 	}
 }
