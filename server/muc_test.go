@@ -338,6 +338,15 @@ func TestMUCRoomLifecycle(t *testing.T) {
 	dave.Close()
 	alice.Expect("dave gone", presenceFrom(room+"/dave", "unavailable"))
 
+	// Leaving: the others see it, and the self-ping now fails (XEP-0410).
+	bob.SendRaw(`<presence type='unavailable' to='` + room + `/bobby'><status>later</status></presence>`)
+	bob.Expect("own leave", presenceFrom(room+"/bobby", "unavailable", "110"))
+	alice.Expect("bob left", presenceFrom(room+"/bobby", "unavailable"))
+	if r := bob.IQ(`<iq type='get' id='sp3' to='` + room + `/bobby'><ping xmlns='urn:xmpp:ping'/></iq>`); !isError(r, "not-acceptable") {
+		t.Errorf("self-ping after leaving = %s", xmpptest.String(r))
+	}
+	joinRoom(t, bob, "team", "bobby", "")
+
 	// Destroy with an alternate venue.
 	d := alice.IQ(`<iq type='set' id='d' to='` + room + `'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy jid='new@` + mucDomain + `'><reason>moved</reason></destroy></query></iq>`)
 	if d.Get("type") != "result" {
