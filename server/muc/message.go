@@ -150,13 +150,24 @@ func (s *Service) groupchat(ctx context.Context, r *room, el *wire.Element, o *o
 // fanout sends m to every session of every occupant. The copies share
 // m's children: only the to attribute differs.
 func (s *Service) fanout(r *room, m *wire.Element, o *out) {
+	n := 0
+	for _, v := range r.occupants {
+		n += len(v.sessions)
+	}
+	// One allocation for the copies and one for their attributes.
+	els := make([]wire.Element, n)
+	per := len(m.Attr) + 1
+	attrs := make([]wire.Attr, n*per)
+	*o = slices.Grow(*o, n)
+	i := 0
 	for _, v := range r.occupants {
 		for _, to := range v.sessions {
-			c := *m
-			c.Attr = make([]wire.Attr, len(m.Attr), len(m.Attr)+1)
-			copy(c.Attr, m.Attr)
-			c.Attr = append(c.Attr, wire.Attr{Local: "to", Value: to})
-			o.add(&c)
+			a := attrs[i*per : (i+1)*per : (i+1)*per]
+			copy(a, m.Attr)
+			a[per-1] = wire.Attr{Local: "to", Value: to}
+			els[i] = wire.Element{Space: m.Space, Local: m.Local, Attr: a, Children: m.Children}
+			o.add(&els[i])
+			i++
 		}
 	}
 }
