@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chatbx/server/wire"
+	"chatbx/store"
 	"chatbx/store/storetest"
 )
 
@@ -286,5 +287,25 @@ func TestRegisteredNick210(t *testing.T) {
 	}
 	if e := errorOf(h.join("carol", "r", "bobby")); e != "conflict" {
 		t.Errorf("someone else takes the registered nick: %q", e)
+	}
+}
+
+func TestArchiveBytesPerRoom(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ArchiveBytes = 2000; c.MessageBurst = 1000 })
+	h.join("alice", "r", "a")
+	h.configure("alice", "r", map[string]string{"muc#roomconfig_enablearchiving": "1"})
+	for i := range 50 {
+		if e := errorOf(h.say("alice", "r", "archived message number "+strconv.Itoa(i))); e != "" {
+			t.Fatalf("message %d: %s", i, e)
+		}
+	}
+	db := h.s.db.(*store.DB)
+	n, err := db.MUCArchiveBytes(context.Background(), "r@"+svc)
+	if err != nil || n > 2000 || n == 0 {
+		t.Errorf("room archive holds %d bytes (%v), want 1..2000", n, err)
+	}
+	p, _ := db.QueryMUCArchive(context.Background(), "r@"+svc, store.MUCArchiveQuery{Last: true, Max: 1})
+	if len(p.Messages) != 1 || !strings.Contains(string(p.Messages[0].Stanza), "number 49") {
+		t.Errorf("newest archived message = %+v", p.Messages)
 	}
 }
