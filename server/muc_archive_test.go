@@ -142,9 +142,6 @@ func TestMUCArchive(t *testing.T) {
 	if err != nil || n != 7 {
 		t.Fatalf("sweep = %d, %v; want 7", n, err)
 	}
-	if err := e.db.Scrub(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	if hits := storetest.ScanDir(t, dir, marker); len(hits) > 0 {
 		t.Fatalf("swept messages still on disk: %v", hits)
 	}

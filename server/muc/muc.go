@@ -314,10 +314,20 @@ func (s *Service) isAdmin(bare string) bool { return slices.Contains(s.cfg.Admin
 // roomJID returns room@service.
 func (s *Service) roomJID(local string) string { return local + "@" + s.cfg.Domain }
 
-// Sweep deletes archived room messages older than ArchiveMaxAge (a
-// retention.Policy's Run).
+// Sweep deletes archived room messages older than ArchiveMaxAge at now
+// (a retention.Policy's Run), scrubs the file if it deleted any, and
+// returns how many it deleted.
 func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
-	return s.db.ExpireMUCArchive(ctx, now.Add(-s.cfg.ArchiveMaxAge))
+	n, err := s.db.ExpireMUCArchive(ctx, now.Add(-s.cfg.ArchiveMaxAge))
+	if err != nil {
+		return n, fmt.Errorf("muc: sweep: %w", err)
+	}
+	if n > 0 {
+		if err := s.db.Scrub(ctx); err != nil {
+			return n, fmt.Errorf("muc: sweep: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // Rooms returns the localparts of the rooms that exist, sorted (tests,
