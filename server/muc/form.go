@@ -210,13 +210,19 @@ func (s *Service) applyConfig(c roomConfig, x *wire.Element) (roomConfig, bool) 
 
 // infoForm returns the muc#roominfo form (§15.5.4): what a room is, and
 // what it keeps.
-func (s *Service) infoForm(r *room) *wire.Element {
+//
+// The subject and the occupant count are given only to those who may
+// read the room (mayRead): a password or members-only room says nothing
+// of its conversation to strangers.
+func (s *Service) infoForm(r *room, reader bool) *wire.Element {
 	x := wire.New(NSData, "x", "type", "result")
 	x.Add(field("FORM_TYPE", "hidden", NSRoomInfo))
 	x.Add(labelled("muc#roomconfig_roomname", "text-single", "Name", r.cfg.Name))
 	x.Add(labelled("muc#roominfo_description", "text-single", "Description", r.cfg.Description))
-	x.Add(labelled("muc#roominfo_occupants", "text-single", "Occupants", strconv.Itoa(len(r.occupants))))
-	if r.subject != "" {
+	if reader {
+		x.Add(labelled("muc#roominfo_occupants", "text-single", "Occupants", strconv.Itoa(len(r.occupants))))
+	}
+	if r.subject != "" && reader {
 		x.Add(labelled("muc#roominfo_subject", "text-single", "Subject", r.subject))
 	}
 	x.Add(labelled("muc#roomconfig_changesubject", "boolean", "Occupants may change the subject", boolString(r.cfg.ChangeSubject)))

@@ -53,7 +53,7 @@ func (s *Service) iq(ctx context.Context, el *wire.Element, local, nick string, 
 			o.add(errorReply(el, "cancel", "item-not-found", ""))
 			return
 		}
-		o.add(result(el, s.roomInfo(r)))
+		o.add(result(el, s.roomInfo(r, s.mayRead(r, el.Get("from")))))
 	case NSDiscoItem + " query get":
 		// Occupants are not listed: nicks are for those in the room.
 		o.add(result(el, wire.New(NSDiscoItem, "query")))
@@ -105,7 +105,7 @@ func (s *Service) serviceIQ(el, p *wire.Element, o *out) {
 }
 
 // roomInfo is the room's disco#info (§6.4).
-func (s *Service) roomInfo(r *room) *wire.Element {
+func (s *Service) roomInfo(r *room, reader bool) *wire.Element {
 	q := wire.New(NSDiscoInfo, "query")
 	name := r.cfg.Name
 	if name == "" {
@@ -134,7 +134,7 @@ func (s *Service) roomInfo(r *room) *wire.Element {
 	for _, f := range features {
 		q.Add(wire.New(NSDiscoInfo, "feature", "var", f))
 	}
-	q.Add(s.infoForm(r))
+	q.Add(s.infoForm(r, reader))
 	return q
 }
 

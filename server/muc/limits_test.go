@@ -309,3 +309,23 @@ func TestArchiveBytesPerRoom(t *testing.T) {
 		t.Errorf("newest archived message = %+v", p.Messages)
 	}
 }
+
+func TestClosedRoomSaysNothingToStrangers(t *testing.T) {
+	h := newHarness(t, nil)
+	h.join("alice", "r", "a")
+	h.configure("alice", "r", map[string]string{"muc#roomconfig_passwordprotectedroom": "1", "muc#roomconfig_roomsecret": "s",
+		"muc#roomconfig_enablearchiving": "1"})
+	h.do(`<message xmlns='jabber:client' type='groupchat' from='alice@` + host + `/r' to='r@` + svc + `'><subject>secret plans</subject></message>`)
+	info := h.do(`<iq xmlns='jabber:client' type='get' id='i' from='eve@` + host + `/r' to='r@` + svc + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if len(info) != 1 || strings.Contains(info[0].String(), "secret plans") || strings.Contains(info[0].String(), "roominfo_occupants") {
+		t.Errorf("stranger's disco#info: %v", info)
+	}
+	mam := h.do(`<iq xmlns='jabber:client' type='set' id='q' from='eve@` + host + `/r' to='r@` + svc + `'><query xmlns='urn:xmpp:mam:2'/></iq>`)
+	if e := errorOf(mam); e != "forbidden" {
+		t.Errorf("stranger's MAM query on a password room: %q, want forbidden", e)
+	}
+	info = h.do(`<iq xmlns='jabber:client' type='get' id='i' from='alice@` + host + `/r' to='r@` + svc + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if !strings.Contains(info[0].String(), "secret plans") {
+		t.Errorf("occupant's disco#info lacks the subject")
+	}
+}

@@ -22,9 +22,7 @@ func (s *Service) mam(ctx context.Context, r *room, el, q *wire.Element, o *out)
 		o.add(errorReply(el, "cancel", "service-unavailable", "This room keeps no archive."))
 		return
 	}
-	bare := bareOf(el.Get("from"))
-	aff := s.affiliation(r, bare)
-	if aff == affOutcast || (r.cfg.MembersOnly && affRank(aff) < affRank(affMember)) {
+	if !s.mayRead(r, el.Get("from")) {
 		o.add(errorReply(el, "auth", "forbidden", ""))
 		return
 	}
@@ -121,4 +119,19 @@ func (s *Service) mam(ctx context.Context, r *room, el, q *wire.Element, o *out)
 	}
 	set.Add(wire.New(NSRSM, "count").AddText(strconv.Itoa(page.Count)))
 	o.add(result(el, fin.Add(set)))
+}
+
+// mayRead reports whether the sender of a request may read what the room
+// says (its archive, its subject): whoever may join without a secret
+// (members in a members-only room), members, and occupants (who passed
+// the password check); never outcasts.
+func (s *Service) mayRead(r *room, from string) bool {
+	aff := s.affiliation(r, bareOf(from))
+	switch {
+	case aff == affOutcast:
+		return false
+	case r.byFull[from] != nil || affRank(aff) >= affRank(affMember):
+		return true
+	}
+	return !r.cfg.MembersOnly && r.cfg.Password == ""
 }
