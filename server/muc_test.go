@@ -396,3 +396,43 @@ func TestMUCSlixmpp(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectedPresenceToServiceEnds: a session that sent directed
+// presence to a local service's JID makes the service get unavailable
+// presence when it sends unavailable or its stream ends (RFC 6121
+// §4.6.3); without it a vanished client stays an occupant.
+func TestDirectedPresenceToServiceEnds(t *testing.T) {
+	got := make(chan *wire.Element, 10)
+	e := startWith(t, nil, func(_ *server.Config, d *server.Deps) {
+		d.Domains = router.NewDomains(domain)
+		d.Domains.AddService("svc."+domain, router.HandlerFunc(func(_ context.Context, el *wire.Element, _ func(*wire.Element)) {
+			if el.Local == "presence" {
+				got <- el
+			}
+		}))
+	})
+	e.user(t, "alice")
+	for _, end := range []string{"unavailable", "close"} {
+		t.Run(end, func(t *testing.T) {
+			c := e.login(t, "alice")
+			c.SendRaw(`<presence to='room@svc.` + domain + `/a'/>`)
+			if p := <-got; p.Get("type") != "" || p.Get("from") != c.JID {
+				t.Fatalf("directed presence = %s", xmpptest.String(p))
+			}
+			if end == "close" {
+				c.Close()
+			} else {
+				c.SendRaw(`<presence/>`)
+				c.SendRaw(`<presence type='unavailable'/>`)
+			}
+			select {
+			case p := <-got:
+				if p.Get("type") != "unavailable" || p.Get("to") != "room@svc."+domain+"/a" || p.Get("from") != c.JID {
+					t.Errorf("after %s: %s", end, xmpptest.String(p))
+				}
+			case <-time.After(xmpptest.Wait):
+				t.Fatalf("no unavailable presence after %s", end)
+			}
+		})
+	}
+}
