@@ -313,6 +313,20 @@ func TestMUCRoomLifecycle(t *testing.T) {
 		x := e.Child("jabber:x:data", "x")
 		return e.Local == "message" && x != nil && strings.Contains(xmpptest.String(x), "muc#request")
 	})
+	// The moderator approves: Dave becomes a participant again.
+	alice.SendRaw(`<message to='` + room + `' id='va'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field><field var='muc#role'><value>participant</value></field><field var='muc#roomnick'><value>dave</value></field><field var='muc#request_allow'><value>true</value></field></x></message>`)
+	voiced := dave.Expect("voice granted", presenceFrom(room+"/dave", "", "110"))
+	if role := voiced.Child(muc.NSUser, "x").Child(muc.NSUser, "item").Get("role"); role != "participant" {
+		t.Errorf("role after approval = %q", role)
+	}
+	// A declined invitation goes back to the inviter (online now).
+	alice.SendRaw(`<presence/>`)
+	alice.Expect("own presence", func(e *wire.Element) bool { return e.Local == "presence" && e.Get("from") == alice.JID })
+	dave.SendRaw(`<message to='` + room + `' id='dec'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='alice@` + domain + `'><reason>busy</reason></decline></x></message>`)
+	dec := alice.Expect("decline", func(e *wire.Element) bool { return e.Get("id") == "dec" })
+	if d := dec.Child(muc.NSUser, "x").Child(muc.NSUser, "decline"); d == nil || d.Get("from") != "dave@"+domain {
+		t.Errorf("decline = %s", xmpptest.String(dec))
+	}
 
 	// Room disco#info: features and the room info form.
 	ri := bob.IQ(`<iq type='get' id='ri' to='` + room + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
