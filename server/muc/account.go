@@ -49,6 +49,10 @@ func (s *Service) Forget(ctx context.Context, bare string, send func(*wire.Eleme
 	// The stored side in one transaction: rooms the account alone owned
 	// go with their archive; elsewhere its affiliation, nick and archived
 	// messages.
+	// Appends in flight (started before the account left its rooms)
+	// finish first; later ones cannot be the account's.
+	s.archiveMu.Lock()
+	defer s.archiveMu.Unlock()
 	_, _, err := s.db.MUCForget(ctx, func(r store.MUCRoom) (*store.MUCRoom, bool, string) {
 		if destroyedMem[r.JID] {
 			return nil, true, ""

@@ -448,16 +448,16 @@ func (s *Service) owner(ctx context.Context, r *room, el, q *wire.Element, o *ou
 			return
 		}
 	} else if old.Persistent {
-		s.db.DeleteMUCRoom(ctx, s.roomJID(r.local))
+		s.deleteRoomData(ctx, s.roomJID(r.local))
 	}
 	if old.Archive && !cfg.Archive && cfg.Persistent {
 		// Switching archiving off deletes what was archived.
-		s.db.DeleteMUCRoom(ctx, s.roomJID(r.local))
+		s.deleteRoomData(ctx, s.roomJID(r.local))
 		s.save(ctx, r)
 		s.db.Scrub(context.WithoutCancel(ctx))
 	}
 	if old.Archive && !cfg.Archive && !cfg.Persistent {
-		s.db.DeleteMUCRoom(ctx, s.roomJID(r.local))
+		s.deleteRoomData(ctx, s.roomJID(r.local))
 		s.db.Scrub(context.WithoutCancel(ctx))
 	}
 	r.locked = false

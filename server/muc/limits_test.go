@@ -329,3 +329,35 @@ func TestClosedRoomSaysNothingToStrangers(t *testing.T) {
 		t.Errorf("occupant's disco#info lacks the subject")
 	}
 }
+
+// TestForgetRacesArchive: messages of an account being deleted that are
+// in flight to an archived room never outlive Forget in the archive.
+func TestForgetRacesArchive(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MessageBurst = 1 << 20; c.MessageRate = 1e6 })
+	h.join("alice", "r", "a")
+	h.configure("alice", "r", map[string]string{"muc#roomconfig_enablearchiving": "1", "muc#roomconfig_persistentroom": "1"})
+	h.join("bob", "r", "b")
+	el, _ := wire.Parse([]byte(`<message xmlns='jabber:client' type='groupchat' from='bob@` + host + `/r' to='r@` + svc + `'><body>bob talks</body></message>`))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			h.s.Handle(context.Background(), el, func(*wire.Element) {})
+		}
+	}()
+	if err := h.s.Forget(context.Background(), "bob@"+host, func(*wire.Element) {}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	db := h.s.db.(*store.DB)
+	p, err := db.QueryMUCArchive(context.Background(), "r@"+svc, store.MUCArchiveQuery{Max: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := h.s.occupantID("r@"+svc, "bob@"+host)
+	for _, m := range p.Messages {
+		if m.OccupantID == bob {
+			t.Fatalf("a message of the deleted account survived in the archive (%d archived)", len(p.Messages))
+		}
+	}
+}

@@ -125,11 +125,25 @@ func (s *Service) groupchat(ctx context.Context, r *room, el *wire.Element, o *o
 	id := ""
 	now := s.cfg.Now()
 	if r.cfg.Archive && archivable(m) {
+		// The commit (an fsync) runs without the service lock, so that
+		// other rooms do not wait for the disk (Handle holds the lock
+		// and releases it when this returns).
+		from := el.Get("from")
+		s.archiveMu.RLock()
+		s.mu.Unlock()
 		aid, err := s.db.AppendMUCArchive(ctx, room, now, occ.occID, m.Bytes(wire.NSClient), s.cfg.ArchiveBytes)
+		s.archiveMu.RUnlock()
+		s.mu.Lock()
 		if err == nil {
 			id = aid
 		} else if !errors.Is(err, store.ErrQuota) {
 			s.log.Error().Err(err).Msg("archive room message")
+		}
+		if s.rooms[r.local] != r || r.byFull[from] != occ {
+			// The room went, or the sender left, meanwhile: the message
+			// is archived as sent (a destroyed room's archive went after
+			// it, see archiveMu), but it is not delivered.
+			return
 		}
 	}
 	if id == "" {

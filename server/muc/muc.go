@@ -134,6 +134,20 @@ type Service struct {
 	mu    sync.Mutex
 	rooms map[string]*room // by localpart
 	proxy map[string]proxied
+
+	// archiveMu orders archive appends, which run without mu, against
+	// what deletes archived messages (room destruction, archiving
+	// switched off, account deletion): appends hold it shared, deletions
+	// exclusively, so no append lands after a deletion meant to cover it.
+	// Taken after mu when both are held.
+	archiveMu sync.RWMutex
+}
+
+// deleteRoomData deletes a room's stored state and archive.
+func (s *Service) deleteRoomData(ctx context.Context, room string) error {
+	s.archiveMu.Lock()
+	defer s.archiveMu.Unlock()
+	return s.db.DeleteMUCRoom(ctx, room)
 }
 
 // proxied is an IQ forwarded to an occupant, awaiting its answer.

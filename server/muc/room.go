@@ -308,7 +308,7 @@ func (s *Service) maybeGone(ctx context.Context, r *room) {
 	delete(s.rooms, r.local)
 	if r.cfg.Archive {
 		// A temporary room's archive ends with the room.
-		if err := s.db.DeleteMUCRoom(ctx, s.roomJID(r.local)); err == nil {
+		if err := s.deleteRoomData(ctx, s.roomJID(r.local)); err == nil {
 			s.db.Scrub(context.WithoutCancel(ctx))
 		}
 	}
@@ -337,7 +337,7 @@ func (s *Service) destroy(ctx context.Context, r *room, alt, reason, password st
 	r.byFull = map[string]*occupant{}
 	r.history = nil
 	delete(s.rooms, r.local)
-	if err := s.db.DeleteMUCRoom(ctx, s.roomJID(r.local)); err != nil {
+	if err := s.deleteRoomData(ctx, s.roomJID(r.local)); err != nil {
 		s.log.Error().Err(err).Msg("delete room")
 	}
 	if r.cfg.Archive {
