@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +77,11 @@ func TestMUCNoArchiveByDefault(t *testing.T) {
 // TestMUCArchive: with archiving on, MAM on the room JID pages; the
 // retention sweep removes what is older than the room archive period.
 func TestMUCArchive(t *testing.T) {
-	e, rooms := startMUC(t, nil, nil)
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	e, rooms := startMUC(t, nil, func(c *muc.Config) {
+		c.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	})
 	e.user(t, "alice")
 	e.user(t, "bob")
 	alice, bob := e.login(t, "alice"), e.login(t, "bob")
@@ -137,13 +142,22 @@ func TestMUCArchive(t *testing.T) {
 	if hits := storetest.ScanDir(t, dir, marker+"3"); len(hits) == 0 {
 		t.Fatalf("archived message not on disk (test premise)")
 	}
-	// The sweep: everything is older than now + the period.
-	n, err := rooms.Sweep(context.Background(), time.Now().Add(rooms.Config().ArchiveMaxAge+time.Hour))
+	// The sweep: 20 days later a newer message arrives; at 31 days the
+	// seven old ones are past the period (30 days) and go, the new one
+	// stays.
+	clock.Store(clock.Load() + int64(20*24*time.Hour))
+	say(alice, "logged", "newer-message")
+	bob.Expect("newer", groupchat("newer-message"))
+	at31 := time.Unix(0, clock.Load()).Add(11 * 24 * time.Hour)
+	n, err := rooms.Sweep(context.Background(), at31)
 	if err != nil || n != 7 {
 		t.Fatalf("sweep = %d, %v; want 7", n, err)
 	}
 	if hits := storetest.ScanDir(t, dir, marker); len(hits) > 0 {
 		t.Fatalf("swept messages still on disk: %v", hits)
+	}
+	if hits := storetest.ScanDir(t, dir, "newer-message"); len(hits) == 0 {
+		t.Errorf("the sweep removed a message younger than the period")
 	}
 }
 
