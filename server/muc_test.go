@@ -404,7 +404,7 @@ func TestMUCSlixmpp(t *testing.T) {
 	}
 	for _, want := range []string{"OK create-configure", "OK members-only", "OK join-three", "OK groupchat-stanza-id",
 		"OK subject", "OK nick-change", "OK private-message", "OK invitations", "OK self-ping-joined",
-		"OK kick-307-self-ping-left", "OK ban-301", "OK destroy", "RESULT ok"} {
+		"OK kick-307-self-ping-left", "OK ban-301", "OK destroy", "OK room-mam", "RESULT ok"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("slixmpp output lacks %q:\n%s", want, s)
 		}

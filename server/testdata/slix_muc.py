@@ -18,7 +18,7 @@ NS_USER = '{http://jabber.org/protocol/muc#user}'
 class C(slixmpp.ClientXMPP):
     def __init__(self, jid, pw):
         super().__init__(jid, pw)
-        for p in ['xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0249', 'xep_0359']:
+        for p in ['xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0249', 'xep_0359', 'xep_0059', 'xep_0297', 'xep_0313']:
             self.register_plugin(p)
         self.ready = asyncio.get_event_loop().create_future()
         self.seen = []
@@ -180,6 +180,22 @@ async def main(domain, muc, host, port, ca):
     d = gone.xml.find(NS_USER + 'x/' + NS_USER + 'destroy')
     assert d is not None and d.get('jid') == 'next@' + muc, gone
     print('OK destroy', flush=True)
+
+    # A room with archiving on: MAM on the room JID, paged by 2.
+    logged = JID('slixlog@' + muc)
+    await alice['xep_0045'].join_muc_wait(logged, 'alice', timeout=60)
+    sub = alice['xep_0004'].make_form(ftype='submit')
+    sub.add_field(var='FORM_TYPE', ftype='hidden', value='http://jabber.org/protocol/muc#roomconfig')
+    sub.add_field(var='muc#roomconfig_enablearchiving', ftype='boolean', value=True)
+    await alice['xep_0045'].set_room_config(logged, sub)
+    for i in range(5):
+        alice.send_message(mto=logged, mbody='logged %d' % i, mtype='groupchat')
+        await alice.wait('reflection', lambda st, i=i: st.name == 'message' and st['body'] == 'logged %d' % i)
+    bodies = []
+    async for m in alice['xep_0313'].iterate(jid=logged, rsm={'max': 2}):
+        bodies.append(m['mam_result']['forwarded']['stanza']['body'])
+    assert bodies == ['logged %d' % i for i in range(5)], bodies
+    print('OK room-mam', bodies, flush=True)
     for c in clients.values():
         c.disconnect()
     await asyncio.sleep(0.1)
