@@ -361,3 +361,12 @@ func TestForgetRacesArchive(t *testing.T) {
 		}
 	}
 }
+
+func TestBadConfig(t *testing.T) {
+	for _, c := range []Config{{Create: "everyone"}, {Admins: []string{"not a jid@@"}}, {Admins: []string{"example.org"}}} {
+		c.Domain, c.Host = svc, host
+		if _, err := New(context.Background(), c, storetest.Open(t)); err == nil {
+			t.Errorf("New(%+v) accepted a bad configuration", c)
+		}
+	}
+}

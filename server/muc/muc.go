@@ -198,7 +198,11 @@ func New(ctx context.Context, cfg Config, db Store) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	for i, a := range cfg.Admins {
-		cfg.Admins[i] = bareOf(a)
+		b := normBare(a)
+		if b == "" || !strings.Contains(b, "@") {
+			return nil, fmt.Errorf("muc: admin %q is not a bare JID (alice@example.org)", a)
+		}
+		cfg.Admins[i] = b
 	}
 	s := &Service{cfg: cfg, db: db, log: cfg.Log, rooms: map[string]*room{}, proxy: map[string]proxied{}}
 	key, err := db.Setting(ctx, settingKey)
