@@ -367,8 +367,10 @@ func (s *Service) admin(ctx context.Context, r *room, el, q *wire.Element, o *ou
 				s.removeOccupant(ctx, r, t, []int{307}, o, actorEl(c.reason))
 				continue
 			}
+			was := t.role
 			t.role = c.role
 			s.broadcastPresence(r, t, "", nil, nil, o, actorEl(c.reason))
+			s.revealIfModerator(r, t, was, o)
 			continue
 		}
 		for _, t := range r.sessionsOf(c.jid) {
@@ -378,8 +380,10 @@ func (s *Service) admin(ctx context.Context, r *room, el, q *wire.Element, o *ou
 			case c.aff == affNone && r.cfg.MembersOnly:
 				s.removeOccupant(ctx, r, t, []int{321}, o, actorEl(c.reason))
 			default:
+				was := t.role
 				t.role = r.defaultRole(c.aff)
 				s.broadcastPresence(r, t, "", nil, nil, o, actorEl(c.reason))
+				s.revealIfModerator(r, t, was, o)
 			}
 		}
 	}
@@ -595,4 +599,24 @@ func (s *Service) register(ctx context.Context, r *room, el, q *wire.Element, o 
 		return
 	}
 	o.add(result(el))
+}
+
+// revealIfModerator sends a new moderator of a semi-anonymous room the
+// others' presence again, now with their real JIDs (XEP-0045 §5.1.3:
+// moderators see real JIDs in semi-anonymous rooms).
+func (s *Service) revealIfModerator(r *room, t *occupant, was string, o *out) {
+	if was == roleModerator || t.role != roleModerator || r.cfg.Whois == "anyone" {
+		return
+	}
+	for _, other := range r.occupants {
+		if other == t {
+			continue
+		}
+		p := s.presenceOf(r, other, t, "", nil)
+		for _, to := range t.sessions {
+			c := p.Copy()
+			c.Set("to", to)
+			o.add(c)
+		}
+	}
 }

@@ -370,3 +370,20 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestNewModeratorSeesJIDs(t *testing.T) {
+	h := newHarness(t, nil)
+	h.join("alice", "r", "a")
+	h.join("bob", "r", "b")
+	h.join("carol", "r", "c")
+	out := h.do(`<iq xmlns='jabber:client' type='set' id='m' from='alice@` + host + `/r' to='r@` + svc + `'><query xmlns='http://jabber.org/protocol/muc#admin'><item jid='bob@` + host + `' affiliation='admin'/></query></iq>`)
+	seen := false
+	for _, p := range out {
+		if p.Get("to") == "bob@"+host+"/r" && p.Get("from") == "r@"+svc+"/c" && strings.Contains(p.String(), `jid="carol@`+host+`/r"`) {
+			seen = true
+		}
+	}
+	if !seen {
+		t.Errorf("the new moderator was not shown carol's real JID")
+	}
+}
