@@ -127,6 +127,16 @@ func (s *Service) decodeRoom(local string, b []byte) (*room, error) {
 	r := s.newRoom(local)
 	r.cfg = st.Config
 	r.cfg.Persistent = true
+	if r.cfg.MaxUsers <= 0 || r.cfg.MaxUsers > s.cfg.MaxOccupants {
+		r.cfg.MaxUsers = s.cfg.MaxOccupants // the operator's cap may have changed
+	}
+	if r.cfg.Whois != "anyone" {
+		r.cfg.Whois = "moderators"
+	}
+	if r.cfg.AllowPM == "" {
+		r.cfg.AllowPM = "anyone"
+	}
+	r.cfg.HistoryLength = min(max(r.cfg.HistoryLength, 0), s.cfg.MaxHistory)
 	if st.Affs != nil {
 		r.affs = st.Affs
 	}
