@@ -350,7 +350,7 @@ func writeCertCheck(w io.Writer, c *Config, now time.Time) error {
 	}
 	leaf := pair.Leaf
 	fmt.Fprintf(w, "  %s: %s, valid until %s\n", c.TLS.CertFile, strings.Join(leaf.DNSNames, ", "), leaf.NotAfter.UTC().Format(time.RFC3339))
-	for _, name := range append([]string{c.Domain}, c.Web.Hosts...) {
+	for _, name := range certNames(*c) {
 		if err := leaf.VerifyHostname(name); err != nil {
 			fmt.Fprintf(w, "  - warning: the certificate does not cover %s\n", name)
 		}
@@ -393,6 +393,9 @@ func writeDNSCheck(ctx context.Context, w io.Writer, c *Config, r resolver) {
 	targets[c.Domain] = true
 	for _, h := range c.Web.Hosts {
 		targets[h] = true
+	}
+	if c.MUC.Enabled && c.MUC.Domain != "" {
+		targets[c.MUC.Domain] = true // group chats (README: DNS)
 	}
 	for _, name := range slices.Sorted(maps.Keys(targets)) {
 		addrs, err := r.LookupHost(ctx, name)

@@ -1047,6 +1047,7 @@ func TestDNSCheck(t *testing.T) {
 		"_xmpp-server._tcp.example.org: no SRV record",
 		"chat.example.org: 192.0.2.10, 2001:db8::10",
 		"www.example.org has no address record",
+		"conference.example.org has no address record", // group chats (muc.domain)
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("DNS check lacks %q:\n%s", want, b.String())
@@ -1074,7 +1075,8 @@ func TestCertCheck(t *testing.T) {
 	if err := writeCertCheck(&b, &c, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "does not cover www.example.org") || strings.Contains(b.String(), "does not cover example.org") {
+	if !strings.Contains(b.String(), "does not cover www.example.org") || strings.Contains(b.String(), "does not cover example.org") ||
+		!strings.Contains(b.String(), "does not cover conference.example.org") {
 		t.Errorf("certificate check:\n%s", b.String())
 	}
 	b.Reset()

@@ -40,6 +40,7 @@ import (
 	"chatbx/server/disco"
 	"chatbx/server/mam"
 	"chatbx/server/register"
+	"chatbx/server/router"
 	"chatbx/server/upload"
 	"chatbx/server/ws"
 	"chatbx/store"
@@ -525,13 +526,14 @@ func newAdminHandlers(p adminParts) map[string]adminHandler {
 
 // newAccounts returns the account service over db; archive and uploads
 // may be nil.
-func newAccounts(domain string, db *store.DB, archive accounts.Archive, uploads accounts.Uploads, g accounts.Guard, log zerolog.Logger) (*accounts.Service, error) {
+func newAccounts(domain string, db *store.DB, archive accounts.Archive, uploads accounts.Uploads, g accounts.Guard, log zerolog.Logger, exporters ...accounts.Exporter) (*accounts.Service, error) {
 	return accounts.New(accounts.Config{Domain: domain, Iterations: scramIterations}, accounts.Deps{
-		Store:   db,
-		Archive: archive,
-		Uploads: uploads,
-		Guard:   g,
-		Log:     log,
+		Store:     db,
+		Archive:   archive,
+		Uploads:   uploads,
+		Guard:     g,
+		Log:       log,
+		Exporters: exporters,
 	})
 }
 
@@ -630,10 +632,23 @@ func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[strin
 		archive = mam.New(db, domain, mam.Config{Default: cfg.Archive.Default, Log: log})
 		uploads = files.Account()
 	}
-	acc, err := newAccounts(domain, db, archive, uploads, nil, log)
+	// Group chats: a deletion in direct mode leaves rooms too.
+	rooms, err := newMUC(ctx, cfg, domain, db, log)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
+	}
+	var exporters []accounts.Exporter
+	if rooms != nil {
+		exporters = append(exporters, rooms)
+	}
+	acc, err := newAccounts(domain, db, archive, uploads, nil, log, exporters...)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if rooms != nil {
+		acc.AddHooks(mucHook(rooms, domain, nil))
 	}
 	logDir := filepath.Join(cfg.DataDir, logsDir)
 	acc.AddHooks(rewriteLogsHook(func(f func(line []byte) bool) error {
@@ -723,7 +738,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Challenges:  cfg.TLS.ACMEChallenge,
 		CertFile:    cfg.TLS.CertFile,
 		KeyFile:     cfg.TLS.KeyFile,
-		Names:       append([]string{cfg.Domain}, cfg.Web.Hosts...),
+		Names:       certNames(*cfg),
 		Dev:         cfg.Dev(),
 		DataDir:     cfg.DataDir,
 		ListenHost:  httpHost,
@@ -757,6 +772,22 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		MaxAge:  cfg.Archive.MaxAge,
 		Log:     component(a.log, "mam"),
 	})
+
+	// Group chat (XEP-0045): a local service on its own domain.
+	rooms, err := newMUC(ctx, *cfg, cfg.Domain, a.db, component(a.log, "muc"))
+	if err != nil {
+		return w, err
+	}
+	domains := router.NewDomains(cfg.Domain)
+	var discoItems []disco.Item
+	var exporters []accounts.Exporter
+	if rooms != nil {
+		if err := domains.AddService(rooms.Domain(), rooms); err != nil {
+			return w, fmt.Errorf("muc.domain: %w", err)
+		}
+		discoItems = append(discoItems, disco.Item{JID: rooms.Domain(), Name: "Group chats"})
+		exporters = append(exporters, rooms)
+	}
 
 	httpsPort := tcpPort(httpsLn.Addr())
 
@@ -797,7 +828,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ContactAdmin:    cfg.Contact.Admin,
 		ContactAbuse:    cfg.Contact.Abuse,
 		ArchiveDefault:  cfg.Archive.Default,
-		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, Backups: cfg.Retention.Backups},
+		GroupChat:       mucDomainOf(rooms),
+		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, Backups: cfg.Retention.Backups, GroupArchive: cfg.MUC.ArchiveMaxAge},
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
@@ -825,7 +857,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		MaxBackoff:  cfg.Accounts.LoginMaxBackoff,
 	}, nil)
 	acc, err := accounts.New(accounts.Config{Domain: cfg.Domain, Iterations: scramIterations, UserInvites: cfg.Accounts.UserInvites},
-		accounts.Deps{Store: a.db, Archive: archive, Uploads: files.Account(), Guard: loginGuard, Log: a.log})
+		accounts.Deps{Store: a.db, Archive: archive, Uploads: files.Account(), Guard: loginGuard, Log: a.log, Exporters: exporters})
 	if err != nil {
 		return w, err
 	}
@@ -881,8 +913,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 			IPv6Prefix:     logs.KeepBitsV6,
 			MaintenanceMax: cfg.Retention.MaintenanceMax,
 			PolicyURL:      siteURL(cfg.Web.Hosts[0], httpsPort) + "/privacy",
+			Extra:          mucPolicy(*cfg, rooms),
 		},
-		Extra: []server.Service{archive, slots, reg},
+		DiscoItems: discoItems,
+		Extra:      []server.Service{archive, slots, reg},
 	}, server.Deps{
 		DB:        a.db,
 		Log:       a.log,
@@ -895,11 +929,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Guard:     loginGuard,
 		Locked:    acc.IsLocked,
 		Metrics:   met,
+		Domains:   domains,
 	})
 	if err != nil {
 		return w, err
 	}
 	acc.AddHooks(sessionHooks(srv))
+	if rooms != nil {
+		acc.AddHooks(mucHook(rooms, cfg.Domain, srv.Deliver))
+	}
 	acc.AddHooks(rewriteLogsHook(func(drop func(line []byte) bool) error {
 		_, err := a.connSink.Rewrite(drop)
 		return err
@@ -939,6 +977,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if cfg.Archive.MaxAge > 0 {
 		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})
 	}
+	if rooms != nil {
+		// Archives of rooms whose owner switched archiving on.
+		runner.Add(retention.Policy{Name: "muc-archive", Period: rooms.Config().ArchiveMaxAge, Personal: true, Run: rooms.Sweep})
+	}
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	// SIGHUP: the certificate files, the site's content directory, and
@@ -951,7 +993,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
 		{name: "tls", run: certs.Run, ready: certs.Ready()},
-		{name: "xmpp", run: srv.Run, ready: srv.Ready()},
+		{name: "xmpp", run: xmppRun(srv, rooms), ready: srv.Ready()},
 		{name: "web", run: func(ctx context.Context) error {
 			defer site.Close()
 			return serveHTTP(ctx, []*http.Server{httpsSrv, httpSrv},

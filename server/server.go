@@ -209,3 +209,7 @@ func (s *Server) Online() int { return s.c2s.Router().Count() }
 func (s *Server) Serve(ctx context.Context, tr c2s.Transport, ready func()) {
 	s.c2s.Serve(ctx, tr, ready)
 }
+
+// Deliver routes a stanza from a local service (group chat) to a local
+// address with the RFC 6121 §8 rules; it never blocks.
+func (s *Server) Deliver(el *wire.Element) { s.c2s.Deliver(el) }

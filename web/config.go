@@ -37,6 +37,9 @@ type Config struct {
 	// ArchiveDefault is the message archive default of new accounts:
 	// "never", "always" or "roster".
 	ArchiveDefault string
+	// GroupChat is the domain of the group chat service (XEP-0045);
+	// empty: the server offers none and the policy leaves group chats out.
+	GroupChat string
 	// Retention holds the deletion periods the policy states.
 	Retention Retention
 	// IPAnonymisation describes how connection logs shorten IP addresses.
@@ -69,6 +72,7 @@ type Retention struct {
 	ConnectionLogs time.Duration // connection log lines
 	Offline        time.Duration // undelivered offline messages
 	Backups        time.Duration // the operator's backups; 0: none named
+	GroupArchive   time.Duration // messages of group chats whose owner switched archiving on
 }
 
 // DefaultConfig returns the configuration the privacy policy was written
@@ -85,6 +89,7 @@ func DefaultConfig() Config {
 			WebErrors:      30 * 24 * time.Hour,
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * 24 * time.Hour,
+			GroupArchive:   30 * 24 * time.Hour,
 		},
 		IPAnonymisation:  "IPv4 /24, IPv6 /48",
 		PortC2S:          5222,

@@ -73,6 +73,8 @@ func New(cfg Config, d Deps) (*Web, error) {
 		ConnectionLogs:  cfg.Retention.ConnectionLogs,
 		Offline:         cfg.Retention.Offline,
 		Backups:         cfg.Retention.Backups,
+		GroupChat:       cfg.GroupChat,
+		GroupArchive:    cfg.Retention.GroupArchive,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
 	}

@@ -529,6 +529,14 @@ func TestTemplateFill(t *testing.T) {
 		{"contacts", func(c *web.Config) { c.ContactAbuse = nil }, "/en/imprint",
 			[]string{`<a href="mailto:admin@xmpp.test">admin@xmpp.test</a>`, `<a href="xmpp:admin@xmpp.test">admin@xmpp.test (XMPP)</a>`},
 			[]string{"abuse@"}},
+		{"group chats en", func(c *web.Config) {
+			c.GroupChat = "conference.xmpp.test"
+			c.Retention.GroupArchive = 14 * 24 * time.Hour
+		}, "/en/privacy",
+			[]string{"Group chats", "conference.xmpp.test", "Messages are not archived unless the room", "kept for 14 days", "<strong>in memory only</strong>"}, nil},
+		{"group chats de", func(c *web.Config) { c.GroupChat = "conference.xmpp.test" }, "/de/privacy",
+			[]string{"Gruppenchats", "30 Tage lang auf", "nur im Arbeitsspeicher"}, nil},
+		{"no group chats", func(*web.Config) {}, "/en/privacy", nil, []string{"Group chats"}},
 		{"ports", func(c *web.Config) { c.PortC2S = 15222; c.PortC2STLS = 15223 }, "/en/",
 			[]string{"<code>15222</code>", "<code>15223</code>"}, nil},
 	}

@@ -22,6 +22,7 @@ import (
 	"chatbx/retention"
 	"chatbx/server/c2s"
 	"chatbx/server/mam"
+	"chatbx/server/muc"
 	"chatbx/server/pep"
 	"chatbx/server/register"
 	"chatbx/server/upload"
@@ -54,6 +55,7 @@ type Config struct {
 	Archive   Archive   `key:"archive"`
 	Accounts  Accounts  `key:"accounts"`
 	Metrics   Metrics   `key:"metrics"`
+	MUC       MUC       `key:"muc"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -164,6 +166,24 @@ type Accounts struct {
 	UserInvites     int           `key:"user_invites" check:"nonneg" doc:"Invitations each user may create per week on the account pages (/account/invites), each good for one registration within 7 days, with the same invite page and QR code as 'chatbx invite create'; 0 switches user invites off. The quota is counted in the store transaction that creates the invite; a user's invites are exported with the account and deleted with it."`
 }
 
+// MUC configures group chat (XEP-0045, package server/muc).
+type MUC struct {
+	Enabled         bool          `key:"enabled" doc:"Serve group chats (XEP-0045) at muc.domain. The domain needs a DNS record pointing at this server and is added to the certificate."`
+	Domain          string        `key:"domain" check:"domain" def:"conference.<domain>" doc:"Domain of the group chat service; rooms are room@<this domain>. Listed in the server's disco#items."`
+	Create          string        `key:"create" enum:"users|admins" doc:"Who may create rooms: users (every account of this server) or admins (only the addresses in muc.admins)."`
+	Admins          []string      `key:"admins" doc:"Bare JIDs (alice@example.org) that may create rooms when muc.create = admins and that are owners of every room."`
+	MaxRoomsPerUser int           `key:"max_rooms_per_user" doc:"Most rooms one account may own. Creating one more is refused with resource-constraint."`
+	MaxOccupants    int           `key:"max_occupants" doc:"Most occupants of one room (an owner may set a lower maximum). A join beyond it is refused with service-unavailable."`
+	HistoryMax      int           `key:"history_max" doc:"Most messages one room keeps for the join history. The history is held in memory only and lost on restart; an owner may set fewer."`
+	HistoryDefault  int           `key:"history_default" check:"nonneg" doc:"Messages in the join history of a new room (at most muc.history_max). 0: new rooms keep no history."`
+	MessageRate     int           `key:"message_rate" doc:"Messages per second one occupant may send on average (groupchat, private messages, invitations); faster ones are refused with resource-constraint."`
+	MessageBurst    int           `key:"message_burst" doc:"Messages one occupant may send at once before muc.message_rate applies."`
+	ArchiveMaxAge   time.Duration `key:"archive_max_age" doc:"Messages of rooms whose owner switched on archiving (muc#roomconfig_enablearchiving, off by default) are deleted after this long. Rooms without archiving keep no message on disk."`
+	ArchiveBytes    int           `key:"archive_bytes" kind:"size" doc:"Most bytes one room's archive may take; the oldest messages are deleted to make room."`
+	StateBytes      int           `key:"state_bytes" kind:"size" doc:"Most bytes of stored state (configuration, affiliations, registered nicks, subject) of one persistent room; a change beyond it is refused with resource-constraint."`
+	MaxAffiliations int           `key:"max_affiliations" doc:"Most affiliations (owners, admins, members, banned addresses) of one room."`
+}
+
 // StoreLimits maps the per-user storage caps to the store's Limits; a 0
 // in the configuration switches a cap off.
 func (c *Config) StoreLimits() store.Limits {
@@ -209,7 +229,22 @@ func DefaultConfig() Config {
 	regDef := register.DefaultConfig("")
 	guardDef := guard.DefaultConfig()
 	limits := store.DefaultLimits()
+	mucDef := muc.DefaultConfig()
 	return Config{
+		MUC: MUC{
+			Enabled:         true,
+			Create:          mucDef.Create,
+			MaxRoomsPerUser: mucDef.MaxRoomsPerUser,
+			MaxOccupants:    mucDef.MaxOccupants,
+			HistoryMax:      mucDef.MaxHistory,
+			HistoryDefault:  mucDef.HistoryDefault,
+			MessageRate:     int(mucDef.MessageRate),
+			MessageBurst:    mucDef.MessageBurst,
+			ArchiveMaxAge:   mucDef.ArchiveMaxAge,
+			ArchiveBytes:    int(mucDef.ArchiveBytes),
+			StateBytes:      mucDef.StateBytes,
+			MaxAffiliations: mucDef.MaxAffiliations,
+		},
 		DataDir: defaultDataDir,
 		C2S: C2S{
 			Listen:             c2sDef.Listen,
@@ -850,6 +885,9 @@ func (c *Config) derive() error {
 	}
 	if c.ServiceName == "" {
 		c.ServiceName = c.Domain
+	}
+	if c.MUC.Domain == "" && c.Domain != "" {
+		c.MUC.Domain = muc.DefaultDomain(c.Domain)
 	}
 	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
 		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {

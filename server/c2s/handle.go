@@ -665,10 +665,13 @@ func (s *Server) unbind(ss *Session) {
 	if !s.router.Unbind(ss) {
 		return
 	}
+	u := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", ss.full)
 	if ss.available.Load() {
-		u := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", ss.full)
 		s.broadcastPresence(context.Background(), ss, u)
 	}
+	// Rooms and others that got directed presence learn the session is
+	// gone (RFC 6121 §4.6.3; XEP-0045 occupants leave).
+	s.directedUnavailable(context.Background(), ss, u)
 }
 
 var _ = time.Second

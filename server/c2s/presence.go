@@ -77,8 +77,26 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 	ss.available.Store(false)
 	ss.presence.Store(nil)
 	s.broadcastPresence(ctx, ss, el)
+	s.directedUnavailable(ctx, ss, el)
+}
+
+// directedUnavailable sends unavailable presence to every JID that got
+// directed presence from ss (RFC 6121 §4.6.3), local services such as
+// group chat rooms included, and forgets them.
+func (s *Server) directedUnavailable(ctx context.Context, ss *Session, el *wire.Element) {
 	for j := range ss.directed {
-		s.deliverPresence(ctx, el, j)
+		a, err := parseAddr(j)
+		if err != nil {
+			continue
+		}
+		c := el.Copy()
+		c.Set("from", ss.full)
+		c.Set("to", j)
+		if s.domains.IsHost(a.domain) {
+			s.deliverPresence(ctx, c, j)
+		} else if _, h := s.domains.Lookup(a.domain); h != nil {
+			h.Handle(ctx, c, s.Deliver)
+		}
 	}
 	ss.directed = nil
 }
@@ -187,10 +205,6 @@ func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
 // directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
 // it, so the target learns when the session goes offline.
 func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
-	if !s.domains.IsHost(to.domain) {
-		s.elsewhere(ctx, ss, el, to)
-		return
-	}
 	j := to.String()
 	if el.Get("type") == "" {
 		if ss.directed == nil {
@@ -201,6 +215,12 @@ func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Ele
 		}
 	} else {
 		delete(ss.directed, j)
+	}
+	if !s.domains.IsHost(to.domain) {
+		// A local service (a group chat room) or a remote domain: it
+		// learns when the session ends, too (directedUnavailable).
+		s.elsewhere(ctx, ss, el, to)
+		return
 	}
 	s.deliverPresence(ctx, el, j)
 }

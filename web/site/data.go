@@ -21,6 +21,7 @@ type pageData struct {
 	Anonymisation string
 	Retention     retention
 	Ports         ports
+	GroupChat     string // the group chat service's domain; empty: none
 }
 
 type accountURLs struct {
@@ -30,7 +31,8 @@ type accountURLs struct {
 type retention struct {
 	Uploads, WebErrors, ConnectionLogs, Offline string
 	// Backups is "" when the operator names no backups.
-	Backups string
+	Backups      string
+	GroupArchive string
 }
 
 type ports struct {
@@ -71,8 +73,10 @@ func newPageData(f Facts, lang string) pageData {
 			ConnectionLogs: Duration(f.ConnectionLogs, lang),
 			Offline:        Duration(f.Offline, lang),
 			Backups:        backupWords(f.Backups, lang),
+			GroupArchive:   Duration(f.GroupArchive, lang),
 		},
-		Ports: ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		GroupChat: f.GroupChat,
+		Ports:     ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
 	}
 }
 

@@ -52,6 +52,8 @@ type Facts struct {
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
 	Backups         time.Duration // 0: the operator names no backups
+	GroupChat       string        // group chat service domain; empty: none
+	GroupArchive    time.Duration // archive period of group chats with archiving on
 	PortC2S         int           // STARTTLS
 	PortC2STLS      int           // direct TLS
 }
