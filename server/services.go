@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"chatbx/server/blocking"
@@ -12,8 +13,11 @@ import (
 	"chatbx/server/pep"
 	"chatbx/server/ping"
 	"chatbx/server/private"
+	"chatbx/server/push"
+	"chatbx/server/router"
 	"chatbx/server/vcard"
 	"chatbx/server/version"
+	"chatbx/server/wire"
 )
 
 // service is the shape of the IQ services (package mux's Service).
@@ -26,6 +30,7 @@ type services struct {
 	d     Deps
 	block *blocking.Blocking
 	pep   *pep.PEP
+	push  *push.Push
 	list  []service
 	mux   *mux.Registry
 	c2s   *c2s.Server // set by register; the blocking hook needs it
@@ -65,6 +70,12 @@ func newServices(cfg Config, d Deps) *services {
 	pcfg.Log = d.Log.With().Str("component", "pep").Logger()
 	v.pep = pep.New(d.DB, pcfg)
 	v.pep.Register(v.mux)
+	// Push notifications (XEP-0357).
+	pucfg := cfg.Push
+	pucfg.Domain = cfg.Domain
+	pucfg.Log = d.Log.With().Str("component", "push").Logger()
+	v.push = push.New(d.DB, pucfg)
+	v.mux.AddService(v.push)
 	return v
 }
 
@@ -73,7 +84,10 @@ func newServices(cfg Config, d Deps) *services {
 // disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
-	c.SetHooks(v.pep.Attach(c, v.blocked))
+	hooks := v.pep.Attach(c, v.blocked)
+	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
+	c.SetHooks(hooks)
+	v.push.Attach(v.route)
 	dc := v.mux.Disco(disco.Config{
 		Name:            "chatbx",
 		Contact:         disco.Contact{Admin: v.cfg.ContactAdmin, Abuse: v.cfg.ContactAbuse},
@@ -99,4 +113,28 @@ func (v *services) blocked(ctx context.Context, user, jid string) bool {
 }
 
 // forget drops cached per-user state (after account deletion).
-func (v *services) forget(user string) { v.block.Forget(user) }
+func (v *services) forget(user string) {
+	v.block.Forget(user)
+	v.push.Forget(user)
+}
+
+// route sends a stanza the server originates to any address through the
+// domain table: the host's sessions, a local service, or the remote side
+// (server-to-server, when main sets it). It never blocks.
+func (v *services) route(el *wire.Element) {
+	to := el.Get("to")
+	dom := to
+	if i := strings.IndexByte(dom, '@'); i >= 0 {
+		dom = dom[i+1:]
+	}
+	if i := strings.IndexByte(dom, '/'); i >= 0 {
+		dom = dom[:i]
+	}
+	if v.d.Domains == nil || v.d.Domains.IsHost(dom) {
+		v.c2s.Deliver(el)
+		return
+	}
+	if kind, h := v.d.Domains.Lookup(dom); h != nil && kind != router.Host {
+		h.Handle(context.Background(), el, v.c2s.Deliver)
+	}
+}

@@ -73,6 +73,8 @@ func New(cfg Config, d Deps) (*Web, error) {
 		Offline:         cfg.Retention.Offline,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
+		PushSender:      cfg.PushSender,
+		PushBody:        cfg.PushBody,
 	}, cfg.ContentDir)
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

@@ -19,8 +19,10 @@ import (
 	"chatbx/internal/guard"
 	"chatbx/retention"
 	"chatbx/server/c2s"
+	"chatbx/server/extdisco"
 	"chatbx/server/mam"
 	"chatbx/server/pep"
+	"chatbx/server/push"
 	"chatbx/server/register"
 	"chatbx/server/upload"
 	"chatbx/server/vcard"
@@ -51,6 +53,8 @@ type Config struct {
 	Log       Log       `key:"log"`
 	Archive   Archive   `key:"archive"`
 	Accounts  Accounts  `key:"accounts"`
+	Push      Push      `key:"push"`
+	ExtDisco  ExtDisco  `key:"extdisco"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -134,6 +138,23 @@ type Retention struct {
 	Sweep          time.Duration `key:"sweep" doc:"How often expired invites and leftovers of interrupted account deletions are swept, and how often the database's free pages are overwritten so that deleted data is unreadable in the file."`
 }
 
+// Push configures push notifications to phones (XEP-0357).
+type Push struct {
+	IncludeSender    bool          `key:"include_sender" doc:"Put the sender's address (last-message-sender) into push notifications. Off: the app's push service (usually run by the app's vendor, and relayed through Google or Apple) learns only that messages wait, not from whom. The privacy page says which is on."`
+	IncludeBody      bool          `key:"include_body" doc:"Put the text of the newest message (last-message-body) into push notifications. Off: the app's push service never sees message text. The privacy page says which is on."`
+	MaxRegistrations int           `key:"max_registrations" check:"nonneg" doc:"Most push registrations (devices times app servers) one account may keep; a further one is refused with policy-violation. 0 switches the cap off."`
+	MaxErrors        int           `key:"max_errors" doc:"A registration whose app server answers this many notifications in a row with an error or not at all (push.timeout) is removed."`
+	MinInterval      time.Duration `key:"min_interval" doc:"Least time between two notifications for one registration; messages arriving in between are counted in one notification at its end."`
+	Timeout          time.Duration `key:"timeout" doc:"Time an app server has to answer a notification before it counts as an error."`
+}
+
+// ExtDisco lists STUN and TURN servers for calls (XEP-0215).
+type ExtDisco struct {
+	Services []string      `key:"services" check:"extdisco" doc:"STUN and TURN servers announced to clients for audio and video calls, as URIs: stun:host[:port], stuns:..., turn:host[:port]?transport=udp|tcp, turns:.... Empty: the service is not offered."`
+	Secret   string        `key:"turn_secret" doc:"Shared secret of the TURN server's REST API (coturn: static-auth-secret). With it, every request gets fresh credentials for the turn: and turns: entries, valid for extdisco.credential_ttl; nothing is stored. Empty: TURN entries are listed without credentials."`
+	TTL      time.Duration `key:"credential_ttl" doc:"How long generated TURN credentials stay valid. A call that lasts longer may lose its relay when the credentials expire."`
+}
+
 // Log configures logging.
 type Log struct {
 	Stderr bool   `key:"stderr" def:"false (true with --dev)" doc:"Also write log lines to standard error. Retention cannot delete lines that a journal or container runtime keeps, so 'chatbx check' warns when this is on outside --dev."`
@@ -198,6 +219,7 @@ func DefaultConfig() Config {
 	mamDef := mam.DefaultConfig()
 	regDef := register.DefaultConfig("")
 	guardDef := guard.DefaultConfig()
+	pushDef := push.DefaultConfig()
 	limits := store.DefaultLimits()
 	return Config{
 		DataDir: defaultDataDir,
@@ -260,6 +282,13 @@ func DefaultConfig() Config {
 			LoginFailures:   guardDef.NetworkFree,
 			LoginMaxBackoff: guardDef.MaxBackoff,
 		},
+		Push: Push{
+			MaxRegistrations: pushDef.MaxRegistrations,
+			MaxErrors:        pushDef.MaxErrors,
+			MinInterval:      pushDef.MinInterval,
+			Timeout:          pushDef.Timeout,
+		},
+		ExtDisco: ExtDisco{TTL: extdisco.DefaultConfig().TTL},
 	}
 }
 
@@ -598,6 +627,8 @@ func (k Key) check(v any) error {
 			err = checkDomain(s)
 		case "uri":
 			err = checkURI(s)
+		case "extdisco":
+			_, err = extdisco.ParseService(s)
 		case "url":
 			err = checkURL(s)
 		case "nonempty":
@@ -1039,6 +1070,22 @@ func formatSize(n int) string {
 		return strconv.Quote(strconv.Itoa(n>>10) + "KiB")
 	}
 	return strconv.Itoa(n)
+}
+
+// PushConfig maps the push section; a 0 for max_registrations switches
+// the cap off (push.Config takes a negative value for that).
+func (c *Config) PushConfig() push.Config {
+	n := c.Push.MaxRegistrations
+	if n == 0 {
+		n = -1
+	}
+	return push.Config{IncludeSender: c.Push.IncludeSender, IncludeBody: c.Push.IncludeBody,
+		MaxRegistrations: n, MaxErrors: c.Push.MaxErrors, MinInterval: c.Push.MinInterval, Timeout: c.Push.Timeout}
+}
+
+// ExtDiscoConfig maps the extdisco section.
+func (c *Config) ExtDiscoConfig() extdisco.Config {
+	return extdisco.Config{Services: c.ExtDisco.Services, Secret: c.ExtDisco.Secret, TTL: c.ExtDisco.TTL}
 }
 
 // PEPConfig maps the PEP caps; a 0 in the configuration switches a cap

@@ -21,6 +21,8 @@ type pageData struct {
 	Anonymisation string
 	Retention     retention
 	Ports         ports
+	// PushSender, PushBody: push notifications carry the sender, the text.
+	PushSender, PushBody bool
 }
 
 type accountURLs struct {
@@ -69,7 +71,9 @@ func newPageData(f Facts, lang string) pageData {
 			ConnectionLogs: Duration(f.ConnectionLogs, lang),
 			Offline:        Duration(f.Offline, lang),
 		},
-		Ports: ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		Ports:      ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		PushSender: f.PushSender,
+		PushBody:   f.PushBody,
 	}
 }
 

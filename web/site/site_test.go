@@ -130,3 +130,37 @@ func FuzzContentPath(f *testing.F) {
 		}
 	})
 }
+
+// TestPrivacyPush: the privacy page names push registrations and says
+// what a notification carries, following push.include_sender and
+// push.include_body.
+func TestPrivacyPush(t *testing.T) {
+	for _, tc := range []struct {
+		sender, body bool
+		want         map[string]string
+	}{
+		{false, false, map[string]string{"en": "not who wrote or what", "de": "nicht wer schrieb und was"}},
+		{true, false, map[string]string{"en": "also who wrote the newest message, not what", "de": "wer die neueste Nachricht schrieb, nicht aber was"}},
+		{false, true, map[string]string{"en": "also the text of the newest message, not who wrote it", "de": "auch den Text der neuesten Nachricht, nicht aber wer schrieb"}},
+		{true, true, map[string]string{"en": "also who wrote and the text of the newest message", "de": "auch, wer schrieb, und den Text"}},
+	} {
+		s, err := New(Facts{ServiceName: "S", Domain: "d.test", ArchiveDefault: "never", AccountURL: "https://d.test/account",
+			Uploads: time.Hour, WebErrors: time.Hour, ConnectionLogs: time.Hour, Offline: time.Hour,
+			PushSender: tc.sender, PushBody: tc.body}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lang, want := range tc.want {
+			out, err := s.Page(lang, "privacy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{want, "XEP-0357"} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("sender=%v body=%v: %s privacy page lacks %q", tc.sender, tc.body, lang, w)
+				}
+			}
+		}
+		s.Close()
+	}
+}
