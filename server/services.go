@@ -53,8 +53,10 @@ func newServices(cfg Config, d Deps) *services {
 		ping.New(),
 		version.New(cfg.Version),
 		last.New(now(), now),
-		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger()}),
-		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger()}),
+		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger(),
+			Changed: func(ctx context.Context, user string, card *wire.Element) { v.pep.VCardChanged(ctx, user, card) }}),
+		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger(),
+			Changed: func(ctx context.Context, user string, frag *wire.Element) { v.pep.PrivateChanged(ctx, user, frag) }}),
 		v.block,
 	}
 	v.list = append(v.list, cfg.Extra...)
@@ -68,7 +70,10 @@ func newServices(cfg Config, d Deps) *services {
 	pcfg := cfg.PEP
 	pcfg.Domain = cfg.Domain
 	pcfg.Log = d.Log.With().Str("component", "pep").Logger()
+	pcfg.VCardMaxBytes = cfg.VCardMaxBytes
 	v.pep = pep.New(d.DB, pcfg)
+	// Avatars (XEP-0398) and bookmarks (XEP-0402 #compat, XEP-0411).
+	v.pep.Convert(d.DB)
 	v.pep.Register(v.mux)
 	// Push notifications (XEP-0357).
 	pucfg := cfg.Push
@@ -86,6 +91,7 @@ func (v *services) register(c *c2s.Server) {
 	v.c2s = c
 	hooks := v.pep.Attach(c, v.blocked)
 	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
+	hooks.PresenceStanza = v.pep.PresenceStanza
 	c.SetHooks(hooks)
 	v.push.Attach(v.route)
 	dc := v.mux.Disco(disco.Config{
@@ -116,6 +122,7 @@ func (v *services) blocked(ctx context.Context, user, jid string) bool {
 func (v *services) forget(user string) {
 	v.block.Forget(user)
 	v.push.Forget(user)
+	v.pep.Forget(user)
 }
 
 // route sends a stanza the server originates to any address through the
