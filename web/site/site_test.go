@@ -139,10 +139,10 @@ func TestPrivacyPush(t *testing.T) {
 		sender, body bool
 		want         map[string]string
 	}{
-		{false, false, map[string]string{"en": "not who wrote or what", "de": "nicht wer schrieb und was"}},
-		{true, false, map[string]string{"en": "also who wrote the newest message, not what", "de": "wer die neueste Nachricht schrieb, nicht aber was"}},
-		{false, true, map[string]string{"en": "also the text of the newest message, not who wrote it", "de": "auch den Text der neuesten Nachricht, nicht aber wer schrieb"}},
-		{true, true, map[string]string{"en": "also who wrote and the text of the newest message", "de": "auch, wer schrieb, und den Text"}},
+		{false, false, map[string]string{"en": "messages only, not who wrote or what", "de": "sonst nichts: nicht wer schrieb und nicht was"}},
+		{true, false, map[string]string{"en": "and who wrote the newest one, not what", "de": "und wer die neueste schrieb, nicht aber was"}},
+		{false, true, map[string]string{"en": "and the text of the newest one, not who wrote it", "de": "und den Text der neuesten, nicht aber wer schrieb"}},
+		{true, true, map[string]string{"en": ", who wrote the newest one and its text", "de": ", wer die neueste schrieb und ihren Text"}},
 	} {
 		s, err := New(Facts{ServiceName: "S", Domain: "d.test", ArchiveDefault: "never", AccountURL: "https://d.test/account",
 			Uploads: time.Hour, WebErrors: time.Hour, ConnectionLogs: time.Hour, Offline: time.Hour,
