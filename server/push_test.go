@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatbx/server"
 	"chatbx/server/push"
+	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 )
@@ -253,4 +255,67 @@ func TestPushLimitsAndBadInput(t *testing.T) {
 	if regs, _ := e.db.PushRegistrations(context.Background(), "alice"); len(regs) != 0 {
 		t.Errorf("after disable all: %v", regs)
 	}
+}
+
+// The app server is a local service with its own domain (the domain
+// table's Service kind, as a component would be): notifications reach
+// it through the domain table and its answers come back through
+// c2s.Server.Deliver. An app server that answers with errors is disabled.
+func TestPushServiceDomain(t *testing.T) {
+	domains := router.NewDomains(domain)
+	got := make(chan *wire.Element, 16)
+	var fail atomic.Bool
+	app := router.HandlerFunc(func(ctx context.Context, el *wire.Element, send func(*wire.Element)) {
+		got <- el
+		if el.Local != "iq" {
+			return
+		}
+		r := wire.New(wire.NSClient, "iq", "type", "result", "id", el.Get("id"), "from", el.Get("to"), "to", el.Get("from"))
+		if fail.Load() {
+			r.Set("type", "error")
+			r.Add(wire.New(wire.NSClient, "error", "type", "cancel").Add(wire.New("urn:ietf:params:xml:ns:xmpp-stanzas", "item-not-found")))
+		}
+		send(r)
+	})
+	if err := domains.AddService("push."+domain, app); err != nil {
+		t.Fatal(err)
+	}
+	e := startWith(t, nil, func(c *server.Config, d *server.Deps) {
+		d.Domains = domains
+		// No timeouts within the test: only answers count.
+		c.Push = push.Config{MinInterval: time.Nanosecond, MaxErrors: 2, Timeout: time.Hour}
+	})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	b := e.login(t, "bob")
+	a := e.login(t, "alice")
+	mustResult(t, a.IQ(enablePush("e1", "push."+domain, "svc-node", "s")))
+	a.Close()
+	waitFor(t, func() bool { return e.srv.Online() == 1 })
+
+	next := func() *wire.Element {
+		t.Helper()
+		select {
+		case el := <-got:
+			return el
+		case <-time.After(xmpptest.Wait):
+			t.Fatal("no notification at the service")
+			return nil
+		}
+	}
+	offlineMessage(t, b, "one")
+	n := next()
+	if !isPush("svc-node")(n) || n.Get("from") != "alice@"+domain || strings.Contains(xmpptest.String(n), "one") {
+		t.Fatalf("service got %s", xmpptest.String(n))
+	}
+	// The result was taken: the registration is still there and error-free.
+	fail.Store(true)
+	for range 2 {
+		offlineMessage(t, b, "again")
+		next()
+	}
+	waitFor(t, func() bool {
+		regs, _ := e.db.PushRegistrations(context.Background(), "alice")
+		return len(regs) == 0
+	})
 }
