@@ -610,7 +610,7 @@ func (k Key) check(v any) error {
 	}
 	switch x := v.(type) {
 	case int:
-		if x <= 0 {
+		if x < 0 || (x == 0 && k.Check != "nonneg") {
 			return fmt.Errorf("must be greater than 0, got %d", x)
 		}
 	case time.Duration:
