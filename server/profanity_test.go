@@ -110,7 +110,8 @@ func (p *profanity) await(what, re string) string {
 // TestProfanityOMEMO: two Profanity 0.13 clients log in, subscribe to
 // each other, generate OMEMO keys, trust each other and exchange OMEMO
 // messages; every message that crosses the server is encrypted and
-// carries no plaintext.
+// carries no plaintext. A bookmark Profanity stores the XEP-0048 way
+// becomes a XEP-0402 bookmark.
 func TestProfanityOMEMO(t *testing.T) {
 	prof := xmpptest.RequireCommand(t, "profanity")
 	tmux := xmpptest.RequireCommand(t, "tmux")
@@ -189,6 +190,16 @@ func TestProfanityOMEMO(t *testing.T) {
 	b.send(secret + " from bob")
 	b.await("sent", `~ me: `+secret+` from bob`)
 	a.await("received", `~ bob@`+regexp.QuoteMeta(domain)+`/prof: `+secret+` from bob`)
+
+	// A XEP-0048 bookmark from Profanity (private XML storage) shows up
+	// as a XEP-0402 bookmark (the #compat conversion).
+	a.send("/win 1") // the console, where command output goes
+	a.send("/bookmark add room@conference." + domain + " nick alice-nick")
+	a.await("bookmark", `(?i)bookmark added`)
+	waitFor(t, func() bool {
+		_, items, _ := e.db.PEPItems(context.Background(), "alice", "urn:xmpp:bookmarks:1", nil, 0)
+		return len(items) == 1 && items[0].ID == "room@conference."+domain && strings.Contains(string(items[0].Payload), "alice-nick")
+	})
 
 	// What crossed the server: encrypted, and never the plaintext.
 	mu.Lock()
