@@ -363,6 +363,8 @@ func (p *Push) notify(k regKey, options []byte) {
 		if st.body != "" {
 			form.Add(field("last-message-body", st.body))
 		}
+		// Privacy: the text is not kept once it left.
+		st.sender, st.body = "", ""
 	}
 	send := p.send
 	if send == nil || len(p.pending) >= p.cfg.MaxPending || p.closed {
