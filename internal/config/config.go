@@ -151,7 +151,7 @@ type Push struct {
 // ExtDisco lists STUN and TURN servers for calls (XEP-0215).
 type ExtDisco struct {
 	Services []string      `key:"services" check:"extdisco" doc:"STUN and TURN servers announced to clients for audio and video calls, as URIs: stun:host[:port], stuns:..., turn:host[:port]?transport=udp|tcp, turns:.... Empty: the service is not offered."`
-	Secret   string        `key:"turn_secret" doc:"Shared secret of the TURN server's REST API (coturn: static-auth-secret). With it, every request gets fresh credentials for the turn: and turns: entries, valid for extdisco.credential_ttl; nothing is stored. Empty: TURN entries are listed without credentials."`
+	Secret   string        `key:"turn_secret" secret:"true" doc:"Shared secret of the TURN server's REST API (coturn: static-auth-secret). With it, every request gets fresh credentials for the turn: and turns: entries, valid for extdisco.credential_ttl; nothing is stored. Empty: TURN entries are listed without credentials."`
 	TTL      time.Duration `key:"credential_ttl" doc:"How long generated TURN credentials stay valid. A call that lasts longer may lose its relay when the credentials expire."`
 }
 
@@ -342,6 +342,7 @@ type Key struct {
 	DefaultDoc string   // shown instead of the default value when it is derived
 	Enum       []string // allowed values (each element for lists)
 	Check      string   // extra check: addr, domain, uri, url, nonempty, nonneg
+	Secret     bool     // Format shows whether it is set, never the value
 	index      []int    // field index path in Config
 }
 
@@ -399,6 +400,7 @@ func mustConfigKeys() []Key {
 				Doc:        f.Tag.Get("doc"),
 				DefaultDoc: f.Tag.Get("def"),
 				Check:      f.Tag.Get("check"),
+				Secret:     f.Tag.Get("secret") == "true",
 				index:      idx,
 			}
 			if e := f.Tag.Get("enum"); e != "" {
@@ -919,6 +921,9 @@ func (k Key) Format(c *Config) string {
 	v := k.field(c).Interface()
 	switch x := v.(type) {
 	case string:
+		if k.Secret && x != "" {
+			return "(set, not shown)"
+		}
 		return strconv.Quote(x)
 	case []string:
 		q := make([]string, len(x))

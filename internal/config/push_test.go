@@ -44,3 +44,16 @@ func TestNonnegIntegers(t *testing.T) {
 		}
 	}
 }
+
+// The TURN secret is never printed (chatbx check prints every key).
+func TestSecretNotShown(t *testing.T) {
+	c, err := Load(Sources{Dev: true, Environ: []string{"CHATBX_EXTDISCO_TURN_SECRET=hunter2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys() {
+		if strings.Contains(k.Format(&c), "hunter2") {
+			t.Errorf("%s shows the secret", k.Name)
+		}
+	}
+}
