@@ -478,6 +478,9 @@ func checkWarnings(c *Config) []string {
 	if c.Accounts.Registration == "open" {
 		warns = append(warns, "accounts.registration is open: anyone can create accounts (throttled per IP)")
 	}
+	if c.Push.IncludeSender || c.Push.IncludeBody {
+		warns = append(warns, "push.include_sender or push.include_body is on: push notifications carry who wrote or what to the apps' push services (and on to Google or Apple); the privacy page says so")
+	}
 	if c.TLS.ACME && c.TLS.ACMEEmail == "" && !c.Dev() {
 		warns = append(warns, "tls.acme_email is empty: the certificate authority cannot warn you about expiring certificates")
 	}

@@ -833,6 +833,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
+		PushSender:      cfg.Push.IncludeSender,
+		PushBody:        cfg.Push.IncludeBody,
 
 		HeaderTimeout:    cfg.Web.HeaderTimeout,
 		BodyTimeout:      cfg.Web.BodyTimeout,
@@ -891,6 +893,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		OfflineMax:         cfg.C2S.OfflineMax,
 		VCardMaxBytes:      cfg.C2S.VCardBytes,
 		PEP:                cfg.PEPConfig(),
+		Push:               cfg.PushConfig(),
+		ExtDisco:           cfg.ExtDiscoConfig(),
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		AuthFailBurst:      cfg.C2S.AuthBurst,

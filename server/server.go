@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -11,8 +13,10 @@ import (
 	"chatbx/internal/metrics"
 	"chatbx/server/c2s"
 	"chatbx/server/disco"
+	"chatbx/server/extdisco"
 	"chatbx/server/mux"
 	"chatbx/server/pep"
+	"chatbx/server/push"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -56,6 +60,12 @@ type Config struct {
 	// PEP holds the limits of personal eventing (XEP-0163); zero fields
 	// mean pep.DefaultConfig's.
 	PEP pep.Config
+	// Push configures push notifications (XEP-0357); zero fields mean
+	// push.DefaultConfig's.
+	Push push.Config
+	// ExtDisco lists STUN and TURN services (XEP-0215); none: the
+	// service is not offered.
+	ExtDisco extdisco.Config
 	// Extra are further IQ services (e.g. the message archive, in-band
 	// registration) registered beside the built-in ones.
 	Extra []Service
@@ -119,6 +129,14 @@ type Server struct {
 // New builds the server; nothing listens until Run.
 func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{}
+	// External services (XEP-0215): answered only when some are listed.
+	ed, err := extdisco.New(cfg.ExtDisco)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if ed.Enabled() {
+		cfg.Extra = append(slices.Clip(cfg.Extra), ed)
+	}
 	svc := newServices(cfg, d)
 	s.svc = svc
 	s.c2s = c2s.New(c2s.Config{
@@ -163,7 +181,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 }
 
 // Run serves until ctx ends and every session has closed.
-func (s *Server) Run(ctx context.Context) error { return s.c2s.Run(ctx) }
+func (s *Server) Run(ctx context.Context) error {
+	err := s.c2s.Run(ctx)
+	s.svc.push.Close() // no notification is scheduled after shutdown
+	return err
+}
 
 // Ready is closed when the listeners accept connections.
 func (s *Server) Ready() <-chan struct{} { return s.c2s.Ready() }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"chatbx/server/blocking"
@@ -12,8 +13,11 @@ import (
 	"chatbx/server/pep"
 	"chatbx/server/ping"
 	"chatbx/server/private"
+	"chatbx/server/push"
+	"chatbx/server/router"
 	"chatbx/server/vcard"
 	"chatbx/server/version"
+	"chatbx/server/wire"
 )
 
 // service is the shape of the IQ services (package mux's Service).
@@ -26,6 +30,7 @@ type services struct {
 	d     Deps
 	block *blocking.Blocking
 	pep   *pep.PEP
+	push  *push.Push
 	list  []service
 	mux   *mux.Registry
 	c2s   *c2s.Server // set by register; the blocking hook needs it
@@ -48,8 +53,10 @@ func newServices(cfg Config, d Deps) *services {
 		ping.New(),
 		version.New(cfg.Version),
 		last.New(now(), now),
-		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger()}),
-		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger()}),
+		vcard.New(d.DB, vcard.Config{MaxBytes: cfg.VCardMaxBytes, Log: d.Log.With().Str("component", "vcard").Logger(),
+			Changed: func(ctx context.Context, user string, card *wire.Element) { v.pep.VCardChanged(ctx, user, card) }}),
+		private.New(d.DB, private.Config{Log: d.Log.With().Str("component", "private").Logger(),
+			Changed: func(ctx context.Context, user string, frag *wire.Element) { v.pep.PrivateChanged(ctx, user, frag) }}),
 		v.block,
 	}
 	v.list = append(v.list, cfg.Extra...)
@@ -63,8 +70,17 @@ func newServices(cfg Config, d Deps) *services {
 	pcfg := cfg.PEP
 	pcfg.Domain = cfg.Domain
 	pcfg.Log = d.Log.With().Str("component", "pep").Logger()
+	pcfg.VCardMaxBytes = cfg.VCardMaxBytes
 	v.pep = pep.New(d.DB, pcfg)
+	// Avatars (XEP-0398) and bookmarks (XEP-0402 #compat, XEP-0411).
+	v.pep.Convert(d.DB)
 	v.pep.Register(v.mux)
+	// Push notifications (XEP-0357).
+	pucfg := cfg.Push
+	pucfg.Domain = cfg.Domain
+	pucfg.Log = d.Log.With().Str("component", "push").Logger()
+	v.push = push.New(d.DB, pucfg)
+	v.mux.AddService(v.push)
 	return v
 }
 
@@ -73,7 +89,11 @@ func newServices(cfg Config, d Deps) *services {
 // disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
-	c.SetHooks(v.pep.Attach(c, v.blocked))
+	hooks := v.pep.Attach(c, v.blocked)
+	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
+	hooks.PresenceStanza = v.pep.PresenceStanza
+	c.SetHooks(hooks)
+	v.push.Attach(v.route)
 	dc := v.mux.Disco(disco.Config{
 		Name:            "chatbx",
 		Contact:         disco.Contact{Admin: v.cfg.ContactAdmin, Abuse: v.cfg.ContactAbuse},
@@ -99,4 +119,29 @@ func (v *services) blocked(ctx context.Context, user, jid string) bool {
 }
 
 // forget drops cached per-user state (after account deletion).
-func (v *services) forget(user string) { v.block.Forget(user) }
+func (v *services) forget(user string) {
+	v.block.Forget(user)
+	v.push.Forget(user)
+	v.pep.Forget(user)
+}
+
+// route sends a stanza the server originates to any address through the
+// domain table: the host's sessions, a local service, or the remote side
+// (server-to-server, when main sets it). It never blocks.
+func (v *services) route(el *wire.Element) {
+	to := el.Get("to")
+	dom := to
+	if i := strings.IndexByte(dom, '@'); i >= 0 {
+		dom = dom[i+1:]
+	}
+	if i := strings.IndexByte(dom, '/'); i >= 0 {
+		dom = dom[:i]
+	}
+	if v.d.Domains == nil || v.d.Domains.IsHost(dom) {
+		v.c2s.Deliver(el)
+		return
+	}
+	if kind, h := v.d.Domains.Lookup(dom); h != nil && kind != router.Host {
+		h.Handle(context.Background(), el, v.c2s.Deliver)
+	}
+}

@@ -44,6 +44,9 @@ type Config struct {
 	Retention Retention
 	// IPAnonymisation describes how connection logs shorten IP addresses.
 	IPAnonymisation string
+	// PushSender and PushBody: push notifications carry the sender or the
+	// message text (the privacy page says so).
+	PushSender, PushBody bool
 	// PortC2S and PortC2STLS are the client ports shown on the home page
 	// (STARTTLS and direct TLS).
 	PortC2S, PortC2STLS int

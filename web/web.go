@@ -77,6 +77,8 @@ func New(cfg Config, d Deps) (*Web, error) {
 		GroupArchive:    cfg.Retention.GroupArchive,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
+		PushSender:      cfg.PushSender,
+		PushBody:        cfg.PushBody,
 	}
 	s, err := newSite(facts, cfg.ContentDir)
 	if err != nil {

@@ -1,8 +1,11 @@
 package accounts_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -231,5 +234,35 @@ func TestVerifyGuard(t *testing.T) {
 	now = now.Add(time.Minute)
 	if err := s.Verify(ctx, "alice", "secret", addr); err != nil {
 		t.Errorf("right password after the back-off: %v", err)
+	}
+}
+
+// TestExportPush: the export's account.xml names the push registrations
+// with their publish-options (XEP-0357).
+func TestExportPush(t *testing.T) {
+	s, db := newService(t, nil)
+	storetest.User(t, db, "alice")
+	ctx := context.Background()
+	opts := []byte("<x xmlns='jabber:x:data' type='submit'><field var='secret'><value>push-export-marker</value></field></x>")
+	if err := db.PutPush(ctx, "alice", store.PushRegistration{JID: "push.example.org", Node: "dev1", Options: opts}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export(ctx, "alice", &buf); err != nil {
+		t.Fatal(err)
+	}
+	z, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := z.Open("account.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	for _, want := range []string{"<chatbx:push jid='push.example.org' node='dev1'>", "push-export-marker"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("account.xml lacks %q:\n%s", want, b)
+		}
 	}
 }

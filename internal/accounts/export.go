@@ -136,8 +136,8 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 		switch f {
 		case exportXML:
 			b.WriteString("account.xml   XEP-0227 account data: password verifiers (SCRAM, not the password),\n" +
-				"              contact list, vCard, private XML storage, blocked addresses and\n" +
-				"              messages waiting for delivery.\n")
+				"              contact list, vCard, private XML storage, blocked addresses,\n" +
+				"              push registrations of your devices and messages waiting for delivery.\n")
 		case exportArchive:
 			b.WriteString("archive.json  the message archive (XEP-0313), as JSON.\n")
 		case exportUploads:
@@ -258,6 +258,11 @@ func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string, e
 		}
 		b.WriteString("</blocklist>\n")
 	}
+	if pe, ok := st.(pushExporter); ok {
+		if err := writePush(ctx, pe, user, b); err != nil {
+			return err
+		}
+	}
 	// The offline queue, a page at a time.
 	after, started := uint64(0), false
 	for {
@@ -304,6 +309,33 @@ func xmlHead(domain string) string {
 }
 
 const xmlTail = "</host>\n</server-data>\n"
+
+// pushExporter is the store's push registrations (XEP-0357).
+type pushExporter interface {
+	PushRegistrations(ctx context.Context, user string) ([]store.PushRegistration, error)
+}
+
+// writePush writes the user's push registrations into account.xml: the
+// app server, the device's node and the publish-options it gave.
+func writePush(ctx context.Context, pe pushExporter, user string, b *bufio.Writer) error {
+	regs, err := pe.PushRegistrations(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("accounts: export push: %w", err)
+	}
+	if len(regs) == 0 {
+		return nil
+	}
+	b.WriteString("<chatbx:push-registrations>\n")
+	for _, r := range regs {
+		b.WriteString("<chatbx:push jid='" + esc(r.JID) + "' node='" + esc(r.Node) + "'>")
+		if len(r.Options) > 0 {
+			writeRaw(b, r.Options)
+		}
+		b.WriteString("</chatbx:push>\n")
+	}
+	b.WriteString("</chatbx:push-registrations>\n")
+	return nil
+}
 
 // pepExporter is the store's PEP export (XEP-0163 nodes and items).
 type pepExporter interface {

@@ -21,9 +21,11 @@ import (
 	"chatbx/internal/metrics"
 	"chatbx/retention"
 	"chatbx/server/c2s"
+	"chatbx/server/extdisco"
 	"chatbx/server/mam"
 	"chatbx/server/muc"
 	"chatbx/server/pep"
+	"chatbx/server/push"
 	"chatbx/server/register"
 	"chatbx/server/upload"
 	"chatbx/server/vcard"
@@ -56,6 +58,8 @@ type Config struct {
 	Accounts  Accounts  `key:"accounts"`
 	Metrics   Metrics   `key:"metrics"`
 	MUC       MUC       `key:"muc"`
+	Push      Push      `key:"push"`
+	ExtDisco  ExtDisco  `key:"extdisco"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -138,6 +142,23 @@ type Retention struct {
 	MaintenanceMax time.Duration `key:"maintenance_max" doc:"Longest window of 'chatbx maintenance on', during which connection logs carry full IP addresses."`
 	Backups        time.Duration `key:"backups" check:"nonneg" def:"0 (no backups named)" doc:"How long the operator keeps backups ('chatbx backup'), named on the privacy page: deleted data stays in a backup until it expires, and comes back with a restore. 0 means the page names no backups."`
 	Sweep          time.Duration `key:"sweep" doc:"How often expired invites and leftovers of interrupted account deletions are swept, and how often the database's free pages are overwritten so that deleted data is unreadable in the file."`
+}
+
+// Push configures push notifications to phones (XEP-0357).
+type Push struct {
+	IncludeSender    bool          `key:"include_sender" doc:"Put the sender's address (last-message-sender) into push notifications. Off: the app's push service (usually run by the app's vendor, and relayed through Google or Apple) learns only that messages wait, not from whom. The privacy page says which is on."`
+	IncludeBody      bool          `key:"include_body" doc:"Put the text of the newest message (last-message-body) into push notifications. Off: the app's push service never sees message text. The privacy page says which is on."`
+	MaxRegistrations int           `key:"max_registrations" check:"nonneg" doc:"Most push registrations (devices times app servers) one account may keep; a further one is refused with policy-violation. 0 switches the cap off."`
+	MaxErrors        int           `key:"max_errors" doc:"A registration whose app server answers this many notifications in a row with an error or not at all (push.timeout) is removed."`
+	MinInterval      time.Duration `key:"min_interval" doc:"Least time between two notifications for one registration; messages arriving in between are counted in one notification at its end."`
+	Timeout          time.Duration `key:"timeout" doc:"Time an app server has to answer a notification before it counts as an error."`
+}
+
+// ExtDisco lists STUN and TURN servers for calls (XEP-0215).
+type ExtDisco struct {
+	Services []string      `key:"services" check:"extdisco" doc:"STUN and TURN servers announced to clients for audio and video calls, as URIs: stun:host[:port], stuns:..., turn:host[:port]?transport=udp|tcp, turns:.... Empty: the service is not offered."`
+	Secret   string        `key:"turn_secret" secret:"true" doc:"Shared secret of the TURN server's REST API (coturn: static-auth-secret). With it, every request gets fresh credentials for the turn: and turns: entries, valid for extdisco.credential_ttl; nothing is stored. Empty: TURN entries are listed without credentials."`
+	TTL      time.Duration `key:"credential_ttl" doc:"How long generated TURN credentials stay valid. A call that lasts longer may lose its relay when the credentials expire."`
 }
 
 // Log configures logging.
@@ -228,6 +249,7 @@ func DefaultConfig() Config {
 	mamDef := mam.DefaultConfig()
 	regDef := register.DefaultConfig("")
 	guardDef := guard.DefaultConfig()
+	pushDef := push.DefaultConfig()
 	limits := store.DefaultLimits()
 	mucDef := muc.DefaultConfig()
 	return Config{
@@ -307,6 +329,13 @@ func DefaultConfig() Config {
 			UserInvites:     accounts.DefaultConfig("").UserInvites,
 		},
 		Metrics: Metrics{Listen: metrics.DefaultConfig().Listen},
+		Push: Push{
+			MaxRegistrations: pushDef.MaxRegistrations,
+			MaxErrors:        pushDef.MaxErrors,
+			MinInterval:      pushDef.MinInterval,
+			Timeout:          pushDef.Timeout,
+		},
+		ExtDisco: ExtDisco{TTL: extdisco.DefaultConfig().TTL},
 	}
 }
 
@@ -360,6 +389,7 @@ type Key struct {
 	DefaultDoc string   // shown instead of the default value when it is derived
 	Enum       []string // allowed values (each element for lists)
 	Check      string   // extra check: addr, domain, uri, url, nonempty, nonneg
+	Secret     bool     // Format shows whether it is set, never the value
 	index      []int    // field index path in Config
 }
 
@@ -417,6 +447,7 @@ func mustConfigKeys() []Key {
 				Doc:        f.Tag.Get("doc"),
 				DefaultDoc: f.Tag.Get("def"),
 				Check:      f.Tag.Get("check"),
+				Secret:     f.Tag.Get("secret") == "true",
 				index:      idx,
 			}
 			if e := f.Tag.Get("enum"); e != "" {
@@ -648,6 +679,8 @@ func (k Key) check(v any) error {
 			err = checkDomain(s)
 		case "uri":
 			err = checkURI(s)
+		case "extdisco":
+			_, err = extdisco.ParseService(s)
 		case "url":
 			err = checkURL(s)
 		case "optaddr":
@@ -945,6 +978,9 @@ func (k Key) Format(c *Config) string {
 	v := k.field(c).Interface()
 	switch x := v.(type) {
 	case string:
+		if k.Secret && x != "" {
+			return "(set, not shown)"
+		}
 		return strconv.Quote(x)
 	case []string:
 		q := make([]string, len(x))
@@ -1096,6 +1132,22 @@ func formatSize(n int) string {
 		return strconv.Quote(strconv.Itoa(n>>10) + "KiB")
 	}
 	return strconv.Itoa(n)
+}
+
+// PushConfig maps the push section; a 0 for max_registrations switches
+// the cap off (push.Config takes a negative value for that).
+func (c *Config) PushConfig() push.Config {
+	n := c.Push.MaxRegistrations
+	if n == 0 {
+		n = -1
+	}
+	return push.Config{IncludeSender: c.Push.IncludeSender, IncludeBody: c.Push.IncludeBody,
+		MaxRegistrations: n, MaxErrors: c.Push.MaxErrors, MinInterval: c.Push.MinInterval, Timeout: c.Push.Timeout}
+}
+
+// ExtDiscoConfig maps the extdisco section.
+func (c *Config) ExtDiscoConfig() extdisco.Config {
+	return extdisco.Config{Services: c.ExtDisco.Services, Secret: c.ExtDisco.Secret, TTL: c.ExtDisco.TTL}
 }
 
 // PEPConfig maps the PEP caps; a 0 in the configuration switches a cap

@@ -202,6 +202,9 @@ func (s *Server) Deliver(el *wire.Element) {
 		s.deliverPresence(ctx, el, to.String())
 	case "iq":
 		if to.resource == "" {
+			if t := el.Get("type"); t == "result" || t == "error" {
+				s.answer(el) // answers to IQs sent on the account's behalf
+			}
 			return
 		}
 		if t := s.router.Session(to.local, to.resource); t != nil {
@@ -309,6 +312,7 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		_, err := s.db.PushOfflineFrom(ctx, to.local, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
+			s.offline(to.local, el)
 			// A session that became available while this message was
 			// being stored has already read the offline queue: deliver
 			// again, or the message waits for the next login.
@@ -384,6 +388,7 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
+			s.offline(user, el)
 		case errors.Is(err, store.ErrQuota):
 			// The sender learns that this message did not arrive, as for
 			// a message to a full queue.
@@ -587,6 +592,10 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 		// its behalf (RFC 6121 §8.5.2.1.3), for the services that allow it.
 		if typ == "get" {
 			s.serverIQ(ctx, ss, el, to)
+			return
+		}
+		if typ == "result" || typ == "error" {
+			s.answer(el) // answers to IQs sent on the account's behalf
 			return
 		}
 		s.bounceTo(ss, el, "cancel", "service-unavailable")

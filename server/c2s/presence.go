@@ -32,6 +32,9 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		ss.Send(s.errorFrom(el, "", "modify", "bad-request"))
 		return
 	}
+	if typ == "" {
+		el = s.presenceStanza(ss.user, el) // XEP-0398 §4: the photo hash
+	}
 	if to.domain != "" {
 		s.directedPresence(ctx, ss, el, to)
 		return

@@ -45,7 +45,10 @@ type Config struct {
 	CapsCache   int
 	CapsQueries int
 	CapsTimeout time.Duration
-	Log         zerolog.Logger
+	// VCardMaxBytes is the vCard size cap (vcard-temp) the avatar
+	// conversion keeps to (XEP-0398); zero means 64 KiB.
+	VCardMaxBytes int
+	Log           zerolog.Logger
 }
 
 // DefaultConfig returns the documented defaults (docs/configuration.md).
@@ -91,6 +94,8 @@ type PEP struct {
 	sess    Sessions
 	blocked func(ctx context.Context, user, jid string) bool
 	caps    *capsCache
+	conv    Conversions // nil: no avatar and bookmark conversions
+	hashes  photoHashes
 }
 
 // New returns the service over db.
@@ -120,6 +125,9 @@ func New(db Store, cfg Config) *PEP {
 	if cfg.CapsTimeout <= 0 {
 		cfg.CapsTimeout = def.CapsTimeout
 	}
+	if cfg.VCardMaxBytes <= 0 {
+		cfg.VCardMaxBytes = 64 << 10
+	}
 	return &PEP{db: db, cfg: cfg, caps: newCapsCache(cfg.CapsCache, cfg.CapsQueries, cfg.CapsTimeout)}
 }
 
@@ -140,7 +148,14 @@ func (p *PEP) Register(r *mux.Registry) {
 	r.IQ(NS, "pubsub", mux.Route{Handler: p.handle, Targets: mux.Server | mux.Self | mux.Others, Refuse: "forbidden"})
 	r.IQ(NSOwner, "pubsub", mux.Route{Handler: p.handleOwner, Targets: mux.Server | mux.Self, Refuse: "forbidden"})
 	r.AccountFeature(Features...)
+	if p.conv != nil {
+		r.AccountFeature(ConversionFeatures...)
+	}
 }
+
+// Convert switches on the avatar and bookmark conversions (convert.go)
+// over c; call before Register.
+func (p *PEP) Convert(c Conversions) { p.conv = c }
 
 // Attach connects the service to the sessions and the blocklist, and
 // returns the c2s hooks it needs. Call before the server runs.
@@ -326,6 +341,7 @@ func (p *PEP) publish(ctx context.Context, c iq.Context, el *wire.Element, owner
 	ev := wire.New(NSEvent, "items", "node", node).Add(
 		wire.New(NSEvent, "item", "id", id).Add(payloads[0]))
 	p.notify(ctx, owner, &n, ev)
+	p.changed(ctx, owner, node)
 	return iq.Result(el, wire.New(NS, "pubsub").Add(
 		wire.New(NS, "publish", "node", node).Add(wire.New(NS, "item", "id", id))))
 }
@@ -358,6 +374,7 @@ func (p *PEP) retract(ctx context.Context, el *wire.Element, owner string, op *w
 		}
 		p.notify(ctx, owner, &n, ev)
 	}
+	p.changed(ctx, owner, node)
 	return iq.Result(el)
 }
 
@@ -554,6 +571,7 @@ func (p *PEP) handleOwner(ctx context.Context, c iq.Context, el *wire.Element) *
 			return p.storeError(el, err)
 		}
 		p.notify(ctx, owner, &n, wire.New(NSEvent, op.Local, "node", node))
+		p.changed(ctx, owner, node)
 		return iq.Result(el)
 	case "get affiliations":
 		n, err := p.db.PEPNode(ctx, owner, node)

@@ -47,6 +47,9 @@ type Config struct {
 	// Log receives a warning (a count, never the content) when a stored
 	// fragment is not well-formed; the zero value discards.
 	Log zerolog.Logger
+	// Changed, if not nil, runs after a client stored a fragment (an
+	// empty one when deleted); the bookmarks conversion (XEP-0411) uses it.
+	Changed func(ctx context.Context, user string, frag *wire.Element)
 }
 
 // DefaultConfig returns a 64 KiB limit per fragment. The total of one
@@ -55,9 +58,10 @@ func DefaultConfig() Config { return Config{MaxBytes: 64 << 10} }
 
 // Private serves jabber:iq:private. It is safe for concurrent use.
 type Private struct {
-	db  Store
-	max int
-	log zerolog.Logger
+	db      Store
+	max     int
+	log     zerolog.Logger
+	changed func(ctx context.Context, user string, frag *wire.Element)
 }
 
 // New returns a private storage service over db. A MaxBytes of zero or less
@@ -66,7 +70,7 @@ func New(db Store, cfg Config) *Private {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultConfig().MaxBytes
 	}
-	return &Private{db: db, max: cfg.MaxBytes, log: cfg.Log}
+	return &Private{db: db, max: cfg.MaxBytes, log: cfg.Log, changed: cfg.Changed}
 }
 
 // Namespaces returns the IQ payload namespaces Handle serves.
@@ -164,6 +168,9 @@ func (p *Private) Handle(ctx context.Context, c iq.Context, el *wire.Element) *w
 	}
 	if err != nil {
 		return iq.Error(el, "wait", "internal-server-error")
+	}
+	if p.changed != nil {
+		p.changed(ctx, c.User, frag)
 	}
 	return iq.Result(el)
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// Log receives a warning (a count, never the content) when a stored
 	// vCard is not well-formed; the zero value discards.
 	Log zerolog.Logger
+	// Changed, if not nil, runs after a client set its vCard (card nil:
+	// deleted); the avatar conversion (XEP-0398) uses it.
+	Changed func(ctx context.Context, user string, card *wire.Element)
 }
 
 // DefaultConfig returns a 64 KiB limit.
@@ -52,9 +55,10 @@ func DefaultConfig() Config { return Config{MaxBytes: 64 << 10} }
 
 // VCard serves vcard-temp. It is safe for concurrent use.
 type VCard struct {
-	db  Store
-	max int
-	log zerolog.Logger
+	db      Store
+	max     int
+	log     zerolog.Logger
+	changed func(ctx context.Context, user string, card *wire.Element)
 }
 
 // New returns a vCard service over db. A MaxBytes of zero or less means the
@@ -63,7 +67,7 @@ func New(db Store, cfg Config) *VCard {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultConfig().MaxBytes
 	}
-	return &VCard{db: db, max: cfg.MaxBytes, log: cfg.Log}
+	return &VCard{db: db, max: cfg.MaxBytes, log: cfg.Log, changed: cfg.Changed}
 }
 
 // Namespaces returns the IQ payload namespaces Handle serves.
@@ -118,6 +122,13 @@ func (v *VCard) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wir
 	}
 	if err := v.db.SetVCard(ctx, user, data); err != nil {
 		return iq.Error(el, "wait", "internal-server-error")
+	}
+	if v.changed != nil {
+		var card *wire.Element
+		if data != nil {
+			card = p
+		}
+		v.changed(ctx, user, card)
 	}
 	return iq.Result(el)
 }

@@ -22,6 +22,8 @@ type pageData struct {
 	Retention     retention
 	Ports         ports
 	GroupChat     string // the group chat service's domain; empty: none
+	// PushSender, PushBody: push notifications carry the sender, the text.
+	PushSender, PushBody bool
 }
 
 type accountURLs struct {
@@ -75,8 +77,10 @@ func newPageData(f Facts, lang string) pageData {
 			Backups:        backupWords(f.Backups, lang),
 			GroupArchive:   Duration(f.GroupArchive, lang),
 		},
-		GroupChat: f.GroupChat,
-		Ports:     ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		GroupChat:  f.GroupChat,
+		Ports:      ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
+		PushSender: f.PushSender,
+		PushBody:   f.PushBody,
 	}
 }
 

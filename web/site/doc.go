@@ -28,4 +28,5 @@
 //	{{.Retention.Uploads}} {{.Retention.WebErrors}}
 //	{{.Retention.ConnectionLogs}} {{.Retention.Offline}}   e.g. "30 Tage"
 //	{{.Ports.C2S}} {{.Ports.C2STLS}}                       client ports
+//	{{.PushSender}} {{.PushBody}}  push notifications carry sender, text
 package site

@@ -56,6 +56,9 @@ type Facts struct {
 	GroupArchive    time.Duration // archive period of group chats with archiving on
 	PortC2S         int           // STARTTLS
 	PortC2STLS      int           // direct TLS
+	// PushSender and PushBody: push notifications (XEP-0357) carry the
+	// sender or the message text (push.include_sender, push.include_body).
+	PushSender, PushBody bool
 }
 
 // Site renders pages.

@@ -130,3 +130,37 @@ func FuzzContentPath(f *testing.F) {
 		}
 	})
 }
+
+// TestPrivacyPush: the privacy page names push registrations and says
+// what a notification carries, following push.include_sender and
+// push.include_body.
+func TestPrivacyPush(t *testing.T) {
+	for _, tc := range []struct {
+		sender, body bool
+		want         map[string]string
+	}{
+		{false, false, map[string]string{"en": "messages only, not who wrote or what", "de": "sonst nichts: nicht wer schrieb und nicht was"}},
+		{true, false, map[string]string{"en": "and who wrote the newest one, not what", "de": "und wer die neueste schrieb, nicht aber was"}},
+		{false, true, map[string]string{"en": "and the text of the newest one, not who wrote it", "de": "und den Text der neuesten, nicht aber wer schrieb"}},
+		{true, true, map[string]string{"en": ", who wrote the newest one and its text", "de": ", wer die neueste schrieb und ihren Text"}},
+	} {
+		s, err := New(Facts{ServiceName: "S", Domain: "d.test", ArchiveDefault: "never", AccountURL: "https://d.test/account",
+			Uploads: time.Hour, WebErrors: time.Hour, ConnectionLogs: time.Hour, Offline: time.Hour,
+			PushSender: tc.sender, PushBody: tc.body}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lang, want := range tc.want {
+			out, err := s.Page(lang, "privacy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{want, "XEP-0357"} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("sender=%v body=%v: %s privacy page lacks %q", tc.sender, tc.body, lang, w)
+				}
+			}
+		}
+		s.Close()
+	}
+}
