@@ -831,6 +831,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		AuthFailBurst:      cfg.C2S.AuthBurst,
+		FastTokenTTL:       cfg.C2S.FastTokenTTL,
+		FastMaxTokens:      cfg.C2S.FastMaxTokens,
 		QueueBytes:         cfg.C2S.QueueBytes,
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,

@@ -41,6 +41,10 @@ type Config struct {
 	// may have under way or failed within a minute before further ones
 	// get temporary-auth-failure; zero means the c2s default.
 	AuthFailBurst int
+	// FastTokenTTL and FastMaxTokens bound FAST tokens (XEP-0484, see
+	// c2s.Config); zero means the c2s defaults.
+	FastTokenTTL  time.Duration
+	FastMaxTokens int
 	ContactAdmin  []string
 	ContactAbuse  []string
 	Version       string
@@ -127,6 +131,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
 		AuthFailBurst:      cfg.AuthFailBurst,
+		FastTokenTTL:       cfg.FastTokenTTL,
+		FastMaxTokens:      cfg.FastMaxTokens,
 		QueueBytes:         cfg.QueueBytes,
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,
