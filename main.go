@@ -804,6 +804,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Settings: a.db,
 		Archive:  archive,
 		Invites:  invites,
+		Fast:     a.db,
 		Log:      a.log,
 	})
 	if err != nil {

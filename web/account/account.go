@@ -96,6 +96,8 @@ type Deps struct {
 	Archive Archive
 	// Invites enables the invitation pages /invite/{token}.
 	Invites Invites
+	// Fast enables the login tokens page (FAST, XEP-0484).
+	Fast FastTokens
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
 }

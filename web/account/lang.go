@@ -58,6 +58,7 @@ var titles = map[string]string{
 	"password": "Change your password",
 	"archive":  "Message archive",
 	"invite":   "Invitation",
+	"devices":  "Login tokens",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -81,6 +82,7 @@ var german = map[string]string{
 	"Change your password": "Passwort ändern",
 	"Message archive":      "Nachrichtenarchiv",
 	"Invitation":           "Einladung",
+	"Login tokens":         "Anmelde-Tokens",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -108,4 +110,11 @@ var german = map[string]string{
 	msgUsernameTaken:      "Dieser Benutzername ist vergeben. Bitte wählt einen anderen.",
 	msgCreated:            "Euer Konto wurde angelegt.",
 	msgRegThrottled:       "Zu viele Registrierungsversuche. Bitte wartet %s und versucht es dann noch einmal.",
+	msgDevicesUnavailable: "Dieser Server gibt keine Anmelde-Tokens aus.",
+	msgDeviceChoose:       "Bitte wählt das zu widerrufende Token in der Liste (zeigt zuerst die Liste an).",
+	msgDeviceUnknown:      "Dieses Token gibt es nicht mehr; die Liste unten ist aktuell.",
+	msgDevicesNone:        "Kein Gerät hat ein Anmelde-Token.",
+	msgDevicesList:        "%d Gerät(e) haben ein Anmelde-Token.",
+	msgDeviceRevoked:      "Das Token wurde widerrufen; das Gerät muss sich wieder mit dem Passwort anmelden.",
+	msgDevicesRevoked:     "Alle Tokens wurden widerrufen; jedes Gerät muss sich wieder mit dem Passwort anmelden.",
 }
