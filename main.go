@@ -768,7 +768,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ContactAdmin:    cfg.Contact.Admin,
 		ContactAbuse:    cfg.Contact.Abuse,
 		ArchiveDefault:  cfg.Archive.Default,
-		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline},
+		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, LoginTokens: cfg.C2S.FastTokenTTL},
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,

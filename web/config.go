@@ -68,6 +68,7 @@ type Retention struct {
 	WebErrors      time.Duration // web error log lines
 	ConnectionLogs time.Duration // connection log lines
 	Offline        time.Duration // undelivered offline messages
+	LoginTokens    time.Duration // FAST login tokens (XEP-0484), c2s.fast_token_ttl
 }
 
 // DefaultConfig returns the configuration the privacy policy was written
@@ -84,6 +85,7 @@ func DefaultConfig() Config {
 			WebErrors:      30 * 24 * time.Hour,
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * 24 * time.Hour,
+			LoginTokens:    14 * 24 * time.Hour,
 		},
 		IPAnonymisation:  "IPv4 /24, IPv6 /48",
 		PortC2S:          5222,

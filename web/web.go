@@ -71,6 +71,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 		WebErrors:       cfg.Retention.WebErrors,
 		ConnectionLogs:  cfg.Retention.ConnectionLogs,
 		Offline:         cfg.Retention.Offline,
+		LoginTokens:     cfg.Retention.LoginTokens,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
 	}, cfg.ContentDir)

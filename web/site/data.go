@@ -24,11 +24,11 @@ type pageData struct {
 }
 
 type accountURLs struct {
-	Base, Delete, Export, Password, Archive string
+	Base, Delete, Export, Password, Archive, Devices string
 }
 
 type retention struct {
-	Uploads, WebErrors, ConnectionLogs, Offline string
+	Uploads, WebErrors, ConnectionLogs, Offline, LoginTokens string
 }
 
 type ports struct {
@@ -59,6 +59,7 @@ func newPageData(f Facts, lang string) pageData {
 			Export:   base + "/export",
 			Password: base + "/password",
 			Archive:  base + "/archive",
+			Devices:  base + "/devices",
 		},
 		Archive:       archiveWords[lang][f.ArchiveDefault],
 		ArchiveOn:     f.ArchiveDefault != "never",
@@ -68,6 +69,7 @@ func newPageData(f Facts, lang string) pageData {
 			WebErrors:      Duration(f.WebErrors, lang),
 			ConnectionLogs: Duration(f.ConnectionLogs, lang),
 			Offline:        Duration(f.Offline, lang),
+			LoginTokens:    Duration(f.LoginTokens, lang),
 		},
 		Ports: ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},
 	}

@@ -51,6 +51,7 @@ type Facts struct {
 	WebErrors       time.Duration
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
+	LoginTokens     time.Duration
 	PortC2S         int // STARTTLS
 	PortC2STLS      int // direct TLS
 }
