@@ -265,3 +265,26 @@ func deleteFastTx(u *bolt.Bucket) error {
 	}
 	return u.DeleteBucket(bucketFast)
 }
+
+// FastRecord returns the record of device, or ErrNotFound when user or
+// device is unknown. It only reads: the FAST login path checks a token
+// without a write transaction when nothing changes.
+func (db *DB) FastRecord(ctx context.Context, user string, device []byte) (FastRecord, error) {
+	var r FastRecord
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b, err := userSub(tx, user, bucketFast)
+		if err != nil {
+			return err
+		}
+		var v []byte
+		if b != nil {
+			v = b.Get(device)
+		}
+		if v == nil {
+			return ErrNotFound
+		}
+		r, err = decodeFast(v)
+		return err
+	})
+	return r, err
+}

@@ -81,37 +81,23 @@ func (ss *Session) fastAuth(ctx context.Context, el *wire.Element, mech string, 
 		return authResult{}, auth.ErrTemporary
 	}
 	now := s.d.Now()
+	device := fastDevice(ua.Get("id"))
 	var key [32]byte
 	matched, replay := false, false
-	err = s.db.UpdateFast(ctx, user, fastDevice(ua.Get("id")), s.cfg.FastMaxTokens, now,
-		func(r *store.FastRecord, found bool) (bool, error) {
-			if !found {
-				return false, nil
+	// Check against a read of the record first: a login with the current
+	// token and no count changes nothing, and costs no disk write.
+	rec, err := s.db.FastRecord(ctx, user, device)
+	if err == nil {
+		slot, rp := fastMatch(&rec, mech, now, cb, mac, count)
+		replay = rp
+		if slot != nil {
+			key, matched = slot.Hash, true
+			use.expiry = slot.Expiry
+			if count != 0 || slot == &rec.Next || use.invalidate {
+				matched, replay, err = ss.fastCommit(ctx, user, device, mech, now, cb, mac, count, use.invalidate)
 			}
-			// XEP-0484 §6: the new slot first, then the current one.
-			for _, slot := range []*store.FastSlot{&r.Next, &r.Current} {
-				if slot.Empty() || slot.Mech != mech || !now.Before(slot.Expiry) || !auth.HTCheck(slot.Hash, cb, mac) {
-					continue
-				}
-				// Replay protection: once a client counted, every
-				// later login with the token counts higher.
-				if count <= slot.Count && (count != 0 || slot.Count != 0) {
-					replay = true
-					return false, nil
-				}
-				matched, key = true, slot.Hash
-				slot.Count = count
-				use.expiry = slot.Expiry
-				if slot == &r.Next {
-					r.Current, r.Next = r.Next, store.FastSlot{}
-				}
-				if use.invalidate {
-					r.Current, r.Next = store.FastSlot{}, store.FastSlot{}
-				}
-				return true, nil
-			}
-			return false, nil
-		})
+		}
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return authResult{}, auth.ErrTemporary // a store fault: no verdict
 	}
@@ -124,6 +110,54 @@ func (ss *Session) fastAuth(ctx context.Context, el *wire.Element, mech string, 
 	}
 	netDone(true)
 	return authResult{user: user, data: auth.HTFinal(key, cb), fast: use}, nil
+}
+
+// fastMatch returns the slot of r whose token the client's mac proves
+// (XEP-0484 §6: the new slot first, then the current one), checking
+// mechanism, expiry and the replay counter; replay reports a matching
+// token whose count did not grow.
+func fastMatch(r *store.FastRecord, mech string, now time.Time, cb, mac []byte, count uint64) (slot *store.FastSlot, replay bool) {
+	for _, sl := range []*store.FastSlot{&r.Next, &r.Current} {
+		if sl.Empty() || sl.Mech != mech || !now.Before(sl.Expiry) || !auth.HTCheck(sl.Hash, cb, mac) {
+			continue
+		}
+		// Replay protection: once a client counted, every later login
+		// with the token counts higher.
+		if count <= sl.Count && (count != 0 || sl.Count != 0) {
+			return nil, true
+		}
+		return sl, false
+	}
+	return nil, false
+}
+
+// fastCommit records a token login in the store, checking it again in
+// the write transaction (a concurrent login or revocation may have
+// changed the record): the counter, the move of a new token to the
+// current slot (invalidating the one it replaces), or the invalidation
+// the client asked for.
+func (ss *Session) fastCommit(ctx context.Context, user string, device []byte, mech string, now time.Time,
+	cb, mac []byte, count uint64, invalidate bool) (matched, replay bool, err error) {
+	err = ss.srv.db.UpdateFast(ctx, user, device, ss.srv.cfg.FastMaxTokens, now,
+		func(r *store.FastRecord, found bool) (bool, error) {
+			if !found {
+				return false, nil
+			}
+			slot, rp := fastMatch(r, mech, now, cb, mac, count)
+			if replay = rp; slot == nil {
+				return false, nil
+			}
+			matched = true
+			slot.Count = count
+			if slot == &r.Next {
+				r.Current, r.Next = r.Next, store.FastSlot{}
+			}
+			if invalidate {
+				r.Current, r.Next = store.FastSlot{}, store.FastSlot{}
+			}
+			return true, nil
+		})
+	return matched, replay, err
 }
 
 // fastToken issues a token when the client asked for one
