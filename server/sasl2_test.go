@@ -103,7 +103,18 @@ func htProof(user, token string) string {
 // fast2 logs in with a FAST token; fastAttrs go on <fast/>.
 func fast2(t *testing.T, c *xmpptest.Client, user, token, uaid, fastAttrs, extra string) *wire.Element {
 	t.Helper()
-	c.SendRaw(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>` + htProof(user, token) +
+	return fastMech(t, c, auth.HTNone, nil, user, token, uaid, fastAttrs, extra)
+}
+
+// fastMech logs in with a FAST token with mechanism mech and channel
+// binding data cb.
+func fastMech(t *testing.T, c *xmpptest.Client, mech string, cb []byte, user, token, uaid, fastAttrs, extra string) *wire.Element {
+	t.Helper()
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("Initiator"))
+	m.Write(cb)
+	proof := base64.StdEncoding.EncodeToString(append([]byte(user+"\x00"), m.Sum(nil)...))
+	c.SendRaw(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='` + mech + `'><initial-response>` + proof +
 		`</initial-response><user-agent id='` + uaid + `'><software>test</software></user-agent><fast xmlns='urn:xmpp:fast:0' ` +
 		fastAttrs + `/>` + extra + `</authenticate>`)
 	el, err := c.Next()
@@ -113,6 +124,7 @@ func fast2(t *testing.T, c *xmpptest.Client, user, token, uaid, fastAttrs, extra
 	if el.Local == "success" {
 		m := hmac.New(sha256.New, []byte(token))
 		m.Write([]byte("Responder"))
+		m.Write(cb)
 		if got := el.ChildText(nsSASL2, "additional-data"); got != base64.StdEncoding.EncodeToString(m.Sum(nil)) {
 			t.Errorf("FAST success additional data %q, want the responder HMAC", got)
 		}
@@ -174,8 +186,13 @@ func TestSASL2SCRAM(t *testing.T) {
 	if f := inline.Child(nsBind2, "bind").Child(nsBind2, "inline"); f == nil || !strings.Contains(f.String(), "urn:xmpp:carbons:2") {
 		t.Errorf("Bind2 inline features %s, want carbons", f)
 	}
-	if got := inline.Child(nsFast, "fast").ChildText(nsFast, "mechanism"); got != auth.HTNone {
-		t.Errorf("FAST mechanism %q, want %s", got, auth.HTNone)
+	var fm []string
+	for _, m := range inline.Child(nsFast, "fast").Elements() {
+		fm = append(fm, m.Text())
+	}
+	// TCP knows its certificate (ENDP); EXPR needs c2s.sasl_plus.
+	if want := []string{auth.HTEndp, auth.HTNone}; fmt.Sprint(fm) != fmt.Sprint(want) {
+		t.Errorf("FAST mechanisms %q, want %q", fm, want)
 	}
 	ok, serverFirst := scram2(t, c, "alice", "secret-alice", `<user-agent id='ua-1'><software>t</software></user-agent>`)
 	if cond(ok) != "success" {
@@ -537,5 +554,40 @@ func TestSASL2Guard(t *testing.T) {
 	want := []string{"not-authorized", "not-authorized", "not-authorized", "temporary-auth-failure"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("conditions %v, want %v", got, want)
+	}
+}
+
+// TestFASTEndpoint: HT-SHA-256-ENDP binds a token login to the server
+// certificate (tls-server-end-point, RFC 5929): the right binding data
+// logs in, other data does not, and a token issued for ENDP does not log
+// in with NONE (XEP-0484: tokens are bound to their mechanism).
+func TestFASTEndpoint(t *testing.T) {
+	t.Parallel()
+	e, _ := startFast(t, 0, 0)
+	e.user(t, "alice")
+	c := connect2(t, e)
+	ok, _ := scram2(t, c, "alice", "secret-alice", `<user-agent id='ua-e'/><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-ENDP'/>`)
+	tok := ok.Child(nsFast, "token")
+	if tok == nil {
+		t.Fatalf("ENDP token request: %s", ok)
+	}
+	c.Close()
+	for _, direct := range []bool{false, true} {
+		c, err := xmpptest.Connect(t, map[bool]string{false: e.plain, true: e.direct}[direct], domain, xmpptest.Options{Pool: e.ca.Pool, Direct: direct})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := c.Conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+		cb := sha256.Sum256(leaf.Raw) // the test CA signs with ECDSA-SHA256
+		if el := fastMech(t, c, auth.HTEndp, []byte("wrong binding data"), "alice", tok.Get("token"), "ua-e", "", ""); cond(el) != "not-authorized" {
+			t.Errorf("direct %v, wrong binding: %s", direct, el)
+		}
+		if el := fastMech(t, c, auth.HTNone, nil, "alice", tok.Get("token"), "ua-e", "", ""); cond(el) != "not-authorized" {
+			t.Errorf("direct %v, ENDP token with NONE: %s", direct, el)
+		}
+		if el := fastMech(t, c, auth.HTEndp, cb[:], "alice", tok.Get("token"), "ua-e", "", ""); cond(el) != "success" {
+			t.Errorf("direct %v, ENDP: %s", direct, el)
+		}
+		c.Close()
 	}
 }

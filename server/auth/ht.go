@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
+	"hash"
 	"strings"
 )
 
@@ -17,6 +20,7 @@ import (
 const (
 	HTNone = "HT-SHA-256-NONE" // no channel binding
 	HTExpr = "HT-SHA-256-EXPR" // tls-exporter (RFC 9266)
+	HTEndp = "HT-SHA-256-ENDP" // tls-server-end-point (RFC 5929)
 )
 
 // TokenLen is the length of the tokens NewToken makes: longer than
@@ -29,30 +33,67 @@ const TokenLen = 80
 // also the HMAC key the token stands for (see TokenLen).
 func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
-// FastMechanisms lists the FAST mechanisms to offer on cs: HT-SHA-256-NONE
-// on any TLS connection, and HT-SHA-256-EXPR first where tls-exporter
-// channel binding is offered (ChannelBindings).
-func (s *Server) FastMechanisms(cs *tls.ConnectionState) []string {
+// FastMechanisms lists the FAST mechanisms to offer on cs, channel
+// binding first: HT-SHA-256-EXPR where tls-exporter channel binding is
+// offered (ChannelBindings), HT-SHA-256-ENDP when the connection knows
+// its tls-server-end-point data (endpoint), HT-SHA-256-NONE on any TLS
+// connection.
+func (s *Server) FastMechanisms(cs *tls.ConnectionState, endpoint bool) []string {
 	if cs == nil {
 		return nil
 	}
+	var m []string
 	if s.ChannelBindings(cs) != nil {
-		return []string{HTExpr, HTNone}
+		m = append(m, HTExpr)
 	}
-	return []string{HTNone}
+	if endpoint {
+		m = append(m, HTEndp)
+	}
+	return append(m, HTNone)
+}
+
+// EndpointHash returns the tls-server-end-point channel-binding data of a
+// server certificate (RFC 5929 §4.1): its hash with the hash function of
+// its signature algorithm, SHA-256 for MD5 and SHA-1.
+func EndpointHash(cert *tls.Certificate) []byte {
+	leaf := cert.Leaf
+	if leaf == nil {
+		if len(cert.Certificate) == 0 {
+			return nil
+		}
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil
+		}
+	}
+	var h hash.Hash
+	switch leaf.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = sha512.New384()
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = sha512.New()
+	default: // SHA-256, MD5, SHA-1, and Ed25519 (RFC 5929 names no hash for it)
+		h = sha256.New()
+	}
+	h.Write(leaf.Raw)
+	return h.Sum(nil)
 }
 
 // HTBinding returns the channel-binding data of mech on cs: none for
-// HT-SHA-256-NONE, the tls-exporter keying material for HT-SHA-256-EXPR.
-// It fails with ErrInvalidMechanism for a mechanism not offered on cs.
-func (s *Server) HTBinding(mech string, cs *tls.ConnectionState) ([]byte, error) {
+// HT-SHA-256-NONE, the tls-exporter keying material for HT-SHA-256-EXPR,
+// endpoint (EndpointHash of the server certificate, nil when unknown) for
+// HT-SHA-256-ENDP. It fails with ErrInvalidMechanism for a mechanism not
+// offered on cs.
+func (s *Server) HTBinding(mech string, cs *tls.ConnectionState, endpoint []byte) ([]byte, error) {
 	offered := false
-	for _, m := range s.FastMechanisms(cs) {
+	for _, m := range s.FastMechanisms(cs, endpoint != nil) {
 		offered = offered || m == mech
 	}
 	switch {
 	case !offered:
 		return nil, ErrInvalidMechanism
+	case mech == HTEndp:
+		return endpoint, nil
 	case mech == HTExpr:
 		ekm, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
 		if err != nil {

@@ -48,7 +48,7 @@ type fastUse struct {
 // the verdict.
 func (ss *Session) fastAuth(ctx context.Context, el *wire.Element, mech string, in []byte) (authResult, error) {
 	s := ss.srv
-	cb, err := s.auth.HTBinding(mech, ss.tr.TLS())
+	cb, err := s.auth.HTBinding(mech, ss.tr.TLS(), ss.endpoint())
 	if err != nil {
 		return authResult{}, err
 	}
@@ -176,7 +176,7 @@ func (ss *Session) fastToken(ctx context.Context, el *wire.Element, uaid string,
 	if mech == "" || uaid == "" {
 		return nil
 	}
-	if _, err := s.auth.HTBinding(mech, ss.tr.TLS()); err != nil {
+	if _, err := s.auth.HTBinding(mech, ss.tr.TLS(), ss.endpoint()); err != nil {
 		return nil // not offered here: no token
 	}
 	var b [auth.TokenLen * 3 / 4]byte

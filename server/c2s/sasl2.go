@@ -48,7 +48,7 @@ func (s *Server) sasl2Feature() feature {
 				a.Add(wire.New(nsSASL2, "mechanism").AddText(m))
 			}
 			inline := wire.New(nsSASL2, "inline").Add(s.bind2Offer())
-			if fm := s.auth.FastMechanisms(cs); len(fm) > 0 {
+			if fm := s.auth.FastMechanisms(cs, ss.endpoint() != nil); len(fm) > 0 {
 				f := wire.New(nsFast, "fast")
 				for _, m := range fm {
 					f.Add(wire.New(nsFast, "mechanism").AddText(m))

@@ -249,6 +249,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Guard == nil {
 		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
+	d = withEndpoint(d)
 	s := &Server{
 		domains:  d.Domains,
 		cfg:      cfg,
