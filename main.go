@@ -909,6 +909,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	if cfg.Archive.MaxAge > 0 {
 		runner.Add(retention.Policy{Name: "archive", Period: cfg.Archive.MaxAge, Personal: true, Run: archive.Sweep})
 	}
+	// FAST login tokens (XEP-0484) go at their expiry: the cutoff is one
+	// tick ahead, so no token record outlives it.
+	fastTTL := cfg.C2S.FastTokenTTL
+	if fastTTL <= 0 {
+		fastTTL = server.DefaultConfig().FastTokenTTL // as c2s applies it
+	}
+	fastTick := retention.TickFor(fastTTL)
+	runner.Add(retention.Policy{Name: "fast-tokens", Period: fastTTL, Tick: fastTick, Personal: true,
+		Run: func(ctx context.Context, now time.Time) (int, error) { return a.db.ExpireFast(ctx, now.Add(fastTick)) }})
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	w.reload = certs.Reload

@@ -78,6 +78,8 @@ func DefaultConfig() Config {
 		NegotiationTimeout: c.NegotiationTimeout,
 		IdleTimeout:        c.IdleTimeout,
 		OfflineMax:         c.OfflineMax,
+		FastTokenTTL:       c.FastTokenTTL,
+		FastMaxTokens:      c.FastMaxTokens,
 		Version:            "dev",
 	}
 }

@@ -288,3 +288,68 @@ func (db *DB) FastRecord(ctx context.Context, user string, device []byte) (FastR
 	})
 	return r, err
 }
+
+// ExpireFast deletes, over all users, the FAST tokens that expire at or
+// before before: a device record whose tokens all expire by then goes, and
+// an expired slot beside a live one is emptied. It returns how many tokens
+// it deleted. The retention policy "fast-tokens" runs it with a cutoff one
+// tick ahead, so no token record outlives its expiry.
+func (db *DB) ExpireFast(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		users := tx.Bucket(bucketUsers)
+		return users.ForEachBucket(func(name []byte) error {
+			b := users.Bucket(name).Bucket(bucketFast)
+			if b == nil {
+				return nil
+			}
+			type change struct {
+				key []byte
+				rec *FastRecord // nil: delete
+			}
+			var changes []change
+			err := b.ForEach(func(k, v []byte) error {
+				r, err := decodeFast(v)
+				if err != nil {
+					return err
+				}
+				dropped := 0
+				for _, s := range []*FastSlot{&r.Current, &r.Next} {
+					if !s.Empty() && !s.Expiry.After(before) {
+						*s = FastSlot{}
+						dropped++
+					}
+				}
+				switch {
+				case dropped == 0:
+					return nil
+				case r.Current.Empty() && r.Next.Empty():
+					changes = append(changes, change{key: slices.Clone(k)})
+				default:
+					changes = append(changes, change{key: slices.Clone(k), rec: &r})
+				}
+				n += dropped
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, c := range changes {
+				if c.rec == nil {
+					err = b.Delete(c.key)
+				} else {
+					err = b.Put(c.key, encodeFast(*c.rec))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: expire fast tokens: %w", err)
+	}
+	return n, nil
+}

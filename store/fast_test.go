@@ -117,3 +117,42 @@ func TestFastRevoke(t *testing.T) {
 		t.Errorf("after deleting and recreating the account: %+v", l)
 	}
 }
+
+// TestExpireFast deletes expired tokens over all users: whole records,
+// and an expired slot beside a live one.
+func TestExpireFast(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t)
+	storetest.User(t, db, "alice")
+	storetest.User(t, db, "bob")
+	now := time.Unix(1_700_000_000, 0).UTC()
+	put := func(user, dev string, cur, next time.Duration) {
+		t.Helper()
+		err := db.UpdateFast(t.Context(), user, []byte(dev), 0, now, func(r *store.FastRecord, _ bool) (bool, error) {
+			r.Current = store.FastSlot{Hash: [32]byte{1}, Expiry: now.Add(cur)}
+			if next != 0 {
+				r.Next = store.FastSlot{Hash: [32]byte{2}, Expiry: now.Add(next)}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("alice", "old", time.Hour, 0)
+	put("alice", "mixed", time.Hour, 3*time.Hour)
+	put("bob", "live", 3*time.Hour, 0)
+	n, err := db.ExpireFast(t.Context(), now.Add(2*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("ExpireFast = %d, %v; want 2 tokens", n, err)
+	}
+	if r, err := db.FastRecord(t.Context(), "alice", []byte("old")); err == nil {
+		t.Errorf("expired record kept: %+v", r)
+	}
+	if r, err := db.FastRecord(t.Context(), "alice", []byte("mixed")); err != nil || !r.Current.Empty() || r.Next.Empty() {
+		t.Errorf("mixed record: %+v %v, want only the live slot", r, err)
+	}
+	if _, err := db.FastRecord(t.Context(), "bob", []byte("live")); err != nil {
+		t.Errorf("live record: %v", err)
+	}
+}
