@@ -591,3 +591,25 @@ func TestFASTEndpoint(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestSASL2AbortAndFallback: without an initial response the server asks
+// for one with an empty challenge; <abort/> fails the attempt with
+// aborted; the client may then log in with legacy SASL on the same
+// stream, which restarts it as RFC 6120 says.
+func TestSASL2AbortAndFallback(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	e.user(t, "alice")
+	c := connect2(t, e)
+	c.SendRaw(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'/>`)
+	if el, err := c.Next(); err != nil || el.Local != "challenge" || el.Text() != "" {
+		t.Fatalf("no initial response: %v %v, want an empty challenge", el, err)
+	}
+	c.SendRaw(`<abort xmlns='urn:xmpp:sasl:2'/>`)
+	if el, err := c.Next(); err != nil || cond(el) != "aborted" {
+		t.Fatalf("abort: %v %v, want aborted", el, err)
+	}
+	if err := c.Auth("alice", "secret-alice", xmpptest.Options{}.Mechanism); err != nil {
+		t.Fatalf("legacy SASL after a SASL2 failure: %v", err)
+	}
+}
