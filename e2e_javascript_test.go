@@ -159,6 +159,7 @@ type jsEvent struct {
 	Event     string   `json:"event"`
 	Message   string   `json:"message"`
 	Mechanism string   `json:"mechanism"`
+	Profile   string   `json:"profile"` // sasl or sasl2
 	JID       string   `json:"jid"`
 	URL       string   `json:"url"`
 	Links     []string `json:"links"`
@@ -272,9 +273,9 @@ func TestXMPPJS(t *testing.T) {
 		t.Errorf("host-meta links %q, want [%s]", ev.Links, wantURL)
 	}
 	// xmpp.js 0.14 knows SCRAM-SHA-1 and PLAIN (in that order) of the
-	// server's SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN.
-	if ev := next("auth"); ev.Mechanism != "SCRAM-SHA-1" {
-		t.Errorf("xmpp.js authenticated with %q, want SCRAM-SHA-1", ev.Mechanism)
+	// server's SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN; it prefers SASL2.
+	if ev := next("auth"); ev.Mechanism != "SCRAM-SHA-1" || ev.Profile != "sasl2" {
+		t.Errorf("xmpp.js authenticated with %q over %q, want SCRAM-SHA-1 over sasl2", ev.Mechanism, ev.Profile)
 	}
 	online := next("online")
 	if !strings.HasPrefix(online.JID, jsJID+"/") || online.URL != wantURL {

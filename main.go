@@ -829,7 +829,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ContactAbuse:    cfg.Contact.Abuse,
 		ArchiveDefault:  cfg.Archive.Default,
 		GroupChat:       mucDomainOf(rooms),
-		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, Backups: cfg.Retention.Backups, GroupArchive: cfg.MUC.ArchiveMaxAge},
+		Retention:       web.Retention{Uploads: cfg.Retention.Uploads, WebErrors: cfg.Retention.WebErrors, ConnectionLogs: cfg.Retention.ConnectionLogs, Offline: cfg.Retention.Offline, Backups: cfg.Retention.Backups, GroupArchive: cfg.MUC.ArchiveMaxAge, LoginTokens: cfg.C2S.FastTokenTTL},
 		IPAnonymisation: fmt.Sprintf("IPv4 /%d, IPv6 /%d", logs.KeepBitsV4, logs.KeepBitsV6),
 		PortC2S:         c2sPort,
 		PortC2STLS:      c2sTLSPort,
@@ -869,6 +869,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		Archive:  archive,
 		Invites:  invites,
 		Uploads:  files,
+		Fast:     a.db,
 		Log:      a.log,
 	})
 	if err != nil {
@@ -898,6 +899,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		ConnPerSecond:      float64(cfg.C2S.ConnPerSecond),
 		ConnBurst:          cfg.C2S.ConnBurst,
 		AuthFailBurst:      cfg.C2S.AuthBurst,
+		FastTokenTTL:       cfg.C2S.FastTokenTTL,
+		FastMaxTokens:      cfg.C2S.FastMaxTokens,
 		QueueBytes:         cfg.C2S.QueueBytes,
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,
@@ -985,6 +988,15 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		// Archives of rooms whose owner switched archiving on.
 		runner.Add(retention.Policy{Name: "muc-archive", Period: rooms.Config().ArchiveMaxAge, Personal: true, Run: rooms.Sweep})
 	}
+	// FAST login tokens (XEP-0484) go at their expiry: the cutoff is one
+	// tick ahead, so no token record outlives it.
+	fastTTL := cfg.C2S.FastTokenTTL
+	if fastTTL <= 0 {
+		fastTTL = server.DefaultConfig().FastTokenTTL // as c2s applies it
+	}
+	fastTick := retention.TickFor(fastTTL)
+	runner.Add(retention.Policy{Name: "fast-tokens", Period: fastTTL, Tick: fastTick, Personal: true,
+		Run: func(ctx context.Context, now time.Time) (int, error) { return a.db.ExpireFast(ctx, now.Add(fastTick)) }})
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	// SIGHUP: the certificate files, the site's content directory, and

@@ -46,6 +46,10 @@ type Config struct {
 	// may have under way or failed within a minute before further ones
 	// get temporary-auth-failure; zero means the c2s default.
 	AuthFailBurst int
+	// FastTokenTTL and FastMaxTokens bound FAST tokens (XEP-0484, see
+	// c2s.Config); zero means the c2s defaults.
+	FastTokenTTL  time.Duration
+	FastMaxTokens int
 	ContactAdmin  []string
 	ContactAbuse  []string
 	Version       string
@@ -85,6 +89,8 @@ func DefaultConfig() Config {
 		NegotiationTimeout: c.NegotiationTimeout,
 		IdleTimeout:        c.IdleTimeout,
 		OfflineMax:         c.OfflineMax,
+		FastTokenTTL:       c.FastTokenTTL,
+		FastMaxTokens:      c.FastMaxTokens,
 		Version:            "dev",
 	}
 }
@@ -151,6 +157,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		ConnPerSecond:      cfg.ConnPerSecond,
 		ConnBurst:          cfg.ConnBurst,
 		AuthFailBurst:      cfg.AuthFailBurst,
+		FastTokenTTL:       cfg.FastTokenTTL,
+		FastMaxTokens:      cfg.FastMaxTokens,
 		QueueBytes:         cfg.QueueBytes,
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,

@@ -99,7 +99,7 @@ func createUserTx(tx *bolt.Tx, user string, c Credentials) error {
 }
 
 // SetCredentials replaces the verifiers of an existing account
-// (password change). It fails with ErrNotFound for an unknown user.
+// (password change) and revokes the account's FAST tokens. It fails with ErrNotFound for an unknown user.
 func (db *DB) SetCredentials(ctx context.Context, user string, c Credentials) error {
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("store: set credentials: %w", err)
@@ -109,7 +109,12 @@ func (db *DB) SetCredentials(ctx context.Context, user string, c Credentials) er
 		if err != nil {
 			return err
 		}
-		return b.Put(keyCredentials, encodeCredentials(c))
+		if err := b.Put(keyCredentials, encodeCredentials(c)); err != nil {
+			return err
+		}
+		// A new password revokes every FAST token (XEP-0484), atomically.
+		u, _ := userBucket(tx, user)
+		return deleteFastTx(u)
 	})
 	if err != nil {
 		return fmt.Errorf("store: set credentials: %w", err)

@@ -76,6 +76,7 @@ type Retention struct {
 	Offline        time.Duration // undelivered offline messages
 	Backups        time.Duration // the operator's backups; 0: none named
 	GroupArchive   time.Duration // messages of group chats whose owner switched archiving on
+	LoginTokens    time.Duration // FAST login tokens (XEP-0484), c2s.fast_token_ttl
 }
 
 // DefaultConfig returns the configuration the privacy policy was written
@@ -93,6 +94,7 @@ func DefaultConfig() Config {
 			ConnectionLogs: 24 * time.Hour,
 			Offline:        30 * 24 * time.Hour,
 			GroupArchive:   30 * 24 * time.Hour,
+			LoginTokens:    14 * 24 * time.Hour,
 		},
 		IPAnonymisation:  "IPv4 /24, IPv6 /48",
 		PortC2S:          5222,

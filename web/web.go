@@ -75,6 +75,7 @@ func New(cfg Config, d Deps) (*Web, error) {
 		Backups:         cfg.Retention.Backups,
 		GroupChat:       cfg.GroupChat,
 		GroupArchive:    cfg.Retention.GroupArchive,
+		LoginTokens:     cfg.Retention.LoginTokens,
 		PortC2S:         cfg.PortC2S,
 		PortC2STLS:      cfg.PortC2STLS,
 		PushSender:      cfg.PushSender,

@@ -113,6 +113,12 @@ func (s *Service) Export(ctx context.Context, user string, w io.Writer) error {
 	if err := add(exportRights, write(rights)); err != nil {
 		return fmt.Errorf("accounts: export: %w", err)
 	}
+	if fl, ok := s.d.Store.(fastLister); ok {
+		files = append(files, exportFast)
+		if err := add(exportFast, func(w io.Writer) error { return s.writeFast(ctx, fl, user, now, w) }); err != nil {
+			return err
+		}
+	}
 	if err := add(exportReadme, write(s.readme(user, now, files))); err != nil {
 		return fmt.Errorf("accounts: export: %w", err)
 	}
@@ -148,6 +154,11 @@ func (s *Service) readme(user string, now time.Time, files []string) []byte {
 		case exportPEP:
 			b.WriteString("pep.xml       what your apps publish (XEP-0163 personal eventing: encryption keys,\n" +
 				"              avatar, nickname, bookmarks), node by node with its settings.\n")
+		case exportFast:
+			b.WriteString("login-tokens.json  the devices that can log in with a FAST token (XEP-0484) instead\n" +
+				"              of the password: an opaque id, since when and until when. The server\n" +
+				"              keeps only a hash of each token, which is not exported (it logs in\n" +
+				"              like the token), and nothing about the device itself.\n")
 		}
 	}
 	b.WriteString("\nNothing else is stored about the account.\n")

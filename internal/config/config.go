@@ -88,6 +88,8 @@ type C2S struct {
 	AuthBurst          int           `key:"auth_burst" doc:"Login attempts (SASL exchanges) one anonymised network may have under way or failed, refilled over a minute; further attempts get temporary-auth-failure before the password is checked. Successful logins hand their slot back. Raise it for many users behind one NAT or for load tests from one address; the per-account limit (accounts.login_failures) applies besides."`
 	QueueBytes         int           `key:"queue_bytes" kind:"size" doc:"Most bytes (estimated as encoded) waiting to be sent to one client session. A client that does not read fast enough to stay below it has its stream ended with policy-violation; the messages it had not received wait in offline storage."`
 	MaxConnections     int           `key:"max_connections" doc:"Most client connections open at once, both listeners together. Further connections are closed at once and counted in a warning in the log (at most one every 10 s, without addresses)."`
+	FastTokenTTL       time.Duration `key:"fast_token_ttl" doc:"Lifetime of a FAST login token (XEP-0484) that a client gets after a password login over SASL2; a token used after half of it is replaced by a new one. Tokens are stored hashed, per device, and revoked by a password change."`
+	FastMaxTokens      int           `key:"fast_max_tokens" doc:"Most devices of one account that hold FAST login tokens; a new device's token replaces the oldest."`
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
 }
 
@@ -289,6 +291,8 @@ func DefaultConfig() Config {
 			QueueBytes:         c2sDef.QueueBytes,
 			MaxConnections:     c2sDef.MaxConnections,
 			MaxUnauthenticated: c2sDef.MaxUnauthenticated,
+			FastTokenTTL:       c2sDef.FastTokenTTL,
+			FastMaxTokens:      c2sDef.FastMaxTokens,
 		},
 		Web: Web{
 			ListenHTTPS:      ":443",

@@ -428,7 +428,9 @@ func (x *Exchange) clientFirst(ctx context.Context, in []byte) ([]byte, error) {
 	rand.Read(nb[:])
 	x.nonce = cnonce + base64.RawStdEncoding.EncodeToString(nb[:])
 	x.serverFirst = "r=" + x.nonce + ",s=" + base64.StdEncoding.EncodeToString(x.keys.Salt) +
-		",i=" + strconv.Itoa(x.keys.Iterations)
+		",i=" + strconv.Itoa(x.keys.Iterations) +
+		// XEP-0474: the advertised lists, signed by the client's proof.
+		",h=" + x.s.ssdp(x.h, x.cs)
 	return []byte(x.serverFirst), nil
 }
 

@@ -29,7 +29,8 @@ func serverFirst(t *testing.T, s *Server, mech, user string) (salt []byte, iter 
 		t.Fatalf("%s %s: %v", mech, user, err)
 	}
 	f := strings.Split(string(out), ",")
-	if len(f) != 3 || !strings.HasPrefix(f[0], "r=clientnonce") || !strings.HasPrefix(f[1], "s=") || !strings.HasPrefix(f[2], "i=") {
+	// r, s, i and XEP-0474's h.
+	if len(f) != 4 || !strings.HasPrefix(f[0], "r=clientnonce") || !strings.HasPrefix(f[1], "s=") || !strings.HasPrefix(f[2], "i=") || !strings.HasPrefix(f[3], "h=") {
 		t.Fatalf("%s %s: server-first %q", mech, user, out)
 	}
 	salt, err = base64.StdEncoding.DecodeString(f[1][2:])

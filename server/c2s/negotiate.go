@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -216,6 +217,9 @@ type step int
 const (
 	stepRestart step = iota // the client opens a new stream (RFC 6120 §4.3.3)
 	stepBound               // negotiation is done: the session is bound
+	// stepContinue: new features follow on the same stream without a
+	// restart (after SASL2 success, XEP-0388 §2.6.1).
+	stepContinue
 )
 
 // A feature is one stream feature (RFC 6120 §4.3.2). Negotiation runs in
@@ -261,6 +265,7 @@ func (s *Server) features() []feature {
 			owns:      func(*Session, *wire.Element) bool { return true },
 			negotiate: (*Session).negotiateTLS,
 		},
+		s.sasl2Feature(),
 		{
 			name: "sasl",
 			offer: func(ss *Session) []*wire.Element {
@@ -276,7 +281,7 @@ func (s *Server) features() []feature {
 		},
 		{
 			name:      "bind",
-			offer:     static(authed, wire.New(nsBind, "bind")),
+			offer:     static(func(ss *Session) bool { return authed(ss) && ss.full == "" }, wire.New(nsBind, "bind")),
 			owns:      func(*Session, *wire.Element) bool { return true },
 			negotiate: (*Session).bind,
 		},
@@ -289,25 +294,19 @@ func (s *Server) features() []feature {
 // negotiate runs the rounds of stream negotiation until the session is
 // bound.
 func (ss *Session) negotiate(ctx context.Context) error {
-	feats := ss.srv.negotiation
+	restart := true
 	for {
-		if err := ss.openStream(); err != nil {
-			return err
-		}
-		offer := wire.New("", "features")
-		var offered []*feature
-		for i := range feats {
-			f := &feats[i]
-			els := f.offer(ss)
-			if els == nil {
-				continue
-			}
-			offer.Add(els...)
-			if f.owns != nil {
-				offered = append(offered, f)
+		if restart {
+			if err := ss.openStream(); err != nil {
+				return err
 			}
 		}
-		if err := ss.tr.WriteOpen(newID(), offer); err != nil {
+		offer, offered := ss.offer()
+		if !restart {
+			if err := ss.writeFeatures(offer); err != nil {
+				return err
+			}
+		} else if err := ss.tr.WriteOpen(newID(), offer); err != nil {
 			return err
 		}
 		el, err := ss.tr.Next()
@@ -331,7 +330,40 @@ func (ss *Session) negotiate(ctx context.Context) error {
 		if st == stepBound {
 			return nil
 		}
+		restart = st == stepRestart
 	}
+}
+
+// offer returns the stream features to advertise to ss now, and those of
+// them that negotiate.
+func (ss *Session) offer() (*wire.Element, []*feature) {
+	feats := ss.srv.negotiation
+	offer := wire.New("", "features")
+	var offered []*feature
+	for i := range feats {
+		f := &feats[i]
+		els := f.offer(ss)
+		if els == nil {
+			continue
+		}
+		offer.Add(els...)
+		if f.owns != nil {
+			offered = append(offered, f)
+		}
+	}
+	return offer, offered
+}
+
+// writeFeatures writes <stream:features/> with offer's children inside
+// the current stream (no restart).
+func (ss *Session) writeFeatures(offer *wire.Element) error {
+	var b bytes.Buffer
+	b.WriteString(`<stream:features xmlns:stream='http://etherx.jabber.org/streams'>`)
+	for _, c := range offer.Elements() {
+		c.WriteTo(&b, wire.NSClient)
+	}
+	b.WriteString(`</stream:features>`)
+	return ss.write(b.Bytes())
 }
 
 // negotiateTLS answers <starttls/> and upgrades the transport (RFC 6120 §5).

@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -48,6 +49,12 @@ type Config struct {
 	// logins from one network (a NAT after a restart).
 	AuthFailBurst int
 	Version       string
+	// FastTokenTTL is the lifetime of a FAST token (XEP-0484); one past
+	// half of it is rotated when used.
+	FastTokenTTL time.Duration
+	// FastMaxTokens caps the devices of one user that hold FAST tokens;
+	// a new one replaces the oldest.
+	FastMaxTokens int
 }
 
 // DefaultConfig returns the defaults documented in docs/configuration.md.
@@ -67,6 +74,8 @@ func DefaultConfig() Config {
 		ConnPerSecond:      20,
 		ConnBurst:          200,
 		AuthFailBurst:      30,
+		FastTokenTTL:       14 * 24 * time.Hour,
+		FastMaxTokens:      16,
 	}
 }
 
@@ -143,6 +152,10 @@ type Server struct {
 	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
+	// inline are the Bind2 inline features (bind2.go); bindKey derives
+	// Bind2 resources from SASL2 user-agent ids, in memory only.
+	inline  []InlineFeature
+	bindKey [32]byte
 
 	limMu    sync.Mutex
 	limiters map[string]*ipLimit
@@ -227,6 +240,12 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.AuthFailBurst <= 0 {
 		cfg.AuthFailBurst = def.AuthFailBurst
 	}
+	if cfg.FastTokenTTL <= 0 {
+		cfg.FastTokenTTL = def.FastTokenTTL
+	}
+	if cfg.FastMaxTokens <= 0 {
+		cfg.FastMaxTokens = def.FastMaxTokens
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -239,6 +258,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Guard == nil {
 		d.Guard = guard.New(guard.DefaultConfig(), d.Now)
 	}
+	d = withEndpoint(d)
 	s := &Server{
 		domains:  d.Domains,
 		cfg:      cfg,
@@ -256,6 +276,8 @@ func New(cfg Config, d Deps) *Server {
 		"msgoffline", "urn:xmpp:delay", nsCarbons,
 	}
 	s.negotiation = s.features()
+	rand.Read(s.bindKey[:])
+	s.registerInlineCore()
 	// The IM core's own IQs (RFC 6121 rosters, RFC 3921 sessions, carbons).
 	s.mux.IQ(nsRoster, "query", mux.Route{Handler: s.rosterIQ, Refuse: "forbidden"})
 	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {

@@ -81,6 +81,7 @@ type tcpTransport struct {
 	ic     *idleConn
 	dec    *wire.Decoder
 	tls    *tls.ConnectionState
+	cert   *tls.Certificate // ours in the handshake, for tls-server-end-point (endpoint.go)
 	domain string
 	// writeTimeout bounds every write.
 	writeTimeout time.Duration
@@ -210,7 +211,7 @@ func (t *tcpTransport) StartTLS(ctx context.Context, cfg *tls.Config) error {
 
 // dropTLS forgets the TLS state once SASL no longer needs it, so idle
 // sessions stay small.
-func (t *tcpTransport) dropTLS() { t.tls = nil }
+func (t *tcpTransport) dropTLS() { t.tls, t.cert = nil, nil }
 
 // hostOf returns the lower-cased stream 'to' without a trailing dot.
 func hostOf(h *wire.Element) string {

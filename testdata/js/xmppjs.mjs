@@ -2,7 +2,8 @@
 // TestXMPPJS in the repository root (e2e_javascript_test.go).
 //
 // It discovers the WebSocket URL from the web host's host-meta (XEP-0156),
-// logs in with the SASL mechanism xmpp.js picks, sends available presence,
+// logs in with the SASL mechanism xmpp.js picks (over SASL2, XEP-0388,
+// since the server offers it), sends available presence,
 // a chat message to PEER and one to UNKNOWN (an account that does not
 // exist), waits for the error bounce of the latter and for a message from
 // PEER whose body is REPLY_BODY, and logs out.
@@ -53,7 +54,10 @@ async function main() {
   xmpp.on("error", (err) => say("error", { message: String(err?.message ?? err) }));
   xmpp.on("send", (el) => {
     if (el.name === "auth" && el.attrs.xmlns === "urn:ietf:params:xml:ns:xmpp-sasl") {
-      say("auth", { mechanism: el.attrs.mechanism });
+      say("auth", { mechanism: el.attrs.mechanism, profile: "sasl" });
+    }
+    if (el.name === "authenticate" && el.attrs.xmlns === "urn:xmpp:sasl:2") {
+      say("auth", { mechanism: el.attrs.mechanism, profile: "sasl2" });
     }
   });
 

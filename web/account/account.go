@@ -98,6 +98,8 @@ type Deps struct {
 	Invites Invites
 	// Uploads enables the page listing the user's uploads.
 	Uploads Uploads
+	// Fast enables the login tokens page (FAST, XEP-0484).
+	Fast FastTokens
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
 }

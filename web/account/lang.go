@@ -61,6 +61,7 @@ var titles = map[string]string{
 	"lock":     "Lock your account",
 	"invites":  "Invite a friend",
 	"uploads":  "Your uploaded files",
+	"devices":  "Login tokens",
 }
 
 // waitText says in lang how long to wait, rounded up to whole minutes or
@@ -87,6 +88,7 @@ var german = map[string]string{
 	"Lock your account":    "Konto sperren",
 	"Invite a friend":      "Freunde einladen",
 	"Your uploaded files":  "Eure hochgeladenen Dateien",
+	"Login tokens":         "Anmelde-Tokens",
 	"%d minutes":           "%d Minuten",
 	"1 second":             "1 Sekunde",
 	"%d seconds":           "%d Sekunden",
@@ -128,4 +130,11 @@ var german = map[string]string{
 	msgUnlockDone:         "Euer Konto ist entsperrt. Ihr könnt euch wieder anmelden und Nachrichten werden wieder zugestellt.",
 	msgNotLocked:          "Euer Konto ist nicht gesperrt.",
 	msgLockedAlready:      "Euer Konto ist bereits gesperrt.",
+	msgDevicesUnavailable: "Dieser Server gibt keine Anmelde-Tokens aus.",
+	msgDeviceChoose:       "Bitte wählt das zu widerrufende Token in der Liste (zeigt zuerst die Liste an).",
+	msgDeviceUnknown:      "Dieses Token gibt es nicht mehr; die Liste unten ist aktuell.",
+	msgDevicesNone:        "Kein Gerät hat ein Anmelde-Token.",
+	msgDevicesList:        "%d Gerät(e) haben ein Anmelde-Token.",
+	msgDeviceRevoked:      "Das Token wurde widerrufen; das Gerät muss sich wieder mit dem Passwort anmelden.",
+	msgDevicesRevoked:     "Alle Tokens wurden widerrufen; jedes Gerät muss sich wieder mit dem Passwort anmelden.",
 }

@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads", "devices"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -90,7 +90,7 @@ func formKey(ctx context.Context, st Settings) ([]byte, error) {
 }
 
 // Handler returns the handler for the pages under cfg.Path:
-// Path+"/" (index), /delete, /export, /password and /archive, and, when
+// Path+"/" (index), /delete, /export, /password, /archive and /devices, and, when
 // Deps.Invites is set, the invitation pages /invite/{token}.
 // Mount it on "/account/" and "/invite/" (web.Web.Mount), so that it gets
 // the site's security headers; it sets Cache-Control: no-store on every
@@ -110,6 +110,7 @@ func (p *Pages) Handler() http.Handler {
 	if p.acc.UserInvitesAllowed() > 0 && p.d.Invites != nil {
 		mux.HandleFunc(b+"/invites", p.serveInvites)
 	}
+	mux.HandleFunc(b+"/devices", p.serveDevices)
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -149,6 +150,7 @@ type pageData struct {
 	UploadsAvailable, Listed           bool         // the uploads page; its list is shown
 	Uploads                            []uploadRow
 	Invites                            []inviteRow // the user's open invitations
+	Devices                            []deviceRow // FAST tokens (page_devices.go)
 }
 
 // data returns the template data of page in lang with a fresh token.

@@ -27,11 +27,11 @@ type pageData struct {
 }
 
 type accountURLs struct {
-	Base, Delete, Export, Password, Archive string
+	Base, Delete, Export, Password, Archive, Devices string
 }
 
 type retention struct {
-	Uploads, WebErrors, ConnectionLogs, Offline string
+	Uploads, WebErrors, ConnectionLogs, Offline, LoginTokens string
 	// Backups is "" when the operator names no backups.
 	Backups      string
 	GroupArchive string
@@ -65,6 +65,7 @@ func newPageData(f Facts, lang string) pageData {
 			Export:   base + "/export",
 			Password: base + "/password",
 			Archive:  base + "/archive",
+			Devices:  base + "/devices",
 		},
 		Archive:       archiveWords[lang][f.ArchiveDefault],
 		ArchiveOn:     f.ArchiveDefault != "never",
@@ -76,6 +77,7 @@ func newPageData(f Facts, lang string) pageData {
 			Offline:        Duration(f.Offline, lang),
 			Backups:        backupWords(f.Backups, lang),
 			GroupArchive:   Duration(f.GroupArchive, lang),
+			LoginTokens:    Duration(f.LoginTokens, lang),
 		},
 		GroupChat:  f.GroupChat,
 		Ports:      ports{C2S: f.PortC2S, C2STLS: f.PortC2STLS},

@@ -51,6 +51,7 @@ type Facts struct {
 	WebErrors       time.Duration
 	ConnectionLogs  time.Duration
 	Offline         time.Duration
+	LoginTokens     time.Duration
 	Backups         time.Duration // 0: the operator names no backups
 	GroupChat       string        // group chat service domain; empty: none
 	GroupArchive    time.Duration // archive period of group chats with archiving on
