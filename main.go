@@ -834,6 +834,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		QueueBytes:         cfg.C2S.QueueBytes,
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,
+		ResumeTimeout:      cfg.C2S.ResumeTimeout,
 		SASLPlus:           cfg.C2S.SASLPlus,
 		ContactAdmin:       cfg.Contact.Admin,
 		ContactAbuse:       cfg.Contact.Abuse,

@@ -136,12 +136,15 @@ func (s *Server) stream(ctx context.Context, ss *Session, ready func(), handOff 
 // run is a bound session's stanza loop, from bind to close.
 func (s *Server) run(ctx context.Context, ss *Session) {
 	cond := ""
-	peerClosed := false
+	peerClosed, lost := false, false
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
 			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")
-			cond = "internal-server-error"
+			cond, lost = "internal-server-error", false
+		}
+		if s.smPark(ss, lost) {
+			return // hibernated for resumption (XEP-0198): still bound
 		}
 		s.unbind(ss)
 		ss.finish(cond, peerClosed)
@@ -157,9 +160,10 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 			// The client closed its stream (or the connection): it will
 			// not read what is still queued, so finish keeps that offline.
 			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+			lost = transportLost(err)
 			return
 		}
-		if err := s.handle(ctx, ss, el); err != nil {
+		if err := s.dispatch(ctx, ss, el); err != nil {
 			cond = streamCondition(err)
 			return
 		}
@@ -273,6 +277,14 @@ func (s *Server) features() []feature {
 			negotiate: (*Session).authenticate,
 		},
 		{
+			// XEP-0198 stream management: <resume/> after SASL instead
+			// of bind; <enable/> comes after bind, in the stanza loop.
+			name:      "sm",
+			offer:     static(authed, wire.New(nsSM, "sm")),
+			owns:      func(_ *Session, el *wire.Element) bool { return el.Space == nsSM },
+			negotiate: (*Session).negotiateSM,
+		},
+		{
 			name:      "bind",
 			offer:     static(authed, wire.New(nsBind, "bind")),
 			owns:      func(*Session, *wire.Element) bool { return true },
@@ -281,6 +293,7 @@ func (s *Server) features() []feature {
 		{name: "session", offer: static(authed, wire.New(nsSess, "session").Add(wire.New(nsSess, "optional")))},
 		{name: "rosterver", offer: static(authed, wire.New("urn:xmpp:features:rosterver", "ver"))},
 		{name: "pre-approval", offer: static(authed, wire.New("urn:xmpp:features:pre-approval", "sub"))},
+		{name: "csi", offer: static(authed, wire.New(nsCSI, "csi"))}, // XEP-0352
 	}
 }
 

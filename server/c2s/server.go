@@ -47,6 +47,11 @@ type Config struct {
 	// logins from one network (a NAT after a restart).
 	AuthFailBurst int
 	Version       string
+	// ResumeTimeout is how long a session with XEP-0198 resumption
+	// outlives a lost transport; ResumeLocation, if not empty, is the
+	// host:port clients should reconnect to for it (<enabled location/>).
+	ResumeTimeout  time.Duration
+	ResumeLocation string
 }
 
 // DefaultConfig returns the defaults documented in docs/configuration.md.
@@ -66,6 +71,7 @@ func DefaultConfig() Config {
 		ConnPerSecond:      20,
 		ConnBurst:          200,
 		AuthFailBurst:      30,
+		ResumeTimeout:      5 * time.Minute,
 	}
 }
 
@@ -163,6 +169,11 @@ type Server struct {
 	hooks  Hooks
 	awaits awaits
 
+	// smIDs maps user + "\x00" + resumption id to the session that may be
+	// resumed (XEP-0198, sm.go); urgent are the registered CSI checks.
+	smIDs  sync.Map
+	urgent []func(*wire.Element) bool
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -214,6 +225,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.ConnBurst <= 0 {
 		cfg.ConnBurst = def.ConnBurst
+	}
+	if cfg.ResumeTimeout <= 0 {
+		cfg.ResumeTimeout = def.ResumeTimeout
 	}
 	if cfg.AuthFailBurst <= 0 {
 		cfg.AuthFailBurst = def.AuthFailBurst
