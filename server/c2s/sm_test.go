@@ -1,0 +1,521 @@
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/sasl"
+
+	"chatbx/server/wire"
+	"chatbx/server/xmpptest"
+	"chatbx/store"
+)
+
+// smClient is a test client with XEP-0198: it counts the stanzas it
+// handled and answers the server's <r/>.
+type smClient struct {
+	t  testing.TB
+	c  *xmpptest.Client
+	h  uint32 // stanzas handled since <enabled/> (or per <resumed/>)
+	id string
+}
+
+// next returns the next stanza, answering <r/> on the way.
+func (sc *smClient) next() *wire.Element {
+	sc.t.Helper()
+	for {
+		el, err := sc.c.Next()
+		if err != nil {
+			sc.t.Fatalf("sm client: %v", err)
+		}
+		if el.Space == nsSM && el.Local == "r" {
+			sc.c.SendRaw(fmt.Sprintf(`<a xmlns='urn:xmpp:sm:3' h='%d'/>`, sc.h))
+			continue
+		}
+		if el.Space == wire.NSClient {
+			sc.h++
+		}
+		return el
+	}
+}
+
+// expect skips stanzas until pred matches.
+func (sc *smClient) expect(what string, pred func(*wire.Element) bool) *wire.Element {
+	sc.t.Helper()
+	for {
+		if el := sc.next(); pred(el) {
+			return el
+		} else if el.Space != wire.NSClient {
+			sc.t.Logf("%s: skipping %s", what, xmpptest.String(el))
+		}
+	}
+}
+
+// cut drops the TCP connection without closing the stream.
+func (sc *smClient) cut() {
+	sc.c.Conn.(*tls.Conn).NetConn().Close()
+}
+
+// smLogin logs in, binds resource and enables stream management with
+// resumption.
+func (e *limitsEnv) smLogin(t testing.TB, name, resource string) *smClient {
+	t.Helper()
+	c, err := xmpptest.Dial(t, e.plain, limitsDomain, name, "secret-"+name,
+		xmpptest.Options{Pool: e.ca.Pool, Resource: resource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SendRaw(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	el := c.Expect("enabled", func(el *wire.Element) bool { return el.Space == nsSM })
+	if el.Local != "enabled" || el.Get("resume") != "true" || len(el.Get("id")) < 22 {
+		t.Fatalf("enable: %s", xmpptest.String(el))
+	}
+	return &smClient{t: t, c: c, id: el.Get("id")}
+}
+
+// resume connects as name and sends <resume/> for previd with h; it
+// returns the client and the server's answer.
+func (e *limitsEnv) resume(t testing.TB, name, pass, previd string, h uint32) (*xmpptest.Client, *wire.Element) {
+	t.Helper()
+	c, err := xmpptest.Connect(t, e.plain, limitsDomain, xmpptest.Options{Pool: e.ca.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(name, pass, sasl.Mechanism{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Features.Child(nsSM, "sm") == nil || c.Features.Child(nsCSI, "csi") == nil {
+		t.Fatalf("no sm or csi feature: %s", xmpptest.String(c.Features))
+	}
+	c.SendRaw(fmt.Sprintf(`<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/>`, previd, h))
+	el, err := c.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, el
+}
+
+// resumeOK resumes sc on a new connection.
+func (e *limitsEnv) resumeOK(t testing.TB, sc *smClient, name string) {
+	t.Helper()
+	c, el := e.resume(t, name, "secret-"+name, sc.id, sc.h)
+	if el.Local != "resumed" || el.Get("previd") != sc.id {
+		t.Fatalf("resume: %s", xmpptest.String(el))
+	}
+	sc.c = c
+}
+
+func msg(to, body string) string {
+	return `<message type='chat' to='` + to + `'><body>` + body + `</body></message>`
+}
+
+func isBody(body string) func(*wire.Element) bool {
+	return func(el *wire.Element) bool {
+		return el.Local == "message" && el.ChildText(wire.NSClient, "body") == body
+	}
+}
+
+// TestSMAckCounting: the unacknowledged buffer and h wrap around at
+// 2^32 (XEP-0198 §4); an h beyond what was sent is refused.
+func TestSMAckCounting(t *testing.T) {
+	ss := &Session{srv: &Server{log: zerolog.Nop()}}
+	sm := &smState{counting: true, out: 1<<32 - 3, acked: 1<<32 - 3}
+	ss.sm.Store(sm)
+	var batch []outItem
+	for i := range 5 {
+		batch = append(batch, outItem{el: wire.New(wire.NSClient, "message", "id", strconv.Itoa(i))})
+	}
+	batch = append(batch, outItem{el: wire.New(nsSM, "a", "h", "0")}) // not counted
+	keep, moved, _ := ss.smTake(sm, batch)
+	if keep != 0 || moved <= 0 || len(sm.unacked) != 5 || sm.out != 2 {
+		t.Fatalf("smTake: keep %d moved %d unacked %d out %d; want 0, >0, 5, 2", keep, moved, len(sm.unacked), sm.out)
+	}
+	if err := ss.smAck(context.Background(), 1); err != nil { // 4 acknowledged across the wrap
+		t.Fatal(err)
+	}
+	if len(sm.unacked) != 1 || sm.unacked[0].el.Get("id") != "4" || sm.acked != 1 {
+		t.Fatalf("after a h=1: %d unacked, acked %d", len(sm.unacked), sm.acked)
+	}
+	if err := ss.smAck(context.Background(), 1); err != nil { // repeated h
+		t.Fatal(err)
+	}
+	if err := ss.smAck(context.Background(), 3); err == nil {
+		t.Fatal("h beyond the stanzas sent accepted")
+	}
+	if err := ss.smAck(context.Background(), 2); err != nil || len(sm.unacked) != 0 || sm.ubytes != 0 {
+		t.Fatalf("a h=2: %v, %d unacked, %d bytes", err, len(sm.unacked), sm.ubytes)
+	}
+	// Before <enabled/> went out nothing counts; after it, everything.
+	sm2 := &smState{}
+	ss.sm.Store(sm2)
+	keep, _, _ = ss.smTake(sm2, []outItem{{el: wire.New(wire.NSClient, "iq")}, {el: wire.New(nsSM, "enabled")},
+		{el: wire.New(wire.NSClient, "message")}})
+	if keep != 2 || sm2.out != 1 || len(sm2.unacked) != 1 {
+		t.Fatalf("enabled mid-batch: keep %d out %d", keep, sm2.out)
+	}
+}
+
+func TestParseH(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint32
+		ok   bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"4294967295", 1<<32 - 1, true}, {"007", 7, true},
+		{"4294967296", 0, false}, {"", 0, false}, {"-1", 0, false}, {"+1", 0, false},
+		{" 1", 0, false}, {"1e3", 0, false}, {strings.Repeat("0", 33), 0, false},
+		{"99999999999999999999999", 0, false},
+	} {
+		got, ok := parseH(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseH(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseH(f *testing.F) {
+	for _, s := range []string{"0", "1", "4294967295", "4294967296", "", "-1", "0001", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseH(s)
+		n, err := strconv.ParseUint(s, 10, 32)
+		plain := len(s) <= 32 && !strings.ContainsAny(s, "+-_")
+		if ok != (err == nil && plain) {
+			t.Fatalf("parseH(%q) ok=%v, ParseUint err=%v", s, ok, err)
+		}
+		if ok && uint64(v) != n {
+			t.Fatalf("parseH(%q) = %d, want %d", s, v, n)
+		}
+		if ok {
+			if back, ok2 := parseH(strconv.FormatUint(uint64(v), 10)); !ok2 || back != v {
+				t.Fatalf("round trip of %d: %d %v", v, back, ok2)
+			}
+		}
+	})
+}
+
+// TestSMResume: the TCP connection is cut without closing the stream;
+// messages sent meanwhile arrive after <resume/>, with the stanzas the
+// client had not acknowledged, and nothing twice. The server's <r/> and
+// <a/> count as XEP-0198 says.
+func TestSMResume(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	bob := e.login(t, "bob", false, "pc")
+	to := "alice@" + limitsDomain + "/phone"
+
+	// Acks both ways: the server answers <r/> with the stanzas it
+	// handled from alice since <enable/>.
+	alice.c.SendRaw(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	alice.expect("ping result", func(el *wire.Element) bool { return el.Get("id") == "p1" })
+	alice.c.SendRaw(`<r xmlns='urn:xmpp:sm:3'/>`)
+	a := alice.c.Expect("a", func(el *wire.Element) bool { return el.Space == nsSM && el.Local == "a" })
+	if a.Get("h") != "1" {
+		t.Fatalf("server's <a/> = %s, want h=1", xmpptest.String(a))
+	}
+	bob.SendRaw(msg(to, "before"))
+	alice.expect("before", isBody("before"))
+	// Not acknowledged: alice counted it, the server still holds it.
+	alice.cut()
+	for i := range 3 {
+		bob.SendRaw(msg(to, "meanwhile "+strconv.Itoa(i)))
+	}
+	e.resumeOK(t, alice, "alice")
+	for i := range 3 {
+		el := alice.next()
+		if !isBody("meanwhile " + strconv.Itoa(i))(el) {
+			t.Fatalf("after resume, stanza %d: %s", i, xmpptest.String(el))
+		}
+	}
+	// The session is the same: bound, and the old transport is gone.
+	alice.c.SendRaw(`<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if r := alice.next(); r.Get("id") != "p2" || r.Get("to") != to {
+		t.Fatalf("after resume: %s", xmpptest.String(r))
+	}
+	if n := e.srv.Router().Count(); n != 2 {
+		t.Fatalf("%d sessions bound, want 2", n)
+	}
+	// A resumption of a live session takes it over and closes the old
+	// connection.
+	old := alice.c
+	e.resumeOK(t, alice, "alice")
+	if _, err := old.Next(); err == nil {
+		t.Fatal("old connection still open after a second resumption")
+	}
+	bob.SendRaw(msg(to, "after takeover"))
+	alice.expect("after takeover", isBody("after takeover"))
+}
+
+// TestSMResumeRefused: resumption needs authentication as the same
+// account and a known id.
+func TestSMResumeRefused(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	alice.cut()
+	// Another account with alice's id.
+	if _, el := e.resume(t, "bob", "secret-bob", alice.id, 0); el.Local != "failed" ||
+		el.Child(nsStanzas, "item-not-found") == nil {
+		t.Fatalf("bob resuming alice's session: %s", xmpptest.String(el))
+	}
+	// Unknown id, bad h.
+	if _, el := e.resume(t, "alice", "secret-alice", "nope", 0); el.Local != "failed" || el.Child(nsStanzas, "item-not-found") == nil {
+		t.Fatalf("unknown id: %s", xmpptest.String(el))
+	}
+	if _, el := e.resume(t, "alice", "secret-alice", alice.id, 99); el.Local != "failed" {
+		t.Fatalf("h beyond what was sent: %s", xmpptest.String(el))
+	}
+	// Without authentication: the stream ends.
+	c, err := xmpptest.Connect(t, e.plain, limitsDomain, xmpptest.Options{Pool: e.ca.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SendRaw(`<resume xmlns='urn:xmpp:sm:3' previd='` + alice.id + `' h='0'/>`)
+	if _, cond := readToEnd(c); cond != "not-authorized" {
+		t.Fatalf("resume before SASL: condition %q, want not-authorized", cond)
+	}
+	// The session was not disturbed by any of it.
+	e.resumeOK(t, alice, "alice")
+}
+
+// TestSMWindowEnds: after the resumption window, the messages queued for
+// the hibernated session arrive through offline storage with a delay;
+// the session is gone and resumption fails with item-not-found.
+func TestSMWindowEnds(t *testing.T) {
+	e := startLimits(t, func(c *Config) { c.ResumeTimeout = time.Second })
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	alice.c.SendRaw(`<presence/>`)
+	alice.expect("own presence", func(el *wire.Element) bool { return el.Local == "presence" })
+	bob := e.login(t, "bob", false, "pc")
+	alice.cut()
+	e.log.wait(t, "session hibernated")
+	for i := range 3 {
+		bob.SendRaw(msg("alice@"+limitsDomain, "late "+strconv.Itoa(i)))
+	}
+	e.log.wait(t, "hibernated session ended")
+	if _, el := e.resume(t, "alice", "secret-alice", alice.id, alice.h); el.Local != "failed" ||
+		el.Child(nsStanzas, "item-not-found") == nil {
+		t.Fatalf("resume after the window: %s", xmpptest.String(el))
+	}
+	c := e.login(t, "alice", false, "phone")
+	c.SendRaw(`<presence/>`)
+	for i := range 3 {
+		m := c.Expect("offline message", func(el *wire.Element) bool { return el.Local == "message" })
+		if m.ChildText(wire.NSClient, "body") != "late "+strconv.Itoa(i) || m.Child("urn:xmpp:delay", "delay") == nil {
+			t.Fatalf("offline message %d: %s", i, xmpptest.String(m))
+		}
+	}
+	c.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`) // the writer deleted them by then
+	if n, _ := e.db.OfflineCount(context.Background(), "alice"); n != 0 {
+		t.Fatalf("%d offline messages left", n)
+	}
+}
+
+// TestSMOfflineDeletedOnAck: offline messages delivered to an SM session
+// leave the store only when acknowledged; a lost connection before the
+// ack keeps them (for the resumed session, which gets them again).
+func TestSMOfflineDeletedOnAck(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	e.user(t, "alice")
+	ctx := context.Background()
+	for i := range 3 {
+		st := fmt.Sprintf(`<message xmlns='jabber:client' type='chat' from='bob@%s' to='alice@%s'><body>stored %d</body></message>`, limitsDomain, limitsDomain, i)
+		if _, err := e.db.PushOffline(ctx, "alice", time.Now(), []byte(st), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.smLogin(t, "alice", "phone")
+	alice.c.SendRaw(`<presence/>`)
+	for i := range 3 {
+		alice.expect("stored", isBody("stored "+strconv.Itoa(i)))
+	}
+	// Received but not acknowledged: still stored.
+	if n, _ := e.db.OfflineCount(ctx, "alice"); n != 3 {
+		t.Fatalf("%d offline messages before the ack, want 3", n)
+	}
+	h := alice.h
+	alice.h -= 2 // pretend the last two did not arrive
+	alice.cut()
+	e.resumeOK(t, alice, "alice")
+	alice.expect("stored 1", isBody("stored 1"))
+	alice.expect("stored 2", isBody("stored 2"))
+	if alice.h != h {
+		t.Fatalf("h %d after resending, want %d", alice.h, h)
+	}
+	alice.c.SendRaw(fmt.Sprintf(`<a xmlns='urn:xmpp:sm:3' h='%d'/>`, alice.h))
+	alice.c.SendRaw(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	alice.expect("ping", func(el *wire.Element) bool { return el.Get("id") == "p1" })
+	if n, _ := e.db.OfflineCount(ctx, "alice"); n != 0 {
+		t.Fatalf("%d offline messages after the ack, want 0", n)
+	}
+}
+
+// TestSMThousandAcrossDisconnects: 1000 messages from two senders across
+// 10 forced disconnects arrive exactly once, in order per sender.
+func TestSMThousandAcrossDisconnects(t *testing.T) {
+	const n, cuts = 1000, 10
+	e := startLimits(t, func(*Config) {})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.user(t, u)
+	}
+	alice := e.smLogin(t, "alice", "phone")
+	to := "alice@" + limitsDomain + "/phone"
+	var wg sync.WaitGroup
+	for _, sender := range []string{"bob", "carol"} {
+		c := e.login(t, sender, false, "pc")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n / 2 {
+				c.SendRaw(msg(to, sender+" "+strconv.Itoa(i)))
+			}
+		}()
+	}
+	next := map[string]int{"bob": 0, "carol": 0}
+	for got := 0; got < n; {
+		el := alice.next()
+		if el.Local != "message" {
+			continue
+		}
+		sender, num, _ := strings.Cut(el.ChildText(wire.NSClient, "body"), " ")
+		if num != strconv.Itoa(next[sender]) {
+			t.Fatalf("from %s: got %q, want %d (message %d)", sender, num, next[sender], got)
+		}
+		next[sender]++
+		got++
+		if got%(n/cuts) == 0 && got < n {
+			alice.cut()
+			e.resumeOK(t, alice, "alice")
+		}
+	}
+	wg.Wait()
+	// Nothing more: a ping's answer comes next.
+	alice.c.SendRaw(`<iq type='get' id='end'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if el := alice.next(); el.Get("id") != "end" {
+		t.Fatalf("after %d messages: %s", n, xmpptest.String(el))
+	}
+	if c, _ := e.db.OfflineCount(context.Background(), "alice"); c != 0 {
+		t.Fatalf("%d messages went offline", c)
+	}
+}
+
+// TestSMConflictingBind: binding the resource of a hibernated session
+// replaces it; its queued messages go to offline storage first and reach
+// the new session.
+func TestSMConflictingBind(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	alice.cut()
+	e.log.wait(t, "session hibernated")
+	bob := e.login(t, "bob", false, "pc")
+	bob.SendRaw(msg("alice@"+limitsDomain+"/phone", "queued"))
+	bob.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	c := e.login(t, "alice", false, "phone")
+	c.SendRaw(`<presence/>`)
+	c.Expect("queued", isBody("queued"))
+	if _, el := e.resume(t, "alice", "secret-alice", alice.id, alice.h); el.Local != "failed" {
+		t.Fatalf("resume of a replaced session: %s", xmpptest.String(el))
+	}
+}
+
+// TestCSI: while inactive, a presence flood is held and reduced to the
+// newest presence per contact, sent on <active/>; a message with a body
+// sends what is held first, in order.
+func TestCSI(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.user(t, u)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		if _, err := e.db.PutRosterItem(ctx, "alice", store.RosterItem{JID: u + "@" + limitsDomain, Sub: store.SubBoth}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.PutRosterItem(ctx, u, store.RosterItem{JID: "alice@" + limitsDomain, Sub: store.SubBoth}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.login(t, "alice", false, "phone")
+	alice.SendRaw(`<presence/>`)
+	alice.Expect("own presence", func(el *wire.Element) bool {
+		return el.Local == "presence" && strings.HasPrefix(el.Get("from"), "alice@")
+	})
+	alice.SendRaw(`<inactive xmlns='urn:xmpp:csi:0'/>`)
+	const flood = 50
+	for _, u := range []string{"bob", "carol"} {
+		c := e.login(t, u, false, "pc")
+		for i := range flood {
+			c.SendRaw(`<presence><status>` + u + ` ` + strconv.Itoa(i) + `</status></presence>`)
+		}
+		// The sender's own copy of its last presence comes after the
+		// contacts' (RFC 6121 §4.2.2): alice's is queued or held by now.
+		c.Expect("last own presence", func(el *wire.Element) bool {
+			return el.Local == "presence" && el.ChildText(wire.NSClient, "status") == u+" "+strconv.Itoa(flood-1)
+		})
+	}
+	alice.SendRaw(`<active xmlns='urn:xmpp:csi:0'/>`)
+	alice.SendRaw(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	var got []string
+	for {
+		el, err := alice.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Get("id") == "sync" {
+			break
+		}
+		if el.Local == "presence" {
+			got = append(got, el.ChildText(wire.NSClient, "status"))
+		}
+	}
+	// bob's initial presence came before the flood (not while inactive)
+	// only if alice saw it; the flood itself is reduced to the newest.
+	want := []string{"bob 49", "carol 49"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("presence after <active/>: %q, want %q", got, want)
+	}
+
+	// A message flushes, in order: presence, chat state, message.
+	alice.SendRaw(`<inactive xmlns='urn:xmpp:csi:0'/>`)
+	alice.IQ(`<iq type='get' id='sync2'><ping xmlns='urn:xmpp:ping'/></iq>`) // urgent; nothing held yet
+	bob := e.login(t, "bob", false, "tablet")
+	bob.SendRaw(`<presence><status>away</status></presence>`)
+	bob.SendRaw(`<message type='chat' to='alice@` + limitsDomain + `'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	bob.SendRaw(msg("alice@"+limitsDomain, "wake up"))
+	var kinds []string
+	for len(kinds) == 0 || kinds[len(kinds)-1] != "body" {
+		el, err := alice.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case el.Local == "presence" && el.ChildText(wire.NSClient, "status") == "away":
+			kinds = append(kinds, "presence")
+		case el.Local == "message" && el.Child("http://jabber.org/protocol/chatstates", "composing") != nil:
+			kinds = append(kinds, "chatstate")
+		case el.Local == "message" && el.ChildText(wire.NSClient, "body") == "wake up":
+			kinds = append(kinds, "body")
+		}
+	}
+	if fmt.Sprint(kinds) != "[presence chatstate body]" {
+		t.Fatalf("while inactive, got %v, want presence, chat state, then the message", kinds)
+	}
+}
