@@ -567,6 +567,7 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 		ch, tr := sm.slept, old.tr
 		old.mu.Unlock()
 		tr.Abort()
+		tr.Interrupt() // the reader ends even if Abort leaves it waiting
 		select {
 		case <-ch:
 		case <-time.After(smResumeWait):
