@@ -93,8 +93,10 @@ type smState struct {
 	slept  chan struct{}
 	expiry *time.Timer
 	// origin is the session that enabled stream management: it names the
-	// logical session across resumptions (offline delivery is keyed by it).
+	// logical session across resumptions (offline delivery is keyed by it);
+	// cur is the session that has the state now (the last resumption's).
 	origin *Session
+	cur    atomic.Pointer[Session]
 }
 
 // key identifies the logical session: the same before and after a
@@ -175,7 +177,7 @@ func (ss *Session) smIdle() {
 		return
 	}
 	if sm.ackTimer == nil {
-		sm.ackTimer = time.AfterFunc(smAckDelay, ss.smRequest)
+		sm.ackTimer = time.AfterFunc(smAckDelay, func() { sm.cur.Load().smRequest() })
 		return
 	}
 	sm.ackTimer.Reset(smAckDelay)
@@ -215,6 +217,7 @@ func (ss *Session) enableSM(resume bool, max int, counting bool) *wire.Element {
 	}
 	s := ss.srv
 	sm := &smState{origin: ss, counting: counting}
+	sm.cur.Store(ss)
 	el := wire.New(nsSM, "enabled")
 	if resume && s.cfg.ResumeTimeout > 0 {
 		sm.max = s.cfg.ResumeTimeout
@@ -414,6 +417,11 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 		sm.ackTimer.Stop()
 	}
 	ss.writeFailed = false
+	// The connection ended: its logout line now, and a resumption logs
+	// in again (one login and one logout per connection).
+	if !ss.unlogged.Load() {
+		s.connLog("logout", ss)
+	}
 	tr := ss.tr
 	// A hibernated session keeps no transport (buffers, TLS state).
 	ss.tr = parked{addr: tr.RemoteAddr(), kind: tr.Kind()}
@@ -486,9 +494,6 @@ func (s *Server) smExpire(ss *Session) bool {
 		s.storeUndelivered(ss.user, rest)
 	}
 	s.unbind(ss)
-	if !ss.unlogged.Load() {
-		s.connLog("logout", ss)
-	}
 	s.log.Debug().Str("conn", ss.id).Msg("hibernated session ended")
 	close(ss.done)
 	return true
@@ -617,6 +622,7 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 	ss.csi, old.csi = old.csi, nil
 	ss.done = old.done // the logical session ends once
 	ss.sm.Store(sm)
+	sm.cur.Store(ss)
 	ss.mu.Unlock()
 	clear(old.queue)
 	old.queue, old.qbytes = nil, 0

@@ -165,6 +165,45 @@ func TestSMAckCounting(t *testing.T) {
 	}
 }
 
+// TestSMServerRequestsAcks: the server asks for an ack after smAckEvery
+// stanzas in a batch, and on an idle link with unacknowledged stanzas.
+func TestSMServerRequestsAcks(t *testing.T) {
+	ss := &Session{srv: &Server{log: zerolog.Nop()}}
+	sm := &smState{counting: true}
+	ss.sm.Store(sm)
+	batch := make([]outItem, smAckEvery-1)
+	for i := range batch {
+		batch[i] = outItem{el: wire.New(wire.NSClient, "presence")}
+	}
+	if _, _, req := ss.smTake(sm, batch); req {
+		t.Fatalf("request after %d stanzas", len(batch))
+	}
+	if _, _, req := ss.smTake(sm, batch[:1]); !req {
+		t.Fatalf("no request after %d stanzas", smAckEvery)
+	}
+
+	e := startLimits(t, func(*Config) {})
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	bob := e.login(t, "bob", false, "pc")
+	bob.SendRaw(msg("alice@"+limitsDomain+"/phone", "one"))
+	alice.c.Expect("one", isBody("one"))
+	r := alice.c.Expect("r", func(el *wire.Element) bool { return el.Space == nsSM })
+	if r.Local != "r" {
+		t.Fatalf("want <r/> on the idle link, got %s", xmpptest.String(r))
+	}
+	alice.c.SendRaw(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+	alice.c.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	s := e.srv.Router().Session("alice", "phone")
+	s.mu.Lock()
+	n, acked := len(s.sm.Load().unacked), s.sm.Load().acked
+	s.mu.Unlock()
+	if n > 1 || acked != 1 { // the ping's answer may be unacknowledged
+		t.Fatalf("after <a h='1'/>: %d unacknowledged, acked %d", n, acked)
+	}
+}
+
 func TestParseH(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -342,8 +381,18 @@ func TestSMOfflineDeletedOnAck(t *testing.T) {
 	}
 	alice := e.smLogin(t, "alice", "phone")
 	alice.c.SendRaw(`<presence/>`)
-	for i := range 3 {
-		alice.expect("stored", isBody("stored "+strconv.Itoa(i)))
+	for i := 0; i < 3; {
+		// Read without answering the server's <r/>.
+		el, err := alice.c.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if el.Space == wire.NSClient {
+			alice.h++
+		}
+		if isBody("stored " + strconv.Itoa(i))(el) {
+			i++
+		}
 	}
 	// Received but not acknowledged: still stored.
 	if n, _ := e.db.OfflineCount(ctx, "alice"); n != 3 {
