@@ -94,7 +94,7 @@ type limitsEnv struct {
 	plain, direct string
 }
 
-func startLimits(t *testing.T, mod func(*Config)) *limitsEnv {
+func startLimits(t testing.TB, mod func(*Config)) *limitsEnv {
 	t.Helper()
 	e := &limitsEnv{db: storetest.Open(t), ca: xmpptest.NewCA(t, limitsDomain), log: newEventLog()}
 	cfg := DefaultConfig()
@@ -122,7 +122,7 @@ func startLimits(t *testing.T, mod func(*Config)) *limitsEnv {
 	return e
 }
 
-func (e *limitsEnv) user(t *testing.T, name string) {
+func (e *limitsEnv) user(t testing.TB, name string) {
 	t.Helper()
 	c, err := store.DeriveCredentials("secret-"+name, store.MinIterations)
 	if err != nil {
@@ -133,7 +133,7 @@ func (e *limitsEnv) user(t *testing.T, name string) {
 	}
 }
 
-func (e *limitsEnv) dial(t *testing.T, name string, direct bool, resource string) (*xmpptest.Client, error) {
+func (e *limitsEnv) dial(t testing.TB, name string, direct bool, resource string) (*xmpptest.Client, error) {
 	t.Helper()
 	addr := e.plain
 	if direct {

@@ -80,9 +80,10 @@ type smState struct {
 	sinceReq, sinceReqBytes int
 	ackTimer                *time.Timer
 
-	// asleep: hibernated, no transport. holding: a resumption is writing
-	// <resumed/>; nothing else may be written yet. Either stops the writer.
-	asleep, holding bool
+	// asleep: hibernated, no transport. parking: on the way there (the
+	// writer is being stopped). holding: a resumption is writing
+	// <resumed/>; nothing else may be written yet. Each stops the writer.
+	asleep, parking, holding bool
 	// expiring: the window ended and the queue is being stored offline.
 	expiring bool
 	// written is, while asleep, how many stanzas at the head of the queue
@@ -111,7 +112,7 @@ func (ss *Session) key() *Session {
 // writable reports whether the writer may run. Called with ss.mu held.
 func (ss *Session) writable() bool {
 	sm := ss.sm.Load()
-	return sm == nil || (!sm.asleep && !sm.holding)
+	return sm == nil || (!sm.asleep && !sm.parking && !sm.holding)
 }
 
 // kick starts the writer if stanzas wait and it may run. Called with
@@ -395,7 +396,7 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 		s.smForget(ss, sm)
 		return false
 	}
-	sm.asleep = true // no writer starts from now on
+	sm.parking = true // no writer starts from now on
 	writing := ss.writing
 	ss.mu.Unlock()
 	if writing {
@@ -426,10 +427,14 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 	// A hibernated session keeps no transport (buffers, TLS state).
 	ss.tr = parked{addr: tr.RemoteAddr(), kind: tr.Kind()}
 	ss.spare = nil
+	sm.parking, sm.asleep = false, true
 	if sm.slept != nil {
 		close(sm.slept)
 		sm.slept = nil
 	}
+	// Closed while parking (a kick, a conflicting bind, shutdown): the
+	// session ends now instead of waiting for the window.
+	ended := ss.cond != "" || s.closing.Load()
 	sm.expiry = time.AfterFunc(sm.max, func() {
 		if !s.track() {
 			return // shutting down: Run ends the session
@@ -440,6 +445,9 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 	ss.mu.Unlock()
 	tr.Abort()
 	s.log.Debug().Str("conn", ss.id).Msg("session hibernated")
+	if ended {
+		s.smExpire(ss)
+	}
 	return true
 }
 
@@ -564,8 +572,9 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 	sm := old.sm.Load()
 	old.mu.Lock()
 	if !sm.asleep && !old.closed && old.cond == "" {
-		// Still connected as far as the server knows: its transport is
-		// dropped and the session hibernates before it is taken over.
+		// Still connected as far as the server knows (or on its way to
+		// hibernation): its transport is dropped and the session
+		// hibernates before it is taken over.
 		if sm.slept == nil {
 			sm.slept = make(chan struct{})
 		}

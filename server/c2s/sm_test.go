@@ -568,3 +568,35 @@ func TestCSI(t *testing.T) {
 		t.Fatalf("while inactive, got %v, want presence, chat state, then the message", kinds)
 	}
 }
+
+// BenchmarkSMResume is one resumption per iteration: the receiver's
+// connection is cut, a message is sent to it, and it reconnects (TCP,
+// STARTTLS, SCRAM-SHA-256), resumes and reads the message. Compare with
+// BenchmarkLogin in package server (connect, SCRAM, bind, close).
+func BenchmarkSMResume(b *testing.B) {
+	e := startLimits(b, func(c *Config) {
+		c.ConnPerSecond, c.ConnBurst, c.AuthFailBurst = 1e9, 1e9, 1<<30
+	})
+	e.user(b, "alice")
+	e.user(b, "bob")
+	alice := e.smLogin(b, "alice", "phone")
+	bob, err := e.dial(b, "bob", false, "pc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	to := "alice@" + limitsDomain + "/phone"
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		alice.cut()
+		body := "m" + strconv.Itoa(i)
+		bob.SendRaw(msg(to, body))
+		c, el := e.resume(b, "alice", "secret-alice", alice.id, alice.h)
+		if el.Local != "resumed" {
+			b.Fatalf("resume %d: %s\n%s", i, xmpptest.String(el), e.log)
+		}
+		alice.c = c
+		alice.expect(body, isBody(body))
+		i++
+	}
+}
