@@ -93,18 +93,16 @@ type smState struct {
 	// resumption that takes over a live session waits for it).
 	slept  chan struct{}
 	expiry *time.Timer
-	// origin is the session that enabled stream management: it names the
-	// logical session across resumptions (offline delivery is keyed by it);
 	// cur is the session that has the state now (the last resumption's).
-	origin *Session
-	cur    atomic.Pointer[Session]
+	cur atomic.Pointer[Session]
 }
 
 // key identifies the logical session: the same before and after a
-// resumption.
-func (ss *Session) key() *Session {
+// resumption (the state moves from session to session; no chain of old
+// sessions is kept alive by it).
+func (ss *Session) key() any {
 	if sm := ss.sm.Load(); sm != nil {
-		return sm.origin
+		return sm
 	}
 	return ss
 }
@@ -217,7 +215,7 @@ func (ss *Session) enableSM(resume bool, max int, counting bool) *wire.Element {
 		return smFailed("unexpected-request", -1)
 	}
 	s := ss.srv
-	sm := &smState{origin: ss, counting: counting}
+	sm := &smState{counting: counting}
 	sm.cur.Store(ss)
 	el := wire.New(nsSM, "enabled")
 	if resume && s.cfg.ResumeTimeout > 0 {
