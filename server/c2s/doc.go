@@ -41,6 +41,15 @@
 // closing session could not write goes to offline storage. Idle sessions are
 // probed with a ping (XEP-0199) after Config.IdleTimeout.
 //
+// Stream management (XEP-0198, sm.go) counts stanzas both ways and keeps
+// written stanzas until the client acknowledges them. With resumption, a
+// session whose transport is lost hibernates for Config.ResumeTimeout:
+// bound, presence unchanged, no transport and no goroutine; a new stream
+// of the same account resumes it after SASL (XEP-0198 §5) and gets what it
+// missed, in order. When the window ends, queued messages go to offline
+// storage. Client State Indication (XEP-0352, csi.go) holds back presence
+// and other non-urgent stanzas while the client is inactive.
+//
 // Router is the session table (localpart → resources), sharded by localpart
 // and copy-on-write per user.
 //
