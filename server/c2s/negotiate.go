@@ -136,14 +136,14 @@ func (s *Server) stream(ctx context.Context, ss *Session, ready func(), handOff 
 // run is a bound session's stanza loop, from bind to close.
 func (s *Server) run(ctx context.Context, ss *Session) {
 	cond := ""
-	peerClosed, lost := false, false
+	peerClosed := false
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
 			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")
-			cond, lost = "internal-server-error", false
+			cond, ss.lost = "internal-server-error", false
 		}
-		if s.smPark(ss, lost) {
+		if s.smPark(ss, ss.lost) {
 			return // hibernated for resumption (XEP-0198): still bound
 		}
 		s.unbind(ss)
@@ -160,7 +160,7 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 			// The client closed its stream (or the connection): it will
 			// not read what is still queued, so finish keeps that offline.
 			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-			lost = transportLost(err)
+			ss.lost = transportLost(err)
 			return
 		}
 		if err := s.dispatch(ctx, ss, el); err != nil {

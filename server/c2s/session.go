@@ -66,7 +66,10 @@ type Session struct {
 	// by the reader goroutine): authed once the unauthenticated count was
 	// released, released once the connection count was.
 	authed, released bool
-	preauth          string // XEP-0401 token accepted before registration
+	// lost is set when the reader ended because the transport went away
+	// (XEP-0198: the session may hibernate). Owned by the reader.
+	lost    bool
+	preauth string // XEP-0401 token accepted before registration
 
 	// sm is the XEP-0198 state, nil until <enable/> (sm.go).
 	sm atomic.Pointer[smState]
