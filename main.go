@@ -835,6 +835,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,
 		ResumeTimeout:      cfg.C2S.ResumeTimeout,
+		ResumeLocation:     cfg.C2S.ResumeLocation,
 		SASLPlus:           cfg.C2S.SASLPlus,
 		ContactAdmin:       cfg.Contact.Admin,
 		ContactAbuse:       cfg.Contact.Abuse,

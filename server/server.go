@@ -36,6 +36,8 @@ type Config struct {
 	// ResumeTimeout is the XEP-0198 resumption window; zero means the
 	// c2s default.
 	ResumeTimeout time.Duration
+	// ResumeLocation is the XEP-0198 <enabled location/>; empty: none.
+	ResumeLocation string
 	// ConnPerSecond and ConnBurst limit new connections per anonymised
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
@@ -134,6 +136,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,
 		ResumeTimeout:      cfg.ResumeTimeout,
+		ResumeLocation:     cfg.ResumeLocation,
 		Version:            cfg.Version,
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,

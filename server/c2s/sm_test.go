@@ -600,3 +600,96 @@ func BenchmarkSMResume(b *testing.B) {
 		i++
 	}
 }
+
+// TestSMEnable: <enabled/> carries the id, max (the client's, if
+// shorter than the window) and location; a second <enable/>, one
+// before bind, and <r/> before <enable/> are refused.
+func TestSMEnable(t *testing.T) {
+	e := startLimits(t, func(c *Config) { c.ResumeLocation = "xmpp.example.org:5222" })
+	e.user(t, "alice")
+	c := e.login(t, "alice", false, "phone")
+	c.SendRaw(`<enable xmlns='urn:xmpp:sm:3' resume='true' max='60'/>`)
+	el := c.Expect("enabled", func(el *wire.Element) bool { return el.Space == nsSM })
+	if el.Local != "enabled" || el.Get("max") != "60" || el.Get("location") != "xmpp.example.org:5222" {
+		t.Fatalf("enabled: %s", xmpptest.String(el))
+	}
+	c.SendRaw(`<enable xmlns='urn:xmpp:sm:3'/>`)
+	if el := c.Expect("failed", func(el *wire.Element) bool { return el.Space == nsSM }); el.Local != "failed" ||
+		el.Child(nsStanzas, "unexpected-request") == nil {
+		t.Fatalf("second enable: %s", xmpptest.String(el))
+	}
+
+	// Before bind.
+	b, err := xmpptest.Connect(t, e.plain, limitsDomain, xmpptest.Options{Pool: e.ca.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Auth("alice", "secret-alice", sasl.Mechanism{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	b.SendRaw(`<enable xmlns='urn:xmpp:sm:3'/>`)
+	if el, err := b.Next(); err != nil || el.Local != "failed" {
+		t.Fatalf("enable before bind: %v %v", el, err)
+	}
+	// The stream goes on with bind.
+	b.SendRaw(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
+	if el, err := b.Next(); err != nil || el.Get("type") != "result" {
+		t.Fatalf("bind after failed enable: %v %v", el, err)
+	}
+	// <r/> without stream management is not a stanza.
+	b.SendRaw(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if _, cond := readToEnd(b); cond != "unsupported-stanza-type" {
+		t.Fatalf("<r/> before <enable/>: condition %q", cond)
+	}
+}
+
+// TestCSICarbonFlushes: a carbon of the user's own message with a body
+// (sent from another device) sends what an inactive session holds, in
+// order; a carbon without a body (a chat state) is held.
+func TestCSICarbonFlushes(t *testing.T) {
+	e := startLimits(t, func(*Config) {})
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob"} {
+		e.user(t, u)
+	}
+	if _, err := e.db.PutRosterItem(ctx, "alice", store.RosterItem{JID: "bob@" + limitsDomain, Sub: store.SubBoth}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.PutRosterItem(ctx, "bob", store.RosterItem{JID: "alice@" + limitsDomain, Sub: store.SubBoth}); err != nil {
+		t.Fatal(err)
+	}
+	phone := e.login(t, "alice", false, "phone")
+	phone.SendRaw(`<presence/>`)
+	if r := phone.IQ(`<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); r.Get("type") != "result" {
+		t.Fatalf("carbons: %s", xmpptest.String(r))
+	}
+	phone.SendRaw(`<inactive xmlns='urn:xmpp:csi:0'/>`)
+	pc := e.login(t, "alice", false, "pc")
+	bob := e.login(t, "bob", false, "pc")
+	bob.SendRaw(`<presence><status>held</status></presence>`)
+	bob.Expect("own presence", func(el *wire.Element) bool { return el.ChildText(wire.NSClient, "status") == "held" })
+	pc.SendRaw(`<message type='chat' to='bob@` + limitsDomain + `'><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	pc.SendRaw(`<message type='chat' to='bob@` + limitsDomain + `'><body>from pc</body></message>`)
+	var kinds []string
+	for len(kinds) < 3 {
+		el, err := phone.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := el.Child(nsCarbons, "sent")
+		switch {
+		case el.Local == "presence" && el.ChildText(wire.NSClient, "status") == "held":
+			kinds = append(kinds, "presence")
+		case sent != nil && strings.Contains(xmpptest.String(sent), "from pc"):
+			kinds = append(kinds, "carbon")
+		case sent != nil:
+			kinds = append(kinds, "chatstate")
+		}
+	}
+	if fmt.Sprint(kinds) != "[presence chatstate carbon]" {
+		t.Fatalf("inactive phone got %v, want the held presence and chat state carbon, then the carbon", kinds)
+	}
+}
