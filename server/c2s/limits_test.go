@@ -94,7 +94,7 @@ type limitsEnv struct {
 	plain, direct string
 }
 
-func startLimits(t testing.TB, mod func(*Config)) *limitsEnv {
+func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limitsEnv {
 	t.Helper()
 	e := &limitsEnv{db: storetest.Open(t), ca: xmpptest.NewCA(t, limitsDomain), log: newEventLog()}
 	cfg := DefaultConfig()
@@ -106,6 +106,9 @@ func startLimits(t testing.TB, mod func(*Config)) *limitsEnv {
 		StartTLS:  func(string) *tls.Config { return e.ca.ServerConfig() },
 		DirectTLS: e.ca.ServerConfig("xmpp-client"),
 	})
+	for _, f := range before {
+		f(e.srv) // hooks, before Run
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Run(ctx) }()

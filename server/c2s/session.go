@@ -163,9 +163,13 @@ func (s *Session) enqueue(it outItem) bool {
 		s.writing = true
 		s.writer.Add(1)
 	}
+	asleep := !start && s.srv.onAsleep != nil && s.hibernated()
 	s.mu.Unlock()
 	if start {
 		go s.writeLoop()
+	}
+	if asleep {
+		s.srv.onAsleep(s.user, it.el)
 	}
 	return true
 }

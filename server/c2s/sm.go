@@ -123,6 +123,19 @@ func (ss *Session) kick() {
 	}
 }
 
+// OnHibernated registers fn to run for every stanza queued to a
+// hibernated session (XEP-0357 push: the device is away, the session
+// waits for it), outside the session's locks, on the sender's goroutine;
+// it must not block. Call before Run.
+func (s *Server) OnHibernated(fn func(user string, el *wire.Element)) { s.onAsleep = fn }
+
+// hibernated reports whether the session is hibernated or on its way
+// there. Called with ss.mu held.
+func (ss *Session) hibernated() bool {
+	sm := ss.sm.Load()
+	return sm != nil && (sm.asleep || sm.parking)
+}
+
 // smTake is the writer's part: of a batch taken from the queue, the
 // stanzas after <enabled/> move to the unacknowledged buffer and are
 // counted. It returns how many items at the head of the batch are not

@@ -335,7 +335,10 @@ func TestSMResumeRefused(t *testing.T) {
 // the hibernated session arrive through offline storage with a delay;
 // the session is gone and resumption fails with item-not-found.
 func TestSMWindowEnds(t *testing.T) {
-	e := startLimits(t, func(c *Config) { c.ResumeTimeout = time.Second })
+	queued := make(chan string, 10)
+	e := startLimits(t, func(c *Config) { c.ResumeTimeout = time.Second }, func(s *Server) {
+		s.OnHibernated(func(user string, el *wire.Element) { queued <- user + " " + el.ChildText(wire.NSClient, "body") })
+	})
 	e.user(t, "alice")
 	e.user(t, "bob")
 	alice := e.smLogin(t, "alice", "phone")
@@ -348,6 +351,12 @@ func TestSMWindowEnds(t *testing.T) {
 		bob.SendRaw(msg("alice@"+limitsDomain, "late "+strconv.Itoa(i)))
 	}
 	e.log.wait(t, "hibernated session ended")
+	// Each was reported while the session was away (XEP-0357 push).
+	for i := range 3 {
+		if got, want := <-queued, "alice late "+strconv.Itoa(i); got != want {
+			t.Errorf("OnHibernated: %q, want %q", got, want)
+		}
+	}
 	if _, el := e.resume(t, "alice", "secret-alice", alice.id, alice.h); el.Local != "failed" ||
 		el.Child(nsStanzas, "item-not-found") == nil {
 		t.Fatalf("resume after the window: %s", xmpptest.String(el))
