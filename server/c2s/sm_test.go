@@ -702,3 +702,28 @@ func TestCSICarbonFlushes(t *testing.T) {
 		t.Fatalf("inactive phone got %v, want the held presence and chat state carbon, then the carbon", kinds)
 	}
 }
+
+// TestSMUnackedBound: the unacknowledged buffer counts against the queue
+// bound: a client that never acknowledges has its stream ended with
+// policy-violation, and every message reaches offline storage (those it
+// may have received included: a duplicate beats a loss).
+func TestSMUnackedBound(t *testing.T) {
+	const queueMax, n = 10, 25
+	e := startLimits(t, func(c *Config) { c.QueueMax = queueMax })
+	e.user(t, "alice")
+	e.user(t, "bob")
+	alice := e.smLogin(t, "alice", "phone")
+	bob := e.login(t, "bob", false, "pc")
+	for i := range n {
+		bob.SendRaw(msg("alice@"+limitsDomain+"/phone", "m"+strconv.Itoa(i)))
+	}
+	// alice reads but never acknowledges.
+	got, cond := readToEnd(alice.c)
+	if cond != "policy-violation" {
+		t.Fatalf("stream ended with %q after %d elements, want policy-violation", cond, len(got))
+	}
+	bob.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if c, _ := e.db.OfflineCount(context.Background(), "alice"); c != n {
+		t.Fatalf("%d messages in offline storage, want %d", c, n)
+	}
+}
