@@ -483,6 +483,14 @@ func TestSMConflictingBind(t *testing.T) {
 	alice := e.smLogin(t, "alice", "phone")
 	alice.cut()
 	e.log.wait(t, "session hibernated")
+	// A hibernated session keeps no transport: no buffers, no TLS state.
+	hib := e.srv.Router().Session("alice", "phone")
+	hib.mu.Lock()
+	tr, writing := hib.tr, hib.writing
+	hib.mu.Unlock()
+	if _, ok := tr.(parked); !ok || writing {
+		t.Fatalf("hibernated session holds %T (writer running: %v)", tr, writing)
+	}
 	bob := e.login(t, "bob", false, "pc")
 	bob.SendRaw(msg("alice@"+limitsDomain+"/phone", "queued"))
 	bob.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
