@@ -92,6 +92,7 @@ type limitsEnv struct {
 	ca            *xmpptest.CA
 	log           *eventLog
 	plain, direct string
+	stop          func() // shuts the server down (again at cleanup: no-op)
 }
 
 func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limitsEnv {
@@ -117,10 +118,14 @@ func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limi
 	case err := <-done:
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(e.stop)
 	e.plain, e.direct = e.srv.Addrs()[0].String(), e.srv.Addrs()[1].String()
 	return e
 }

@@ -333,7 +333,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range lns {
 		l.Close()
 	}
-	s.router.Each(func(ss *Session) { ss.shutdown() })
+	s.router.Each(func(ss *Session) {
+		if !ss.smShutdown() { // XEP-0198: a last acknowledgement first
+			ss.shutdown()
+		}
+	})
 	// Streams still negotiating end too, instead of running out their
 	// negotiation deadline.
 	s.negotiating.Range(func(k, _ any) bool {

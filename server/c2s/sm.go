@@ -48,6 +48,10 @@ const (
 	// smResumeWait bounds how long a resumption waits for the session it
 	// takes over to let go of its old transport.
 	smResumeWait = 10 * time.Second
+	// smShutdownWait bounds how long shutdown waits for a live session to
+	// acknowledge what it was sent, so that only what it did not get is
+	// stored offline.
+	smShutdownWait = time.Second
 )
 
 // smAckDelay is how long a link may stay idle with unacknowledged
@@ -95,6 +99,9 @@ type smState struct {
 	expiry *time.Timer
 	// cur is the session that has the state now (the last resumption's).
 	cur atomic.Pointer[Session]
+	// drained, if not nil, is closed once nothing is queued or
+	// unacknowledged (shutdown waits for it).
+	drained chan struct{}
 }
 
 // key identifies the logical session: the same before and after a
@@ -348,6 +355,10 @@ func (ss *Session) smAck(ctx context.Context, h uint32) error {
 	}
 	ids := sm.drop(int(n))
 	sm.acked = h
+	if sm.drained != nil && len(sm.unacked) == 0 && len(ss.queue) == 0 {
+		close(sm.drained)
+		sm.drained = nil
+	}
 	ss.wake()
 	ss.mu.Unlock()
 	if len(ids) > 0 {
@@ -515,6 +526,44 @@ func (s *Server) smExpire(ss *Session) bool {
 	s.unbind(ss)
 	s.log.Debug().Str("conn", ss.id).Msg("hibernated session ended")
 	close(ss.done)
+	return true
+}
+
+// smShutdown starts the end of a live session with stream management at
+// shutdown: it asks for an acknowledgement of everything sent, and closes
+// the stream once it came or after smShutdownWait, so that what the client
+// acknowledged is not stored offline again (never delivered twice). It
+// reports false, doing nothing, for any other session. Called by Run only,
+// before it waits for the sessions.
+func (ss *Session) smShutdown() bool {
+	ss.mu.Lock()
+	sm := ss.sm.Load()
+	if sm == nil || !sm.counting || sm.asleep || sm.parking || ss.closed || ss.cond != "" ||
+		(len(sm.unacked) == 0 && len(ss.queue) == 0) {
+		ss.mu.Unlock()
+		return false
+	}
+	if sm.drained == nil {
+		sm.drained = make(chan struct{})
+	}
+	ch := sm.drained
+	ss.mu.Unlock()
+	ss.enqueue(outItem{el: smR()})
+	ss.srv.sessions.Add(1)
+	go func() {
+		defer ss.srv.sessions.Done()
+		t := time.NewTimer(smShutdownWait)
+		defer t.Stop()
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		ss.closeWith("system-shutdown", "")
+		ss.mu.Lock()
+		tr := ss.tr
+		ss.mu.Unlock()
+		tr.Hurry(time.Second)
+	}()
 	return true
 }
 

@@ -735,3 +735,49 @@ func TestSMUnackedBound(t *testing.T) {
 		t.Fatalf("%d messages in offline storage, want %d", c, n)
 	}
 }
+
+// TestSMShutdownAcked: at shutdown a live session with stream management
+// is asked for a last acknowledgement; what it acknowledged is not stored
+// offline again (it would arrive twice), what it did not is.
+func TestSMShutdownAcked(t *testing.T) {
+	delay := smAckDelay
+	smAckDelay = time.Hour // no idle request: the message stays unacknowledged
+	t.Cleanup(func() { smAckDelay = delay })
+	e := startLimits(t, func(*Config) {})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.user(t, u)
+	}
+	alice := e.smLogin(t, "alice", "phone") // acknowledges when asked
+	carol := e.smLogin(t, "carol", "phone") // never does
+	bob := e.login(t, "bob", false, "pc")
+	bob.SendRaw(msg("alice@"+limitsDomain+"/phone", "to alice"))
+	bob.SendRaw(msg("carol@"+limitsDomain+"/phone", "to carol"))
+	alice.expect("to alice", isBody("to alice"))
+	carol.expect("to carol", isBody("to carol"))
+	ended := make(chan string, 2)
+	go func() {
+		for {
+			el, err := alice.c.Next()
+			if err != nil {
+				ended <- "alice"
+				return
+			}
+			if el.Space == nsSM && el.Local == "r" {
+				alice.c.SendRaw(fmt.Sprintf(`<a xmlns='urn:xmpp:sm:3' h='%d'/>`, alice.h))
+			}
+		}
+	}()
+	go func() {
+		readToEnd(carol.c)
+		ended <- "carol"
+	}()
+	e.stop()
+	<-ended
+	<-ended
+	if n, _ := e.db.OfflineCount(context.Background(), "alice"); n != 0 {
+		t.Errorf("alice acknowledged her message, yet %d stored offline", n)
+	}
+	if n, _ := e.db.OfflineCount(context.Background(), "carol"); n != 1 {
+		t.Errorf("carol did not acknowledge hers: %d stored offline, want 1", n)
+	}
+}
