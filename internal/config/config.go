@@ -80,7 +80,7 @@ type C2S struct {
 	QueueBytes         int           `key:"queue_bytes" kind:"size" doc:"Most bytes (estimated as encoded) waiting to be sent to one client session. A client that does not read fast enough to stay below it has its stream ended with policy-violation; the messages it had not received wait in offline storage."`
 	MaxConnections     int           `key:"max_connections" doc:"Most client connections open at once, both listeners together. Further connections are closed at once and counted in a warning in the log (at most one every 10 s, without addresses)."`
 	ResumeTimeout      time.Duration `key:"resume_timeout" doc:"How long a session with stream management (XEP-0198) survives a lost connection: a client that reconnects within this time resumes it and gets every message it missed, in order; after it, the messages wait in offline storage. Meanwhile the session stays online to its contacts."`
-	ResumeLocation     string        `key:"resume_location" doc:"Optional host:port that clients should reconnect to when they resume a session (the location of XEP-0198's <enabled/>), for a server reachable under several addresses. Empty: clients reconnect as usual."`
+	ResumeLocation     string        `key:"resume_location" doc:"Optional host:port that clients should reconnect to when they resume a session (the location attribute of XEP-0198's enabled element), for a server reachable under several addresses. Empty: clients reconnect as usual."`
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
 }
 
