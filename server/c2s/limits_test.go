@@ -76,6 +76,13 @@ func (l *eventLog) wait(t *testing.T, subs ...string) string {
 	}
 }
 
+// next returns a channel that is closed at the next write.
+func (l *eventLog) next() chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
 func (l *eventLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -552,8 +553,7 @@ func TestCSI(t *testing.T) {
 			got = append(got, el.ChildText(wire.NSClient, "status"))
 		}
 	}
-	// bob's initial presence came before the flood (not while inactive)
-	// only if alice saw it; the flood itself is reduced to the newest.
+	// 50 presences from each contact, reduced to the newest of each.
 	want := []string{"bob 49", "carol 49"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("presence after <active/>: %q, want %q", got, want)
@@ -780,4 +780,42 @@ func TestSMShutdownAcked(t *testing.T) {
 	if n, _ := e.db.OfflineCount(context.Background(), "carol"); n != 1 {
 		t.Errorf("carol did not acknowledge hers: %d stored offline, want 1", n)
 	}
+}
+
+// BenchmarkHibernatedMemory reports the heap a hibernated session keeps
+// (session, stream management state, table entries, timer), measured in
+// process after a GC: sessions with resumption lose their connections and
+// the growth over the idle server is divided by their number.
+func BenchmarkHibernatedMemory(b *testing.B) {
+	const n = 300
+	e := startLimits(b, func(c *Config) {
+		c.ConnPerSecond, c.ConnBurst, c.AuthFailBurst = 1e9, 1e9, 1<<30
+	})
+	for i := range n {
+		e.user(b, "h"+strconv.Itoa(i))
+	}
+	for b.Loop() {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for i := range n {
+			c := e.smLogin(b, "h"+strconv.Itoa(i), "phone")
+			c.cut()
+		}
+		for {
+			next := e.log.next() // before counting: no write is missed
+			if e.hibernated() >= n {
+				break
+			}
+			<-next
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/1024/n, "heap-KiB/session")
+	}
+}
+
+// hibernated counts the "session hibernated" lines logged so far.
+func (e *limitsEnv) hibernated() int {
+	return strings.Count(e.log.String(), "session hibernated")
 }
