@@ -590,6 +590,10 @@ func (ss *Session) negotiateSM(ctx context.Context, el *wire.Element) (step, err
 	case "resume":
 		answer, ok := ss.resumeSM(ctx, el.Get("previd"), el.Get("h"))
 		if ok {
+			// A failed write shows up as a lost transport in the stanza
+			// loop: the session hibernates again.
+			ss.writeEl(answer)
+			ss.smRelease()
 			return stepBound, nil
 		}
 		if err := ss.writeEl(answer); err != nil {
@@ -608,13 +612,14 @@ func (ss *Session) negotiateSM(ctx context.Context, el *wire.Element) (step, err
 // resumeSM resumes the hibernated session previd of the authenticated
 // account on the unbound session ss (XEP-0198 §5). On success ss takes
 // the old session's place: it is bound with the same resource and state,
-// <resumed/> has been written, and the stanzas the client's h does not
-// cover are written again, in order, followed by what queued meanwhile;
-// ok is true. Otherwise it returns the <failed/> to write (item-not-found
-// when the session is gone or belongs to another account) and ss is
-// unchanged. A live session that is resumed loses its transport first.
-// Called by ss's reader after SASL, before bind (SASL2 may call it for an
-// inline <resume/>).
+// and answer is the <resumed/> for the caller to write (or to embed, for
+// SASL2's inline resumption); nothing else is written until the caller
+// then calls smRelease, after which the stanzas the client's h does not
+// cover are written again, in order, followed by what queued meanwhile.
+// Otherwise it returns the <failed/> to write (item-not-found when the
+// session is gone or belongs to another account) and ss is unchanged. A
+// live session that is resumed loses its transport first. Called by ss's
+// reader after SASL, before bind.
 func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wire.Element, ok bool) {
 	s := ss.srv
 	h, valid := parseH(hs)
@@ -702,20 +707,24 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 
 	s.router.Bind(ss) // replaces old, which forwards to ss
 	s.smIDs.Store(ss.user+"\x00"+sm.id, ss)
-	// A failed write shows up as a lost transport in the stanza loop:
-	// the session hibernates again.
-	ss.writeEl(wire.New(nsSM, "resumed", "previd", previd, "h", strconv.FormatUint(uint64(sm.in.Load()), 10)))
-	ss.mu.Lock()
-	sm.holding = false
-	ss.kick()
-	ss.mu.Unlock()
 	if len(ids) > 0 {
 		if err := s.db.DeleteOffline(ctx, ss.user, ids...); err != nil {
 			s.log.Error().Err(err).Str("conn", ss.id).Msg("delete acknowledged offline messages")
 		}
 	}
 	s.log.Debug().Str("conn", ss.id).Msg("session resumed")
-	return nil, true
+	return wire.New(nsSM, "resumed", "previd", previd, "h", strconv.FormatUint(uint64(sm.in.Load()), 10)), true
+}
+
+// smRelease lets the writer of a resumed session run, once <resumed/> was
+// written: it resends what the client did not acknowledge.
+func (ss *Session) smRelease() {
+	ss.mu.Lock()
+	if sm := ss.sm.Load(); sm != nil {
+		sm.holding = false
+	}
+	ss.kick()
+	ss.mu.Unlock()
 }
 
 // parked stands in for the transport of a hibernated session: it keeps
