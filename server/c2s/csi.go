@@ -1,6 +1,8 @@
 package c2s
 
 import (
+	"context"
+
 	"chatbx/server/wire"
 )
 
@@ -162,4 +164,12 @@ func (ss *Session) csiActive() {
 		ss.kick()
 	}
 	ss.mu.Unlock()
+}
+
+// csiInline takes <inactive/> or <active/> inside a Bind2 request
+// (XEP-0386 §2.4); it answers nothing in <bound/>. Its signature is that
+// of a Bind2 inline feature's Enable.
+func csiInline(_ context.Context, ss *Session, el *wire.Element) *wire.Element {
+	ss.csiNonza(el) // an unknown element is ignored here
+	return nil
 }

@@ -749,3 +749,15 @@ func (parked) Interrupt()                            {}
 func (parked) TLS() *tls.ConnectionState             { return nil }
 func (p parked) RemoteAddr() net.Addr                { return p.addr }
 func (p parked) Kind() string                        { return p.kind }
+
+// smInline enables stream management inside a Bind2 request (XEP-0386
+// §2.4, XEP-0198 §3): counting starts at once, as <enabled/> goes out in
+// <bound/>. Its signature is that of a Bind2 inline feature's Enable.
+func smInline(_ context.Context, ss *Session, el *wire.Element) *wire.Element {
+	if el.Local != "enable" {
+		return nil
+	}
+	r := el.Get("resume")
+	max, _ := strconv.Atoi(el.Get("max"))
+	return ss.enableSM(r == "true" || r == "1", max, true)
+}

@@ -833,3 +833,20 @@ func BenchmarkHibernatedMemory(b *testing.B) {
 func (e *limitsEnv) hibernated() int {
 	return strings.Count(e.log.String(), "session hibernated")
 }
+
+// TestSMInline: the Bind2 inline hooks enable stream management with
+// counting from the start, and set CSI.
+func TestSMInline(t *testing.T) {
+	ss := &Session{srv: &Server{cfg: Config{ResumeTimeout: time.Minute}}, user: "alice"}
+	el := smInline(context.Background(), ss, wire.New(nsSM, "enable", "resume", "true"))
+	if el == nil || el.Local != "enabled" || el.Get("resume") != "true" {
+		t.Fatalf("smInline: %s", xmpptest.String(el))
+	}
+	if sm := ss.sm.Load(); sm == nil || !sm.counting {
+		t.Fatal("inline stream management does not count from the start")
+	}
+	csiInline(context.Background(), ss, wire.New(nsCSI, "inactive"))
+	if ss.csi == nil || !ss.csi.inactive {
+		t.Fatal("inline <inactive/> not taken")
+	}
+}
