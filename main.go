@@ -904,6 +904,8 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		QueueBytes:         cfg.C2S.QueueBytes,
 		MaxConnections:     cfg.C2S.MaxConnections,
 		MaxUnauthenticated: cfg.C2S.MaxUnauthenticated,
+		ResumeTimeout:      cfg.C2S.ResumeTimeout,
+		ResumeLocation:     cfg.C2S.ResumeLocation,
 		SASLPlus:           cfg.C2S.SASLPlus,
 		ContactAdmin:       cfg.Contact.Admin,
 		ContactAbuse:       cfg.Contact.Abuse,

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mellium.im/sasl"
 
 	"chatbx/server"
 	"chatbx/server/push"
@@ -318,4 +321,47 @@ func TestPushServiceDomain(t *testing.T) {
 		regs, _ := e.db.PushRegistrations(context.Background(), "alice")
 		return len(regs) == 0
 	})
+}
+
+// TestPushHibernated: a phone whose connection dropped while stream
+// management holds its session (XEP-0198) is woken like an offline one:
+// a message with a body queued to the hibernated session, or left
+// unacknowledged when the connection dropped, triggers a notification;
+// presence does not. After resumption the message arrives once more.
+func TestPushHibernated(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.Push = push.Config{MinInterval: time.Nanosecond} })
+	for _, u := range []string{"alice", "bob", "appsrv"} {
+		e.user(t, u)
+	}
+	app := e.login(t, "appsrv", xmpptest.Options{Resource: "app"})
+	b := e.login(t, "bob")
+	a := e.login(t, "alice", xmpptest.Options{Resource: "phone"})
+	mustResult(t, a.IQ(enablePush("e1", app.JID, "phone-node", "s")))
+	a.SendRaw(`<presence/>`)
+	a.SendRaw(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+	enabled := a.Expect("enabled", func(el *wire.Element) bool { return el.Local == "enabled" })
+	drain(t, b) // alice's presence: bob is not her contact, nothing comes
+	a.Conn.(*tls.Conn).NetConn().Close() // the phone goes out of coverage
+
+	b.SendRaw("<presence to='alice@" + domain + "'/>") // not worth a wake-up
+	offlineMessage(t, b, "wake up")
+	n := app.Expect("notification", isPush("phone-node"))
+	if c := summary(t, n)["message-count"]; c != "1" {
+		t.Errorf("message-count %s, want 1 (the message, not the presence)", c)
+	}
+	app.SendRaw("<iq type='result' id='" + n.Get("id") + "' to='" + n.Get("from") + "'/>")
+
+	c, err := xmpptest.Connect(t, e.plain, domain, xmpptest.Options{Pool: e.ca.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth("alice", "secret-alice", sasl.Mechanism{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c.SendRaw(`<resume xmlns='urn:xmpp:sm:3' previd='` + enabled.Get("id") + `' h='0'/>`)
+	c.Expect("resumed", func(el *wire.Element) bool { return el.Local == "resumed" })
+	c.Expect("message", func(el *wire.Element) bool { return el.ChildText(wire.NSClient, "body") == "wake up" })
 }

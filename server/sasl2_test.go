@@ -613,3 +613,72 @@ func TestSASL2AbortAndFallback(t *testing.T) {
 		t.Fatalf("legacy SASL after a SASL2 failure: %v", err)
 	}
 }
+
+// TestSASL2StreamManagement: stream management and CSI are Bind2 inline
+// features (XEP-0386 §2.4) and resumption works inline in SASL2
+// (XEP-0198 with XEP-0388): <enabled/> comes back in <bound/>, a lost
+// connection hibernates the session, <resume/> inside <authenticate/>
+// takes it over with <resumed/> in <success/> and resends what the client
+// had not acknowledged; an unknown previd gets <failed/> in <success/>
+// and the Bind2 request binds a new session.
+func TestSASL2StreamManagement(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	e.user(t, "alice")
+	e.user(t, "bob")
+	bob := e.login(t, "bob")
+	c := connect2(t, e)
+	inline := c.Features.Child(nsSASL2, "authentication").Child(nsSASL2, "inline")
+	if inline.Child("urn:xmpp:sm:3", "sm") == nil {
+		t.Errorf("SASL2 inline features %s, want <sm/> for inline resumption", inline)
+	}
+	offer := inline.Child(nsBind2, "bind").String()
+	if !strings.Contains(offer, "urn:xmpp:sm:3") || !strings.Contains(offer, "urn:xmpp:csi:0") {
+		t.Errorf("Bind2 inline features %s, want sm and csi", offer)
+	}
+	bind := `<bind xmlns='urn:xmpp:bind:0'><tag>Phone</tag><enable xmlns='urn:xmpp:sm:3' resume='true'/><inactive xmlns='urn:xmpp:csi:0'/></bind>`
+	ok, _ := scram2(t, c, "alice", "secret-alice", bind)
+	enabled := ok.Child(nsBind2, "bound")
+	if enabled != nil {
+		enabled = enabled.Child("urn:xmpp:sm:3", "enabled")
+	}
+	if cond(ok) != "success" || enabled == nil || enabled.Get("resume") != "true" || enabled.Get("id") == "" {
+		t.Fatalf("SASL2 with inline SM: %s", ok)
+	}
+	full := ok.ChildText(nsSASL2, "authorization-identifier")
+	features(t, c)
+	c.SendRaw(`<presence/>`)
+	// Inactive (CSI inline): a message with a body still comes at once.
+	bob.SendRaw(`<message to='alice@` + domain + `' type='chat' id='m1'><body>one</body></message>`)
+	c.Expect("first message", func(el *wire.Element) bool {
+		return el.Local == "message" && el.ChildText(wire.NSClient, "body") == "one"
+	})
+	c.Conn.(*tls.Conn).NetConn().Close() // no <a/>: "one" stays unacknowledged
+
+	// Resume inline; h=0: "one" is sent again.
+	c2 := connect2(t, e)
+	ok2, _ := scram2(t, c2, "alice", "secret-alice",
+		`<resume xmlns='urn:xmpp:sm:3' previd='`+enabled.Get("id")+`' h='0'/>`+bind)
+	resumed := ok2.Child("urn:xmpp:sm:3", "resumed")
+	if cond(ok2) != "success" || resumed == nil || resumed.Get("previd") != enabled.Get("id") || ok2.Child(nsBind2, "bound") != nil {
+		t.Fatalf("SASL2 inline resume: %s", ok2)
+	}
+	if got := ok2.ChildText(nsSASL2, "authorization-identifier"); got != full {
+		t.Errorf("resumed as %q, want %q", got, full)
+	}
+	features(t, c2)
+	c2.Expect("resent message", func(el *wire.Element) bool {
+		return el.Local == "message" && el.ChildText(wire.NSClient, "body") == "one"
+	})
+	bob.SendRaw(`<message to='alice@` + domain + `' type='chat' id='m2'><body>two</body></message>`)
+	c2.Expect("new message", func(el *wire.Element) bool {
+		return el.Local == "message" && el.ChildText(wire.NSClient, "body") == "two"
+	})
+
+	// An unknown session: <failed/>, then Bind2 binds anew.
+	c3 := connect2(t, e)
+	ok3, _ := scram2(t, c3, "alice", "secret-alice", `<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>`+bind)
+	if cond(ok3) != "success" || ok3.Child("urn:xmpp:sm:3", "failed") == nil || ok3.Child(nsBind2, "bound") == nil {
+		t.Fatalf("SASL2 resume of an unknown session: %s", ok3)
+	}
+}

@@ -38,6 +38,11 @@ type Config struct {
 	QueueBytes         int // c2s bounds (see c2s.Config); zero means the c2s defaults
 	MaxConnections     int
 	MaxUnauthenticated int
+	// ResumeTimeout is the XEP-0198 resumption window; zero means the
+	// c2s default.
+	ResumeTimeout time.Duration
+	// ResumeLocation is the XEP-0198 <enabled location/>; empty: none.
+	ResumeLocation string
 	// ConnPerSecond and ConnBurst limit new connections per anonymised
 	// network (in memory only); zero means the c2s defaults.
 	ConnPerSecond float64
@@ -162,6 +167,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		QueueBytes:         cfg.QueueBytes,
 		MaxConnections:     cfg.MaxConnections,
 		MaxUnauthenticated: cfg.MaxUnauthenticated,
+		ResumeTimeout:      cfg.ResumeTimeout,
+		ResumeLocation:     cfg.ResumeLocation,
 		Version:            cfg.Version,
 	}, c2s.Deps{
 		DB: d.DB, Log: d.Log, ConnLog: d.ConnLog, Anon: d.Anon,

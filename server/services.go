@@ -93,6 +93,14 @@ func (v *services) register(c *c2s.Server) {
 	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
 	hooks.PresenceStanza = v.pep.PresenceStanza
 	c.SetHooks(hooks)
+	// A message queued to a session that stream management holds while
+	// its phone is away wakes the phone like an offline one (XEP-0357
+	// with XEP-0198), if it is one a person would want to see.
+	c.OnHibernated(func(user string, el *wire.Element) {
+		if pushWorthy(el) {
+			v.push.Offline(user, el)
+		}
+	})
 	v.push.Attach(v.route)
 	dc := v.mux.Disco(disco.Config{
 		Name:            "chatbx",
@@ -144,4 +152,21 @@ func (v *services) route(el *wire.Element) {
 	if kind, h := v.d.Domains.Lookup(dom); h != nil && kind != router.Host {
 		h.Handle(context.Background(), el, v.c2s.Deliver)
 	}
+}
+
+// pushWorthy reports whether a stanza queued to a hibernated session
+// should wake the device: a chat or normal message with a body or an
+// OMEMO payload. Presence, chat states, receipts and errors wait for the
+// client to come back by itself.
+func pushWorthy(el *wire.Element) bool {
+	if el.Local != "message" || el.Space != wire.NSClient {
+		return false
+	}
+	switch el.Get("type") {
+	case "error", "headline":
+		return false
+	}
+	return el.Child(wire.NSClient, "body") != nil ||
+		el.Child("eu.siacs.conversations.axolotl", "encrypted") != nil ||
+		el.Child("urn:xmpp:omemo:2", "encrypted") != nil
 }

@@ -90,6 +90,8 @@ type C2S struct {
 	MaxConnections     int           `key:"max_connections" doc:"Most client connections open at once, both listeners together. Further connections are closed at once and counted in a warning in the log (at most one every 10 s, without addresses)."`
 	FastTokenTTL       time.Duration `key:"fast_token_ttl" doc:"Lifetime of a FAST login token (XEP-0484) that a client gets after a password login over SASL2; a token used after half of it is replaced by a new one. Tokens are stored hashed, per device, and revoked by a password change."`
 	FastMaxTokens      int           `key:"fast_max_tokens" doc:"Most devices of one account that hold FAST login tokens; a new device's token replaces the oldest."`
+	ResumeTimeout      time.Duration `key:"resume_timeout" doc:"How long a session with stream management (XEP-0198) survives a lost connection: a client that reconnects within this time resumes it and gets every message it missed, in order; after it, the messages wait in offline storage. Meanwhile the session stays online to its contacts."`
+	ResumeLocation     string        `key:"resume_location" doc:"Optional host:port that clients should reconnect to when they resume a session (the location attribute of XEP-0198's enabled element), for a server reachable under several addresses. Empty: clients reconnect as usual."`
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
 }
 
@@ -293,6 +295,7 @@ func DefaultConfig() Config {
 			MaxUnauthenticated: c2sDef.MaxUnauthenticated,
 			FastTokenTTL:       c2sDef.FastTokenTTL,
 			FastMaxTokens:      c2sDef.FastMaxTokens,
+			ResumeTimeout:      c2sDef.ResumeTimeout,
 		},
 		Web: Web{
 			ListenHTTPS:      ":443",

@@ -38,8 +38,11 @@ func (s *Server) RegisterInline(f InlineFeature) {
 }
 
 // registerInlineCore registers the inline features of the c2s core:
-// Message Carbons (XEP-0280 §4.3 via XEP-0386).
+// Message Carbons (XEP-0280 §4.3 via XEP-0386), stream management
+// (XEP-0198: <enabled/> answers in <bound/>) and CSI (XEP-0352).
 func (s *Server) registerInlineCore() {
+	s.RegisterInline(InlineFeature{NS: nsSM, Enable: smInline})
+	s.RegisterInline(InlineFeature{NS: nsCSI, Enable: csiInline})
 	s.RegisterInline(InlineFeature{NS: nsCarbons, Enable: func(_ context.Context, ss *Session, el *wire.Element) *wire.Element {
 		if el.Local == "enable" {
 			ss.carbons.Store(true)

@@ -26,10 +26,11 @@
 // rounds: STARTTLS (only on a transport that is not encrypted yet), SASL
 // (package auth: SCRAM-SHA-1/256 and their -PLUS variants, PLAIN; RFC 6120
 // §6, at most five attempts per stream, §6.4.5) with in-band registration
-// before authentication (XEP-0077 §3.1, XEP-0401 <preauth/>), resource
-// binding (RFC 6120 §7), and the informational features session (RFC 3921
-// §3, optional), roster versioning (RFC 6121 §2.6) and pre-approval (RFC 6121
-// §3.4). The per-network connection rate, the SASL throttle and the
+// before authentication (XEP-0077 §3.1, XEP-0401 <preauth/>), stream
+// resumption (XEP-0198 §5, instead of binding), resource binding (RFC 6120
+// §7), and the informational features session (RFC 3921 §3, optional),
+// roster versioning (RFC 6121 §2.6), pre-approval (RFC 6121 §3.4) and client
+// state indication (XEP-0352). The per-network connection rate, the SASL throttle and the
 // per-account login guard (internal/guard) are consulted before a verdict.
 //
 // # Sessions
@@ -40,6 +41,15 @@
 // ends that stream with policy-violation and never blocks a sender. What a
 // closing session could not write goes to offline storage. Idle sessions are
 // probed with a ping (XEP-0199) after Config.IdleTimeout.
+//
+// Stream management (XEP-0198, sm.go) counts stanzas both ways and keeps
+// written stanzas until the client acknowledges them. With resumption, a
+// session whose transport is lost hibernates for Config.ResumeTimeout:
+// bound, presence unchanged, no transport and no goroutine; a new stream
+// of the same account resumes it after SASL (XEP-0198 §5) and gets what it
+// missed, in order. When the window ends, queued messages go to offline
+// storage. Client State Indication (XEP-0352, csi.go) holds back presence
+// and other non-urgent stanzas while the client is inactive.
 //
 // Router is the session table (localpart → resources), sharded by localpart
 // and copy-on-write per user.

@@ -444,7 +444,8 @@ const (
 // until the next login.
 func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
 	again := new(atomic.Bool)
-	if v, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+	key := ss.key() // the same across XEP-0198 resumptions
+	if v, busy := s.offlineBusy.LoadOrStore(key, again); busy {
 		v.(*atomic.Bool).Store(true)
 		return
 	}
@@ -466,13 +467,13 @@ func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
 			if again.Swap(false) && ctx.Err() == nil {
 				continue
 			}
-			s.offlineBusy.Delete(ss)
+			s.offlineBusy.Delete(key)
 			// A request that came between the Swap and the Delete set
 			// the flag of this delivery: take it.
 			if !again.Load() || ctx.Err() != nil {
 				return
 			}
-			if _, busy := s.offlineBusy.LoadOrStore(ss, again); busy {
+			if _, busy := s.offlineBusy.LoadOrStore(key, again); busy {
 				return // a new delivery started and will see the message
 			}
 			again.Store(false)

@@ -76,6 +76,13 @@ func (l *eventLog) wait(t *testing.T, subs ...string) string {
 	}
 }
 
+// next returns a channel that is closed at the next write.
+func (l *eventLog) next() chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
 func (l *eventLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -92,9 +99,10 @@ type limitsEnv struct {
 	ca            *xmpptest.CA
 	log           *eventLog
 	plain, direct string
+	stop          func() // shuts the server down (again at cleanup: no-op)
 }
 
-func startLimits(t *testing.T, mod func(*Config)) *limitsEnv {
+func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limitsEnv {
 	t.Helper()
 	e := &limitsEnv{db: storetest.Open(t), ca: xmpptest.NewCA(t, limitsDomain), log: newEventLog()}
 	cfg := DefaultConfig()
@@ -106,6 +114,9 @@ func startLimits(t *testing.T, mod func(*Config)) *limitsEnv {
 		StartTLS:  func(string) *tls.Config { return e.ca.ServerConfig() },
 		DirectTLS: e.ca.ServerConfig("xmpp-client"),
 	})
+	for _, f := range before {
+		f(e.srv) // hooks, before Run
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Run(ctx) }()
@@ -114,15 +125,19 @@ func startLimits(t *testing.T, mod func(*Config)) *limitsEnv {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(e.stop)
 	e.plain, e.direct = e.srv.Addrs()[0].String(), e.srv.Addrs()[1].String()
 	return e
 }
 
-func (e *limitsEnv) user(t *testing.T, name string) {
+func (e *limitsEnv) user(t testing.TB, name string) {
 	t.Helper()
 	c, err := store.DeriveCredentials("secret-"+name, store.MinIterations)
 	if err != nil {
@@ -133,7 +148,7 @@ func (e *limitsEnv) user(t *testing.T, name string) {
 	}
 }
 
-func (e *limitsEnv) dial(t *testing.T, name string, direct bool, resource string) (*xmpptest.Client, error) {
+func (e *limitsEnv) dial(t testing.TB, name string, direct bool, resource string) (*xmpptest.Client, error) {
 	t.Helper()
 	addr := e.plain
 	if direct {

@@ -143,7 +143,10 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 		if r := recover(); r != nil {
 			// A bug in one session ends that session only.
 			s.log.Error().Str("conn", ss.id).Str("panic", fmt.Sprint(r)).Msg("session panic")
-			cond = "internal-server-error"
+			cond, ss.lost = "internal-server-error", false
+		}
+		if s.smPark(ss, ss.lost) {
+			return // hibernated for resumption (XEP-0198): still bound
 		}
 		s.unbind(ss)
 		s.d.Metrics.SessionEnded(ss.tr.Kind())
@@ -160,9 +163,10 @@ func (s *Server) run(ctx context.Context, ss *Session) {
 			// The client closed its stream (or the connection): it will
 			// not read what is still queued, so finish keeps that offline.
 			peerClosed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+			ss.lost = transportLost(err)
 			return
 		}
-		if err := s.handle(ctx, ss, el); err != nil {
+		if err := s.dispatch(ctx, ss, el); err != nil {
 			cond = streamCondition(err)
 			return
 		}
@@ -280,6 +284,14 @@ func (s *Server) features() []feature {
 			negotiate: (*Session).authenticate,
 		},
 		{
+			// XEP-0198 stream management: <resume/> after SASL instead
+			// of bind; <enable/> comes after bind, in the stanza loop.
+			name:      "sm",
+			offer:     static(authed, wire.New(nsSM, "sm")),
+			owns:      func(_ *Session, el *wire.Element) bool { return el.Space == nsSM },
+			negotiate: (*Session).negotiateSM,
+		},
+		{
 			name:      "bind",
 			offer:     static(func(ss *Session) bool { return authed(ss) && ss.full == "" }, wire.New(nsBind, "bind")),
 			owns:      func(*Session, *wire.Element) bool { return true },
@@ -288,6 +300,7 @@ func (s *Server) features() []feature {
 		{name: "session", offer: static(authed, wire.New(nsSess, "session").Add(wire.New(nsSess, "optional")))},
 		{name: "rosterver", offer: static(authed, wire.New("urn:xmpp:features:rosterver", "ver"))},
 		{name: "pre-approval", offer: static(authed, wire.New("urn:xmpp:features:pre-approval", "sub"))},
+		{name: "csi", offer: static(authed, wire.New(nsCSI, "csi"))}, // XEP-0352
 	}
 }
 

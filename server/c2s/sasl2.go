@@ -47,7 +47,8 @@ func (s *Server) sasl2Feature() feature {
 			for _, m := range mechs {
 				a.Add(wire.New(nsSASL2, "mechanism").AddText(m))
 			}
-			inline := wire.New(nsSASL2, "inline").Add(s.bind2Offer())
+			// XEP-0198 §5 with XEP-0388: <resume/> inside <authenticate/>.
+			inline := wire.New(nsSASL2, "inline").Add(wire.New(nsSM, "sm")).Add(s.bind2Offer())
 			if fm := s.auth.FastMechanisms(cs, ss.endpoint() != nil); len(fm) > 0 {
 				f := wire.New(nsFast, "fast")
 				for _, m := range fm {
@@ -228,6 +229,15 @@ func (ss *Session) sasl2Success(ctx context.Context, el *wire.Element, res authR
 	if len(res.data) > 0 {
 		success.Add(wire.New(nsSASL2, "additional-data").AddText(base64.StdEncoding.EncodeToString(res.data)))
 	}
+	// Inline resumption (XEP-0198 with XEP-0388): a resumed session needs
+	// no Bind2; a failed one binds as asked, with <failed/> in <success/>.
+	if r := el.Child(nsSM, "resume"); r != nil {
+		answer, ok := ss.resumeSM(ctx, r.Get("previd"), r.Get("h"))
+		if ok {
+			return ss.sasl2Resumed(ctx, el, uaid, res, success, answer)
+		}
+		success.Add(answer)
+	}
 	var bound *wire.Element
 	if b := el.Child(nsBind2, "bind"); b != nil {
 		var err error
@@ -257,4 +267,25 @@ func (ss *Session) sasl2Success(ctx context.Context, el *wire.Element, res authR
 	// <success/> (XEP-0388 §2.6.1).
 	offer, _ := ss.offer()
 	return stepBound, ss.writeFeatures(offer)
+}
+
+// sasl2Resumed completes a SASL2 exchange whose inline <resume/> took
+// over a hibernated session: <success/> carries the full JID and
+// <resumed/>, the bound stream's features follow, and then the writer
+// resends what the client had not acknowledged.
+func (ss *Session) sasl2Resumed(ctx context.Context, el *wire.Element, uaid string, res authResult, success, resumed *wire.Element) (step, error) {
+	success.Add(wire.New(nsSASL2, "authorization-identifier").AddText(ss.full))
+	success.Add(resumed)
+	if tok := ss.fastToken(ctx, el, uaid, res.fast); tok != nil {
+		success.Add(tok)
+	}
+	ss.srv.authenticated(ss)
+	// A failed write shows up as a lost transport in the stanza loop:
+	// the session hibernates again.
+	if err := ss.writeEl(success); err == nil {
+		offer, _ := ss.offer()
+		ss.writeFeatures(offer)
+	}
+	ss.smRelease()
+	return stepBound, nil
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// FastMaxTokens caps the devices of one user that hold FAST tokens;
 	// a new one replaces the oldest.
 	FastMaxTokens int
+	// ResumeTimeout is how long a session with XEP-0198 resumption
+	// outlives a lost transport; ResumeLocation, if not empty, is the
+	// host:port clients should reconnect to for it (<enabled location/>).
+	ResumeTimeout  time.Duration
+	ResumeLocation string
 }
 
 // DefaultConfig returns the defaults documented in docs/configuration.md.
@@ -76,6 +81,7 @@ func DefaultConfig() Config {
 		AuthFailBurst:      30,
 		FastTokenTTL:       14 * 24 * time.Hour,
 		FastMaxTokens:      16,
+		ResumeTimeout:      5 * time.Minute,
 	}
 }
 
@@ -185,6 +191,12 @@ type Server struct {
 	hooks  Hooks
 	awaits awaits
 
+	// smIDs maps user + "\x00" + resumption id to the session that may be
+	// resumed (XEP-0198, sm.go); urgent are the registered CSI checks.
+	smIDs    sync.Map
+	urgent   []func(*wire.Element) bool
+	onAsleep func(user string, el *wire.Element)
+
 	ready     chan struct{}
 	addrs     []net.Addr
 	sessions  sync.WaitGroup
@@ -236,6 +248,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.ConnBurst <= 0 {
 		cfg.ConnBurst = def.ConnBurst
+	}
+	if cfg.ResumeTimeout <= 0 {
+		cfg.ResumeTimeout = def.ResumeTimeout
 	}
 	if cfg.AuthFailBurst <= 0 {
 		cfg.AuthFailBurst = def.AuthFailBurst
@@ -349,7 +364,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range lns {
 		l.Close()
 	}
-	s.router.Each(func(ss *Session) { ss.shutdown() })
+	s.router.Each(func(ss *Session) {
+		if !ss.smShutdown() { // XEP-0198: a last acknowledgement first
+			ss.shutdown()
+		}
+	})
 	// Streams still negotiating end too, instead of running out their
 	// negotiation deadline.
 	s.negotiating.Range(func(k, _ any) bool {

@@ -66,7 +66,17 @@ type Session struct {
 	// by the reader goroutine): authed once the unauthenticated count was
 	// released, released once the connection count was.
 	authed, released bool
-	preauth          string // XEP-0401 token accepted before registration
+	// lost is set when the reader ended because the transport went away
+	// (XEP-0198: the session may hibernate). Owned by the reader.
+	lost    bool
+	preauth string // XEP-0401 token accepted before registration
+
+	// sm is the XEP-0198 state, nil until <enable/> (sm.go).
+	sm atomic.Pointer[smState]
+	// csi is the XEP-0352 state, nil until <inactive/> (csi.go); next is
+	// the session that resumed this one (sm.go). Both guarded by mu.
+	csi  *csiState
+	next *Session
 }
 
 type outItem struct {
@@ -110,8 +120,14 @@ func (s *Session) enqueue(it outItem) bool {
 	cfg := &s.srv.cfg
 	s.mu.Lock()
 	if s.closed {
+		// After a resumption (XEP-0198), the new session takes it.
+		next := s.next
 		s.mu.Unlock()
-		return false
+		return next != nil && next.enqueue(it)
+	}
+	if it.offline == 0 && s.csi != nil && s.csiHold(it) {
+		s.mu.Unlock()
+		return true
 	}
 	if it.offline != 0 {
 		for !s.fits(size, cfg.QueueMax/2, cfg.QueueBytes/2) {
@@ -125,8 +141,9 @@ func (s *Session) enqueue(it outItem) bool {
 			<-room
 			s.mu.Lock()
 			if s.closed {
+				next := s.next
 				s.mu.Unlock()
-				return false
+				return next != nil && next.enqueue(it)
 			}
 		}
 	} else if !s.fits(size, cfg.QueueMax, cfg.QueueBytes) {
@@ -142,14 +159,18 @@ func (s *Session) enqueue(it outItem) bool {
 	}
 	s.queue = append(s.queue, it)
 	s.qbytes += int32(size)
-	start := !s.writing
+	start := !s.writing && s.writable()
 	if start {
 		s.writing = true
 		s.writer.Add(1)
 	}
+	asleep := !start && s.srv.onAsleep != nil && s.hibernated()
 	s.mu.Unlock()
 	if start {
 		go s.writeLoop()
+	}
+	if asleep {
+		s.srv.onAsleep(s.user, it.el)
 	}
 	return true
 }
@@ -159,10 +180,15 @@ func (s *Session) enqueue(it outItem) bool {
 // element, however large (the server's own replies, such as a long roster,
 // may exceed a small byte limit). Called with s.mu held.
 func (s *Session) fits(size, max, maxBytes int) bool {
-	if len(s.queue) == 0 && s.qbytes == 0 {
+	n, b := len(s.queue), int(s.qbytes)
+	if sm := s.sm.Load(); sm != nil {
+		// XEP-0198: the unacknowledged stanzas count too.
+		n, b = n+len(sm.unacked), b+sm.ubytes
+	}
+	if n == 0 && b == 0 {
 		return true
 	}
-	return len(s.queue) < max && int(s.qbytes)+size <= maxBytes
+	return n < max && b+size <= maxBytes
 }
 
 // wake releases an offline delivery waiting for room. Called with s.mu
@@ -212,8 +238,9 @@ func (s *Session) writeLoop() {
 		s.qbytes -= sent
 		sent = 0
 		s.wake()
-		if len(s.queue) == 0 || s.closed {
+		if len(s.queue) == 0 || s.closed || !s.writable() {
 			s.writing = false
+			s.smIdle()
 			if cap(batch) <= 32 {
 				// Keep a small slice for the next burst; a big one from a
 				// flood is dropped so idle sessions stay small.
@@ -224,27 +251,40 @@ func (s *Session) writeLoop() {
 		}
 		batch, s.queue = s.queue, batch[:0]
 		sent = s.qbytes // the batch is everything that was queued
+		// keep: the head of the batch that is not counted by XEP-0198
+		// (all of it without stream management).
+		keep, request := len(batch), false
+		if sm := s.sm.Load(); sm != nil {
+			var moved int32
+			keep, moved, request = s.smTake(sm, batch)
+			sent -= moved
+		}
+		tr := s.tr
 		s.mu.Unlock()
 		els = els[:0]
 		for _, it := range batch {
 			els = append(els, it.el)
 		}
-		err := s.tr.Write(els)
+		if request {
+			els = append(els, smR())
+		}
+		err := tr.Write(els)
 		clear(els)
 		if err != nil {
 			s.mu.Lock()
-			// Put the unwritten batch back; finish stores it.
-			s.queue = append(batch, s.queue...)
+			// Put the unwritten batch back; finish stores it. (Counted
+			// stanzas stay in the XEP-0198 buffer.)
+			s.queue = append(batch[:keep], s.queue...)
 			s.writeFailed = true
 			s.writing = false
 			s.wake()
 			s.mu.Unlock()
-			s.tr.Abort() // the reader ends and finish runs
+			tr.Abort() // the reader ends and finish runs
 			return
 		}
 		var ids []uint64
 		for i := range batch {
-			if batch[i].offline != 0 {
+			if i < keep && batch[i].offline != 0 {
 				ids = append(ids, batch[i].offline)
 			}
 			batch[i] = outItem{}
@@ -261,6 +301,9 @@ func (s *Session) writeLoop() {
 // close). Queued stanzas are written first when possible. Safe to call from
 // any goroutine, more than once.
 func (s *Session) closeWith(condition, text string) {
+	if s.smEnd() {
+		return // it was hibernated (XEP-0198): ended now
+	}
 	s.mu.Lock()
 	if s.closed || s.cond != "" {
 		s.mu.Unlock()
@@ -271,9 +314,10 @@ func (s *Session) closeWith(condition, text string) {
 	}
 	s.cond = condition
 	s.wake()
+	tr := s.tr
 	s.mu.Unlock()
 	// Unblock the reader; serve's cleanup writes the error and closes.
-	s.tr.Interrupt()
+	tr.Interrupt()
 }
 
 // shutdown is closeWith(system-shutdown) for the server's shutdown. A
@@ -281,7 +325,10 @@ func (s *Session) closeWith(condition, text string) {
 // stream was already closing for another reason.
 func (s *Session) shutdown() {
 	s.closeWith("system-shutdown", "")
-	s.tr.Hurry(time.Second)
+	s.mu.Lock()
+	tr := s.tr
+	s.mu.Unlock()
+	tr.Hurry(time.Second)
 }
 
 // finish runs once when the reader ends: it flushes what it can, sends the
@@ -314,10 +361,22 @@ func (s *Session) finish(condition string, peerClosed bool) {
 		s.writer.Wait()
 	}
 	s.mu.Lock()
-	rest := s.queue
+	rest := s.csiRest(s.queue)
 	s.queue = nil
 	failed := s.writeFailed
+	var unacked []outItem
+	sm := s.sm.Load()
+	if sm != nil {
+		unacked, sm.unacked, sm.ubytes = sm.unacked, nil, 0
+	}
 	s.mu.Unlock()
+	if sm != nil {
+		// XEP-0198: what the client did not acknowledge may not have
+		// arrived, and what is queued would not be acknowledged any more:
+		// both wait offline (acknowledged offline messages were deleted).
+		rest = append(unacked, rest...)
+		peerClosed = true
+	}
 
 	if failed || peerClosed || overflow {
 		// Nobody reads, or not fast enough: keep messages for later

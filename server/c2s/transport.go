@@ -123,6 +123,7 @@ func (t *tcpTransport) header(b *bytes.Buffer, id string) {
 
 func (t *tcpTransport) WriteOpen(id string, features *wire.Element) error {
 	var b bytes.Buffer
+	b.Grow(1024) // header and features in one allocation, not five
 	t.header(&b, id)
 	if features != nil {
 		b.WriteString(`<stream:features>`)

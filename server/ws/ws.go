@@ -383,7 +383,12 @@ func (t *transport) Close(condition string, rest []*wire.Element) error {
 	return nil
 }
 
-func (t *transport) Abort() { t.stop() }
+// Abort closes the connection; a reader waiting in Next gets an error
+// (stop alone may end the read goroutine without handing Next one).
+func (t *transport) Abort() {
+	t.stop()
+	t.Interrupt()
+}
 
 func (t *transport) Hurry(d time.Duration) { time.AfterFunc(d, t.wcancel) }
 

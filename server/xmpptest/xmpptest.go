@@ -404,3 +404,7 @@ func String(el *wire.Element) string {
 	}
 	return string(el.Bytes(wire.NSClient))
 }
+
+// Restart opens a new stream on the connection (after SASL) and reads the
+// server's features into Features, without binding.
+func (c *Client) Restart() error { return c.open() }
