@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"chatbx/server/mux"
 	"chatbx/server/pep"
 	"chatbx/server/router"
+	"chatbx/server/s2s"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -58,6 +60,10 @@ type Config struct {
 	// Extra are further IQ services (e.g. the message archive, in-band
 	// registration) registered beside the built-in ones.
 	Extra []Service
+	// S2S, if not nil, enables federation (package server/s2s): its
+	// listeners run beside c2s and it is the domain table's remote
+	// handler. Domain is filled in from Domain.
+	S2S *s2s.Config
 }
 
 // Service is an IQ service plugged into the server: the namespaces it
@@ -102,17 +108,33 @@ type Deps struct {
 	// Guard limits password guesses per account; main shares one with the
 	// web account pages. Nil means the c2s default.
 	Guard c2s.Guard
+	// S2S are the parts of federation (with Config.S2S): trust roots
+	// (nil: the system's plus s2s.ca_roots), the DNS resolver (nil:
+	// net's), and the TLS config with our certificate (nil:
+	// StartTLS(Domain)).
+	S2S S2SDeps
+}
+
+// S2SDeps are the injectable parts of federation.
+type S2SDeps struct {
+	Roots    *x509.CertPool
+	Resolver s2s.Resolver
+	TLS      *tls.Config
 }
 
 // Server is the XMPP server.
 type Server struct {
 	c2s *c2s.Server
+	s2s *s2s.Server // nil without federation
 	svc *services
 }
 
 // New builds the server; nothing listens until Run.
 func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{}
+	if d.Domains == nil {
+		d.Domains = router.NewDomains(cfg.Domain)
+	}
 	svc := newServices(cfg, d)
 	s.svc = svc
 	s.c2s = c2s.New(c2s.Config{
@@ -153,14 +175,32 @@ func New(cfg Config, d Deps) (*Server, error) {
 			}})
 	}
 	svc.register(s.c2s)
+	if cfg.S2S != nil {
+		fed, err := newS2S(cfg, d, s.c2s.Deliver)
+		if err != nil {
+			return nil, err
+		}
+		s.s2s = fed
+		d.Domains.SetRemote(fed)
+	}
 	return s, nil
 }
 
 // Run serves until ctx ends and every session has closed.
-func (s *Server) Run(ctx context.Context) error { return s.c2s.Run(ctx) }
+func (s *Server) Run(ctx context.Context) error {
+	if s.s2s == nil {
+		return s.c2s.Run(ctx)
+	}
+	return s.runFederated(ctx)
+}
 
 // Ready is closed when the listeners accept connections.
-func (s *Server) Ready() <-chan struct{} { return s.c2s.Ready() }
+func (s *Server) Ready() <-chan struct{} {
+	if s.s2s == nil {
+		return s.c2s.Ready()
+	}
+	return s.ready()
+}
 
 // Addrs returns the c2s listener addresses (STARTTLS, then direct TLS).
 func (s *Server) Addrs() []net.Addr { return s.c2s.Addrs() }

@@ -31,13 +31,13 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 			continue
 		}
 		backoff = 0
-		if s.conns.Add(1) > int64(s.cfg.MaxConnections) || !s.track() {
+		if s.conns.Add(1) > int64(s.cfg.MaxConnections) || !s.trackIn() {
 			s.conns.Add(-1)
 			conn.Close()
 			continue
 		}
 		go func() {
-			defer s.wg.Done()
+			defer s.inWG.Done()
 			defer s.conns.Add(-1)
 			s.serveIn(ctx, conn, direct)
 		}()
@@ -91,6 +91,7 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 		}
 	}
 	err := s.negotiateIn(ctx, in)
+	s.log.Debug().Err(err).Str("domain", in.peer).Msg("s2s inbound stream ended")
 	if in.authed != "" {
 		s.connLog("s2s-in-closed", in.authed)
 	}
@@ -335,7 +336,9 @@ func (s *Server) inboundStanza(ctx context.Context, in *inbound, el *wire.Elemen
 	if normalise(domainOf(to)) != s.cfg.Domain {
 		return streamErr("host-unknown")
 	}
-	if err := s.rates.wait(ctx, in.authed, s.d.Now); err != nil {
+	// Not the server's context: during shutdown the stream is read to its
+	// end and what the peer sent is still delivered.
+	if err := s.rates.wait(context.WithoutCancel(ctx), in.authed, s.d.Now); err != nil {
 		return err
 	}
 	s.stats.Received.Add(1)

@@ -104,6 +104,11 @@ func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, 
 		if err != nil {
 			return nil, err
 		}
+		if f.Space == wire.NSStream && f.Local == "error" {
+			// Refused (host-unknown, policy-violation for a blocked
+			// domain): retrying would not help.
+			return nil, fmt.Errorf("%w: stream error from %s", errAuth, domain)
+		}
 		if f.Space != wire.NSStream || f.Local != "features" {
 			return nil, fmt.Errorf("s2s: want features, got %s", f.Local)
 		}

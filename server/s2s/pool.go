@@ -44,7 +44,7 @@ func (s *Server) Handle(ctx context.Context, el *wire.Element, send func(*wire.E
 		s.bounce(el, "cancel", "not-allowed", "The operator of this server blocks that domain.")
 		return
 	}
-	if s.closing.Load() {
+	if s.context().Err() != nil {
 		s.bounce(el, "wait", "remote-server-timeout", "")
 		return
 	}
@@ -122,7 +122,7 @@ func (l *link) requeue(items []queued) {
 func (l *link) stopIfIdle() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.q) > 0 && !l.s.closing.Load() {
+	if len(l.q) > 0 {
 		return false
 	}
 	l.running = false
@@ -142,7 +142,7 @@ func (l *link) run() {
 	backoff := minBackoff
 	var failingSince time.Time
 	for {
-		if s.closing.Load() || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			l.mu.Lock()
 			rest := l.take()
 			l.running = false
@@ -240,6 +240,10 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		l.mu.Lock()
 		batch := l.take()
 		l.mu.Unlock()
+		if len(batch) == 0 && s.closing.Load() {
+			closeOut()
+			return true
+		}
 		if len(batch) > 0 {
 			els := make([]*wire.Element, len(batch))
 			for i, it := range batch {
@@ -263,16 +267,8 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		}
 		select {
 		case <-l.wake:
-			if s.closing.Load() {
-				l.mu.Lock()
-				empty := len(l.q) == 0
-				l.mu.Unlock()
-				if empty {
-					closeOut()
-					return true
-				}
-			}
 		case err := <-peerDone:
+			s.log.Debug().Err(err).Str("domain", l.domain).Msg("s2s peer closed")
 			// The peer closed (a restart, its idle timeout): answer with
 			// our closing tag; what is queued waits for the next stream.
 			st.closeWith("")
@@ -282,6 +278,22 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 			closeOut()
 			return true
 		case <-ctx.Done():
+			// Shutdown: what is queued (answers and bounces of the
+			// inbound streams' last stanzas) goes out first.
+			l.mu.Lock()
+			batch := l.take()
+			l.mu.Unlock()
+			if len(batch) > 0 {
+				els := make([]*wire.Element, len(batch))
+				for i, it := range batch {
+					els[i] = it.el
+				}
+				if err := st.writeEls(els); err != nil {
+					l.requeue(batch)
+				} else {
+					s.stats.Sent.Add(int64(len(batch)))
+				}
+			}
 			closeOut()
 			return true
 		}

@@ -123,8 +123,14 @@ type Server struct {
 	block atomic.Pointer[blocklist]
 	rates rates
 
-	ready     chan struct{}
-	addrs     []net.Addr
+	ready chan struct{}
+	addrs []net.Addr
+	// Shutdown has two phases: inbound streams end first (read to the
+	// peer's closing tag, so what they carried is delivered, and the
+	// bounces that causes are queued), then the outbound links flush
+	// and close. inWG/inClosing are the first, wg/closing the second.
+	inWG      sync.WaitGroup
+	inClosing atomic.Bool
 	wg        sync.WaitGroup
 	closing   atomic.Bool
 	closeMu   sync.RWMutex
@@ -228,8 +234,10 @@ func (s *Server) Counters() *Stats { return &s.stats }
 // (inbound streams are read until the peer closes its side, so nothing it
 // had sent is lost) and returns once all have ended.
 func (s *Server) Run(ctx context.Context) error {
+	outCtx, outCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer outCancel()
 	s.baseCtxMu.Lock()
-	s.ctx = ctx
+	s.ctx = outCtx
 	s.baseCtxMu.Unlock()
 	var lns []net.Listener
 	for _, l := range []struct {
@@ -248,9 +256,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 		s.addrs = append(s.addrs, ln.Addr())
-		s.wg.Add(1)
+		s.inWG.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer s.inWG.Done()
 			s.accept(ctx, ln, l.direct)
 		}()
 	}
@@ -263,7 +271,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	<-ctx.Done()
 	s.closeMu.Lock()
-	s.closing.Store(true)
+	s.inClosing.Store(true)
 	s.closeMu.Unlock()
 	for _, l := range lns {
 		l.Close()
@@ -272,17 +280,51 @@ func (s *Server) Run(ctx context.Context) error {
 		v.(func())()
 		return true
 	})
+	s.inWG.Wait()
+	s.closeMu.Lock()
+	s.closing.Store(true)
+	s.closeMu.Unlock()
 	s.mu.Lock()
 	for _, l := range s.links {
 		l.wakeUp()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	// Links write what is queued and close; those still connecting get
+	// a grace period, then what they hold is bounced.
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(shutdownGrace)
+	select {
+	case <-done:
+	case <-t.C:
+		outCancel()
+		<-done
+	}
+	t.Stop()
 	s.log.Info().Msg("s2s stopped")
 	return nil
 }
 
-// track counts a goroutine in s.wg unless shutdown has begun.
+// shutdownGrace is how long links may take to deliver what is queued
+// when the server stops.
+const shutdownGrace = 10 * time.Second
+
+// trackIn counts an inbound stream in s.inWG unless shutdown has begun.
+func (s *Server) trackIn() bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.inClosing.Load() {
+		return false
+	}
+	s.inWG.Add(1)
+	return true
+}
+
+// track counts a link goroutine in s.wg unless its phase of shutdown has
+// begun.
 func (s *Server) track() bool {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
