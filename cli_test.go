@@ -460,6 +460,8 @@ func runTestServer(t *testing.T, dir string, extra map[string]string) (*app, fun
 		"data_dir":         dir,
 		"c2s.listen":       "127.0.0.1:0",
 		"c2s.listen_tls":   "127.0.0.1:0",
+		"s2s.listen":       "127.0.0.1:0",
+		"s2s.listen_tls":   "127.0.0.1:0",
 		"web.listen_https": "127.0.0.1:0",
 		"web.listen_http":  "127.0.0.1:0",
 		"log.stderr":       "false",
@@ -639,7 +641,7 @@ func TestServeCommand(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- te.run([]string{"serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-			"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+			"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 			"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0"})
 	}()
 	select {
@@ -790,13 +792,13 @@ func TestServeStartFailure(t *testing.T) {
 	dir := t.TempDir()
 	te := newTestEnv(t)
 	code := te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "not-an-address:x")
 	if code != exitError {
 		t.Fatalf("serve with a bad address = %d, want 1: %s", code, te.errOut)
 	}
 	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0",
 		"--web-content-dir", filepath.Join(dir, "no-such-dir"))
 	if code != exitError || !strings.Contains(te.errOut.String(), "web") {
@@ -809,7 +811,7 @@ func TestServeStartFailure(t *testing.T) {
 	}
 	defer busy.Close()
 	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", busy.Addr().String(), "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", busy.Addr().String(), "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0")
 	if code != exitError || !strings.Contains(te.errOut.String(), "xmpp:") {
 		t.Fatalf("serve with a busy c2s port = %d: %s", code, te.errOut)

@@ -818,7 +818,12 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		return w, fmt.Errorf("accounts.registration: %w", err)
 	}
 
+	s2sCfg, err := cfg.S2SConfig()
+	if err != nil {
+		return w, err
+	}
 	srv, err := server.New(server.Config{
+		S2S:                s2sCfg,
 		Domain:             cfg.Domain,
 		C2SListen:          cfg.C2S.Listen,
 		C2SListenTLS:       cfg.C2S.ListenTLS,
@@ -909,6 +914,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 
 	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
 	w.reload = certs.Reload
+	if fed := srv.S2S(); fed != nil {
+		// SIGHUP also reads s2s.block_domains_file again.
+		w.reload = func() error { return errors.Join(certs.Reload(), fed.ReloadBlocklist()) }
+	}
 	httpsSrv := site.Server(site.Handler())
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{
