@@ -81,7 +81,7 @@ func FuzzInbound(f *testing.F) {
 		s, err := New(Config{Domain: "a.test", SecureAuth: false, ConnectTimeout: time.Millisecond, Hosts: map[string]string{"b.test": "127.0.0.1:1"}},
 			Deps{Log: zerolog.Nop(), ConnLog: zerolog.Nop(), TLS: &tls.Config{}, Secret: []byte("k"),
 				Deliver: func(*wire.Element) { delivered++ }, Resolver: fakeResolver{},
-				Dial:    func(ctx context.Context, _, _ string) (net.Conn, error) { return nil, io.EOF }})
+				Dial: func(ctx context.Context, _, _ string) (net.Conn, error) { return nil, io.EOF }})
 		if err != nil {
 			t.Fatal(err)
 		}
