@@ -508,3 +508,84 @@ func testLog() zerolog.Logger {
 	}
 	return zerolog.Nop()
 }
+
+// TestFederationStrangers: the per-account stranger policy for messages
+// from other servers, set with the disco-listed ad-hoc command: accept
+// (first contacts limited per remote domain), only contacts' servers,
+// only contacts; a refused sender gets service-unavailable.
+func TestFederationStrangers(t *testing.T) {
+	a, b, _ := federation(t, nil)
+	a.user(t, "alice")
+	b.user(t, "bob")
+	alice := a.login(t, "alice")
+	alice.SendRaw(`<presence/>`)
+	bob := b.login(t, "bob")
+
+	r := alice.IQ(`<iq type='get' id='i1' to='a.test'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>`)
+	if !strings.Contains(xmpptest.String(r), "urn:chatbx:strangers") {
+		t.Fatalf("command not listed: %s", xmpptest.String(r))
+	}
+	set := func(policy string) {
+		t.Helper()
+		r := alice.IQ(`<iq type='set' id='c1' to='a.test'><command xmlns='http://jabber.org/protocol/commands' node='urn:chatbx:strangers' action='execute'/></iq>`)
+		cmd := r.Child("http://jabber.org/protocol/commands", "command")
+		if cmd == nil || cmd.Get("status") != "executing" {
+			t.Fatalf("execute: %s", xmpptest.String(r))
+		}
+		r = alice.IQ(`<iq type='set' id='c2' to='a.test'><command xmlns='http://jabber.org/protocol/commands' node='urn:chatbx:strangers' sessionid='` + cmd.Get("sessionid") + `' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='policy'><value>` + policy + `</value></field></x></command></iq>`)
+		if c := r.Child("http://jabber.org/protocol/commands", "command"); c == nil || c.Get("status") != "completed" {
+			t.Fatalf("complete %s: %s", policy, xmpptest.String(r))
+		}
+	}
+	n := 0
+	send := func() string {
+		n++
+		id := fmt.Sprintf("s%d", n)
+		bob.SendRaw(`<message to='alice@a.test' type='chat' id='` + id + `'><body>` + id + `</body></message>`)
+		return id
+	}
+	delivered := func(id string) {
+		t.Helper()
+		alice.Expect("message "+id, isMsg(id))
+	}
+	refused := func(id string) {
+		t.Helper()
+		m := bob.Expect("bounce "+id, func(e *wire.Element) bool { return e.Get("id") == id })
+		if m.Get("type") != "error" || m.Child(wire.NSClient, "error").Child(wire.NSStanzas, "service-unavailable") == nil {
+			t.Fatalf("message %s: %s", id, xmpptest.String(m))
+		}
+	}
+	delivered(send()) // default: accept
+
+	set("contacts")
+	refused(send())
+
+	set("servers")
+	refused(send())
+	r = alice.IQ(`<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='carol@b.test'/></query></iq>`)
+	if r.Get("type") != "result" {
+		t.Fatal(xmpptest.String(r))
+	}
+	delivered(send()) // alice has a contact on b.test now
+
+	// accept: first contacts from one domain are limited.
+	set("accept")
+	const burst = 40
+	ids := map[string]bool{}
+	for range burst {
+		ids[send()] = true
+	}
+	// The budget is 30 a minute per remote domain (one was spent above):
+	// at least 10 of these are refused.
+	for i := 0; i < burst-30; i++ {
+		bob.Expect("first-contact limit", func(e *wire.Element) bool { return ids[e.Get("id")] && e.Get("type") == "error" })
+	}
+	// A contact is not limited.
+	r = alice.IQ(`<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='bob@b.test'/></query></iq>`)
+	if r.Get("type") != "result" {
+		t.Fatal(xmpptest.String(r))
+	}
+	for range 5 {
+		delivered(send())
+	}
+}

@@ -55,6 +55,11 @@ func (s *Server) isRemote(a addr) bool {
 // a bare JID. It reports whether it handled el.
 func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to addr) bool {
 	switch el.Local {
+	case "message":
+		if to.local != "" && !s.strangerAllowed(ctx, el, from, to) {
+			s.bounce(el, "cancel", "service-unavailable")
+			return true
+		}
 	case "presence":
 		switch typ := el.Get("type"); typ {
 		case "subscribe", "subscribed", "unsubscribe", "unsubscribed":

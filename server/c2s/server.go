@@ -162,6 +162,8 @@ type Server struct {
 	// to IQs the server sent to clients.
 	hooks  Hooks
 	awaits awaits
+	// strangers limits first-contact messages per remote domain.
+	strangers strangerLimits
 
 	ready     chan struct{}
 	addrs     []net.Addr
@@ -254,6 +256,7 @@ func New(cfg Config, d Deps) *Server {
 	}})
 	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
 	s.mux.Feature(s.feats...)
+	s.registerStrangers() // federation spam control (strangers.go)
 	return s
 }
 
