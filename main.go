@@ -802,6 +802,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	pages, err := account.New(account.Config{ServiceName: cfg.ServiceName}, account.Deps{
 		Accounts: acc,
 		Settings: a.db,
+		Prefs:    a.db,
 		Archive:  archive,
 		Invites:  invites,
 		Log:      a.log,

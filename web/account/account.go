@@ -96,6 +96,8 @@ type Deps struct {
 	Archive Archive
 	// Invites enables the invitation pages /invite/{token}.
 	Invites Invites
+	// Prefs enables the strangers page (messages from other servers).
+	Prefs Prefs
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
 }

@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "strangers"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -103,6 +103,9 @@ func (p *Pages) Handler() http.Handler {
 	mux.HandleFunc(b+"/export", p.serveExport)
 	mux.HandleFunc(b+"/password", p.servePassword)
 	mux.HandleFunc(b+"/archive", p.serveArchive)
+	if p.d.Prefs != nil {
+		mux.HandleFunc(b+"/strangers", p.serveStrangers)
+	}
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -134,6 +137,7 @@ type pageData struct {
 	Token, User, Error, Done           string
 	MinPassword                        int
 	ArchiveAvailable                   bool
+	StrangersAvailable                 bool
 	Deleted                            *accounts.Deleted
 	Invite                             string       // invite token
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
@@ -142,15 +146,16 @@ type pageData struct {
 // data returns the template data of page in lang with a fresh token.
 func (p *Pages) data(page, lang string) *pageData {
 	return &pageData{
-		Page:             page,
-		Lang:             lang,
-		Title:            tr(lang, titles[page]),
-		Service:          p.cfg.ServiceName,
-		Domain:           p.domain,
-		Base:             p.cfg.Path,
-		Token:            p.tokens.issue(page, p.acc.Now()),
-		MinPassword:      p.minPw,
-		ArchiveAvailable: p.d.Archive != nil,
+		Page:               page,
+		Lang:               lang,
+		Title:              tr(lang, titles[page]),
+		Service:            p.cfg.ServiceName,
+		Domain:             p.domain,
+		Base:               p.cfg.Path,
+		Token:              p.tokens.issue(page, p.acc.Now()),
+		MinPassword:        p.minPw,
+		ArchiveAvailable:   p.d.Archive != nil,
+		StrangersAvailable: p.d.Prefs != nil,
 	}
 }
 
