@@ -588,4 +588,14 @@ func TestFederationStrangers(t *testing.T) {
 	for range 5 {
 		delivered(send())
 	}
+
+	// XEP-0377: a block with a spam report is counted per remote domain
+	// (no JIDs, no content).
+	r = alice.IQ(`<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@b.test'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'/></item></block></iq>`)
+	if r.Get("type") != "result" {
+		t.Fatal(xmpptest.String(r))
+	}
+	if got := a.srv.S2S().SpamReports(); len(got) != 1 || got[0].Domain != "b.test" || got[0].Count != 1 {
+		t.Errorf("spam reports = %v", got)
+	}
 }

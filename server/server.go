@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -182,6 +183,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.s2s = fed
 		d.Domains.SetRemote(fed)
+		svc.reported = func(jid string) {
+			if _, dom, ok := strings.Cut(strings.SplitN(jid, "/", 2)[0], "@"); ok && dom != cfg.Domain {
+				fed.SpamReported(dom)
+			} else if !ok && !strings.Contains(jid, "@") && jid != cfg.Domain {
+				fed.SpamReported(strings.SplitN(jid, "/", 2)[0])
+			}
+		}
 	}
 	return s, nil
 }
