@@ -25,6 +25,9 @@ func BenchmarkFederationMessage(b *testing.B) {
 	bs.user(b, "bob")
 	alice := a.login(b, "alice")
 	bob := bs.login(b, "bob")
+	// alice is bob's contact: the stranger limit (first contacts per
+	// remote domain) does not apply.
+	bob.IQ(`<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='alice@a.test'/></query></iq>`)
 	bob.SendRaw(`<presence/>`)
 	bob.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
 	// Warm the link up.
@@ -50,6 +53,7 @@ func BenchmarkFederationMessage(b *testing.B) {
 			el, err := bob.Next()
 			if err != nil {
 				done <- err
+				close(credit) // the sender stops waiting
 				return
 			}
 			if el.Local != "message" || el.ChildText(wire.NSClient, "body") == "" {
@@ -61,7 +65,9 @@ func BenchmarkFederationMessage(b *testing.B) {
 		done <- nil
 	}()
 	for i := 0; i < b.N; i++ {
-		<-credit
+		if _, ok := <-credit; !ok {
+			break
+		}
 		alice.SendRaw(fmt.Sprintf(`<message to='bob@b.test' type='chat' id='b%d'><body>benchmark message %d</body></message>`, i, i))
 	}
 	if err := <-done; err != nil {
