@@ -1047,6 +1047,7 @@ func TestDNSCheck(t *testing.T) {
 		"_xmpp-client._tcp.example.org: chat.example.org port 5222",
 		"SRV port 443 differs from the listener's port 5223",
 		"_xmpp-server._tcp.example.org: no SRV record",
+		"_xmpps-server._tcp.example.org: no SRV record (clients fall back to example.org:5270)",
 		"chat.example.org: 192.0.2.10, 2001:db8::10",
 		"www.example.org has no address record",
 	} {
@@ -1090,5 +1091,33 @@ func TestCertCheck(t *testing.T) {
 	c.TLS.KeyFile = filepath.Join(dir, "missing.pem")
 	if err := writeCertCheck(&b, &c, time.Now()); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
 		t.Errorf("writeCertCheck with a missing key = %v", err)
+	}
+}
+
+// TestS2SReach: check --dns reports whether the federation port answers.
+func TestS2SReach(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Sources{Flags: map[string]string{"domain": "example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fakeResolver{
+		srv:   map[string][]*net.SRV{"_xmpp-server._tcp.example.org": {{Target: "chat.example.org.", Port: 5269}}},
+		hosts: map[string][]string{"chat.example.org": {"192.0.2.10", "192.0.2.11"}},
+	}
+	dial := func(_ context.Context, _, addr string) (net.Conn, error) {
+		if addr == "192.0.2.10:5269" {
+			a, b := net.Pipe()
+			b.Close()
+			return a, nil
+		}
+		return nil, errors.New("connection refused")
+	}
+	var b bytes.Buffer
+	writeS2SReach(t.Context(), &b, &c, r, dial)
+	for _, want := range []string{"federation port 192.0.2.10:5269 reachable", "federation port 192.0.2.11:5269 not reachable"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("reach check lacks %q:\n%s", want, b.String())
+		}
 	}
 }
