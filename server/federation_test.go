@@ -599,3 +599,30 @@ func TestFederationStrangers(t *testing.T) {
 		t.Errorf("spam reports = %v", got)
 	}
 }
+
+// TestFederationIdle: an idle link is closed after s2s.idle_timeout and
+// opened again for the next stanza.
+func TestFederationIdle(t *testing.T) {
+	a, b, _ := federation(t, func(c *server.Config, _ *server.Deps) { c.S2S.IdleTimeout = 200 * time.Millisecond })
+	a.user(t, "alice")
+	b.user(t, "bob")
+	alice := a.login(t, "alice")
+	bob := b.login(t, "bob")
+	bob.IQ(`<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='alice@a.test'/></query></iq>`)
+	bob.SendRaw(`<presence/>`)
+	bob.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	for i, body := range []string{"first", "second"} {
+		alice.SendRaw(`<message to='bob@b.test' type='chat'><body>` + body + `</body></message>`)
+		bob.Expect(body, isMsg(body))
+		deadline := time.Now().Add(xmpptest.Wait)
+		for strings.Count(a.conn.String(), `"event":"s2s-out-closed"`) < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("link not closed after the idle timeout: %s", a.conn.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := strings.Count(a.conn.String(), `"event":"s2s-out","domain":"b.test"`); n != 2 {
+		t.Errorf("outbound streams = %d, want 2 (one per message)", n)
+	}
+}
