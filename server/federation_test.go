@@ -626,3 +626,31 @@ func TestFederationIdle(t *testing.T) {
 		t.Errorf("outbound streams = %d, want 2 (one per message)", n)
 	}
 }
+
+// TestFederationFlood: a peer that sends faster than
+// s2s.stanzas_per_second is slowed down (its stream is read later), not
+// cut off: every stanza arrives, no sooner than the rate allows.
+func TestFederationFlood(t *testing.T) {
+	a, b, _ := federation(t, func(c *server.Config, _ *server.Deps) {
+		c.S2S.StanzasPerSecond, c.S2S.StanzaBurst = 100, 10
+	})
+	a.user(t, "alice")
+	b.user(t, "bob")
+	alice := a.login(t, "alice")
+	alice.IQ(`<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='bob@b.test'/></query></iq>`)
+	alice.SendRaw(`<presence/>`)
+	alice.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	bob := b.login(t, "bob")
+	const n = 200
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		bob.SendRaw(fmt.Sprintf(`<message to='alice@a.test' type='chat' id='f%d'><body>f%d</body></message>`, i, i))
+	}
+	for i := 0; i < n; i++ {
+		alice.Expect("flood message", isMsg(fmt.Sprintf("f%d", i)))
+	}
+	// 190 stanzas beyond the burst at 100/s: at least 1.9 s.
+	if took := time.Since(start); took < 1800*time.Millisecond {
+		t.Errorf("%d stanzas arrived in %v: the rate limit did not hold", n, took)
+	}
+}
