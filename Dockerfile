@@ -3,7 +3,7 @@
 #
 #   docker build -t chatbx .
 #   docker run -d --name chatbx --stop-timeout 30 -v chatbx-data:/data \
-#     -p 5222:5222 -p 5223:5223 -p 80:80 -p 443:443 \
+#     -p 5222:5222 -p 5223:5223 -p 5269:5269 -p 5270:5270 -p 80:80 -p 443:443 \
 #     -e CHATBX_DOMAIN=example.org -e CHATBX_TLS_ACME_EMAIL=admin@example.org chatbx
 #   docker exec -i chatbx chatbx user add alice < password.txt
 #
@@ -31,10 +31,10 @@ COPY --from=build --chown=10001:10001 --chmod=0700 /out/data /data
 ENV PATH=/usr/local/bin CHATBX_DATA_DIR=/data
 USER 10001:10001
 VOLUME /data
-# 5222 STARTTLS, 5223 direct TLS, 5269 federation (reserved), 80 ACME + redirect, 443 HTTPS.
+# 5222 STARTTLS, 5223 direct TLS, 5269/5270 federation (STARTTLS/direct TLS), 80 ACME + redirect, 443 HTTPS.
 # Docker lets unprivileged users bind ports below 1024 inside the container
 # (net.ipv4.ip_unprivileged_port_start=0); elsewhere use the web.listen_* keys.
-EXPOSE 5222 5223 5269 80 443
+EXPOSE 5222 5223 5269 5270 80 443
 # SIGTERM shuts down gracefully; give it more than Docker's default 10 s
 # (docker run --stop-timeout 30, or stop_grace_period in compose).
 STOPSIGNAL SIGTERM

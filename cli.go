@@ -332,6 +332,8 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 		}
 		if on {
 			writeDNSCheck(e.ctx, e.stdout, &cfg, net.DefaultResolver)
+			var d net.Dialer
+			writeS2SReach(e.ctx, e.stdout, &cfg, net.DefaultResolver, d.DialContext)
 		}
 	}
 	return nil
@@ -375,7 +377,15 @@ func writeDNSCheck(ctx context.Context, w io.Writer, c *Config, r resolver) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	targets := map[string]bool{}
-	for _, s := range []struct{ service, port string }{{"xmpp-client", listenPortString(c.C2S.Listen)}, {"xmpps-client", listenPortString(c.C2S.ListenTLS)}, {"xmpp-server", "5269"}} {
+	services := []struct{ service, port string }{{"xmpp-client", listenPortString(c.C2S.Listen)}, {"xmpps-client", listenPortString(c.C2S.ListenTLS)}}
+	if c.S2S.Enabled {
+		// Federation (RFC 6120 §3.2, XEP-0368): how other servers find us.
+		services = append(services, struct{ service, port string }{"xmpp-server", listenPortString(c.S2S.Listen)},
+			struct{ service, port string }{"xmpps-server", listenPortString(c.S2S.ListenTLS)})
+	} else {
+		fmt.Fprintf(w, "  federation is off (s2s.enabled = false): no _xmpp-server records needed\n")
+	}
+	for _, s := range services {
 		_, srvs, err := r.LookupSRV(ctx, s.service, "tcp", c.Domain)
 		if err != nil || len(srvs) == 0 {
 			fmt.Fprintf(w, "  _%s._tcp.%s: no SRV record (clients fall back to %s:%s)\n", s.service, c.Domain, c.Domain, defaultPort(s.service))
@@ -384,7 +394,7 @@ func writeDNSCheck(ctx context.Context, w io.Writer, c *Config, r resolver) {
 		for _, srv := range srvs {
 			target := strings.TrimSuffix(srv.Target, ".")
 			fmt.Fprintf(w, "  _%s._tcp.%s: %s port %d\n", s.service, c.Domain, target, srv.Port)
-			if p := strconv.Itoa(int(srv.Port)); s.service != "xmpp-server" && s.port != "" && p != s.port {
+			if p := strconv.Itoa(int(srv.Port)); s.port != "" && p != s.port {
 				fmt.Fprintf(w, "  - warning: SRV port %s differs from the listener's port %s (fine behind a port forward)\n", p, s.port)
 			}
 			targets[target] = true
@@ -420,8 +430,40 @@ func defaultPort(service string) string {
 		return "5222"
 	case "xmpps-client":
 		return "5223"
+	case "xmpps-server":
+		return "5270"
 	}
 	return "5269"
+}
+
+// writeS2SReach reports whether this host reaches its own federation
+// port the way another server would (the domain's _xmpp-server SRV
+// target, else the domain, on 5269): a TCP connection within 5 s.
+func writeS2SReach(ctx context.Context, w io.Writer, c *Config, r resolver,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	if !c.S2S.Enabled {
+		return
+	}
+	host, port := c.Domain, "5269"
+	if _, srvs, err := r.LookupSRV(ctx, "xmpp-server", "tcp", c.Domain); err == nil && len(srvs) > 0 {
+		host, port = strings.TrimSuffix(srvs[0].Target, "."), strconv.Itoa(int(srvs[0].Port))
+	}
+	addrs, err := r.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		fmt.Fprintf(w, "  - warning: federation: %s has no address record\n", host)
+		return
+	}
+	for _, a := range addrs {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := dial(dctx, "tcp", net.JoinHostPort(a, port))
+		cancel()
+		if err != nil {
+			fmt.Fprintf(w, "  - warning: federation port %s not reachable from this host: %v\n", net.JoinHostPort(a, port), err)
+			continue
+		}
+		conn.Close()
+		fmt.Fprintf(w, "  federation port %s reachable from this host\n", net.JoinHostPort(a, port))
+	}
 }
 
 // writeCheck prints the effective configuration with the source of every

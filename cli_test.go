@@ -460,6 +460,8 @@ func runTestServer(t *testing.T, dir string, extra map[string]string) (*app, fun
 		"data_dir":         dir,
 		"c2s.listen":       "127.0.0.1:0",
 		"c2s.listen_tls":   "127.0.0.1:0",
+		"s2s.listen":       "127.0.0.1:0",
+		"s2s.listen_tls":   "127.0.0.1:0",
 		"web.listen_https": "127.0.0.1:0",
 		"web.listen_http":  "127.0.0.1:0",
 		"log.stderr":       "false",
@@ -639,7 +641,7 @@ func TestServeCommand(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- te.run([]string{"serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-			"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+			"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 			"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0"})
 	}()
 	select {
@@ -790,13 +792,13 @@ func TestServeStartFailure(t *testing.T) {
 	dir := t.TempDir()
 	te := newTestEnv(t)
 	code := te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "not-an-address:x")
 	if code != exitError {
 		t.Fatalf("serve with a bad address = %d, want 1: %s", code, te.errOut)
 	}
 	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", "127.0.0.1:0", "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0",
 		"--web-content-dir", filepath.Join(dir, "no-such-dir"))
 	if code != exitError || !strings.Contains(te.errOut.String(), "web") {
@@ -809,7 +811,7 @@ func TestServeStartFailure(t *testing.T) {
 	}
 	defer busy.Close()
 	code = te.runWith("", "serve", "--dev", "--data-dir", dir, "--log-stderr=false",
-		"--c2s-listen", busy.Addr().String(), "--c2s-listen-tls", "127.0.0.1:0",
+		"--c2s-listen", busy.Addr().String(), "--c2s-listen-tls", "127.0.0.1:0", "--s2s-listen", "127.0.0.1:0", "--s2s-listen-tls", "127.0.0.1:0",
 		"--web-listen-https", "127.0.0.1:0", "--web-listen-http", "127.0.0.1:0")
 	if code != exitError || !strings.Contains(te.errOut.String(), "xmpp:") {
 		t.Fatalf("serve with a busy c2s port = %d: %s", code, te.errOut)
@@ -1045,6 +1047,7 @@ func TestDNSCheck(t *testing.T) {
 		"_xmpp-client._tcp.example.org: chat.example.org port 5222",
 		"SRV port 443 differs from the listener's port 5223",
 		"_xmpp-server._tcp.example.org: no SRV record",
+		"_xmpps-server._tcp.example.org: no SRV record (clients fall back to example.org:5270)",
 		"chat.example.org: 192.0.2.10, 2001:db8::10",
 		"www.example.org has no address record",
 		"conference.example.org has no address record", // group chats (muc.domain)
@@ -1090,5 +1093,33 @@ func TestCertCheck(t *testing.T) {
 	c.TLS.KeyFile = filepath.Join(dir, "missing.pem")
 	if err := writeCertCheck(&b, &c, time.Now()); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
 		t.Errorf("writeCertCheck with a missing key = %v", err)
+	}
+}
+
+// TestS2SReach: check --dns reports whether the federation port answers.
+func TestS2SReach(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(config.Sources{Flags: map[string]string{"domain": "example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fakeResolver{
+		srv:   map[string][]*net.SRV{"_xmpp-server._tcp.example.org": {{Target: "chat.example.org.", Port: 5269}}},
+		hosts: map[string][]string{"chat.example.org": {"192.0.2.10", "192.0.2.11"}},
+	}
+	dial := func(_ context.Context, _, addr string) (net.Conn, error) {
+		if addr == "192.0.2.10:5269" {
+			a, b := net.Pipe()
+			b.Close()
+			return a, nil
+		}
+		return nil, errors.New("connection refused")
+	}
+	var b bytes.Buffer
+	writeS2SReach(t.Context(), &b, &c, r, dial)
+	for _, want := range []string{"federation port 192.0.2.10:5269 reachable", "federation port 192.0.2.11:5269 not reachable"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("reach check lacks %q:\n%s", want, b.String())
+		}
 	}
 }

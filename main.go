@@ -866,6 +866,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	pages, err := account.New(account.Config{ServiceName: cfg.ServiceName}, account.Deps{
 		Accounts: acc,
 		Settings: a.db,
+		Prefs:    a.db,
 		Archive:  archive,
 		Invites:  invites,
 		Uploads:  files,
@@ -884,7 +885,12 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		return w, fmt.Errorf("accounts.registration: %w", err)
 	}
 
+	s2sCfg, err := cfg.S2SConfig()
+	if err != nil {
+		return w, err
+	}
 	srv, err := server.New(server.Config{
+		S2S:                s2sCfg,
 		Domain:             cfg.Domain,
 		C2SListen:          cfg.C2S.Listen,
 		C2SListenTLS:       cfg.C2S.ListenTLS,
@@ -1007,6 +1013,9 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	w.reloaders.Add("certificates", certs.Reload)
 	w.reloaders.Add("site content", site.Reload)
 	w.reload = w.reloaders.Reload
+	if fed := srv.S2S(); fed != nil {
+		w.reloaders.Add("s2s block list", fed.ReloadBlocklist)
+	}
 	httpsSrv := site.Server(site.Handler())
 	httpSrv := site.Server(site.RedirectHandler(certs.HTTPChallengeHandler))
 	w.parts = []part{

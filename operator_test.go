@@ -41,6 +41,8 @@ func TestStartBanner(t *testing.T) {
 		"data_dir":         dir,
 		"c2s.listen":       "127.0.0.1:0",
 		"c2s.listen_tls":   "127.0.0.1:0",
+		"s2s.listen":       "127.0.0.1:0",
+		"s2s.listen_tls":   "127.0.0.1:0",
 		"web.listen_https": "127.0.0.1:0",
 		"web.listen_http":  "127.0.0.1:0",
 		"log.stderr":       "false",

@@ -340,7 +340,7 @@ func TestPushHibernated(t *testing.T) {
 	a.SendRaw(`<presence/>`)
 	a.SendRaw(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
 	enabled := a.Expect("enabled", func(el *wire.Element) bool { return el.Local == "enabled" })
-	drain(t, b) // alice's presence: bob is not her contact, nothing comes
+	drain(t, b)                          // alice's presence: bob is not her contact, nothing comes
 	a.Conn.(*tls.Conn).NetConn().Close() // the phone goes out of coverage
 
 	b.SendRaw("<presence to='alice@" + domain + "'/>") // not worth a wake-up

@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,6 +20,7 @@ import (
 	"chatbx/server/pep"
 	"chatbx/server/push"
 	"chatbx/server/router"
+	"chatbx/server/s2s"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -78,6 +81,10 @@ type Config struct {
 	// Extra are further IQ services (e.g. the message archive, in-band
 	// registration) registered beside the built-in ones.
 	Extra []Service
+	// S2S, if not nil, enables federation (package server/s2s): its
+	// listeners run beside c2s and it is the domain table's remote
+	// handler. Domain is filled in from Domain.
+	S2S *s2s.Config
 }
 
 // Service is an IQ service plugged into the server: the namespaces it
@@ -129,11 +136,24 @@ type Deps struct {
 	Locked func(user string) bool
 	// Metrics counts what operators watch (internal/metrics); nil: nothing.
 	Metrics *metrics.Metrics
+	// S2S are the parts of federation (with Config.S2S): trust roots
+	// (nil: the system's plus s2s.ca_roots), the DNS resolver (nil:
+	// net's), and the TLS config with our certificate (nil:
+	// StartTLS(Domain)).
+	S2S S2SDeps
+}
+
+// S2SDeps are the injectable parts of federation.
+type S2SDeps struct {
+	Roots    *x509.CertPool
+	Resolver s2s.Resolver
+	TLS      *tls.Config
 }
 
 // Server is the XMPP server.
 type Server struct {
 	c2s *c2s.Server
+	s2s *s2s.Server // nil without federation
 	svc *services
 }
 
@@ -147,6 +167,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if ed.Enabled() {
 		cfg.Extra = append(slices.Clip(cfg.Extra), ed)
+	}
+	if d.Domains == nil {
+		d.Domains = router.NewDomains(cfg.Domain)
 	}
 	svc := newServices(cfg, d)
 	s.svc = svc
@@ -192,18 +215,43 @@ func New(cfg Config, d Deps) (*Server, error) {
 			}})
 	}
 	svc.register(s.c2s)
+	if cfg.S2S != nil {
+		fed, err := newS2S(cfg, d, s.c2s.Deliver)
+		if err != nil {
+			return nil, err
+		}
+		s.s2s = fed
+		d.Domains.SetRemote(fed)
+		svc.reported = func(jid string) {
+			if _, dom, ok := strings.Cut(strings.SplitN(jid, "/", 2)[0], "@"); ok && dom != cfg.Domain {
+				fed.SpamReported(dom)
+			} else if !ok && !strings.Contains(jid, "@") && jid != cfg.Domain {
+				fed.SpamReported(strings.SplitN(jid, "/", 2)[0])
+			}
+		}
+	}
 	return s, nil
 }
 
 // Run serves until ctx ends and every session has closed.
 func (s *Server) Run(ctx context.Context) error {
-	err := s.c2s.Run(ctx)
+	var err error
+	if s.s2s == nil {
+		err = s.c2s.Run(ctx)
+	} else {
+		err = s.runFederated(ctx)
+	}
 	s.svc.push.Close() // no notification is scheduled after shutdown
 	return err
 }
 
 // Ready is closed when the listeners accept connections.
-func (s *Server) Ready() <-chan struct{} { return s.c2s.Ready() }
+func (s *Server) Ready() <-chan struct{} {
+	if s.s2s == nil {
+		return s.c2s.Ready()
+	}
+	return s.ready()
+}
 
 // Addrs returns the c2s listener addresses (STARTTLS, then direct TLS).
 func (s *Server) Addrs() []net.Addr { return s.c2s.Addrs() }

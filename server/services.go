@@ -34,6 +34,8 @@ type services struct {
 	list  []service
 	mux   *mux.Registry
 	c2s   *c2s.Server // set by register; the blocking hook needs it
+	// reported counts XEP-0377 reports (set with federation).
+	reported func(jid string)
 }
 
 func newServices(cfg Config, d Deps) *services {
@@ -46,6 +48,12 @@ func newServices(cfg Config, d Deps) *services {
 	bcfg.Changed = func(user string, blocked, unblocked []string) {
 		if v.c2s != nil {
 			v.c2s.BlocklistChanged(user, blocked, unblocked)
+		}
+	}
+	bcfg.Reported = func(jid string) {
+		// XEP-0377: a count per remote domain, in memory (federation).
+		if v.reported != nil {
+			v.reported(jid)
 		}
 	}
 	v.block = blocking.New(d.DB, bcfg)

@@ -266,3 +266,30 @@ func TestExportPush(t *testing.T) {
 		}
 	}
 }
+
+// TestExportPrefs: the account's settings (the stranger policy for
+// messages from other servers) are in account.xml.
+func TestExportPrefs(t *testing.T) {
+	s, db := newService(t, nil)
+	storetest.User(t, db, "alice")
+	ctx := context.Background()
+	if err := db.SetUserPref(ctx, "alice", store.PrefStrangers, "contacts"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export(ctx, "alice", &buf); err != nil {
+		t.Fatal(err)
+	}
+	z, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := z.Open("account.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	if !strings.Contains(string(b), "<chatbx:setting name='strangers'>contacts</chatbx:setting>") {
+		t.Errorf("account.xml lacks the stranger setting:\n%s", b)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"time"
 
@@ -274,6 +275,25 @@ func (s *Service) writeUser(ctx context.Context, b *bufio.Writer, user string, e
 			return err
 		}
 	}
+	if pe, ok := st.(prefsExporter); ok {
+		// The account's settings (who may write from other servers).
+		prefs, err := pe.UserPrefs(ctx, user)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("accounts: export prefs: %w", err)
+		}
+		if len(prefs) > 0 {
+			names := make([]string, 0, len(prefs))
+			for k := range prefs {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			b.WriteString("<chatbx:settings>\n")
+			for _, k := range names {
+				b.WriteString("<chatbx:setting name='" + esc(k) + "'>" + esc(prefs[k]) + "</chatbx:setting>\n")
+			}
+			b.WriteString("</chatbx:settings>\n")
+		}
+	}
 	// The offline queue, a page at a time.
 	after, started := uint64(0), false
 	for {
@@ -349,6 +369,11 @@ func writePush(ctx context.Context, pe pushExporter, user string, b *bufio.Write
 }
 
 // pepExporter is the store's PEP export (XEP-0163 nodes and items).
+// prefsExporter is the store's account settings (store.DB.UserPrefs).
+type prefsExporter interface {
+	UserPrefs(ctx context.Context, user string) (map[string]string, error)
+}
+
 type pepExporter interface {
 	PEPExport(ctx context.Context, user string, fn func(store.PEPNode, []store.PEPItem) error) error
 }

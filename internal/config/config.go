@@ -27,6 +27,7 @@ import (
 	"chatbx/server/pep"
 	"chatbx/server/push"
 	"chatbx/server/register"
+	"chatbx/server/s2s"
 	"chatbx/server/upload"
 	"chatbx/server/vcard"
 	"chatbx/server/ws"
@@ -60,6 +61,7 @@ type Config struct {
 	MUC       MUC       `key:"muc"`
 	Push      Push      `key:"push"`
 	ExtDisco  ExtDisco  `key:"extdisco"`
+	S2S       S2S       `key:"s2s"`
 
 	dev    bool              // --dev was given
 	file   string            // the TOML file read, if any
@@ -93,6 +95,26 @@ type C2S struct {
 	ResumeTimeout      time.Duration `key:"resume_timeout" doc:"How long a session with stream management (XEP-0198) survives a lost connection: a client that reconnects within this time resumes it and gets every message it missed, in order; after it, the messages wait in offline storage. Meanwhile the session stays online to its contacts."`
 	ResumeLocation     string        `key:"resume_location" doc:"Optional host:port that clients should reconnect to when they resume a session (the location attribute of XEP-0198's enabled element), for a server reachable under several addresses. Empty: clients reconnect as usual."`
 	MaxUnauthenticated int           `key:"max_unauthenticated" doc:"Most client connections open at once that have not authenticated yet (TLS, SASL or in-band registration in progress), part of max_connections. A connection leaves this count when it authenticates or closes."`
+}
+
+// S2S configures server-to-server XMPP (federation, RFC 6120): TLS-only
+// in both directions, peers authenticated by certificate.
+type S2S struct {
+	Enabled          bool          `key:"enabled" doc:"Talk to other XMPP servers (federation). Off: addresses on other domains get remote-server-not-found and the s2s ports stay closed."`
+	Listen           string        `key:"listen" check:"addr" doc:"Listen address for other servers with STARTTLS (RFC 6120 §5). TLS is required before anything else."`
+	ListenTLS        string        `key:"listen_tls" check:"addr" doc:"Listen address for other servers with direct TLS (XEP-0368, SRV _xmpps-server._tcp). The peer must offer the xmpp-server ALPN protocol."`
+	SecureAuth       bool          `key:"secure_auth" doc:"Require a valid certificate from every peer (SASL EXTERNAL, XEP-0178, names checked per RFC 6125). Off also allows server dialback (XEP-0220), over TLS only, as a fallback for peers with invalid certificates."`
+	CARoots          string        `key:"ca_roots" doc:"PEM file of further trust roots for peers' certificates, beside the system's (private deployments). Empty: system roots only."`
+	Hosts            []string      `key:"hosts" doc:"Fixed addresses for domains, overriding DNS, as domain=host:port (tls:host:port for direct TLS): several servers on one machine, tests, private deployments."`
+	IdleTimeout      time.Duration `key:"idle_timeout" doc:"A link to another server without traffic for this long is closed; it is opened again when needed."`
+	ConnectTimeout   time.Duration `key:"connect_timeout" doc:"How long stanzas wait for a link to another server; after it they are bounced to their sender with remote-server-timeout."`
+	QueueBytes       int           `key:"queue_bytes" kind:"size" doc:"Most bytes (estimated as encoded) waiting for one remote domain; a stanza beyond it is bounced with resource-constraint."`
+	MaxConnections   int           `key:"max_connections" doc:"Most inbound connections from other servers open at once."`
+	StanzasPerSecond int           `key:"stanzas_per_second" doc:"Inbound stanzas per second from one remote domain, kept in memory only; a faster peer is slowed down (its stream is read later)."`
+	StanzaBurst      int           `key:"stanza_burst" doc:"Burst of inbound stanzas from one remote domain before stanzas_per_second applies."`
+	ConnPerMinute    int           `key:"conn_per_minute" doc:"New inbound streams per minute from one remote domain; further ones are refused with policy-violation."`
+	BlockDomains     []string      `key:"block_domains" check:"domain" doc:"Domains (with their subdomains) refused in both directions; their subscription requests never reach users."`
+	BlockDomainsFile string        `key:"block_domains_file" doc:"File with further blocked domains, one per line (# starts a comment), read again on SIGHUP."`
 }
 
 // Web configures the HTTPS website and account pages.
@@ -256,6 +278,7 @@ func DefaultConfig() Config {
 	pushDef := push.DefaultConfig()
 	limits := store.DefaultLimits()
 	mucDef := muc.DefaultConfig()
+	s2sDef := s2s.DefaultConfig()
 	return Config{
 		MUC: MUC{
 			Enabled:         true,
@@ -270,6 +293,19 @@ func DefaultConfig() Config {
 			ArchiveBytes:    int(mucDef.ArchiveBytes),
 			StateBytes:      mucDef.StateBytes,
 			MaxAffiliations: mucDef.MaxAffiliations,
+		},
+		S2S: S2S{
+			Enabled:          true,
+			Listen:           s2sDef.Listen,
+			ListenTLS:        s2sDef.ListenTLS,
+			SecureAuth:       s2sDef.SecureAuth,
+			IdleTimeout:      s2sDef.IdleTimeout,
+			ConnectTimeout:   s2sDef.ConnectTimeout,
+			QueueBytes:       s2sDef.QueueBytes,
+			MaxConnections:   s2sDef.MaxConnections,
+			StanzasPerSecond: int(s2sDef.StanzasPerSecond),
+			StanzaBurst:      s2sDef.StanzaBurst,
+			ConnPerMinute:    s2sDef.ConnPerMinute,
 		},
 		DataDir: defaultDataDir,
 		C2S: C2S{
@@ -365,6 +401,8 @@ func DevConfig() Config {
 	c.DataDir = devDataDir
 	c.C2S.Listen = "127.0.0.1:5222"
 	c.C2S.ListenTLS = "127.0.0.1:5223"
+	c.S2S.Listen = "127.0.0.1:5269"
+	c.S2S.ListenTLS = "127.0.0.1:5270"
 	c.Web.ListenHTTPS = "127.0.0.1:8443"
 	c.Web.ListenHTTP = "127.0.0.1:8080"
 	c.TLS.ACME = false
@@ -959,9 +997,12 @@ func (c *Config) Validate() error {
 			Err: errors.New("needs at least one challenge type while tls.acme is on")}
 	}
 	addrs := map[string]string{}
-	for _, name := range []string{"c2s.listen", "c2s.listen_tls", "web.listen_https", "web.listen_http"} {
+	for _, name := range []string{"c2s.listen", "c2s.listen_tls", "web.listen_https", "web.listen_http", "s2s.listen", "s2s.listen_tls"} {
 		k, _ := lookupKey(name)
 		a := k.field(c).String()
+		if a == "" || strings.HasPrefix(name, "s2s.") && !c.S2S.Enabled {
+			continue
+		}
 		if other, dup := addrs[a]; dup && !strings.HasSuffix(a, ":0") {
 			return &Error{Key: name, Source: "configuration",
 				Err: fmt.Errorf("listen address %q is also used by %s", a, other)}
@@ -1167,4 +1208,35 @@ func (c *Config) PEPConfig() pep.Config {
 		return v
 	}
 	return pep.Config{MaxItems: off(c.C2S.PEPItems), MaxBytes: int64(off(c.C2S.PEPBytes)), MaxItemBytes: c.C2S.PEPItemBytes}
+}
+
+// S2SConfig maps the s2s section onto server/s2s's Config, or nil when
+// federation is off. s2s.hosts entries are "domain=address".
+func (c *Config) S2SConfig() (*s2s.Config, error) {
+	if !c.S2S.Enabled {
+		return nil, nil
+	}
+	sc := s2s.DefaultConfig()
+	sc.Listen, sc.ListenTLS = c.S2S.Listen, c.S2S.ListenTLS
+	sc.SecureAuth = c.S2S.SecureAuth
+	sc.CARoots = c.S2S.CARoots
+	sc.IdleTimeout, sc.ConnectTimeout = c.S2S.IdleTimeout, c.S2S.ConnectTimeout
+	sc.QueueBytes = c.S2S.QueueBytes
+	sc.MaxStanzaBytes = c.C2S.MaxStanzaBytes
+	sc.MaxConnections = c.S2S.MaxConnections
+	sc.StanzasPerSecond = float64(c.S2S.StanzasPerSecond)
+	sc.StanzaBurst, sc.ConnPerMinute = c.S2S.StanzaBurst, c.S2S.ConnPerMinute
+	sc.BlockDomains, sc.BlockDomainsFile = c.S2S.BlockDomains, c.S2S.BlockDomainsFile
+	if len(c.S2S.Hosts) > 0 {
+		sc.Hosts = map[string]string{}
+		for _, h := range c.S2S.Hosts {
+			d, a, ok := strings.Cut(h, "=")
+			if !ok || d == "" || a == "" {
+				return nil, &Error{Key: "s2s.hosts", Source: "configuration",
+					Err: fmt.Errorf("%q is not domain=host:port", h)}
+			}
+			sc.Hosts[strings.ToLower(strings.TrimSpace(d))] = strings.TrimSpace(a)
+		}
+	}
+	return &sc, nil
 }

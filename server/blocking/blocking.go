@@ -68,6 +68,10 @@ type Config struct {
 	// unblocked ones (XEP-0191 §3.3, §3.4). It runs on the handler's
 	// goroutine and must not block.
 	Changed func(user string, blocked, unblocked []string)
+	// Reported, if not nil, is called for each blocked JID whose item
+	// carried a spam or abuse report (XEP-0377); the caller keeps only
+	// what it needs (a count per remote domain). It must not block.
+	Reported func(jid string)
 }
 
 // DefaultConfig returns a limit of 1000 JIDs per user.
@@ -81,6 +85,7 @@ type Blocking struct {
 	db      Store
 	max     int
 	changed func(user string, blocked, unblocked []string)
+	report  func(jid string)
 	seed    maphash.Seed
 	pushes  atomic.Uint64
 	shards  [shards]shard
@@ -108,7 +113,7 @@ func New(db Store, cfg Config) *Blocking {
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = DefaultConfig().MaxItems
 	}
-	b := &Blocking{db: db, max: cfg.MaxItems, changed: cfg.Changed, seed: maphash.MakeSeed()}
+	b := &Blocking{db: db, max: cfg.MaxItems, changed: cfg.Changed, report: cfg.Reported, seed: maphash.MakeSeed()}
 	for i := range b.shards {
 		b.shards[i].m = make(map[string]*entry)
 	}
@@ -194,6 +199,9 @@ func (b *Blocking) Handle(ctx context.Context, c iq.Context, el *wire.Element) *
 		}
 		if err := b.db.Block(ctx, c.User, jids); err != nil {
 			return iq.Error(el, "wait", "internal-server-error")
+		}
+		if b.report != nil {
+			b.reports(p)
 		}
 	case len(jids) == 0: // unblock all
 		if b.changed != nil {
@@ -440,4 +448,25 @@ func self(c iq.Context, to string) bool {
 	}
 	j, err := jid.Parse(to)
 	return err == nil && j.Resourcepart() == "" && j.Localpart() == u && j.Domainpart() == d
+}
+
+// XEP-0377 report namespaces (version 1 and the older 0).
+const (
+	nsReporting  = "urn:xmpp:reporting:1"
+	nsReporting0 = "urn:xmpp:reporting:0"
+)
+
+// reports calls the Reported hook for each item of a block with a
+// <report/> child.
+func (b *Blocking) reports(p *wire.Element) {
+	for _, it := range p.Elements() {
+		if it.Space != NS || it.Local != "item" {
+			continue
+		}
+		if it.Child(nsReporting, "report") != nil || it.Child(nsReporting0, "report") != nil {
+			if j, err := jid.Parse(it.Get("jid")); err == nil {
+				b.report(j.String())
+			}
+		}
+	}
 }

@@ -106,6 +106,10 @@ func (s *Server) bounce(el *wire.Element, typ, cond string) {
 		return
 	}
 	from, err := parseAddr(el.Get("from"))
+	if err == nil && s.isRemote(from) {
+		s.toOther(context.Background(), s.errorFrom(el, "", typ, cond), from.domain)
+		return
+	}
 	if err != nil || !s.localUser(from) {
 		return
 	}
@@ -188,12 +192,20 @@ func (s *Server) elsewhere(ctx context.Context, ss *Session, el *wire.Element, t
 // answers towards this host. It never blocks; safe for concurrent use.
 func (s *Server) Deliver(el *wire.Element) {
 	to, err := parseAddr(el.Get("to"))
-	if err != nil || !s.localUser(to) {
+	if err != nil || !s.domains.IsHost(to.domain) {
 		return
 	}
 	ctx := s.ctx
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	// A stanza the remote side accepted during shutdown is still stored.
+	ctx = context.WithoutCancel(ctx)
+	if from, err := parseAddr(el.Get("from")); err == nil && s.isRemote(from) && s.deliverRemote(ctx, el, from, to) {
+		return // federation: subscriptions, probes, IQs to the server (remote.go)
+	}
+	if !s.localUser(to) {
+		return
 	}
 	switch el.Local {
 	case "message":
@@ -413,11 +425,15 @@ func (s *Server) bounceText(el *wire.Element, typ, cond, text string) {
 		return
 	}
 	from, err := parseAddr(el.Get("from"))
+	r := s.errorFrom(el, "", typ, cond)
+	r.Child(wire.NSClient, "error").Add(wire.New(wire.NSStanzas, "text").AddText(text))
+	if err == nil && s.isRemote(from) {
+		s.toOther(context.Background(), r, from.domain)
+		return
+	}
 	if err != nil || !s.localUser(from) {
 		return
 	}
-	r := s.errorFrom(el, "", typ, cond)
-	r.Child(wire.NSClient, "error").Add(wire.New(wire.NSStanzas, "text").AddText(text))
 	if t := s.router.Session(from.local, from.resource); t != nil {
 		t.Send(r)
 	}

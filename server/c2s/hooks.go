@@ -90,6 +90,10 @@ func (s *Server) SessionStates(user string) []SessionState {
 // blocks.
 func (s *Server) SendTo(el *wire.Element) bool {
 	to, err := parseAddr(el.Get("to"))
+	if err == nil && s.isRemote(to) {
+		// A remote contact (PEP notifications): handed to s2s.
+		return s.toOther(context.Background(), el, to.domain)
+	}
 	if err != nil || !s.localUser(to) || to.resource == "" {
 		return false
 	}

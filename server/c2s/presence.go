@@ -138,6 +138,15 @@ func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.El
 // part of this build yet, so their presence is dropped.
 func (s *Server) deliverPresence(ctx context.Context, el *wire.Element, to string) {
 	a, err := parseAddr(to)
+	if err == nil && !s.domains.IsHost(a.domain) {
+		// Federation (or a local service): handed to the domain's handler.
+		if el.Get("to") != to {
+			el = el.Copy()
+			el.Set("to", to)
+		}
+		s.toOther(ctx, el, a.domain)
+		return
+	}
 	if err != nil || !s.localUser(a) {
 		return
 	}
@@ -190,6 +199,11 @@ func (s *Server) initialPresence(ctx context.Context, ss *Session) {
 // probe sends contact's current presence to ss (every available session).
 func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
 	a, err := parseAddr(contact)
+	if err == nil && s.isRemote(a) && !s.blocked(ctx, ss.user, contact) {
+		// RFC 6121 §4.3.1: the contact's server answers the probe.
+		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", "probe", "from", ss.bare, "to", a.bare()), a.domain)
+		return
+	}
 	if err != nil || !s.localUser(a) {
 		return
 	}
@@ -345,8 +359,13 @@ func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact,
 // §3.2.3, §3.3.3).
 func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ string) {
 	a, err := parseAddr(contact)
+	if err == nil && s.isRemote(a) {
+		// Federation: the contact's server applies §3.1.3 and the rest.
+		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", a.bare()), a.domain)
+		return
+	}
 	if err != nil || !s.localUser(a) {
-		return // no federation in this build
+		return
 	}
 	if ok, _ := s.db.UserExists(ctx, a.local); !ok {
 		if typ == "subscribe" {

@@ -190,6 +190,8 @@ type Server struct {
 	// to IQs the server sent to clients.
 	hooks  Hooks
 	awaits awaits
+	// strangers limits first-contact messages per remote domain.
+	strangers strangerLimits
 
 	// smIDs maps user + "\x00" + resumption id to the session that may be
 	// resumed (XEP-0198, sm.go); urgent are the registered CSI checks.
@@ -300,6 +302,7 @@ func New(cfg Config, d Deps) *Server {
 	}})
 	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
 	s.mux.Feature(s.feats...)
+	s.registerStrangers() // federation spam control (strangers.go)
 	return s
 }
 
@@ -653,8 +656,22 @@ func (s *Server) AccountDeleted(ctx context.Context, user string, roster []store
 	for i := range roster {
 		it := &roster[i]
 		a, err := parseAddr(it.JID)
+		if err == nil && s.isRemote(a) {
+			// A contact on another server is told through s2s.
+			tell := func(typ string) {
+				s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", typ, "from", bare, "to", a.bare()), a.domain)
+			}
+			if it.Sub == store.SubFrom || it.Sub == store.SubBoth {
+				tell("unavailable")
+				tell("unsubscribed")
+			}
+			if it.Sub == store.SubTo || it.Sub == store.SubBoth || it.AskOut {
+				tell("unsubscribe")
+			}
+			continue
+		}
 		if err != nil || !s.localUser(a) || a.local == user {
-			continue // federation is not part of this build
+			continue
 		}
 		send := func(typ string) {
 			p := wire.New(wire.NSClient, "presence", "type", typ, "from", bare, "to", a.bare())

@@ -288,10 +288,10 @@ func (d *Disco) Handle(ctx context.Context, c iq.Context, el *wire.Element) *wir
 // shares reports whether owner shares presence with the sender of c, that
 // is whether the sender may know the account (RFC 6121 §3).
 func (d *Disco) shares(ctx context.Context, owner string, c iq.Context) bool {
-	if d.roster == nil || c.User == "" {
+	if d.roster == nil || (c.User == "" && c.Peer == "") {
 		return false
 	}
-	it, err := d.roster.RosterItem(ctx, owner, c.User+"@"+c.Domain)
+	it, err := d.roster.RosterItem(ctx, owner, c.Bare())
 	return err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth)
 }
 

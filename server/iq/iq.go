@@ -23,6 +23,9 @@ type Context struct {
 	Domain string
 	// From is the sender's full JID as bound on this stream.
 	From string
+	// Peer is the sender's bare JID when it is on another server
+	// (federation); User is empty then.
+	Peer string
 	// Push sends a stanza to every resource of the sender that has
 	// requested the roster (blocklist and roster pushes). It never blocks.
 	Push func(*wire.Element)
@@ -31,6 +34,15 @@ type Context struct {
 	// Mark switches a session opt-in of the requesting session on or off
 	// (roster or blocklist pushes, carbons). May be nil in tests.
 	Mark func(f Flag, on bool)
+}
+
+// Bare returns the sender's bare JID: Peer for a remote sender, else
+// User at Domain.
+func (c Context) Bare() string {
+	if c.Peer != "" {
+		return c.Peer
+	}
+	return c.User + "@" + c.Domain
 }
 
 // Flag is a per-session opt-in that an IQ switches on.

@@ -71,6 +71,13 @@ func (p *PEP) notify(ctx context.Context, owner string, n *store.PEPNode, payloa
 			continue
 		}
 		local, ok := p.localContact(it.JID)
+		if !ok && allowed(n, it) && strings.Contains(it.JID, "@") && !p.isBlocked(ctx, owner, it.JID) {
+			// A contact on another server (federation): its server
+			// delivers the headline to the contact's available
+			// resources; their caps are not known here.
+			p.sess.SendTo(p.event(owner, it.JID, payload))
+			continue
+		}
 		if !ok || local == owner || !allowed(n, it) {
 			continue
 		}

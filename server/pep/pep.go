@@ -478,7 +478,7 @@ func (p *PEP) items(ctx context.Context, c iq.Context, el *wire.Element, owner s
 		}
 		last = n
 	}
-	if !self && p.blocked != nil && p.blocked(ctx, owner, c.User+"@"+c.Domain) {
+	if !self && p.blocked != nil && p.blocked(ctx, owner, c.Bare()) {
 		return pubsubError(el, "cancel", "item-not-found", "")
 	}
 	n, items, err := p.db.PEPItems(ctx, owner, node, ids, last)
@@ -486,7 +486,7 @@ func (p *PEP) items(ctx context.Context, c iq.Context, el *wire.Element, owner s
 		return p.storeError(el, err)
 	}
 	if !self {
-		if r := p.access(ctx, el, owner, &n, c.User+"@"+c.Domain); r != nil {
+		if r := p.access(ctx, el, owner, &n, c.Bare()); r != nil {
 			return r
 		}
 	}

@@ -166,8 +166,8 @@ func parse(data []byte) (*wire.Element, error) {
 // normalised first (RFC 7622).
 func owner(c iq.Context, to string) (string, bool) {
 	u, d := c.User, c.Domain
-	if u == "" {
-		return "", false
+	if u == "" && to == "" {
+		return "", false // a remote requester (no User) names the account
 	}
 	if to == "" || len(to) == len(u)+1+len(d) && to[len(u)] == '@' && to[:len(u)] == u && to[len(u)+1:] == d {
 		return u, true

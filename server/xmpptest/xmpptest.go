@@ -49,6 +49,9 @@ type CA struct {
 	Pool *x509.CertPool
 	PEM  []byte
 	Leaf tls.Certificate
+
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
 }
 
 // NewCA makes a P-256 CA and a leaf for the names (plus 127.0.0.1, ::1).
@@ -82,7 +85,50 @@ func NewCA(t testing.TB, names ...string) *CA {
 		b64 = b64[64:]
 	}
 	pemBuf.WriteString(b64 + "\n-----END CERTIFICATE-----\n")
-	return &CA{Pool: pool, PEM: pemBuf.Bytes(), Leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	return &CA{Pool: pool, PEM: pemBuf.Bytes(), Leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		key: caKey, cert: caCert}
+}
+
+// Issue returns a further leaf of the CA for the DNS names (plus
+// 127.0.0.1, ::1), usable as a server and as a client certificate (a
+// server-to-server peer presents it both ways). mod, if not nil, changes
+// the template first (e.g. to add SRV-ID or XmppAddr names).
+func (ca *CA) Issue(t testing.TB, mod func(*x509.Certificate), names ...string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "chatbx test leaf"},
+		DNSNames: names, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature}
+	if mod != nil {
+		mod(tmpl)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// WriteLeaf writes a leaf's certificate and key as PEM files into dir
+// under the given base name (name.crt, name.key).
+func WriteLeaf(t testing.TB, dir, name string, leaf tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	keyDER, err := x509.MarshalECPrivateKey(leaf.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 // ServerConfig returns a TLS config serving the leaf.

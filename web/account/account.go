@@ -100,6 +100,8 @@ type Deps struct {
 	Uploads Uploads
 	// Fast enables the login tokens page (FAST, XEP-0484).
 	Fast FastTokens
+	// Prefs enables the strangers page (messages from other servers).
+	Prefs Prefs
 	// Log receives operational errors; never names a user.
 	Log zerolog.Logger
 }

@@ -140,7 +140,7 @@ func newEnv(t *testing.T, mod func(*account.Config, *account.Deps, *accounts.Dep
 	e.db = storetest.OpenPath(t, e.dir+"/chatbx.db")
 	cfg := account.DefaultConfig()
 	ad := accounts.Deps{Store: e.db, Archive: e.archive, Uploads: e.uploads, Now: e.clock.now}
-	d := account.Deps{Settings: e.db, Archive: e.archive}
+	d := account.Deps{Settings: e.db, Archive: e.archive, Prefs: e.db}
 	if mod != nil {
 		mod(&cfg, &d, &ad)
 	}

@@ -53,7 +53,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	tmpl := make(map[string]*template.Template)
 	for _, lang := range languages {
 		layout := template.Must(template.New("").ParseFS(templateFS, "templates/"+lang+"/layout.html"))
-		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads", "devices"} {
+		for _, name := range []string{"index", "delete", "export", "password", "archive", "invite", "lock", "invites", "uploads", "devices", "strangers"} {
 			t := template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+lang+"/"+name+".html"))
 			tmpl[lang+"/"+name] = t
 		}
@@ -111,6 +111,9 @@ func (p *Pages) Handler() http.Handler {
 		mux.HandleFunc(b+"/invites", p.serveInvites)
 	}
 	mux.HandleFunc(b+"/devices", p.serveDevices)
+	if p.d.Prefs != nil {
+		mux.HandleFunc(b+"/strangers", p.serveStrangers)
+	}
 	if p.d.Invites != nil {
 		mux.HandleFunc("/invite/{token}", p.serveInvite)
 	}
@@ -142,6 +145,7 @@ type pageData struct {
 	Token, User, Error, Done           string
 	MinPassword                        int
 	ArchiveAvailable                   bool
+	StrangersAvailable                 bool
 	Deleted                            *accounts.Deleted
 	Invite                             string       // invite token
 	InviteURI, QR                      template.URL // xmpp: URI, data: image
@@ -156,17 +160,18 @@ type pageData struct {
 // data returns the template data of page in lang with a fresh token.
 func (p *Pages) data(page, lang string) *pageData {
 	return &pageData{
-		Page:             page,
-		Lang:             lang,
-		Title:            tr(lang, titles[page]),
-		Service:          p.cfg.ServiceName,
-		Domain:           p.domain,
-		Base:             p.cfg.Path,
-		Token:            p.tokens.issue(page, p.acc.Now()),
-		MinPassword:      p.minPw,
-		ArchiveAvailable: p.d.Archive != nil,
-		UserInvites:      p.userInvites(),
-		UploadsAvailable: p.d.Uploads != nil,
+		Page:               page,
+		Lang:               lang,
+		Title:              tr(lang, titles[page]),
+		Service:            p.cfg.ServiceName,
+		Domain:             p.domain,
+		Base:               p.cfg.Path,
+		Token:              p.tokens.issue(page, p.acc.Now()),
+		MinPassword:        p.minPw,
+		ArchiveAvailable:   p.d.Archive != nil,
+		UserInvites:        p.userInvites(),
+		UploadsAvailable:   p.d.Uploads != nil,
+		StrangersAvailable: p.d.Prefs != nil,
 	}
 }
 

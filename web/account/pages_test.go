@@ -371,3 +371,33 @@ func TestGerman(t *testing.T) {
 		t.Errorf("German throttle: %d\n%s", r3.StatusCode, body)
 	}
 }
+
+// TestStrangersPage: the stranger policy for messages from other servers
+// is shown and set in the store; a bad choice is refused.
+func TestStrangersPage(t *testing.T) {
+	e := newEnv(t, nil)
+	user(t, e.db, "alice")
+	form := func(policy string) url.Values {
+		return url.Values{"token": {e.token(t, "strangers")}, "username": {"alice"}, "password": {"secret-password"},
+			"policy": {policy}}
+	}
+	for _, tc := range []struct {
+		policy string
+		status int
+		want   string
+	}{
+		{"status", http.StatusOK, "are accepted, a few per server"},
+		{"contacts", http.StatusOK, "only from your contacts"},
+		{"status", http.StatusOK, "only from your contacts"},
+		{"servers", http.StatusOK, "servers where you have contacts"},
+		{"everyone", http.StatusBadRequest, "choose one of the settings"},
+	} {
+		resp, body := e.post(t, "strangers", form(tc.policy))
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+			t.Fatalf("%s: status %d (want %d), want %q in %s", tc.policy, resp.StatusCode, tc.status, tc.want, body)
+		}
+	}
+	if v, _ := e.db.UserPref(context.Background(), "alice", store.PrefStrangers); v != "servers" {
+		t.Errorf("stored policy = %q", v)
+	}
+}

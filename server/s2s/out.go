@@ -1,0 +1,240 @@
+package s2s
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"chatbx/server/wire"
+)
+
+// errAuth means the peer could not be authenticated (or would not
+// authenticate us) within the configured rules.
+var errAuth = errors.New("s2s: peer not authenticated")
+
+// verifyReq asks an authoritative server whether a dialback key is its
+// own (XEP-0220 §2.2): the receiving side's db:verify.
+type verifyReq struct {
+	id, key string
+	valid   bool
+}
+
+// connect dials domain's targets in order until one yields a stream: an
+// authenticated one, or, with v, one that answered v.
+func (s *Server) connect(ctx context.Context, domain string, v *verifyReq) (*stream, error) {
+	ts, err := s.targets(ctx, domain)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return nil, errNotFound
+		}
+		return nil, err
+	}
+	last := errNotFound
+	for _, t := range ts {
+		addrs, err := s.addresses(ctx, t.host)
+		if err != nil {
+			var de *net.DNSError
+			if !(errors.As(err, &de) && de.IsNotFound) {
+				last = err
+			}
+			continue
+		}
+		for _, a := range addrs {
+			st, err := s.dialOne(ctx, domain, net.JoinHostPort(a, t.port), t.direct, v)
+			if err == nil {
+				return st, nil
+			}
+			last = err
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return nil, last
+}
+
+func (s *Server) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if s.d.Dial != nil {
+		return s.d.Dial(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// dialOne connects to one address and negotiates: TLS (required), then
+// SASL EXTERNAL when the peer offers it and its certificate authenticates
+// domain, else dialback when secure_auth is off.
+func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, v *verifyReq) (st *stream, err error) {
+	conn, err := s.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	st = newStream(conn, s.cfg.MaxStanzaBytes, s.cfg.WriteTimeout)
+	if direct {
+		if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(domain, true))); err != nil {
+			return nil, err
+		}
+	}
+	authed := false
+	for round := 0; round < 4; round++ {
+		if err := st.header(s.cfg.Domain, domain, ""); err != nil {
+			return nil, err
+		}
+		h, err := st.readHeader()
+		if err != nil {
+			return nil, err
+		}
+		st.id = h.Get("id")
+		f, err := st.next()
+		if err != nil {
+			return nil, err
+		}
+		if f.Space == wire.NSStream && f.Local == "error" {
+			// Refused (host-unknown, policy-violation for a blocked
+			// domain): retrying would not help.
+			return nil, fmt.Errorf("%w: stream error from %s", errAuth, domain)
+		}
+		if f.Space != wire.NSStream || f.Local != "features" {
+			return nil, fmt.Errorf("s2s: want features, got %s", f.Local)
+		}
+		if st.tls == nil {
+			if f.Child(nsTLS, "starttls") == nil {
+				st.fail("policy-violation")
+				return nil, fmt.Errorf("%w: no TLS offered", errAuth)
+			}
+			if err := st.write([]byte(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+				return nil, err
+			}
+			el, err := st.next()
+			if err != nil {
+				return nil, err
+			}
+			if el.Local != "proceed" || el.Space != nsTLS {
+				return nil, fmt.Errorf("%w: starttls refused", errAuth)
+			}
+			if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(domain, false))); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if authed {
+			return st, nil
+		}
+		certOK := peerOK(st.tls, s.roots, domain)
+		if v != nil {
+			// The authoritative server's own certificate does not matter
+			// to the question asked (XEP-0220 §2.3), only TLS does.
+			return st, s.askVerify(st, domain, v)
+		}
+		if s.cfg.SecureAuth && !certOK {
+			st.fail("remote-connection-failed")
+			return nil, fmt.Errorf("%w: certificate of %s", errAuth, domain)
+		}
+		if certOK && hasMechanism(f, "EXTERNAL") {
+			ok, err := s.external(st)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				authed = true
+				continue
+			}
+		}
+		if s.cfg.SecureAuth {
+			st.fail("not-authorized")
+			return nil, fmt.Errorf("%w: %s does not accept our certificate", errAuth, domain)
+		}
+		if err := s.dialback(st, domain); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil, errors.New("s2s: too many stream restarts")
+}
+
+func hasMechanism(f *wire.Element, name string) bool {
+	ms := f.Child(nsSASL, "mechanisms")
+	if ms == nil {
+		return false
+	}
+	for _, m := range ms.Elements() {
+		if m.Local == "mechanism" && m.Text() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// external runs SASL EXTERNAL with our domain as the authorisation
+// identity (XEP-0178 §3).
+func (s *Server) external(st *stream) (bool, error) {
+	if err := st.write([]byte(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>` +
+		base64.StdEncoding.EncodeToString([]byte(s.cfg.Domain)) + `</auth>`)); err != nil {
+		return false, err
+	}
+	el, err := st.next()
+	if err != nil {
+		return false, err
+	}
+	return el.Space == nsSASL && el.Local == "success", nil
+}
+
+// dialback authenticates us to the receiving server (XEP-0220 §2.1).
+func (s *Server) dialback(st *stream, domain string) error {
+	key := s.dialbackKey(domain, s.cfg.Domain, st.id)
+	if err := st.writeEl(wire.New(NSDialback, "result", "from", s.cfg.Domain, "to", domain).AddText(key)); err != nil {
+		return err
+	}
+	for {
+		el, err := st.next()
+		if err != nil {
+			return err
+		}
+		if el.Space == NSDialback && el.Local == "result" {
+			if el.Get("type") == "valid" {
+				return nil
+			}
+			return fmt.Errorf("%w: dialback refused by %s", errAuth, domain)
+		}
+		if el.Space == wire.NSStream && el.Local == "error" {
+			return fmt.Errorf("%w: stream error from %s", errAuth, domain)
+		}
+	}
+}
+
+// askVerify sends db:verify to the authoritative server and reads its
+// answer (XEP-0220 §2.3), then closes the stream.
+func (s *Server) askVerify(st *stream, domain string, v *verifyReq) error {
+	defer func() {
+		st.closeWith("")
+		st.raw.Close()
+	}()
+	if err := st.writeEl(wire.New(NSDialback, "verify", "from", s.cfg.Domain, "to", domain, "id", v.id).AddText(v.key)); err != nil {
+		return err
+	}
+	for {
+		el, err := st.next()
+		if err != nil {
+			return err
+		}
+		if el.Space == NSDialback && el.Local == "verify" && el.Get("id") == v.id {
+			v.valid = el.Get("type") == "valid"
+			return nil
+		}
+	}
+}
