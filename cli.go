@@ -325,6 +325,10 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 		return err
 	}
 	writeOpsCheck(e.stdout, &cfg)
+	// Spam reports live in the running server's memory only.
+	if resp, err := adminCall(e.ctx, adminSocketPath(cfg.DataDir), adminRequest{Cmd: "spam-reports"}); err == nil && resp.OK {
+		fmt.Fprint(e.stdout, resp.Output)
+	}
 	if v, ok := p.opts["dns"]; ok {
 		on, err := parseBoolOption("dns", v)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,6 +36,16 @@ func TestE2EStatus(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("chatbx status lacks %q:\n%s", want, out)
 		}
+	}
+	// XEP-0377: a report that comes with a block counts for the remote
+	// domain only; chatbx check shows the counts of the running server.
+	r := c.IQ(`<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='spammer@spam.example'><report xmlns='urn:xmpp:reporting:1' reason='urn:xmpp:reporting:spam'/></item></block></iq>`)
+	if r.Get("type") != "result" {
+		t.Fatalf("block with report: %s", r)
+	}
+	check := e.cli("", "check", "--domain", e2eDomain, "--tls-cert-file", e.flags["tls.cert_file"], "--tls-key-file", e.flags["tls.key_file"])
+	if !strings.Contains(check, "spam reports") || !regexp.MustCompile(`spam\.example +1\n`).MatchString(check) || strings.Contains(check, "spammer") {
+		t.Errorf("chatbx check: want one spam report for spam.example and no address:\n%s", check)
 	}
 	// Privacy: the report names no user.
 	if strings.Contains(out, user) {

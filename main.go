@@ -1056,6 +1056,9 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		retention: runner.Status,
 		locked:    acc.LockedUsers,
 	})
+	if fed := srv.S2S(); fed != nil {
+		w.admin["spam-reports"] = spamReportsHandler(fed.SpamReports)
+	}
 	return w, nil
 }
 

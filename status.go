@@ -13,6 +13,7 @@ import (
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/retention"
+	"chatbx/server/s2s"
 )
 
 // `chatbx status` asks the running server, through the admin socket, what
@@ -158,4 +159,26 @@ func (r *reloaders) Reload() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// spamReportsHandler answers "spam-reports": the XEP-0377 reports users
+// sent with a block since the server started, counted per remote domain
+// (the only thing kept; memory only). `chatbx check` shows them.
+func spamReportsHandler(reports func() []s2s.DomainCount) adminHandler {
+	return func(context.Context, adminRequest) (adminResponse, error) {
+		return adminResponse{Output: spamReportText(reports())}, nil
+	}
+}
+
+// spamReportText renders the counts, most reported first.
+func spamReportText(counts []s2s.DomainCount) string {
+	var b strings.Builder
+	b.WriteString("\nspam reports (XEP-0377, per remote domain, since the server started; kept in memory only)\n")
+	if len(counts) == 0 {
+		b.WriteString("  none\n")
+	}
+	for _, c := range counts {
+		fmt.Fprintf(&b, "  %-40s %d\n", c.Domain, c.Count)
+	}
+	return b.String()
 }
