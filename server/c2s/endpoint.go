@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"crypto/tls"
+	"sync"
 
 	"chatbx/server/auth"
 )
@@ -61,12 +62,46 @@ func endpointConfig(cfg *tls.Config) *tls.Config {
 	return c
 }
 
-// endpoint returns the tls-server-end-point binding data of ss's
-// connection, or nil when it is not known.
-func (ss *Session) endpoint() []byte {
+// hasEndpoint reports whether ss's connection knows its certificate (so
+// FAST may offer HT-SHA-256-ENDP), without hashing it.
+func (ss *Session) hasEndpoint() bool {
 	t, ok := ss.tr.(*tcpTransport)
-	if !ok || t.cert == nil || t.tls == nil {
+	return ok && t.cert != nil && t.tls != nil
+}
+
+// endpoint returns the tls-server-end-point binding data of ss's
+// connection, or nil when it is not known. The hash is computed once per
+// certificate (parsing the leaf is most of its cost).
+func (ss *Session) endpoint() []byte {
+	if !ss.hasEndpoint() {
 		return nil
 	}
-	return auth.EndpointHash(t.cert)
+	return ss.srv.endpoints.get(ss.tr.(*tcpTransport).cert)
+}
+
+// endpointCache keeps the tls-server-end-point hash of the few
+// certificates in use; a renewal adds one, and the cache starts over
+// when it holds maxEndpoints.
+type endpointCache struct {
+	mu sync.Mutex
+	m  map[*tls.Certificate][]byte
+}
+
+const maxEndpoints = 16
+
+func (c *endpointCache) get(cert *tls.Certificate) []byte {
+	c.mu.Lock()
+	h, ok := c.m[cert]
+	c.mu.Unlock()
+	if ok {
+		return h
+	}
+	h = auth.EndpointHash(cert)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxEndpoints {
+		c.m = make(map[*tls.Certificate][]byte)
+	}
+	c.m[cert] = h
+	c.mu.Unlock()
+	return h
 }

@@ -49,7 +49,7 @@ func (s *Server) sasl2Feature() feature {
 			}
 			// XEP-0198 §5 with XEP-0388: <resume/> inside <authenticate/>.
 			inline := wire.New(nsSASL2, "inline").Add(wire.New(nsSM, "sm")).Add(s.bind2Offer())
-			if fm := s.auth.FastMechanisms(cs, ss.endpoint() != nil); len(fm) > 0 {
+			if fm := s.auth.FastMechanisms(cs, ss.hasEndpoint()); len(fm) > 0 {
 				f := wire.New(nsFast, "fast")
 				for _, m := range fm {
 					f.Add(wire.New(nsFast, "mechanism").AddText(m))

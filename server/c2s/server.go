@@ -160,8 +160,10 @@ type Server struct {
 	negotiation []feature
 	// inline are the Bind2 inline features (bind2.go); bindKey derives
 	// Bind2 resources from SASL2 user-agent ids, in memory only.
-	inline  []InlineFeature
-	bindKey [32]byte
+	inline []InlineFeature
+	// endpoints caches certificates' tls-server-end-point hashes (FAST).
+	endpoints endpointCache
+	bindKey   [32]byte
 
 	limMu    sync.Mutex
 	limiters map[string]*ipLimit
