@@ -397,7 +397,11 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 			s.bounce(el, "cancel", "service-unavailable")
 			continue
 		}
-		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
+		at := s.d.Now()
+		if it.at != 0 {
+			at = time.Unix(0, it.at) // XEP-0203: when it reached the hibernated session
+		}
+		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), at, offlineBytes(el), s.cfg.OfflineMax)
 		switch {
 		case err == nil:
 			s.offline(user, el)

@@ -84,6 +84,11 @@ type outItem struct {
 	// offline is the store id of an offline message; it is deleted once
 	// written to the socket.
 	offline uint64
+	// at (Unix nanoseconds) is when a stanza reached a session that
+	// stream management holds without a transport, or when the session
+	// lost its transport for what was queued before; 0 otherwise. It is
+	// the <delay/> stamp if the window ends and the message is stored.
+	at int64
 }
 
 func newID() string {
@@ -156,6 +161,9 @@ func (s *Session) enqueue(it outItem) bool {
 			s.closeWith("policy-violation", "")
 		}
 		return false
+	}
+	if sm := s.sm.Load(); sm != nil && sm.asleep && it.at == 0 {
+		it.at = s.srv.d.Now().UnixNano()
 	}
 	s.queue = append(s.queue, it)
 	s.qbytes += int32(size)

@@ -445,6 +445,14 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 	sm.written = sm.out - sm.acked
 	q := make([]outItem, 0, len(sm.unacked)+len(ss.queue))
 	q = append(append(q, sm.unacked...), ss.queue...)
+	// What arrived before the transport was lost is stamped with the
+	// loss, should the window end with it stored offline.
+	lostAt := s.d.Now().UnixNano()
+	for i := range q {
+		if q[i].at == 0 {
+			q[i].at = lostAt
+		}
+	}
 	ss.queue = q
 	ss.qbytes += int32(sm.ubytes)
 	sm.unacked, sm.ubytes = nil, 0

@@ -358,6 +358,7 @@ func TestSMWindowEnds(t *testing.T) {
 		bob.SendRaw(msg("alice@"+limitsDomain, "late "+strconv.Itoa(i)))
 	}
 	bob.IQ(`<iq type='get' id='routed'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	routed := time.Now()
 	// Each was reported while the session was away (XEP-0357 push). The
 	// hook runs as the message is routed, before the ping's answer; if
 	// the window ended first (a very slow machine), only those routed
@@ -386,6 +387,11 @@ func TestSMWindowEnds(t *testing.T) {
 		m := c.Expect("offline message", func(el *wire.Element) bool { return el.Local == "message" })
 		if m.ChildText(wire.NSClient, "body") != "late "+strconv.Itoa(i) || m.Child("urn:xmpp:delay", "delay") == nil {
 			t.Fatalf("offline message %d: %s", i, xmpptest.String(m))
+		}
+		// XEP-0203: stamped when it reached the hibernated session, not
+		// when the window ended (3 s later).
+		if at, err := time.Parse(time.RFC3339, m.Child("urn:xmpp:delay", "delay").Get("stamp")); err != nil || at.After(routed) {
+			t.Errorf("offline message %d stamped %v (%v), want at most %v", i, at, err, routed)
 		}
 	}
 	c.IQ(`<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>`) // the writer deleted them by then
