@@ -106,6 +106,11 @@ type appAddrs struct {
 	xmpp func() []net.Addr
 	// metrics is the metrics listener's address (nil: off).
 	metrics net.Addr
+	// s2s returns the federation listeners (STARTTLS, direct TLS) once
+	// they listen; nil without federation. groupChat is the group chat
+	// service's domain ("" without one).
+	s2s       func() []net.Addr
+	groupChat string
 }
 
 // part is one long-lived component run in the errgroup.
@@ -390,6 +395,20 @@ func writeBanner(w io.Writer, c *Config, addrs appAddrs) {
 	}
 	fmt.Fprintf(w, "chatbx %s serving %s\n", moduleVersion(), c.Domain)
 	fmt.Fprintf(w, "  XMPP clients: %s\n", strings.Join(xmpp, ", "))
+	if addrs.s2s != nil {
+		var fed []string
+		for i, a := range addrs.s2s() {
+			kind := "STARTTLS"
+			if i == 1 {
+				kind = "direct TLS"
+			}
+			fed = append(fed, a.String()+" ("+kind+")")
+		}
+		fmt.Fprintf(w, "  XMPP servers: %s (federation)\n", strings.Join(fed, ", "))
+	}
+	if addrs.groupChat != "" {
+		fmt.Fprintf(w, "  group chat:   %s\n", addrs.groupChat)
+	}
 	if addrs.https != nil {
 		ws := ""
 		if c.Web.WebSocket {
@@ -1006,7 +1025,10 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 	runner.Add(retention.Policy{Name: "fast-tokens", Period: fastTTL, Tick: fastTick, Personal: true,
 		Run: func(ctx context.Context, now time.Time) (int, error) { return a.db.ExpireFast(ctx, now.Add(fastTick)) }})
 
-	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs}
+	w.addrs = appAddrs{https: httpsLn.Addr(), http: httpLn.Addr(), xmpp: srv.Addrs, groupChat: mucDomainOf(rooms)}
+	if fed := srv.S2S(); fed != nil {
+		w.addrs.s2s = fed.Addrs
+	}
 	// SIGHUP: the certificate files, the site's content directory, and
 	// what other parts add to w.reloaders.
 	w.reloaders = &reloaders{}

@@ -73,7 +73,8 @@ func TestStartBanner(t *testing.T) {
 	}
 	got := stderr.String()
 	for _, want := range []string{"serving localhost", a.addrs.xmpp()[0].String() + " (STARTTLS)",
-		a.addrs.https.String(), "/xmpp-websocket", dir, "24h"} {
+		a.addrs.https.String(), "/xmpp-websocket", dir, "24h",
+		a.addrs.s2s()[0].String() + " (STARTTLS)", "(federation)", "group chat:   conference.localhost"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("banner lacks %q:\n%s", want, got)
 		}
