@@ -157,8 +157,8 @@ func BenchmarkSCRAMLogin(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// server-first is "r=…,s=…,i=…".
-		parts := strings.SplitN(string(out), ",", 3)
+		// server-first is "r=…,s=…,i=…" and, since XEP-0474, ",h=…".
+		parts := strings.Split(string(out), ",")
 		nonce, salt := parts[0][2:], parts[1][2:]
 		rounds, _ := strconv.Atoi(parts[2][2:])
 		if salted == nil {
