@@ -79,7 +79,11 @@ func TestSocketPath(t *testing.T) {
 func TestRoundtrip(t *testing.T) {
 	t.Parallel()
 	var logBuf lockedBuffer
-	_, path, stop := serve(t, testHandlers(), &logBuf)
+	h := testHandlers()
+	s, path, stop := serve(t, h, &logBuf)
+	if s.Handlers() != h {
+		t.Error("Server.Handlers is not the set given to Listen")
+	}
 
 	fi, err := os.Lstat(path)
 	if err != nil {

@@ -119,6 +119,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// Handlers returns the handlers s serves (nil if it was given none).
+func (s *Server) Handlers() *Handlers { return s.handlers }
+
 // Close stops accepting; Run returns after the running commands.
 func (s *Server) Close() error { return s.ln.Close() }
 
