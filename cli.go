@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"chatbx/internal/accounts"
+	"chatbx/internal/admin"
 	"chatbx/internal/config"
 	"chatbx/retention"
 )
@@ -60,7 +61,7 @@ type cmdEnv struct {
 	// openDirect opens the database for the admin commands while no
 	// server runs, and returns their handlers and a close function
 	// (openDirectHandlers in main.go).
-	openDirect func(ctx context.Context, cfg Config, create bool) (map[string]adminHandler, func() error, error)
+	openDirect func(ctx context.Context, cfg Config, create bool) (*admin.Handlers, func() error, error)
 	// serve runs the server until ctx ends (runServer in main.go).
 	serve func(ctx context.Context, cfg Config, stdout, stderr io.Writer) error
 }
@@ -314,7 +315,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	// The maintenance state comes from the server or the database, when
 	// either is there; check works without both.
 	var maintUntil time.Time
-	if resp, err := e.callOrDirect(cfg, adminRequest{Cmd: "maintenance status"}, false); err == nil {
+	if resp, err := e.callOrDirect(cfg, admin.Request{Cmd: "maintenance status"}, false); err == nil {
 		if s, ok := strings.CutPrefix(resp.Output, maintenanceOnPrefix); ok {
 			s, _, _ = strings.Cut(s, ": ")
 			maintUntil, _ = time.Parse(time.RFC3339, s)
@@ -326,7 +327,7 @@ func (e *cmdEnv) cmdCheck(args []string) error {
 	}
 	writeOpsCheck(e.stdout, &cfg)
 	// Spam reports live in the running server's memory only.
-	if resp, err := adminCall(e.ctx, adminSocketPath(cfg.DataDir), adminRequest{Cmd: "spam-reports"}); err == nil && resp.OK {
+	if resp, err := admin.Call(e.ctx, admin.SocketPath(cfg.DataDir), admin.Request{Cmd: "spam-reports"}); err == nil && resp.OK {
 		fmt.Fprint(e.stdout, resp.Output)
 	}
 	if v, ok := p.opts["dns"]; ok {
@@ -621,7 +622,7 @@ func (e *cmdEnv) runAdmin(c adminCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := adminRequest{Cmd: c.name, Args: p.pos}
+	req := admin.Request{Cmd: c.name, Args: p.pos}
 	if len(p.opts) > 0 {
 		req.Flags = map[string]string{}
 		for name := range c.opts {
@@ -667,21 +668,21 @@ func (e *cmdEnv) runAdmin(c adminCommand, args []string) error {
 
 // callOrDirect sends req to the running server's admin socket. When no
 // server listens, it opens the database itself and runs the same handler.
-func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminResponse, error) {
-	resp, err := adminCall(e.ctx, adminSocketPath(cfg.DataDir), req)
-	if !errors.Is(err, errAdminUnavailable) {
+func (e *cmdEnv) callOrDirect(cfg Config, req admin.Request, create bool) (admin.Response, error) {
+	resp, err := admin.Call(e.ctx, admin.SocketPath(cfg.DataDir), req)
+	if !errors.Is(err, admin.ErrUnavailable) {
 		return resp, err
 	}
 	handlers, closeFn, err := e.openDirect(e.ctx, cfg, create)
 	if err != nil {
-		return adminResponse{}, err
+		return admin.Response{}, err
 	}
-	h, ok := handlers[req.Cmd]
-	if !ok {
+	if _, ok := handlers.Lookup(req.Cmd); !ok {
 		closeFn()
-		return adminResponse{}, fmt.Errorf("%s needs a running server", req.Cmd)
+		return admin.Response{}, fmt.Errorf("%s needs a running server", req.Cmd)
 	}
-	resp, err = h(e.ctx, req)
+	// The same dispatch as the server's (admin.Server).
+	resp, err = handlers.Run(e.ctx, req)
 	if cerr := closeFn(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -691,8 +692,8 @@ func (e *cmdEnv) callOrDirect(cfg Config, req adminRequest, create bool) (adminR
 // adminHandlers returns the admin socket commands for accounts and the
 // maintenance switch (either may be nil). domain is the server's domain,
 // for names given as user@domain.
-func adminHandlers(domain string, acc userStore, maint maintenanceSwitch) map[string]adminHandler {
-	h := map[string]adminHandler{}
+func adminHandlers(domain string, acc userStore, maint maintenanceSwitch) map[string]admin.Handler {
+	h := map[string]admin.Handler{}
 	if acc != nil {
 		for name, f := range userHandlers(domain, acc) {
 			h[name] = f
@@ -706,8 +707,8 @@ func adminHandlers(domain string, acc userStore, maint maintenanceSwitch) map[st
 	return h
 }
 
-func userHandlers(domain string, acc userStore) map[string]adminHandler {
-	name := func(req adminRequest) (string, error) {
+func userHandlers(domain string, acc userStore) map[string]admin.Handler {
+	name := func(req admin.Request) (string, error) {
 		if len(req.Args) != 1 {
 			return "", errors.New("want exactly one user name")
 		}
@@ -715,40 +716,40 @@ func userHandlers(domain string, acc userStore) map[string]adminHandler {
 	}
 	// withPassword is a handler for a command that takes a user name and
 	// a password (user add, user passwd).
-	withPassword := func(op func(ctx context.Context, user, password string) error, done string) adminHandler {
-		return func(ctx context.Context, req adminRequest) (adminResponse, error) {
+	withPassword := func(op func(ctx context.Context, user, password string) error, done string) admin.Handler {
+		return func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			u, err := name(req)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			pw := req.Secret["password"]
 			if err := checkPassword(pw); err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			if err := op(ctx, u, pw); err != nil {
-				return adminResponse{}, userError(u, err)
+				return admin.Response{}, userError(u, err)
 			}
-			return adminResponse{Output: fmt.Sprintf(done, u)}, nil
+			return admin.Response{Output: fmt.Sprintf(done, u)}, nil
 		}
 	}
-	return map[string]adminHandler{
+	return map[string]admin.Handler{
 		"user add":    withPassword(acc.AddUser, "user %s added\n"),
 		"user passwd": withPassword(acc.SetPassword, "password of %s changed\n"),
-		"user delete": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"user delete": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			u, err := name(req)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			summary, err := acc.DeleteUser(ctx, u)
 			if err != nil {
-				return adminResponse{}, userError(u, err)
+				return admin.Response{}, userError(u, err)
 			}
-			return adminResponse{Output: fmt.Sprintf("user %s deleted%s\n", u, summary)}, nil
+			return admin.Response{Output: fmt.Sprintf("user %s deleted%s\n", u, summary)}, nil
 		},
-		"user list": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"user list": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			users, err := acc.Users(ctx)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			slices.Sort(users)
 			var b strings.Builder
@@ -756,18 +757,18 @@ func userHandlers(domain string, acc userStore) map[string]adminHandler {
 				b.WriteString(u)
 				b.WriteByte('\n')
 			}
-			return adminResponse{Output: b.String()}, nil
+			return admin.Response{Output: b.String()}, nil
 		},
-		"user export": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"user export": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			u, err := name(req)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			var b bytes.Buffer
 			if err := acc.Export(ctx, u, &b); err != nil {
-				return adminResponse{}, userError(u, err)
+				return admin.Response{}, userError(u, err)
 			}
-			return adminResponse{Data: b.Bytes()}, nil
+			return admin.Response{Data: b.Bytes()}, nil
 		},
 	}
 }
@@ -775,38 +776,38 @@ func userHandlers(domain string, acc userStore) map[string]adminHandler {
 // maintenanceOnPrefix starts the answer of maintenance on and status while on.
 const maintenanceOnPrefix = "maintenance on until "
 
-func maintenanceHandlers(m maintenanceSwitch) map[string]adminHandler {
-	return map[string]adminHandler{
-		"maintenance on": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+func maintenanceHandlers(m maintenanceSwitch) map[string]admin.Handler {
+	return map[string]admin.Handler{
+		"maintenance on": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			s, ok := req.Flags["for"]
 			if !ok {
-				return adminResponse{}, errors.New("maintenance on: --for DURATION is required (e.g. --for 2h)")
+				return admin.Response{}, errors.New("maintenance on: --for DURATION is required (e.g. --for 2h)")
 			}
 			d, err := config.ParseDuration(s)
 			if err != nil {
-				return adminResponse{}, fmt.Errorf("maintenance on: --for: %w", err)
+				return admin.Response{}, fmt.Errorf("maintenance on: --for: %w", err)
 			}
 			until, err := m.On(ctx, d)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
-			return adminResponse{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
+			return admin.Response{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
 		},
-		"maintenance off": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"maintenance off": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			if err := m.Off(ctx); err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
-			return adminResponse{Output: "maintenance off: IP addresses are anonymised\n"}, nil
+			return admin.Response{Output: "maintenance off: IP addresses are anonymised\n"}, nil
 		},
-		"maintenance status": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"maintenance status": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			on, until, err := m.Status(ctx)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			if !on {
-				return adminResponse{Output: "maintenance off: IP addresses are anonymised\n"}, nil
+				return admin.Response{Output: "maintenance off: IP addresses are anonymised\n"}, nil
 			}
-			return adminResponse{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
+			return admin.Response{Output: fmt.Sprintf("%s%s: connection logs carry full IP addresses\n", maintenanceOnPrefix, until.UTC().Format(time.RFC3339))}, nil
 		},
 	}
 }
@@ -814,23 +815,23 @@ func maintenanceHandlers(m maintenanceSwitch) map[string]adminHandler {
 // backupHandler writes a consistent copy of the database to the absolute
 // path in Args[0] (mode 0600; an existing file is not replaced). The copy
 // is refused inside the data directory, which holds nothing else.
-func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer) (int64, error)) adminHandler {
-	return func(ctx context.Context, req adminRequest) (adminResponse, error) {
+func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer) (int64, error)) admin.Handler {
+	return func(ctx context.Context, req admin.Request) (admin.Response, error) {
 		if len(req.Args) != 1 || !filepath.IsAbs(req.Args[0]) {
-			return adminResponse{}, errors.New("backup: want one absolute file name")
+			return admin.Response{}, errors.New("backup: want one absolute file name")
 		}
 		path := filepath.Clean(req.Args[0])
 		if d, err := filepath.Abs(dataDir); err == nil {
 			if rel, err := filepath.Rel(d, path); err == nil && !strings.HasPrefix(rel, "..") {
-				return adminResponse{}, errors.New("backup: write the copy outside the data directory")
+				return admin.Response{}, errors.New("backup: write the copy outside the data directory")
 			}
 		}
 		if _, err := os.Lstat(path); err == nil {
-			return adminResponse{}, fmt.Errorf("backup: %s exists", path)
+			return admin.Response{}, fmt.Errorf("backup: %s exists", path)
 		}
 		f, err := os.CreateTemp(filepath.Dir(path), ".chatbx-backup-*")
 		if err != nil {
-			return adminResponse{}, fmt.Errorf("backup: %w", err)
+			return admin.Response{}, fmt.Errorf("backup: %w", err)
 		}
 		tmp := f.Name()
 		n, err := backup(ctx, f)
@@ -845,9 +846,9 @@ func backupHandler(dataDir string, backup func(ctx context.Context, w io.Writer)
 		}
 		if err != nil {
 			os.Remove(tmp)
-			return adminResponse{}, fmt.Errorf("backup: %w", err)
+			return admin.Response{}, fmt.Errorf("backup: %w", err)
 		}
-		return adminResponse{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately or use backup --uploads\n", path, n)}, nil
+		return admin.Response{Output: fmt.Sprintf("wrote %s (%d bytes); copy uploads/ separately or use backup --uploads\n", path, n)}, nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/admin"
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/server/wire"
@@ -336,114 +336,6 @@ func TestUserCommandLocked(t *testing.T) {
 	}
 }
 
-func testLogger(w io.Writer) zerolog.Logger { return zerolog.New(w) }
-
-func TestAdminSocketRoundtrip(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := adminSocketPath(dir)
-	var logBuf lockedBuffer
-	handlers := map[string]adminHandler{
-		"echo": func(ctx context.Context, req adminRequest) (adminResponse, error) {
-			return adminResponse{Output: strings.Join(req.Args, " ") + ":" + req.Flags["x"], Data: []byte{0, 1, 0xff}}, nil
-		},
-		"fail": func(ctx context.Context, req adminRequest) (adminResponse, error) {
-			return adminResponse{}, errors.New("it failed")
-		},
-		"panic": func(ctx context.Context, req adminRequest) (adminResponse, error) {
-			panic("boom")
-		},
-	}
-	s, err := listenAdmin(path, handlers, testLogger(&logBuf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
-		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-
-	resp, err := adminCall(t.Context(), path, adminRequest{Cmd: "echo", Args: []string{"a", "b"}, Flags: map[string]string{"x": "y"}, Secret: map[string]string{"password": "hunter2-marker"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Output != "a b:y" || !bytes.Equal(resp.Data, []byte{0, 1, 0xff}) {
-		t.Errorf("echo = %+v", resp)
-	}
-	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "fail"}); err == nil || err.Error() != "it failed" {
-		t.Errorf("fail = %v, want the handler's error", err)
-	}
-	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "panic"}); err == nil {
-		t.Error("panic handler gave no error")
-	}
-	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
-		t.Errorf("unknown command = %v", err)
-	}
-	// A malformed line gets an answer, and the server keeps serving.
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(c, "{not json\n")
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	c.Close()
-	if !strings.Contains(line, "malformed") {
-		t.Errorf("malformed request answered %q", line)
-	}
-	// Another server cannot take over a live socket.
-	if _, err := listenAdmin(path, handlers, testLogger(io.Discard)); err == nil {
-		t.Error("second listenAdmin on a live socket succeeded")
-	}
-
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run = %v", err)
-	}
-	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("socket left behind after Run: %v", err)
-	}
-	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "echo"}); !errors.Is(err, errAdminUnavailable) {
-		t.Errorf("adminCall after shutdown = %v, want errAdminUnavailable", err)
-	}
-	// Privacy: secrets and arguments never reach the log.
-	if l := logBuf.String(); strings.Contains(l, "hunter2-marker") || !strings.Contains(l, `"cmd":"echo"`) {
-		t.Errorf("log = %s", l)
-	}
-}
-
-func TestAdminStaleSocket(t *testing.T) {
-	t.Parallel()
-	path := adminSocketPath(t.TempDir())
-	// A crashed server leaves its socket file behind.
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-	if _, err := adminCall(t.Context(), path, adminRequest{Cmd: "x"}); !errors.Is(err, errAdminUnavailable) {
-		t.Errorf("adminCall on a stale socket = %v, want errAdminUnavailable", err)
-	}
-	s, err := listenAdmin(path, nil, testLogger(io.Discard))
-	if err != nil {
-		t.Fatalf("listenAdmin over a stale socket: %v", err)
-	}
-	s.Close()
-	// A regular file in the way is not removed.
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := listenAdmin(path, nil, testLogger(io.Discard)); err == nil {
-		t.Error("listenAdmin replaced a regular file")
-	}
-}
-
 // startTestServer starts the app as `serve --dev` would, on free loopback
 // ports, runs it until the test ends, and returns it once every part is ready.
 func startTestServer(t *testing.T, dir string) *app {
@@ -577,7 +469,7 @@ func TestUserCommandsThroughServer(t *testing.T) {
 	startTestServer(t, dir)
 	te := newTestEnv(t)
 	// Direct access would fail: the server holds the lock.
-	te.openDirect = func(context.Context, Config, bool) (map[string]adminHandler, func() error, error) {
+	te.openDirect = func(context.Context, Config, bool) (*admin.Handlers, func() error, error) {
 		t.Error("user command opened the database while the server runs")
 		return nil, nil, errLocked
 	}
@@ -619,7 +511,7 @@ func TestDataDirLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{dbFileName: true, uploadsDir: true, logsDir: true, adminSocketName: true,
+	allowed := map[string]bool{dbFileName: true, uploadsDir: true, logsDir: true, admin.SocketName: true,
 		certs.DevCertFile: true, certs.DevKeyFile: true} // --dev only
 	for _, e := range entries {
 		if !allowed[e.Name()] {
@@ -821,7 +713,7 @@ func TestServeStartFailure(t *testing.T) {
 		t.Fatalf("store after a failed start: %v", err)
 	}
 	db.Close()
-	if _, err := os.Lstat(adminSocketPath(dir)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(admin.SocketPath(dir)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("admin socket left behind: %v", err)
 	}
 }

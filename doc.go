@@ -12,9 +12,9 @@
 //     mode (newAdminHandlers, openDirectHandlers).
 //   - cli.go: command dispatch (serve, check, user, invite, maintenance,
 //     backup, bench, version) and the admin commands' handlers.
-//   - admin.go: the admin socket (<data_dir>/admin.sock, mode 0600): one
-//     JSON object per line each way; with no server running the CLI runs
-//     the same handlers over the database it opens itself.
+//   - the admin socket (<data_dir>/admin.sock, mode 0600) speaks the
+//     protocol of internal/admin; with no server running the CLI runs the
+//     same handlers over the database it opens itself.
 //   - invite.go: `chatbx invite create|list|delete` and the store adapter
 //     the invite page, in-band registration (XEP-0401) and retention use.
 //   - import.go: `chatbx import` and `chatbx user export --all` (XEP-0227,

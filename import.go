@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"chatbx/internal/accounts"
+	"chatbx/internal/admin"
 	"chatbx/internal/migrate"
 	"chatbx/server/pep"
 	"chatbx/server/vcard"
@@ -43,7 +44,7 @@ func (e *cmdEnv) cmdImport(args []string) error {
 	if err != nil {
 		return err
 	}
-	req := adminRequest{Cmd: "import"}
+	req := admin.Request{Cmd: "import"}
 	for _, path := range p.pos {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -87,7 +88,7 @@ func (e *cmdEnv) cmdExportAll(args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := e.callOrDirect(cfg, adminRequest{Cmd: "user export --all", Args: []string{abs}}, false)
+	resp, err := e.callOrDirect(cfg, admin.Request{Cmd: "user export --all", Args: []string{abs}}, false)
 	if err != nil {
 		return err
 	}
@@ -142,34 +143,34 @@ func importLimits(cfg *Config) migrate.Options {
 
 // importHandlers returns the admin commands `import` and
 // `user export --all`.
-func importHandlers(p importParts) map[string]adminHandler {
-	return map[string]adminHandler{
-		"import": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+func importHandlers(p importParts) map[string]admin.Handler {
+	return map[string]admin.Handler{
+		"import": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			if len(req.Args) == 0 {
-				return adminResponse{}, errors.New("import: want one or more files")
+				return admin.Response{}, errors.New("import: want one or more files")
 			}
 			for _, a := range req.Args {
 				if !filepath.IsAbs(a) {
-					return adminResponse{}, errors.New("import: want absolute file names")
+					return admin.Response{}, errors.New("import: want absolute file names")
 				}
 			}
 			opt := p.limits
 			opt.Domain, opt.DryRun, opt.Iterations = p.domain, req.Flags["dry-run"] == "true", scramIterations
 			rep, err := migrate.Import(ctx, p.db, req.Args, opt)
 			if errors.Is(err, accounts.ErrNoDomain) {
-				return adminResponse{}, errors.New("import needs the domain: pass --domain or --config (or run it while the server runs)")
+				return admin.Response{}, errors.New("import needs the domain: pass --domain or --config (or run it while the server runs)")
 			}
 			if err != nil {
 				if rep != nil {
-					return adminResponse{}, fmt.Errorf("import stopped: %w\n%s", err, rep)
+					return admin.Response{}, fmt.Errorf("import stopped: %w\n%s", err, rep)
 				}
-				return adminResponse{}, fmt.Errorf("import: nothing imported: %w", err)
+				return admin.Response{}, fmt.Errorf("import: nothing imported: %w", err)
 			}
-			return adminResponse{Output: rep.String()}, nil
+			return admin.Response{Output: rep.String()}, nil
 		},
-		"user export --all": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"user export --all": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			if len(req.Args) != 1 || !filepath.IsAbs(req.Args[0]) {
-				return adminResponse{}, errors.New("user export --all: want one absolute file name")
+				return admin.Response{}, errors.New("user export --all: want one absolute file name")
 			}
 			var n int
 			err := writeNewFile(req.Args[0], p.dataDir, func(w io.Writer) (err error) {
@@ -177,9 +178,9 @@ func importHandlers(p importParts) map[string]adminHandler {
 				return err
 			})
 			if err != nil {
-				return adminResponse{}, fmt.Errorf("user export --all: %w", cliError(err))
+				return admin.Response{}, fmt.Errorf("user export --all: %w", cliError(err))
 			}
-			return adminResponse{Output: fmt.Sprintf("wrote %s: %d accounts (XEP-0227 with password verifiers: keep it as safe as the database)\n", req.Args[0], n)}, nil
+			return admin.Response{Output: fmt.Sprintf("wrote %s: %d accounts (XEP-0227 with password verifiers: keep it as safe as the database)\n", req.Args[0], n)}, nil
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"chatbx/internal/admin"
 	"chatbx/internal/config"
 	"chatbx/retention"
 	"chatbx/server/register"
@@ -97,37 +98,37 @@ func (l inviteLinks) links(token string) (page, uri string) {
 // "invite list" and "invite delete" over db. now is the clock (nil means
 // time.Now). Privacy: tokens travel in requests and answers only, and
 // the admin server logs command names alone.
-func inviteHandlers(l inviteLinks, db *store.DB, now func() time.Time) map[string]adminHandler {
+func inviteHandlers(l inviteLinks, db *store.DB, now func() time.Time) map[string]admin.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	return map[string]adminHandler{
-		"invite create": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+	return map[string]admin.Handler{
+		"invite create": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			uses, expires, err := inviteOptions(req.Flags)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			token, err := store.NewInviteToken()
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			t := now().UTC()
 			inv := store.Invite{Token: token, Created: t, Expires: t.Add(expires), Uses: uses}
 			if err := db.CreateInvite(ctx, inv); err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			page, uri := l.links(token)
 			regs := "registration"
 			if uses != 1 {
 				regs = "registrations"
 			}
-			return adminResponse{Output: fmt.Sprintf("invite for %d %s, valid until %s (shown only now: the server keeps a hash)\n  %s\n  %s\n",
+			return admin.Response{Output: fmt.Sprintf("invite for %d %s, valid until %s (shown only now: the server keeps a hash)\n  %s\n  %s\n",
 				uses, regs, inv.Expires.Format(time.RFC3339), page, uri)}, nil
 		},
-		"invite list": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"invite list": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			list, err := db.Invites(ctx)
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
 			var b strings.Builder
 			t := now()
@@ -142,11 +143,11 @@ func inviteHandlers(l inviteLinks, db *store.DB, now func() time.Time) map[strin
 				}
 				fmt.Fprintf(&b, "%s  uses %d  expires %s%s  by %s\n", inv.ID, inv.Uses, inv.Expires.Format(time.RFC3339), state, creator)
 			}
-			return adminResponse{Output: b.String()}, nil
+			return admin.Response{Output: b.String()}, nil
 		},
-		"invite delete": func(ctx context.Context, req adminRequest) (adminResponse, error) {
+		"invite delete": func(ctx context.Context, req admin.Request) (admin.Response, error) {
 			if len(req.Args) != 1 {
-				return adminResponse{}, errors.New("invite delete: want exactly one TOKEN or ID")
+				return admin.Response{}, errors.New("invite delete: want exactly one TOKEN or ID")
 			}
 			arg := req.Args[0]
 			err := db.DeleteInvite(ctx, arg)
@@ -155,12 +156,12 @@ func inviteHandlers(l inviteLinks, db *store.DB, now func() time.Time) map[strin
 				err = db.DeleteInviteID(ctx, arg)
 			}
 			if errors.Is(err, store.ErrNotFound) {
-				return adminResponse{}, errors.New("no such invite")
+				return admin.Response{}, errors.New("no such invite")
 			}
 			if err != nil {
-				return adminResponse{}, err
+				return admin.Response{}, err
 			}
-			return adminResponse{Output: "invite deleted\n"}, nil
+			return admin.Response{Output: "invite deleted\n"}, nil
 		},
 	}
 }
@@ -233,7 +234,7 @@ func (e *cmdEnv) cmdInvite(args []string) error {
 		}
 		return usagef("%s: want exactly one TOKEN or ID", name)
 	}
-	req := adminRequest{Cmd: name, Args: p.pos}
+	req := admin.Request{Cmd: name, Args: p.pos}
 	if len(c.opts) > 0 {
 		req.Flags = map[string]string{}
 		for o := range c.opts {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"chatbx/internal/admin"
 	"chatbx/internal/certs"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
@@ -22,7 +23,7 @@ import (
 )
 
 var (
-	_ adminHandler = inviteHandlers(inviteLinks{}, nil, nil)["invite create"]
+	_ admin.Handler = inviteHandlers(inviteLinks{}, nil, nil)["invite create"]
 	// inviteLinkRE finds the two links `invite create` prints.
 	inviteLinkRE = regexp.MustCompile(`(https://\S+/invite/(\S+))\n\s+(xmpp:\S+\?register;preauth=(\S+))\n`)
 )
@@ -84,7 +85,7 @@ func TestInviteAdapter(t *testing.T) {
 	now := t0
 	inv := storeInvites{db: db, now: func() time.Time { return now }}
 	h := inviteHandlers(inviteLinks{Domain: "example.org", Site: "https://chat.example.org"}, db, func() time.Time { return t0 })
-	resp, err := h["invite create"](ctx, adminRequest{Cmd: "invite create", Flags: map[string]string{"uses": "2", "expires": "1h"}})
+	resp, err := h["invite create"](ctx, admin.Request{Cmd: "invite create", Flags: map[string]string{"uses": "2", "expires": "1h"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestInviteAdapter(t *testing.T) {
 		}
 	}
 	// An expired invite is invalid before the sweep and gone after it.
-	resp, err = h["invite create"](ctx, adminRequest{Cmd: "invite create", Flags: map[string]string{"expires": "1h"}})
+	resp, err = h["invite create"](ctx, admin.Request{Cmd: "invite create", Flags: map[string]string{"expires": "1h"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestInviteEndToEnd(t *testing.T) {
 		"c2s.negotiation_timeout": "5s",
 	})
 	te := newTestEnv(t)
-	te.openDirect = func(context.Context, Config, bool) (map[string]adminHandler, func() error, error) {
+	te.openDirect = func(context.Context, Config, bool) (*admin.Handlers, func() error, error) {
 		t.Error("invite command opened the database while the server runs")
 		return nil, nil, errLocked
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/internal/accounts"
+	"chatbx/internal/admin"
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/internal/guard"
@@ -41,6 +42,7 @@ import (
 	"chatbx/server/mam"
 	"chatbx/server/register"
 	"chatbx/server/router"
+	"chatbx/server/s2s"
 	"chatbx/server/upload"
 	"chatbx/server/ws"
 	"chatbx/store"
@@ -85,7 +87,7 @@ type app struct {
 	// connSink is the connection log, rewritten when an account is deleted.
 	connSink *logs.Sink
 	db       *store.DB
-	admin    *adminServer
+	admin    *admin.Server
 	parts    []part
 	addrs    appAddrs
 	// reload re-reads what an operator may change while the server runs
@@ -151,7 +153,7 @@ func startApp(ctx context.Context, cfg Config, stderr io.Writer) (_ *app, err er
 	a.parts = w.parts
 	a.addrs = w.addrs
 	a.reload = w.reload
-	a.admin, err = listenAdmin(adminSocketPath(cfg.DataDir), w.admin, component(a.log, "admin"))
+	a.admin, err = admin.Listen(admin.SocketPath(cfg.DataDir), w.admin, component(a.log, "admin"))
 	if err != nil {
 		return nil, err
 	}
@@ -520,26 +522,34 @@ type adminParts struct {
 	dataDir string
 	// limits are the caps imported accounts meet (importLimits).
 	limits migrate.Options
+	// status and spamReports are the running server's (nil in direct
+	// mode, where the commands then need a running server).
+	status      *statusSources
+	spamReports func() []s2s.DomainCount
 }
 
 // newAdminHandlers returns every admin socket command over p. Without a
 // domain, invite create cannot print a link and is refused (user delete
 // and export answer the same through accounts.ErrNoDomain).
-func newAdminHandlers(p adminParts) map[string]adminHandler {
-	h := adminHandlers(p.domain, serviceAccounts{p.acc}, p.maint)
-	for name, f := range inviteHandlers(p.links, p.db, nil) {
-		h[name] = f
-	}
+func newAdminHandlers(p adminParts) *admin.Handlers {
+	h := admin.NewHandlers()
+	h.AddAll(adminHandlers(p.domain, serviceAccounts{p.acc}, p.maint))
+	invites := inviteHandlers(p.links, p.db, nil)
 	if p.domain == "" {
-		h["invite create"] = func(context.Context, adminRequest) (adminResponse, error) {
-			return adminResponse{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
+		invites["invite create"] = func(context.Context, admin.Request) (admin.Response, error) {
+			return admin.Response{}, errors.New("invite create needs the domain: pass --domain or --config (or run it while the server runs)")
 		}
 	}
-	h["backup"] = backupWithUploads(backupHandler(p.dataDir, p.db.Backup), p.dataDir, p.db.Backup)
-	for name, f := range importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, limits: p.limits}) {
-		h[name] = f
+	h.AddAll(invites)
+	h.Add("backup", backupWithUploads(backupHandler(p.dataDir, p.db.Backup), p.dataDir, p.db.Backup))
+	h.AddAll(importHandlers(importParts{domain: p.domain, db: p.db, acc: p.acc, dataDir: p.dataDir, limits: p.limits}))
+	h.AddAll(lockHandlers(p.domain, p.acc))
+	if p.status != nil {
+		h.Add("status", statusHandler(*p.status))
 	}
-	maps.Copy(h, lockHandlers(p.domain, p.acc))
+	if p.spamReports != nil {
+		h.Add("spam-reports", spamReportsHandler(p.spamReports))
+	}
 	return h
 }
 
@@ -608,7 +618,7 @@ func sessionHooks(srv *server.Server) accounts.Hooks {
 // (newAdminHandlers). Only `user add` (create) makes a new data directory
 // and database; the other commands refuse a missing database, which
 // usually means a wrong --data-dir.
-func openDirectHandlers(ctx context.Context, cfg Config, create bool) (map[string]adminHandler, func() error, error) {
+func openDirectHandlers(ctx context.Context, cfg Config, create bool) (*admin.Handlers, func() error, error) {
 	path := filepath.Join(cfg.DataDir, dbFileName)
 	if create {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
@@ -710,7 +720,7 @@ type wired struct {
 	reload func() error
 	// reloaders is the SIGHUP list; parts add to it while wiring.
 	reloaders *reloaders
-	admin     map[string]adminHandler // the admin socket's commands
+	admin     *admin.Handlers // the admin socket's commands
 }
 
 // wireParts builds the certificate source, the message archive, the XMPP
@@ -1058,7 +1068,7 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		w.parts = append(w.parts, mp)
 		w.addrs.metrics = addr
 	}
-	w.admin = newAdminHandlers(adminParts{
+	ap := adminParts{
 		domain:  cfg.Domain,
 		acc:     acc,
 		maint:   maint,
@@ -1067,20 +1077,21 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 		dataDir: cfg.DataDir,
 
 		limits: importLimits(cfg),
-	})
-	w.admin["status"] = statusHandler(statusSources{
-		domain:    cfg.Domain,
-		started:   time.Now(),
-		certs:     certs.Status,
-		sessions:  met.Sessions,
-		s2s:       met.S2SLinks().Value,
-		maint:     maint,
-		retention: runner.Status,
-		locked:    acc.LockedUsers,
-	})
-	if fed := srv.S2S(); fed != nil {
-		w.admin["spam-reports"] = spamReportsHandler(fed.SpamReports)
+		status: &statusSources{
+			domain:    cfg.Domain,
+			started:   time.Now(),
+			certs:     certs.Status,
+			sessions:  met.Sessions,
+			s2s:       met.S2SLinks().Value,
+			maint:     maint,
+			retention: runner.Status,
+			locked:    acc.LockedUsers,
+		},
 	}
+	if fed := srv.S2S(); fed != nil {
+		ap.spamReports = fed.SpamReports
+	}
+	w.admin = newAdminHandlers(ap)
 	return w, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"chatbx/internal/admin"
 	"chatbx/store"
 )
 
@@ -36,13 +37,13 @@ const (
 
 // backupWithUploads wraps the backup handler: with the flag uploads it
 // writes a tar archive of a consistent database copy and the upload files.
-func backupWithUploads(plain adminHandler, dataDir string, backup func(ctx context.Context, w io.Writer) (int64, error)) adminHandler {
-	return func(ctx context.Context, req adminRequest) (adminResponse, error) {
+func backupWithUploads(plain admin.Handler, dataDir string, backup func(ctx context.Context, w io.Writer) (int64, error)) admin.Handler {
+	return func(ctx context.Context, req admin.Request) (admin.Response, error) {
 		if req.Flags["uploads"] != "true" {
 			return plain(ctx, req)
 		}
 		if len(req.Args) != 1 || !filepath.IsAbs(req.Args[0]) {
-			return adminResponse{}, errors.New("backup: want one absolute file name")
+			return admin.Response{}, errors.New("backup: want one absolute file name")
 		}
 		files := 0
 		err := writeNewFile(req.Args[0], dataDir, func(w io.Writer) error {
@@ -92,9 +93,9 @@ func backupWithUploads(plain adminHandler, dataDir string, backup func(ctx conte
 			return tw.Close()
 		})
 		if err != nil {
-			return adminResponse{}, fmt.Errorf("backup: %w", err)
+			return admin.Response{}, fmt.Errorf("backup: %w", err)
 		}
-		return adminResponse{Output: fmt.Sprintf("wrote %s: the database and %d upload files (tar)\n", req.Args[0], files)}, nil
+		return admin.Response{Output: fmt.Sprintf("wrote %s: the database and %d upload files (tar)\n", req.Args[0], files)}, nil
 	}
 }
 
@@ -148,7 +149,7 @@ func (e *cmdEnv) cmdRestore(args []string) error {
 // restore puts the backup at src into dataDir and returns the text for
 // the operator.
 func restore(ctx context.Context, src, dataDir string, force bool, now time.Time) (string, error) {
-	if _, err := adminCall(ctx, adminSocketPath(dataDir), adminRequest{Cmd: "maintenance status"}); !errors.Is(err, errAdminUnavailable) {
+	if _, err := admin.Call(ctx, admin.SocketPath(dataDir), admin.Request{Cmd: "maintenance status"}); !errors.Is(err, admin.ErrUnavailable) {
 		return "", errors.New("restore: a server runs on this data directory: stop it first")
 	}
 	in, err := os.Open(src)

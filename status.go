@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"chatbx/internal/admin"
 	"chatbx/internal/certs"
 	"chatbx/internal/config"
 	"chatbx/retention"
@@ -35,9 +36,9 @@ type statusSources struct {
 }
 
 // statusHandler answers "status" with a text report.
-func statusHandler(src statusSources) adminHandler {
-	return func(ctx context.Context, req adminRequest) (adminResponse, error) {
-		return adminResponse{Output: statusReport(ctx, src)}, nil
+func statusHandler(src statusSources) admin.Handler {
+	return func(ctx context.Context, req admin.Request) (admin.Response, error) {
+		return admin.Response{Output: statusReport(ctx, src)}, nil
 	}
 }
 
@@ -164,9 +165,9 @@ func (r *reloaders) Reload() error {
 // spamReportsHandler answers "spam-reports": the XEP-0377 reports users
 // sent with a block since the server started, counted per remote domain
 // (the only thing kept; memory only). `chatbx check` shows them.
-func spamReportsHandler(reports func() []s2s.DomainCount) adminHandler {
-	return func(context.Context, adminRequest) (adminResponse, error) {
-		return adminResponse{Output: spamReportText(reports())}, nil
+func spamReportsHandler(reports func() []s2s.DomainCount) admin.Handler {
+	return func(context.Context, admin.Request) (admin.Response, error) {
+		return admin.Response{Output: spamReportText(reports())}, nil
 	}
 }
 
