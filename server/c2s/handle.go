@@ -152,6 +152,9 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	// sender's stanza-id) goes into the sender's carbons, not to the
 	// recipient.
 	tagged := s.mux.RunMessage(ctx, ss.user, mux.Outgoing, el)
+	if tagged == nil {
+		return // a hook consumed it (mux.MessageHook)
+	}
 	eligible := carbonEligible(el)
 	private := el.Child(nsCarbons, "private") != nil
 	if private {
@@ -270,7 +273,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	}
 	// Message hooks for the recipient (the archive adds the stanza-id the
 	// recipient sees live and in its archive).
-	el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el)
+	if el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el); el == nil {
+		return // a hook consumed it (mux.MessageHook)
+	}
 	sessions := s.router.Sessions(to.local)
 	carbons := carbonEligible(el)
 	if to.resource != "" {
