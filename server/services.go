@@ -7,6 +7,7 @@ import (
 
 	"chatbx/server/blocking"
 	"chatbx/server/c2s"
+	"chatbx/server/carbons"
 	"chatbx/server/disco"
 	"chatbx/server/last"
 	"chatbx/server/mux"
@@ -14,6 +15,7 @@ import (
 	"chatbx/server/ping"
 	"chatbx/server/private"
 	"chatbx/server/push"
+	"chatbx/server/roster"
 	"chatbx/server/router"
 	"chatbx/server/vcard"
 	"chatbx/server/version"
@@ -97,6 +99,10 @@ func newServices(cfg Config, d Deps) *services {
 // disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
+	// Rosters (RFC 6121 §2); c2s cancels subscriptions on removal.
+	roster.New(v.d.DB, c).Register(v.mux)
+	// Message Carbons (XEP-0280): IQs and the copy hook.
+	carbons.Register(v.mux)
 	hooks := v.pep.Attach(c, v.blocked)
 	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
 	hooks.PresenceStanza = v.pep.PresenceStanza

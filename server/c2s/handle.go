@@ -155,16 +155,14 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	if tagged == nil {
 		return // a hook consumed it (mux.MessageHook)
 	}
-	eligible := carbonEligible(el)
-	private := el.Child(nsCarbons, "private") != nil
-	if private {
-		// XEP-0280 §7: the marker is for the server only.
-		el = el.Copy()
-		el.RemoveChildren(nsCarbons, "private")
-	}
+	// Copy hooks (carbons): which want the sent message, and what is
+	// routed (without the XEP-0280 §7 <private/> marker, for the server
+	// only).
+	want := s.mux.WantCopies(el)
+	el = s.mux.PrepareCopies(el)
 	s.routeMessage(ctx, el, to)
-	if eligible && !private {
-		s.sentCarbons(ss, tagged)
+	if want != 0 {
+		s.copyTo(s.router.Sessions(ss.user), mux.Outgoing, want, tagged, func(t *Session) bool { return t == ss })
 	}
 }
 
@@ -277,14 +275,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		return // a hook consumed it (mux.MessageHook)
 	}
 	sessions := s.router.Sessions(to.local)
-	carbons := carbonEligible(el)
+	copies := s.mux.WantCopies(el)
 	if to.resource != "" {
 		for _, t := range sessions {
 			// A session that is closing refuses the stanza; it is then
 			// treated like an unavailable resource (and stored offline).
 			if t.resource == to.resource && t.Send(el) {
-				if carbons {
-					s.receivedCarbons(sessions, func(o *Session) bool { return o == t }, el)
+				if copies != 0 {
+					s.copyTo(sessions, mux.Incoming, copies, el, func(o *Session) bool { return o == t })
 				}
 				return
 			}
@@ -310,12 +308,12 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		}
 	}
 	if delivered {
-		if carbons && typ != "groupchat" {
+		if copies != 0 && typ != "groupchat" {
 			// Resources that did not get it (negative priority) but
 			// enabled carbons get a copy.
-			s.receivedCarbons(sessions, func(o *Session) bool {
+			s.copyTo(sessions, mux.Incoming, copies, el, func(o *Session) bool {
 				return o.available.Load() && o.priority.Load() >= 0
-			}, el)
+			})
 		}
 		return
 	}

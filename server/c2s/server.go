@@ -112,7 +112,7 @@ type Deps struct {
 	// services and the remote side. Nil means the host alone.
 	Domains *router.Domains
 	// Mux is the handler registry the server's IQ services are in; c2s
-	// adds its own (roster, session, carbons). Nil means a new one.
+	// adds its own (RFC 3921 session). Nil means a new one.
 	Mux *mux.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -288,19 +288,16 @@ func New(cfg Config, d Deps) *Server {
 		limiters: map[string]*ipLimit{},
 		ready:    make(chan struct{}),
 	}
-	s.feats = []string{
-		"jabber:iq:roster", "urn:xmpp:features:rosterver", "urn:xmpp:features:pre-approval",
-		"msgoffline", "urn:xmpp:delay", nsCarbons,
-	}
+	// Rosters (package roster) and the other IM handlers register
+	// themselves in the registry beside the rest (server/services.go).
+	s.feats = []string{"msgoffline", "urn:xmpp:delay"}
 	s.negotiation = s.features()
 	rand.Read(s.bindKey[:])
 	s.registerInlineCore()
-	// The IM core's own IQs (RFC 6121 rosters, RFC 3921 sessions, carbons).
-	s.mux.IQ(nsRoster, "query", mux.Route{Handler: s.rosterIQ, Refuse: "forbidden"})
+	// The IM core's own IQ (RFC 3921 sessions).
 	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {
 		return iq.Result(el)
 	}})
-	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
 	s.mux.Feature(s.feats...)
 	s.registerStrangers() // federation spam control (strangers.go)
 	return s
