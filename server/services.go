@@ -11,6 +11,7 @@ import (
 	"chatbx/server/disco"
 	"chatbx/server/last"
 	"chatbx/server/mux"
+	"chatbx/server/offline"
 	"chatbx/server/pep"
 	"chatbx/server/ping"
 	"chatbx/server/private"
@@ -103,8 +104,12 @@ func (v *services) register(c *c2s.Server) {
 	roster.New(v.d.DB, c).Register(v.mux)
 	// Message Carbons (XEP-0280): IQs and the copy hook.
 	carbons.Register(v.mux)
+	// Offline messages (RFC 6121 §8.5.2.1.1); what is stored wakes the
+	// user's devices (XEP-0357 push).
+	offline.New(v.d.DB, offline.Config{Domain: v.cfg.Domain, Max: v.cfg.OfflineMax, Now: v.d.Now,
+		Stored: v.push.Offline, Log: v.d.Log.With().Str("component", "offline").Logger()}).Register(v.mux)
 	hooks := v.pep.Attach(c, v.blocked)
-	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
+	hooks.Answer = v.push.Answer
 	hooks.PresenceStanza = v.pep.PresenceStanza
 	c.SetHooks(hooks)
 	// A message queued to a session that stream management holds while

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"chatbx/server/carbons"
+	"chatbx/server/offline"
 	"chatbx/server/roster"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
@@ -119,6 +120,7 @@ func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limi
 	// The IM handlers that server/services.go registers.
 	roster.New(e.db, e.srv).Register(e.srv.mux)
 	carbons.Register(e.srv.mux)
+	offline.New(e.db, offline.Config{Domain: cfg.Domain, Max: cfg.OfflineMax, Log: zerolog.New(e.log)}).Register(e.srv.mux)
 	for _, f := range before {
 		f(e.srv) // hooks, before Run
 	}

@@ -38,7 +38,7 @@ type Config struct {
 	QueueBytes         int // estimated bytes queued for one session before it is cut off
 	MaxConnections     int // open client connections, both listeners together
 	MaxUnauthenticated int // of those, connections not authenticated yet
-	OfflineMax         int // offline messages per user
+	OfflineMax         int // offline messages per user: package offline's Config.Max (server/services.go), default here
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
 	ConnBurst          int
@@ -288,9 +288,10 @@ func New(cfg Config, d Deps) *Server {
 		limiters: map[string]*ipLimit{},
 		ready:    make(chan struct{}),
 	}
-	// Rosters (package roster) and the other IM handlers register
-	// themselves in the registry beside the rest (server/services.go).
-	s.feats = []string{"msgoffline", "urn:xmpp:delay"}
+	// Rosters, carbons and offline storage (packages roster, carbons,
+	// offline) register themselves in the registry beside the other
+	// handlers (server/services.go).
+	s.feats = nil
 	s.negotiation = s.features()
 	rand.Read(s.bindKey[:])
 	s.registerInlineCore()

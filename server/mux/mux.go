@@ -15,7 +15,8 @@
 //     XEP-0313 archive), CopyHook after delivery (copies to the owner's
 //     other sessions: XEP-0280 carbons) and UndeliveredHook when no
 //     session took it (RFC 6121 §8.5.2 offline storage, which then
-//     wakes XEP-0357 push).
+//     wakes XEP-0357 push, and hands the messages over at the next
+//     initial presence).
 //
 // A Registry is filled before the server runs and only read afterwards;
 // reads need no lock.
@@ -325,17 +326,34 @@ func (r *Registry) PrepareCopies(el *wire.Element) *wire.Element {
 	return el
 }
 
-// UndeliveredHook is offered, in order of Order, a chat or normal
-// message to a local account that no session took (RFC 6121 §8.5.2.1.1,
-// §8.5.3.2.1; and messages a closing session could not write). Run
-// reports whether it took the message (stored it); the first hook that
-// takes it, or fails, ends the round. An error is the store's (for
-// example store.ErrQuota or store.ErrNotFound); the c2s layer turns it
-// into the bounce the sender gets. Run must not change el.
+// UndeliveredHook keeps messages for an account while none of its
+// sessions can take them (RFC 6121 §8.5.2.1.1 offline storage) and
+// hands them over later.
+//
+// Run is offered, in order of Order, a chat or normal message to a
+// local account that no session took (§8.5.2.1.1, §8.5.3.2.1; and
+// messages a closing session could not write) if Wants (nil: every one)
+// selects it. Run reports whether it took the message (stored it); the
+// first hook that takes it, or fails, ends the round. An error is the
+// store's (for example store.ErrQuota or store.ErrNotFound); the c2s
+// layer turns it into the bounce the sender gets. Run must not change el.
+//
+// Deliver, if not nil, hands what the hook keeps for owner to a session
+// that became available (its initial presence, RFC 6121 §4.2.2, with a
+// non-negative priority), at most page messages per round: enqueue
+// queues one with its store id, waits for room in the session's queue,
+// and reports false once the session is ending. The session deletes a
+// message from the store once written (or acknowledged, XEP-0198), so
+// Deliver waits for a round to be gone before reading the next, and
+// returns when nothing is left, the session ends or ctx ends. The c2s
+// layer runs at most one Deliver per session at a time, and again when
+// a message was stored during a run.
 type UndeliveredHook struct {
-	Name  string
-	Order int
-	Run   func(ctx context.Context, owner string, el *wire.Element) (taken bool, err error)
+	Name    string
+	Order   int
+	Wants   func(el *wire.Element) bool
+	Run     func(ctx context.Context, owner string, el *wire.Element) (taken bool, err error)
+	Deliver func(ctx context.Context, owner string, page int, enqueue func(el *wire.Element, id uint64) bool)
 }
 
 // Undelivered registers an undelivered-message hook.
@@ -344,12 +362,31 @@ func (r *Registry) Undelivered(h UndeliveredHook) {
 	slices.SortStableFunc(r.undeliv, func(a, b UndeliveredHook) int { return a.Order - b.Order })
 }
 
-// RunUndelivered offers el to the undelivered hooks; it reports whether
-// one took it and the error of the hook that failed. With no hook, or
-// none that takes it, the message is not kept.
+// UndeliveredHooks returns the undelivered-message hooks in order. The
+// slice must not be modified.
+func (r *Registry) UndeliveredHooks() []UndeliveredHook { return r.undeliv }
+
+// WantsUndelivered reports whether some undelivered-message hook may
+// keep el.
+func (r *Registry) WantsUndelivered(el *wire.Element) bool {
+	for i := range r.undeliv {
+		if w := r.undeliv[i].Wants; w == nil || w(el) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunUndelivered offers el to the undelivered hooks that want it; it
+// reports whether one took it and the error of the hook that failed.
+// With no hook, or none that takes it, the message is not kept.
 func (r *Registry) RunUndelivered(ctx context.Context, owner string, el *wire.Element) (bool, error) {
 	for i := range r.undeliv {
-		if taken, err := r.undeliv[i].Run(ctx, owner, el); taken || err != nil {
+		h := &r.undeliv[i]
+		if h.Wants != nil && !h.Wants(el) {
+			continue
+		}
+		if taken, err := h.Run(ctx, owner, el); taken || err != nil {
 			return taken, err
 		}
 	}

@@ -205,6 +205,12 @@ func TestUndeliveredHooks(t *testing.T) {
 		}}
 	}
 	r.Undelivered(hook("never", 900, true, nil))
+	h := hook("unwanted", 0, true, nil)
+	h.Wants = func(*wire.Element) bool { return false }
+	r.Undelivered(h)
+	if !r.WantsUndelivered(msg) || len(r.UndeliveredHooks()) != 2 || r.UndeliveredHooks()[0].Name != "unwanted" {
+		t.Errorf("WantsUndelivered = %v, hooks %d", r.WantsUndelivered(msg), len(r.UndeliveredHooks()))
+	}
 	r.Undelivered(hook("store", mux.OrderOffline, true, nil))
 	r.Undelivered(hook("pass", 1, false, nil))
 	if taken, err := r.RunUndelivered(context.Background(), "alice", msg); !taken || err != nil || !slices.Equal(ran, []string{"pass", "store"}) {
