@@ -110,7 +110,11 @@ func (v *services) register(c *c2s.Server) {
 		Stored: v.push.Offline, Log: v.d.Log.With().Str("component", "offline").Logger()}).Register(v.mux)
 	hooks := v.pep.Attach(c, v.blocked)
 	hooks.Answer = v.push.Answer
-	hooks.PresenceStanza = v.pep.PresenceStanza
+	// XEP-0398 §4: available presence carries the XEP-0153 photo hash.
+	v.mux.Presence(mux.PresenceHook{Name: "avatar-hash", Order: mux.OrderAvatar,
+		Run: func(_ context.Context, owner string, el *wire.Element) *wire.Element {
+			return v.pep.PresenceStanza(owner, el)
+		}})
 	c.SetHooks(hooks)
 	// A message queued to a session that stream management holds while
 	// its phone is away wakes the phone like an offline one (XEP-0357

@@ -23,18 +23,6 @@ type Hooks struct {
 	// it took the answer. Others are dropped (RFC 6120 §8.2.3: no error
 	// for an answer).
 	Answer func(el *wire.Element) bool
-	// PresenceStanza may return a changed copy of an available presence
-	// a client sent (broadcast or directed) before it goes out: the
-	// XEP-0153 photo hash (XEP-0398 §4). It must not change el.
-	PresenceStanza func(user string, el *wire.Element) *wire.Element
-}
-
-// presenceStanza runs the PresenceStanza hook.
-func (s *Server) presenceStanza(user string, el *wire.Element) *wire.Element {
-	if s.hooks.PresenceStanza == nil {
-		return el
-	}
-	return s.hooks.PresenceStanza(user, el)
 }
 
 // answer offers an IQ result or error for a bare account JID to the

@@ -33,7 +33,10 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		return
 	}
 	if typ == "" {
-		el = s.presenceStanza(ss.user, el) // XEP-0398 §4: the photo hash
+		// Presence hooks (mux.PresenceHook): the XEP-0398 §4 photo hash.
+		if el = s.mux.RunPresence(ctx, ss.user, el); el == nil {
+			return
+		}
 	}
 	if to.domain != "" {
 		s.directedPresence(ctx, ss, el, to)

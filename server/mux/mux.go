@@ -16,7 +16,8 @@
 //     other sessions: XEP-0280 carbons) and UndeliveredHook when no
 //     session took it (RFC 6121 §8.5.2 offline storage, which then
 //     wakes XEP-0357 push, and hands the messages over at the next
-//     initial presence).
+//     initial presence). Presence hooks change an available presence
+//     before it goes out (the XEP-0153 photo hash).
 //
 // A Registry is filled before the server runs and only read afterwards;
 // reads need no lock.
@@ -83,6 +84,7 @@ type Registry struct {
 	hooks      []MessageHook
 	copies     []CopyHook
 	undeliv    []UndeliveredHook
+	presence   []PresenceHook
 }
 
 // New returns an empty registry.
@@ -223,6 +225,8 @@ const (
 	OrderArchive  = 100
 	OrderOffline  = 200
 	OrderPush     = 300
+	// OrderAvatar places the XEP-0398 photo hash among presence hooks.
+	OrderAvatar = 100
 )
 
 // MessageHook runs for one-to-one messages before delivery, in order of
@@ -321,6 +325,40 @@ func (r *Registry) PrepareCopies(el *wire.Element) *wire.Element {
 	for i := range r.copies {
 		if p := r.copies[i].Prepare; p != nil {
 			el = p(el)
+		}
+	}
+	return el
+}
+
+// PresenceHook runs, in order of Order, on an available presence a
+// local user's session sends (broadcast or directed, RFC 6121 §4.2,
+// §4.6) before it goes out, if Wants (nil: every one) selects it. Run
+// returns the presence to send: el itself, a changed copy (the XEP-0153
+// photo hash, XEP-0398 §4), never el changed in place, or nil to
+// consume it. It must be quick and never block on the network.
+type PresenceHook struct {
+	Name  string
+	Order int
+	Wants func(el *wire.Element) bool
+	Run   func(ctx context.Context, owner string, el *wire.Element) *wire.Element
+}
+
+// Presence registers a presence hook.
+func (r *Registry) Presence(h PresenceHook) {
+	r.presence = append(r.presence, h)
+	slices.SortStableFunc(r.presence, func(a, b PresenceHook) int { return a.Order - b.Order })
+}
+
+// RunPresence runs the presence hooks over el for owner and returns the
+// presence as the hooks left it, or nil when a hook consumed it.
+func (r *Registry) RunPresence(ctx context.Context, owner string, el *wire.Element) *wire.Element {
+	for i := range r.presence {
+		h := &r.presence[i]
+		if h.Wants != nil && !h.Wants(el) {
+			continue
+		}
+		if el = h.Run(ctx, owner, el); el == nil {
+			return nil
 		}
 	}
 	return el

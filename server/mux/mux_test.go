@@ -242,3 +242,29 @@ func TestRunMessageAllocs(t *testing.T) {
 		t.Errorf("allocs per message = %v, want 0", n)
 	}
 }
+
+// TestPresenceHooks: presence hooks run in order, may change a copy, and
+// a nil ends the chain.
+func TestPresenceHooks(t *testing.T) {
+	r := mux.New()
+	var ran []string
+	r.Presence(mux.PresenceHook{Name: "gate", Order: 200, Run: func(_ context.Context, owner string, el *wire.Element) *wire.Element {
+		ran = append(ran, "gate")
+		if owner == "mallory" {
+			return nil
+		}
+		return el
+	}})
+	r.Presence(mux.PresenceHook{Name: "hash", Order: mux.OrderAvatar, Run: func(_ context.Context, _ string, el *wire.Element) *wire.Element {
+		ran = append(ran, "hash")
+		return el.Copy().Add(wire.New("vcard-temp:x:update", "x"))
+	}})
+	p := wire.New(wire.NSClient, "presence")
+	out := r.RunPresence(context.Background(), "alice", p)
+	if !slices.Equal(ran, []string{"hash", "gate"}) || out == p || len(out.Elements()) != 1 || len(p.Elements()) != 0 {
+		t.Errorf("ran %v, got %s from %s", ran, out, p)
+	}
+	if out := r.RunPresence(context.Background(), "mallory", p); out != nil {
+		t.Errorf("consumed presence = %s, want nil", out)
+	}
+}
