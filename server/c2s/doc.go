@@ -63,8 +63,9 @@
 // local host go to the domain table (remote-server-not-found without
 // server-to-server, RFC 6120 §10.4.3). This package also holds presence
 // and subscriptions (RFC 6121 §3, §4, with XEP-0115 caps kept per
-// session; it builds roster pushes with package roster and implements
-// roster.Presence) and the presence side of blocking (XEP-0191 §3.3,
+// session; it runs package roster's subscription state machine inside
+// its roster transactions, builds roster pushes with roster.Push and
+// implements roster.Presence) and the presence side of blocking (XEP-0191 §3.3,
 // §3.4): they live on the sessions' state.
 //
 // Rosters (package roster), Message Carbons (package carbons) and offline

@@ -3,10 +3,12 @@
 // (§2.1.6), as a handler in the registry (package mux).
 //
 // The roster lives in the store (store.DB: one transaction per change).
-// The subscription state machine (RFC 6121 §3) stays with presence in
-// the c2s layer, which calls Push to build the roster pushes its
-// subscription changes cause; removing an item (§2.5.2) hands the
-// subscriptions it cancels to the Presence interface.
+// The subscription state machine (RFC 6121 §3, Appendix A) is here as
+// pure functions over an item (Outbound, Inbound, subscription.go); the
+// c2s layer runs them inside its roster transactions and does the
+// routing they call for, since that needs the sessions and presence,
+// and builds the pushes they cause with Push. Removing an item (§2.5.2)
+// hands the subscriptions it cancels to the Presence interface.
 package roster
 
 import (
