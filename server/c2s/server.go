@@ -155,7 +155,6 @@ type Server struct {
 	router  *Router
 	domains *router.Domains
 	mux     *mux.Registry
-	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
 	// inline are the Bind2 inline features (bind2.go); bindKey derives
@@ -289,9 +288,8 @@ func New(cfg Config, d Deps) *Server {
 		ready:    make(chan struct{}),
 	}
 	// Rosters, carbons and offline storage (packages roster, carbons,
-	// offline) register themselves in the registry beside the other
-	// handlers (server/services.go).
-	s.feats = nil
+	// offline) register themselves and their disco features in the
+	// registry beside the other handlers (server/services.go).
 	s.negotiation = s.features()
 	rand.Read(s.bindKey[:])
 	s.registerInlineCore()
@@ -299,7 +297,6 @@ func New(cfg Config, d Deps) *Server {
 	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {
 		return iq.Result(el)
 	}})
-	s.mux.Feature(s.feats...)
 	s.registerStrangers() // federation spam control (strangers.go)
 	return s
 }
@@ -312,9 +309,6 @@ func (s *Server) startTLSConfig() *tls.Config {
 	s.startTLSOnce.Do(func() { s.startTLSConf = s.d.StartTLS(s.cfg.Domain) })
 	return s.startTLSConf
 }
-
-// Features lists the disco features of the c2s layer itself.
-func (s *Server) Features() []string { return append([]string(nil), s.feats...) }
 
 // Router returns the session table.
 func (s *Server) Router() *Router { return s.router }
