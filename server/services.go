@@ -7,13 +7,16 @@ import (
 
 	"chatbx/server/blocking"
 	"chatbx/server/c2s"
+	"chatbx/server/carbons"
 	"chatbx/server/disco"
 	"chatbx/server/last"
 	"chatbx/server/mux"
+	"chatbx/server/offline"
 	"chatbx/server/pep"
 	"chatbx/server/ping"
 	"chatbx/server/private"
 	"chatbx/server/push"
+	"chatbx/server/roster"
 	"chatbx/server/router"
 	"chatbx/server/vcard"
 	"chatbx/server/version"
@@ -97,9 +100,21 @@ func newServices(cfg Config, d Deps) *services {
 // disco#info on behalf of accounts too.
 func (v *services) register(c *c2s.Server) {
 	v.c2s = c
+	// Rosters (RFC 6121 §2); c2s cancels subscriptions on removal.
+	roster.New(v.d.DB, c).Register(v.mux)
+	// Message Carbons (XEP-0280): IQs and the copy hook.
+	carbons.Register(v.mux)
+	// Offline messages (RFC 6121 §8.5.2.1.1); what is stored wakes the
+	// user's devices (XEP-0357 push).
+	offline.New(v.d.DB, offline.Config{Domain: v.cfg.Domain, Max: v.cfg.OfflineMax, Now: v.d.Now,
+		Stored: v.push.Offline, Log: v.d.Log.With().Str("component", "offline").Logger()}).Register(v.mux)
 	hooks := v.pep.Attach(c, v.blocked)
-	hooks.Offline, hooks.Answer = v.push.Offline, v.push.Answer
-	hooks.PresenceStanza = v.pep.PresenceStanza
+	hooks.Answer = v.push.Answer
+	// XEP-0398 §4: available presence carries the XEP-0153 photo hash.
+	v.mux.Presence(mux.PresenceHook{Name: "avatar-hash", Order: mux.OrderAvatar,
+		Run: func(_ context.Context, owner string, el *wire.Element) *wire.Element {
+			return v.pep.PresenceStanza(owner, el)
+		}})
 	c.SetHooks(hooks)
 	// A message queued to a session that stream management holds while
 	// its phone is away wakes the phone like an offline one (XEP-0357

@@ -30,7 +30,8 @@
 // resumption (XEP-0198 §5, instead of binding), resource binding (RFC 6120
 // §7), and the informational features session (RFC 3921 §3, optional),
 // roster versioning (RFC 6121 §2.6), pre-approval (RFC 6121 §3.4) and client
-// state indication (XEP-0352). The per-network connection rate, the SASL throttle and the
+// state indication (XEP-0352); Bind2 (XEP-0386) enables carbons, stream
+// management and CSI inline. The per-network connection rate, the SASL throttle and the
 // per-account login guard (internal/guard) are consulted before a verdict.
 //
 // # Sessions
@@ -39,7 +40,8 @@
 // while stanzas are queued. Its outbound queue is bounded in stanzas
 // (Config.QueueMax) and estimated bytes (Config.QueueBytes); a full queue
 // ends that stream with policy-violation and never blocks a sender. What a
-// closing session could not write goes to offline storage. Idle sessions are
+// closing session could not write goes to the undelivered hooks (offline
+// storage). Idle sessions are
 // probed with a ping (XEP-0199) after Config.IdleTimeout.
 //
 // Stream management (XEP-0198, sm.go) counts stanzas both ways and keeps
@@ -59,13 +61,24 @@
 // Routing and delivery follow RFC 6120 §8 and RFC 6121 §8 (stamping from,
 // answering IQs on behalf of accounts, §8.5.2.1.3); addresses outside the
 // local host go to the domain table (remote-server-not-found without
-// server-to-server, RFC 6120 §10.4.3). This package also holds, until they
-// become handler packages of their own: rosters (RFC 6121 §2), presence and
-// subscriptions (RFC 6121 §3, §4, with XEP-0115 caps kept per session),
-// Message Carbons (XEP-0280), offline storage (XEP-0160, with XEP-0203 delay
-// and XEP-0334 hints), and the presence side of blocking (XEP-0191 §3.3,
-// §3.4). Message hooks of the registry (the XEP-0313 archive) run for the
-// sender and for the recipient.
+// server-to-server, RFC 6120 §10.4.3). This package also holds presence
+// and subscriptions (RFC 6121 §3, §4, with XEP-0115 caps kept per
+// session; it runs package roster's subscription state machine inside
+// its roster transactions, builds roster pushes with roster.Push and
+// implements roster.Presence) and the presence side of blocking (XEP-0191 §3.3,
+// §3.4): they live on the sessions' state.
+//
+// Rosters (package roster), Message Carbons (package carbons) and offline
+// storage (package offline) are handler packages in the registry; this
+// package runs the registry's ordered hooks where they sit on a stanza's
+// path (mux.Order* documents the order): message hooks for the sender and
+// for the recipient (the XEP-0313 archive), copy hooks after delivery
+// (carbons, over the sessions that switched the hook's flag on),
+// undelivered hooks when no session took a message (offline storage; the
+// store's refusals become bounces here), their Deliver after initial
+// presence (one at a time per session, each message deleted from the
+// store once written or acknowledged), and presence hooks on available
+// presence (the XEP-0398 photo hash).
 //
 // Feature packages that follow presence (PEP, XEP-0163) get Hooks (Presence
 // after each available presence, with whether the XEP-0115 caps changed;

@@ -152,16 +152,17 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	// sender's stanza-id) goes into the sender's carbons, not to the
 	// recipient.
 	tagged := s.mux.RunMessage(ctx, ss.user, mux.Outgoing, el)
-	eligible := carbonEligible(el)
-	private := el.Child(nsCarbons, "private") != nil
-	if private {
-		// XEP-0280 §7: the marker is for the server only.
-		el = el.Copy()
-		el.RemoveChildren(nsCarbons, "private")
+	if tagged == nil {
+		return // a hook consumed it (mux.MessageHook)
 	}
+	// Copy hooks (carbons): which want the sent message, and what is
+	// routed (without the XEP-0280 §7 <private/> marker, for the server
+	// only).
+	want := s.mux.WantCopies(el)
+	el = s.mux.PrepareCopies(el)
 	s.routeMessage(ctx, el, to)
-	if eligible && !private {
-		s.sentCarbons(ss, tagged)
+	if want != 0 {
+		s.copyTo(s.router.Sessions(ss.user), mux.Outgoing, want, tagged, func(t *Session) bool { return t == ss })
 	}
 }
 
@@ -270,16 +271,18 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	}
 	// Message hooks for the recipient (the archive adds the stanza-id the
 	// recipient sees live and in its archive).
-	el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el)
+	if el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el); el == nil {
+		return // a hook consumed it (mux.MessageHook)
+	}
 	sessions := s.router.Sessions(to.local)
-	carbons := carbonEligible(el)
+	copies := s.mux.WantCopies(el)
 	if to.resource != "" {
 		for _, t := range sessions {
 			// A session that is closing refuses the stanza; it is then
 			// treated like an unavailable resource (and stored offline).
 			if t.resource == to.resource && t.Send(el) {
-				if carbons {
-					s.receivedCarbons(sessions, func(o *Session) bool { return o == t }, el)
+				if copies != 0 {
+					s.copyTo(sessions, mux.Incoming, copies, el, func(o *Session) bool { return o == t })
 				}
 				return
 			}
@@ -305,12 +308,12 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		}
 	}
 	if delivered {
-		if carbons && typ != "groupchat" {
+		if copies != 0 && typ != "groupchat" {
 			// Resources that did not get it (negative priority) but
 			// enabled carbons get a copy.
-			s.receivedCarbons(sessions, func(o *Session) bool {
+			s.copyTo(sessions, mux.Incoming, copies, el, func(o *Session) bool {
 				return o.available.Load() && o.priority.Load() >= 0
-			}, el)
+			})
 		}
 		return
 	}
@@ -318,13 +321,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	case "groupchat":
 		s.bounce(el, "cancel", "service-unavailable")
 	case "chat", "normal":
-		if !storable(el) {
-			return
+		// RFC 6121 §8.5.2.1.1: offline storage (package offline, an
+		// undelivered-message hook), or an error.
+		if !s.mux.WantsUndelivered(el) {
+			return // nothing worth keeping (no body, no-store hint)
 		}
-		_, err := s.db.PushOfflineFrom(ctx, to.local, bareOf(el.Get("from")), s.d.Now(), offlineBytes(el), s.cfg.OfflineMax)
+		taken, err := s.mux.RunUndelivered(ctx, to.local, el)
 		switch {
-		case err == nil:
-			s.offline(to.local, el)
+		case taken:
 			// A session that became available while this message was
 			// being stored has already read the offline queue: deliver
 			// again, or the message waits for the next login.
@@ -333,7 +337,8 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 					s.deliverOffline(ctx, t)
 				}
 			}
-		case errors.Is(err, store.ErrNotFound):
+		case err == nil, errors.Is(err, store.ErrNotFound):
+			// No hook kept it, or there is no such account.
 			s.bounce(el, "cancel", "service-unavailable")
 		case errors.Is(err, store.ErrQuota):
 			// The recipient's queue, or this sender's share of it, is full
@@ -352,41 +357,16 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	}
 }
 
-// storable reports whether a message is worth keeping offline (XEP-0160,
-// XEP-0334): it has content, and no no-store hint.
-func storable(el *wire.Element) bool {
-	if el.Child("urn:xmpp:hints", "no-store") != nil {
-		return false
-	}
-	return el.Child(wire.NSClient, "body") != nil || el.Child(wire.NSClient, "subject") != nil ||
-		el.Child("urn:xmpp:hints", "store") != nil || el.Child("eu.siacs.conversations.axolotl", "encrypted") != nil ||
-		el.Child("urn:xmpp:omemo:2", "encrypted") != nil
-}
-
-// offlineBytes serialises a message for offline storage with bare JIDs in
-// from and to. Privacy: resource names must not outlive the session that
-// used them, and a stored message may wait for days.
-func offlineBytes(el *wire.Element) []byte {
-	c := el.Copy()
-	for _, name := range []string{"from", "to"} {
-		if v := c.Get(name); v != "" {
-			if i := strings.IndexByte(v, '/'); i >= 0 {
-				c.Set(name, v[:i])
-			}
-		}
-	}
-	return c.Bytes(wire.NSClient)
-}
-
 // storeUndelivered moves messages that a closing session could not write
-// into offline storage, so nothing accepted is lost.
+// into offline storage (the undelivered-message hooks), so nothing
+// accepted is lost.
 func (s *Server) storeUndelivered(user string, items []outItem) {
 	for _, it := range items {
 		if it.offline != 0 {
 			continue // still in the store
 		}
 		el := it.el
-		if el.Local != "message" || el.Space != wire.NSClient || !storable(el) {
+		if el.Local != "message" || el.Space != wire.NSClient || !s.mux.WantsUndelivered(el) {
 			continue
 		}
 		if t := el.Get("type"); t != "" && t != "chat" && t != "normal" {
@@ -397,14 +377,14 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 			s.bounce(el, "cancel", "service-unavailable")
 			continue
 		}
-		at := s.d.Now()
+		ctx := context.Background()
 		if it.at != 0 {
-			at = time.Unix(0, it.at) // XEP-0203: when it reached the hibernated session
+			// XEP-0203: stamped when it reached the hibernated session.
+			ctx = mux.WithArrival(ctx, time.Unix(0, it.at))
 		}
-		_, err := s.db.PushOfflineFrom(context.Background(), user, bareOf(el.Get("from")), at, offlineBytes(el), s.cfg.OfflineMax)
+		taken, err := s.mux.RunUndelivered(ctx, user, el)
 		switch {
-		case err == nil:
-			s.offline(user, el)
+		case taken:
 		case errors.Is(err, store.ErrQuota):
 			// The sender learns that this message did not arrive, as for
 			// a message to a full queue.
@@ -413,14 +393,6 @@ func (s *Server) storeUndelivered(user string, items []outItem) {
 			s.log.Warn().Err(err).Msg("store undelivered message")
 		}
 	}
-}
-
-// bareOf returns the bare part of a JID string (everything before '/').
-func bareOf(j string) string {
-	if i := strings.IndexByte(j, '/'); i >= 0 {
-		return j[:i]
-	}
-	return j
 }
 
 // bounceText is bounce with a human-readable <text/> in the error.
@@ -443,26 +415,19 @@ func (s *Server) bounceText(el *wire.Element, typ, cond, text string) {
 	}
 }
 
-// Offline delivery pages: small enough that a page never fills the
-// session's bounded queue (it holds QueueMax stanzas and a few MiB), large
-// enough that one store read serves many messages.
-const (
-	offlinePageMessages = 100
-	offlinePageBytes    = 512 << 10
-)
-
-// deliverOffline starts sending the stored messages with a XEP-0203 delay,
-// in a goroutine that reads the queue a page at a time: memory stays
-// bounded by one page whatever the queue holds. Each message is deleted
-// from the store only once the session's writer wrote it to the socket
-// (outItem.offline); the next page is queued only when the previous one
-// was written, so pages never pile up in the session's queue. A session
-// runs at most one delivery at a time.
+// deliverOffline starts handing ss what the undelivered-message hooks
+// keep for its user (offline messages, mux.UndeliveredHook.Deliver), in
+// a goroutine that ends with the session. Each message is deleted from
+// the store only once the session's writer wrote it to the socket
+// (outItem.offline). A session runs at most one delivery at a time.
 //
 // A call while a delivery runs asks it for one more pass, so a message
 // stored while the delivery was reading its last page is not stranded
 // until the next login.
 func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
+	if len(s.mux.UndeliveredHooks()) == 0 {
+		return
+	}
 	again := new(atomic.Bool)
 	key := ss.key() // the same across XEP-0198 resumptions
 	if v, busy := s.offlineBusy.LoadOrStore(key, again); busy {
@@ -501,72 +466,16 @@ func (s *Server) deliverOffline(ctx context.Context, ss *Session) {
 	}()
 }
 
-// streamOffline is deliverOffline's loop.
+// streamOffline is deliverOffline's loop: one pass of each hook. Offline
+// messages fill at most half of the queue (Session.enqueue), so a page
+// is at most a quarter of it.
 func (s *Server) streamOffline(ctx context.Context, ss *Session) {
-	after := uint64(0)
-	dropped := 0
-	defer func() {
-		if dropped > 0 {
-			// Privacy: a count only, never the content.
-			s.log.Warn().Int("count", dropped).Msg("dropped malformed offline messages")
-		}
-	}()
-	for {
-		page, err := s.db.OfflinePage(ctx, ss.user, after, min(offlinePageMessages, max(1, s.cfg.QueueMax/4)), offlinePageBytes)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error().Err(err).Msg("load offline messages")
-			}
-			return
-		}
-		if len(page) == 0 {
-			return
-		}
-		after = page[len(page)-1].ID
-		var bad []uint64
-		last := uint64(0)
-		for _, m := range page {
-			el := offlineStanza(m.Stanza)
-			if el == nil {
-				bad = append(bad, m.ID)
-				continue
-			}
-			el.Add(wire.New("urn:xmpp:delay", "delay", "from", s.cfg.Domain,
-				"stamp", m.At.UTC().Format("2006-01-02T15:04:05.000Z")))
-			if !ss.enqueue(outItem{el: el, offline: m.ID}) {
-				return // the session is closing; the rest stays stored
-			}
-			last = m.ID
-		}
-		if len(bad) > 0 {
-			// A record an older version stored that does not parse must not
-			// block the messages after it: it is dropped.
-			dropped += len(bad)
-			if err := s.db.DeleteOffline(ctx, ss.user, bad...); err != nil && ctx.Err() == nil {
-				s.log.Error().Err(err).Msg("delete malformed offline messages")
-			}
-		}
-		if last != 0 {
-			// Wait until the writer wrote the page and deleted it.
-			if err := s.db.WaitOfflineGone(ctx, ss.user, last); err != nil {
-				return
-			}
+	enqueue := func(el *wire.Element, id uint64) bool { return ss.enqueue(outItem{el: el, offline: id}) }
+	for _, h := range s.mux.UndeliveredHooks() {
+		if h.Deliver != nil && ctx.Err() == nil {
+			h.Deliver(ctx, ss.user, max(1, s.cfg.QueueMax/4), enqueue)
 		}
 	}
-}
-
-// offlineStanza re-validates a stored offline message with the wire
-// decoder (data stored by older versions may not be well-formed) and
-// returns it, or nil if it is not a well-formed jabber:client message.
-func offlineStanza(b []byte) *wire.Element {
-	if len(b) == 0 {
-		return nil
-	}
-	el, err := wire.Parse(b)
-	if err != nil || el.Space != wire.NSClient || el.Local != "message" {
-		return nil
-	}
-	return el
 }
 
 func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to addr) {

@@ -17,36 +17,12 @@ type Hooks struct {
 	// Subscribed runs when user's subscription to contact (a bare JID)
 	// was approved (RFC 6121 §3.1.6).
 	Subscribed func(ctx context.Context, user, contact string)
-	// Offline runs after a message for user was stored offline because
-	// no session took it (push notifications, XEP-0357); it must not
-	// block. Stream management calls it too for messages queued to a
-	// hibernated session.
-	Offline func(user string, el *wire.Element)
 	// Answer is offered the IQ results and errors addressed to an
 	// account's bare JID (answers to IQs the server sent on the
 	// account's behalf, such as push notifications); it reports whether
 	// it took the answer. Others are dropped (RFC 6120 §8.2.3: no error
 	// for an answer).
 	Answer func(el *wire.Element) bool
-	// PresenceStanza may return a changed copy of an available presence
-	// a client sent (broadcast or directed) before it goes out: the
-	// XEP-0153 photo hash (XEP-0398 §4). It must not change el.
-	PresenceStanza func(user string, el *wire.Element) *wire.Element
-}
-
-// presenceStanza runs the PresenceStanza hook.
-func (s *Server) presenceStanza(user string, el *wire.Element) *wire.Element {
-	if s.hooks.PresenceStanza == nil {
-		return el
-	}
-	return s.hooks.PresenceStanza(user, el)
-}
-
-// offline runs the Offline hook.
-func (s *Server) offline(user string, el *wire.Element) {
-	if s.hooks.Offline != nil {
-		s.hooks.Offline(user, el)
-	}
 }
 
 // answer offers an IQ result or error for a bare account JID to the

@@ -16,6 +16,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/server/carbons"
+	"chatbx/server/offline"
+	"chatbx/server/roster"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -114,6 +117,10 @@ func startLimits(t testing.TB, mod func(*Config), before ...func(*Server)) *limi
 		StartTLS:  func(string) *tls.Config { return e.ca.ServerConfig() },
 		DirectTLS: e.ca.ServerConfig("xmpp-client"),
 	})
+	// The IM handlers that server/services.go registers.
+	roster.New(e.db, e.srv).Register(e.srv.mux)
+	carbons.Register(e.srv.mux)
+	offline.New(e.db, offline.Config{Domain: cfg.Domain, Max: cfg.OfflineMax, Log: zerolog.New(e.log)}).Register(e.srv.mux)
 	for _, f := range before {
 		f(e.srv) // hooks, before Run
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"chatbx/server/roster"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -33,7 +34,10 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		return
 	}
 	if typ == "" {
-		el = s.presenceStanza(ss.user, el) // XEP-0398 §4: the photo hash
+		// Presence hooks (mux.PresenceHook): the XEP-0398 §4 photo hash.
+		if el = s.mux.RunPresence(ctx, ss.user, el); el == nil {
+			return
+		}
 	}
 	if to.domain != "" {
 		s.directedPresence(ctx, ss, el, to)
@@ -265,70 +269,16 @@ func (s *Server) sendPresenceFrom(user, contact string) {
 	}
 }
 
-func addTo(s store.Subscription) store.Subscription {
-	if s == store.SubFrom || s == store.SubBoth {
-		return store.SubBoth
-	}
-	return store.SubTo
-}
-
-func addFrom(s store.Subscription) store.Subscription {
-	if s == store.SubTo || s == store.SubBoth {
-		return store.SubBoth
-	}
-	return store.SubFrom
-}
-
-func removeTo(s store.Subscription) store.Subscription {
-	if s == store.SubBoth || s == store.SubFrom {
-		return store.SubFrom
-	}
-	return store.SubNone
-}
-
-func removeFrom(s store.Subscription) store.Subscription {
-	if s == store.SubBoth || s == store.SubTo {
-		return store.SubTo
-	}
-	return store.SubNone
-}
-
 // outboundSubscription handles a subscription stanza the user sends about
 // contact (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4).
 func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact, typ string) {
-	route := true
+	var route bool
 	var before store.RosterItem
 	it, ver, err := s.db.UpdateRosterItem(ctx, ss.user, contact, func(it *store.RosterItem, exists bool) (bool, error) {
 		before = *it
-		switch typ {
-		case "subscribe":
-			if it.Sub != store.SubTo && it.Sub != store.SubBoth {
-				it.AskOut = true
-			}
-		case "unsubscribe":
-			it.Sub = removeTo(it.Sub)
-			it.AskOut = false
-		case "subscribed":
-			switch {
-			case it.PendingIn:
-				it.Sub = addFrom(it.Sub)
-				it.PendingIn = false
-			case it.Sub == store.SubFrom || it.Sub == store.SubBoth:
-				route = false
-			default:
-				// Pre-approval (RFC 6121 §3.4).
-				it.PreApproved = true
-				route = false
-			}
-		case "unsubscribed":
-			if it.Sub != store.SubFrom && it.Sub != store.SubBoth && !it.PendingIn && !it.PreApproved {
-				route = false
-			}
-			it.Sub = removeFrom(it.Sub)
-			it.PendingIn = false
-			it.PreApproved = false
-		}
-		return exists || it.AskOut || it.PreApproved, nil
+		keep, r := roster.Outbound(it, exists, typ)
+		route = r
+		return keep, nil
 	})
 	if errors.Is(err, store.ErrQuota) {
 		// The roster is full (store.Limits.RosterItems): not a fault.
@@ -339,7 +289,7 @@ func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact,
 		s.log.Error().Err(err).Msg("roster update")
 		return
 	}
-	if it.Sub != before.Sub || it.AskOut != before.AskOut || it.PendingIn != before.PendingIn || it.PreApproved != before.PreApproved {
+	if roster.Changed(&it, &before) {
 		s.rosterPush(ss.user, ver, &it, false)
 	}
 	if !route {
@@ -385,49 +335,19 @@ func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ str
 	if s.blocked(ctx, a.local, from) {
 		return
 	}
-	deliver := true
-	autoReply := ""
+	var deliver bool
+	var autoReply string
 	var before store.RosterItem
 	it, ver, err := s.db.UpdateRosterItem(ctx, a.local, from, func(it *store.RosterItem, exists bool) (bool, error) {
 		before = *it
-		switch typ {
-		case "subscribe":
-			switch {
-			case it.Sub == store.SubFrom || it.Sub == store.SubBoth:
-				autoReply, deliver = "subscribed", false
-			case it.PreApproved:
-				it.Sub = addFrom(it.Sub)
-				it.PreApproved = false
-				autoReply, deliver = "subscribed", false
-			default:
-				it.PendingIn = true
-			}
-		case "subscribed":
-			if !it.AskOut {
-				deliver = false
-				return exists, nil
-			}
-			it.Sub = addTo(it.Sub)
-			it.AskOut = false
-		case "unsubscribe":
-			if it.Sub != store.SubFrom && it.Sub != store.SubBoth && !it.PendingIn {
-				deliver = false
-			}
-			it.Sub = removeFrom(it.Sub)
-			it.PendingIn = false
-		case "unsubscribed":
-			if it.Sub != store.SubTo && it.Sub != store.SubBoth && !it.AskOut {
-				deliver = false
-			}
-			it.Sub = removeTo(it.Sub)
-			it.AskOut = false
-		}
-		return exists || it.PendingIn, nil
+		keep, d, reply := roster.Inbound(it, exists, typ)
+		deliver, autoReply = d, reply
+		return keep, nil
 	})
 	if err != nil {
 		return
 	}
-	if it.Sub != before.Sub || it.AskOut != before.AskOut || it.PendingIn != before.PendingIn || it.PreApproved != before.PreApproved {
+	if roster.Changed(&it, &before) {
 		s.rosterPush(a.local, ver, &it, false)
 	}
 	if deliver {

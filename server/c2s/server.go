@@ -38,7 +38,7 @@ type Config struct {
 	QueueBytes         int // estimated bytes queued for one session before it is cut off
 	MaxConnections     int // open client connections, both listeners together
 	MaxUnauthenticated int // of those, connections not authenticated yet
-	OfflineMax         int // offline messages per user
+	OfflineMax         int // offline messages per user: package offline's Config.Max (server/services.go), default here
 	SASLPlus           bool
 	ConnPerSecond      float64 // new connections per anonymised IP
 	ConnBurst          int
@@ -112,7 +112,7 @@ type Deps struct {
 	// services and the remote side. Nil means the host alone.
 	Domains *router.Domains
 	// Mux is the handler registry the server's IQ services are in; c2s
-	// adds its own (roster, session, carbons). Nil means a new one.
+	// adds its own (RFC 3921 session). Nil means a new one.
 	Mux *mux.Registry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -155,7 +155,6 @@ type Server struct {
 	router  *Router
 	domains *router.Domains
 	mux     *mux.Registry
-	feats   []string
 	// negotiation is the ordered list of stream features.
 	negotiation []feature
 	// inline are the Bind2 inline features (bind2.go); bindKey derives
@@ -290,20 +289,16 @@ func New(cfg Config, d Deps) *Server {
 		limiters: map[string]*ipLimit{},
 		ready:    make(chan struct{}),
 	}
-	s.feats = []string{
-		"jabber:iq:roster", "urn:xmpp:features:rosterver", "urn:xmpp:features:pre-approval",
-		"msgoffline", "urn:xmpp:delay", nsCarbons,
-	}
+	// Rosters, carbons and offline storage (packages roster, carbons,
+	// offline) register themselves and their disco features in the
+	// registry beside the other handlers (server/services.go).
 	s.negotiation = s.features()
 	rand.Read(s.bindKey[:])
 	s.registerInlineCore()
-	// The IM core's own IQs (RFC 6121 rosters, RFC 3921 sessions, carbons).
-	s.mux.IQ(nsRoster, "query", mux.Route{Handler: s.rosterIQ, Refuse: "forbidden"})
+	// The IM core's own IQ (RFC 3921 sessions).
 	s.mux.IQ(nsSess, "session", mux.Route{Handler: func(_ context.Context, _ iq.Context, el *wire.Element) *wire.Element {
 		return iq.Result(el)
 	}})
-	s.mux.Namespace(nsCarbons, mux.Route{Handler: carbonsIQ})
-	s.mux.Feature(s.feats...)
 	s.registerStrangers() // federation spam control (strangers.go)
 	return s
 }
@@ -316,9 +311,6 @@ func (s *Server) startTLSConfig() *tls.Config {
 	s.startTLSOnce.Do(func() { s.startTLSConf = s.d.StartTLS(s.cfg.Domain) })
 	return s.startTLSConf
 }
-
-// Features lists the disco features of the c2s layer itself.
-func (s *Server) Features() []string { return append([]string(nil), s.feats...) }
 
 // Router returns the session table.
 func (s *Server) Router() *Router { return s.router }

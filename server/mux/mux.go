@@ -8,9 +8,16 @@
 //     commands namespace and lists the nodes in disco#items.
 //   - Disco features, identities, data forms (XEP-0128) and account
 //     features contributed by each handler (XEP-0030).
-//   - Ordered message hooks (XEP-0313 archive, later push and MUC): each
-//     says which messages it cares about, so a message skips the hooks
-//     that do not.
+//   - Ordered message hooks: each says which messages it cares about, so
+//     a message skips the hooks that do not. Three kinds, by where they
+//     sit on a message's path (see Order for the effective order):
+//     MessageHook before delivery (may change or consume a message: the
+//     XEP-0313 archive), CopyHook after delivery (copies to the owner's
+//     other sessions: XEP-0280 carbons) and UndeliveredHook when no
+//     session took it (RFC 6121 §8.5.2 offline storage, which then
+//     wakes XEP-0357 push, and hands the messages over at the next
+//     initial presence). Presence hooks change an available presence
+//     before it goes out (the XEP-0153 photo hash).
 //
 // A Registry is filled before the server runs and only read afterwards;
 // reads need no lock.
@@ -20,6 +27,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"chatbx/server/disco"
 	"chatbx/server/iq"
@@ -75,6 +83,9 @@ type Registry struct {
 	forms      []disco.Form
 	accountFs  []string
 	hooks      []MessageHook
+	copies     []CopyHook
+	undeliv    []UndeliveredHook
+	presence   []PresenceHook
 }
 
 // New returns an empty registry.
@@ -189,14 +200,47 @@ const (
 	Incoming
 )
 
-// MessageHook runs for one-to-one messages, in order of Order (lower
-// first). Wants, if not nil, selects the messages the hook cares about; a
-// message it does not want skips the hook without a call.
+// Order numbers place a hook on a message's path; hooks of one kind run
+// lower Order first, and a registration order breaks ties. The effective
+// order of a one-to-one message from a local user to a local user is:
+//
+//  1. blocking (XEP-0191 §3.3, the sender's list: c2s asks Deps.Blocked,
+//     before any hook; the sender gets <blocked/>)
+//  2. MessageHooks for the sender, Outgoing (OrderArchive: the sender's
+//     archive tags the copy its carbons show with a stanza-id)
+//  3. CopyHook.Prepare (OrderCarbons: the <private/> marker is removed)
+//  4. locked account (GDPR Art. 18), then blocking (XEP-0191 §3.2, the
+//     recipient's list; the sender gets service-unavailable)
+//  5. MessageHooks for the recipient, Incoming (OrderArchive)
+//  6. delivery to the recipient's sessions (RFC 6121 §8.5), then the
+//     CopyHooks for the recipient (OrderCarbons: received copies)
+//  7. if no session took it: UndeliveredHooks (OrderOffline: stored,
+//     then push, XEP-0357, for what was stored), else bounce or drop
+//  8. CopyHooks for the sender (OrderCarbons: sent copies)
+//
+// Blocking and the lock are checks of the account, not hooks: they also
+// govern presence and IQs, so c2s asks them once for every stanza kind.
+const (
+	OrderBlocking = 10
+	OrderCarbons  = 50
+	OrderArchive  = 100
+	OrderOffline  = 200
+	OrderPush     = 300
+	// OrderAvatar places the XEP-0398 photo hash among presence hooks.
+	OrderAvatar = 100
+)
+
+// MessageHook runs for one-to-one messages before delivery, in order of
+// Order (lower first). Wants, if not nil, selects the messages the hook
+// cares about; a message it does not want skips the hook without a call.
 //
 // Run gets the owner's localpart (sender for Outgoing, recipient for
 // Incoming) and may add elements to the message it returns (for example
 // a XEP-0359 stanza-id); returning el unchanged is the usual case. It
-// must be quick and never block on the network.
+// returns a copy to change a message, never changing el itself. It
+// returns nil to consume the message: later hooks do not run and the
+// message goes no further (RunMessage returns nil). It must be quick
+// and never block on the network.
 type MessageHook struct {
 	Name  string
 	Order int
@@ -211,20 +255,182 @@ func (r *Registry) Message(h MessageHook) {
 }
 
 // RunMessage runs the message hooks over el for owner and returns the
-// message as the hooks left it.
+// message as the hooks left it, or nil when a hook consumed it. It does
+// not allocate beyond what the hooks do.
 func (r *Registry) RunMessage(ctx context.Context, owner string, dir Direction, el *wire.Element) *wire.Element {
 	for i := range r.hooks {
 		h := &r.hooks[i]
 		if h.Wants != nil && !h.Wants(el) {
 			continue
 		}
-		el = h.Run(ctx, owner, dir, el)
+		if el = h.Run(ctx, owner, dir, el); el == nil {
+			return nil
+		}
 	}
 	return el
 }
 
 // HasMessageHooks reports whether any message hook is registered.
 func (r *Registry) HasMessageHooks() bool { return len(r.hooks) > 0 }
+
+// CopyHook copies one-to-one messages to the owner's other sessions
+// after delivery (XEP-0280 carbons): for a sent message (Outgoing) to the
+// sender's other sessions, for a delivered one (Incoming) to the
+// recipient's sessions that did not get it; in both cases only to the
+// sessions that switched Flag on (iq.Context.Mark).
+//
+// Wants selects the messages to copy (nil: every one); it sees a sent
+// message before Prepare. Prepare, if not nil, runs on a sent message
+// after the sender's MessageHooks and returns the message to route on
+// (a copy if it changes anything, such as removing a marker meant for
+// the server). Copy returns the copy for the session with full JID full
+// of the account with bare JID bare; it must not change el. The c2s layer
+// runs the hooks (it owns the sessions); the registry only holds them.
+type CopyHook struct {
+	Name    string
+	Order   int
+	Flag    Flag
+	Wants   func(el *wire.Element) bool
+	Prepare func(el *wire.Element) *wire.Element
+	Copy    func(dir Direction, bare, full string, el *wire.Element) *wire.Element
+}
+
+// Copy registers a copy hook. At most 64 may be registered.
+func (r *Registry) Copy(h CopyHook) {
+	if len(r.copies) == 64 {
+		panic("mux: more than 64 copy hooks")
+	}
+	r.copies = append(r.copies, h)
+	slices.SortStableFunc(r.copies, func(a, b CopyHook) int { return a.Order - b.Order })
+}
+
+// CopyHooks returns the copy hooks in order. The slice must not be
+// modified.
+func (r *Registry) CopyHooks() []CopyHook { return r.copies }
+
+// WantCopies returns a bit set of the copy hooks that want el (bit i for
+// CopyHooks()[i]); zero when none does. It does not allocate.
+func (r *Registry) WantCopies(el *wire.Element) uint64 {
+	var want uint64
+	for i := range r.copies {
+		if w := r.copies[i].Wants; w == nil || w(el) {
+			want |= 1 << i
+		}
+	}
+	return want
+}
+
+// PrepareCopies runs the copy hooks' Prepare over a sent message and
+// returns the message to route.
+func (r *Registry) PrepareCopies(el *wire.Element) *wire.Element {
+	for i := range r.copies {
+		if p := r.copies[i].Prepare; p != nil {
+			el = p(el)
+		}
+	}
+	return el
+}
+
+// PresenceHook runs, in order of Order, on an available presence a
+// local user's session sends (broadcast or directed, RFC 6121 §4.2,
+// §4.6) before it goes out, if Wants (nil: every one) selects it. Run
+// returns the presence to send: el itself, a changed copy (the XEP-0153
+// photo hash, XEP-0398 §4), never el changed in place, or nil to
+// consume it. It must be quick and never block on the network.
+type PresenceHook struct {
+	Name  string
+	Order int
+	Wants func(el *wire.Element) bool
+	Run   func(ctx context.Context, owner string, el *wire.Element) *wire.Element
+}
+
+// Presence registers a presence hook.
+func (r *Registry) Presence(h PresenceHook) {
+	r.presence = append(r.presence, h)
+	slices.SortStableFunc(r.presence, func(a, b PresenceHook) int { return a.Order - b.Order })
+}
+
+// RunPresence runs the presence hooks over el for owner and returns the
+// presence as the hooks left it, or nil when a hook consumed it.
+func (r *Registry) RunPresence(ctx context.Context, owner string, el *wire.Element) *wire.Element {
+	for i := range r.presence {
+		h := &r.presence[i]
+		if h.Wants != nil && !h.Wants(el) {
+			continue
+		}
+		if el = h.Run(ctx, owner, el); el == nil {
+			return nil
+		}
+	}
+	return el
+}
+
+// UndeliveredHook keeps messages for an account while none of its
+// sessions can take them (RFC 6121 §8.5.2.1.1 offline storage) and
+// hands them over later.
+//
+// Run is offered, in order of Order, a chat or normal message to a
+// local account that no session took (§8.5.2.1.1, §8.5.3.2.1; and
+// messages a closing session could not write) if Wants (nil: every one)
+// selects it. Run reports whether it took the message (stored it); the
+// first hook that takes it, or fails, ends the round. An error is the
+// store's (for example store.ErrQuota or store.ErrNotFound); the c2s
+// layer turns it into the bounce the sender gets. Run must not change el.
+//
+// Deliver, if not nil, hands what the hook keeps for owner to a session
+// that became available (its initial presence, RFC 6121 §4.2.2, with a
+// non-negative priority), at most page messages per round: enqueue
+// queues one with its store id, waits for room in the session's queue,
+// and reports false once the session is ending. The session deletes a
+// message from the store once written (or acknowledged, XEP-0198), so
+// Deliver waits for a round to be gone before reading the next, and
+// returns when nothing is left, the session ends or ctx ends. The c2s
+// layer runs at most one Deliver per session at a time, and again when
+// a message was stored during a run.
+type UndeliveredHook struct {
+	Name    string
+	Order   int
+	Wants   func(el *wire.Element) bool
+	Run     func(ctx context.Context, owner string, el *wire.Element) (taken bool, err error)
+	Deliver func(ctx context.Context, owner string, page int, enqueue func(el *wire.Element, id uint64) bool)
+}
+
+// Undelivered registers an undelivered-message hook.
+func (r *Registry) Undelivered(h UndeliveredHook) {
+	r.undeliv = append(r.undeliv, h)
+	slices.SortStableFunc(r.undeliv, func(a, b UndeliveredHook) int { return a.Order - b.Order })
+}
+
+// UndeliveredHooks returns the undelivered-message hooks in order. The
+// slice must not be modified.
+func (r *Registry) UndeliveredHooks() []UndeliveredHook { return r.undeliv }
+
+// WantsUndelivered reports whether some undelivered-message hook may
+// keep el.
+func (r *Registry) WantsUndelivered(el *wire.Element) bool {
+	for i := range r.undeliv {
+		if w := r.undeliv[i].Wants; w == nil || w(el) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunUndelivered offers el to the undelivered hooks that want it; it
+// reports whether one took it and the error of the hook that failed.
+// With no hook, or none that takes it, the message is not kept.
+func (r *Registry) RunUndelivered(ctx context.Context, owner string, el *wire.Element) (bool, error) {
+	for i := range r.undeliv {
+		h := &r.undeliv[i]
+		if h.Wants != nil && !h.Wants(el) {
+			continue
+		}
+		if taken, err := h.Run(ctx, owner, el); taken || err != nil {
+			return taken, err
+		}
+	}
+	return false, nil
+}
 
 // Service is the shape of the older IQ services (namespaces, features
 // and one handler); AddService registers one.
@@ -282,4 +488,21 @@ func (r *Registry) String() string {
 	slices.Sort(keys)
 	b.WriteString(strings.Join(keys, " "))
 	return b.String()
+}
+
+// arrivalKey carries when an undelivered message reached the server, for
+// hooks that stamp it (offline storage: XEP-0203).
+type arrivalKey struct{}
+
+// WithArrival returns ctx carrying the time el reached the server, for
+// RunUndelivered when that was well before now (a session held by stream
+// management that ends without its client coming back).
+func WithArrival(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, t)
+}
+
+// Arrival returns the time WithArrival put into ctx, if any.
+func Arrival(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(arrivalKey{}).(time.Time)
+	return t, ok
 }

@@ -2,6 +2,7 @@ package mux_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -130,5 +131,140 @@ func TestDiscoContributions(t *testing.T) {
 	}
 	if !slices.Equal(c.AccountFeatures, []string{"urn:pep"}) || len(c.Identities) != 1 {
 		t.Errorf("account features %v, identities %v", c.AccountFeatures, c.Identities)
+	}
+}
+
+// TestMessageHookConsumes: a hook that returns nil ends the chain.
+func TestMessageHookConsumes(t *testing.T) {
+	r := mux.New()
+	var ran []string
+	r.Message(mux.MessageHook{Name: "after", Order: mux.OrderArchive, Run: func(_ context.Context, _ string, _ mux.Direction, el *wire.Element) *wire.Element {
+		ran = append(ran, "after")
+		return el
+	}})
+	r.Message(mux.MessageHook{Name: "gate", Order: mux.OrderBlocking, Run: func(_ context.Context, owner string, _ mux.Direction, el *wire.Element) *wire.Element {
+		ran = append(ran, "gate")
+		if owner == "mallory" {
+			return nil
+		}
+		return el
+	}})
+	msg := wire.New(wire.NSClient, "message")
+	if out := r.RunMessage(context.Background(), "mallory", mux.Incoming, msg); out != nil || !slices.Equal(ran, []string{"gate"}) {
+		t.Errorf("consumed: got %v, ran %v, want nil after gate only", out, ran)
+	}
+	ran = nil
+	if out := r.RunMessage(context.Background(), "alice", mux.Incoming, msg); out != msg || !slices.Equal(ran, []string{"gate", "after"}) {
+		t.Errorf("passed: got %v, ran %v", out, ran)
+	}
+}
+
+// TestCopyHooks: copy hooks are ordered, selected by Wants as a bit set,
+// and Prepare runs over a sent message in order.
+func TestCopyHooks(t *testing.T) {
+	r := mux.New()
+	mark := func(name string) func(*wire.Element) *wire.Element {
+		return func(el *wire.Element) *wire.Element { return el.Copy().Add(wire.New("urn:test", name)) }
+	}
+	r.Copy(mux.CopyHook{Name: "b", Order: 20, Prepare: mark("b")})
+	r.Copy(mux.CopyHook{Name: "a", Order: 10, Prepare: mark("a"),
+		Wants: func(el *wire.Element) bool { return el.Child(wire.NSClient, "body") != nil }})
+	var names []string
+	for _, h := range r.CopyHooks() {
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("CopyHooks = %v, want [a b]", names)
+	}
+	plain := wire.New(wire.NSClient, "message")
+	if got := r.WantCopies(plain); got != 0b10 {
+		t.Errorf("WantCopies(no body) = %b, want 10", got)
+	}
+	if got := r.WantCopies(wire.New(wire.NSClient, "message").Add(wire.New(wire.NSClient, "body"))); got != 0b11 {
+		t.Errorf("WantCopies(body) = %b, want 11", got)
+	}
+	out := r.PrepareCopies(plain)
+	if len(plain.Elements()) != 0 || len(out.Elements()) != 2 || out.Elements()[0].Local != "a" {
+		t.Errorf("PrepareCopies = %s (input %s), want a then b, input unchanged", out, plain)
+	}
+}
+
+// TestUndeliveredHooks: the first hook that takes a message or fails
+// ends the round.
+func TestUndeliveredHooks(t *testing.T) {
+	r := mux.New()
+	msg := wire.New(wire.NSClient, "message")
+	if taken, err := r.RunUndelivered(context.Background(), "alice", msg); taken || err != nil {
+		t.Errorf("no hooks: %v, %v", taken, err)
+	}
+	var ran []string
+	hook := func(name string, order int, taken bool, err error) mux.UndeliveredHook {
+		return mux.UndeliveredHook{Name: name, Order: order, Run: func(context.Context, string, *wire.Element) (bool, error) {
+			ran = append(ran, name)
+			return taken, err
+		}}
+	}
+	r.Undelivered(hook("never", 900, true, nil))
+	h := hook("unwanted", 0, true, nil)
+	h.Wants = func(*wire.Element) bool { return false }
+	r.Undelivered(h)
+	if !r.WantsUndelivered(msg) || len(r.UndeliveredHooks()) != 2 || r.UndeliveredHooks()[0].Name != "unwanted" {
+		t.Errorf("WantsUndelivered = %v, hooks %d", r.WantsUndelivered(msg), len(r.UndeliveredHooks()))
+	}
+	r.Undelivered(hook("store", mux.OrderOffline, true, nil))
+	r.Undelivered(hook("pass", 1, false, nil))
+	if taken, err := r.RunUndelivered(context.Background(), "alice", msg); !taken || err != nil || !slices.Equal(ran, []string{"pass", "store"}) {
+		t.Errorf("RunUndelivered = %v, %v, ran %v; want taken by store", taken, err, ran)
+	}
+	boom := errors.New("full")
+	r.Undelivered(hook("fails", 2, false, boom))
+	ran = nil
+	if taken, err := r.RunUndelivered(context.Background(), "alice", msg); taken || err != boom || !slices.Equal(ran, []string{"pass", "fails"}) {
+		t.Errorf("RunUndelivered = %v, %v, ran %v; want the error", taken, err, ran)
+	}
+}
+
+// TestRunMessageAllocs: running hooks that pass a message allocates
+// nothing of the registry's own (the routing hot path).
+func TestRunMessageAllocs(t *testing.T) {
+	r := mux.New()
+	pass := func(_ context.Context, _ string, _ mux.Direction, el *wire.Element) *wire.Element { return el }
+	r.Message(mux.MessageHook{Name: "a", Order: 1, Run: pass})
+	r.Message(mux.MessageHook{Name: "b", Order: 2, Run: pass, Wants: func(*wire.Element) bool { return false }})
+	r.Copy(mux.CopyHook{Name: "c", Wants: func(*wire.Element) bool { return true }})
+	msg := wire.New(wire.NSClient, "message")
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() {
+		r.RunMessage(ctx, "alice", mux.Incoming, msg)
+		r.WantCopies(msg)
+		r.PrepareCopies(msg)
+	}); n != 0 {
+		t.Errorf("allocs per message = %v, want 0", n)
+	}
+}
+
+// TestPresenceHooks: presence hooks run in order, may change a copy, and
+// a nil ends the chain.
+func TestPresenceHooks(t *testing.T) {
+	r := mux.New()
+	var ran []string
+	r.Presence(mux.PresenceHook{Name: "gate", Order: 200, Run: func(_ context.Context, owner string, el *wire.Element) *wire.Element {
+		ran = append(ran, "gate")
+		if owner == "mallory" {
+			return nil
+		}
+		return el
+	}})
+	r.Presence(mux.PresenceHook{Name: "hash", Order: mux.OrderAvatar, Run: func(_ context.Context, _ string, el *wire.Element) *wire.Element {
+		ran = append(ran, "hash")
+		return el.Copy().Add(wire.New("vcard-temp:x:update", "x"))
+	}})
+	p := wire.New(wire.NSClient, "presence")
+	out := r.RunPresence(context.Background(), "alice", p)
+	if !slices.Equal(ran, []string{"hash", "gate"}) || out == p || len(out.Elements()) != 1 || len(p.Elements()) != 0 {
+		t.Errorf("ran %v, got %s from %s", ran, out, p)
+	}
+	if out := r.RunPresence(context.Background(), "mallory", p); out != nil {
+		t.Errorf("consumed presence = %s, want nil", out)
 	}
 }

@@ -279,7 +279,7 @@ func (p *PEP) VCardChanged(ctx context.Context, user string, card *wire.Element)
 	p.publishAs(ctx, user, NodeAvatarMetadata, hash, md, open)
 }
 
-// PresenceStanza is the c2s outgoing presence hook: it adds the XEP-0153
+// PresenceStanza is the outgoing presence hook (mux.PresenceHook): it adds the XEP-0153
 // hash of the user's vCard photo to an available presence (XEP-0398 §4),
 // unless the client put a <photo/> there itself.
 func (p *PEP) PresenceStanza(user string, el *wire.Element) *wire.Element {
