@@ -51,7 +51,7 @@ func newS2S(cfg Config, d Deps, deliver func(*wire.Element)) (*s2s.Server, error
 	}
 	return s2s.New(sc, s2s.Deps{
 		Log: d.Log, ConnLog: d.ConnLog, TLS: tc, Roots: d.S2S.Roots, Resolver: d.S2S.Resolver,
-		Deliver: deliver, Secret: secret, Now: d.Now,
+		Deliver: deliver, Secret: secret, Now: d.Now, Links: d.Metrics.S2SLinks(),
 	})
 }
 

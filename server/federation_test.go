@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"chatbx/internal/metrics"
 	"chatbx/server"
 	"chatbx/server/s2s"
 	"chatbx/server/wire"
@@ -603,7 +604,12 @@ func TestFederationStrangers(t *testing.T) {
 // TestFederationIdle: an idle link is closed after s2s.idle_timeout and
 // opened again for the next stanza.
 func TestFederationIdle(t *testing.T) {
-	a, b, _ := federation(t, func(c *server.Config, _ *server.Deps) { c.S2S.IdleTimeout = 200 * time.Millisecond })
+	var met []*metrics.Metrics // a's, then b's: the s2s links gauge
+	a, b, _ := federation(t, func(c *server.Config, d *server.Deps) {
+		c.S2S.IdleTimeout = 200 * time.Millisecond
+		d.Metrics = metrics.New(metrics.Sources{})
+		met = append(met, d.Metrics)
+	})
 	a.user(t, "alice")
 	b.user(t, "bob")
 	alice := a.login(t, "alice")
@@ -614,6 +620,11 @@ func TestFederationIdle(t *testing.T) {
 	for i, body := range []string{"first", "second"} {
 		alice.SendRaw(`<message to='bob@b.test' type='chat'><body>` + body + `</body></message>`)
 		bob.Expect(body, isMsg(body))
+		// Until a's link logs its close, a counts it (the gauge drops
+		// after the log line).
+		if g := met[0].S2SLinks().Value(); i == 0 && g == 0 && !strings.Contains(a.conn.String(), `"event":"s2s-out-closed"`) {
+			t.Error("s2s links gauge 0 while a's link is open")
+		}
 		deadline := time.Now().Add(xmpptest.Wait)
 		for strings.Count(a.conn.String(), `"event":"s2s-out-closed"`) < i+1 {
 			if time.Now().After(deadline) {
@@ -621,6 +632,14 @@ func TestFederationIdle(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	// Both ends closed: the gauges come back to 0.
+	deadline := time.Now().Add(xmpptest.Wait)
+	for met[0].S2SLinks().Value() != 0 || met[1].S2SLinks().Value() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("s2s links gauges %d, %d after the links closed, want 0", met[0].S2SLinks().Value(), met[1].S2SLinks().Value())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if n := strings.Count(a.conn.String(), `"event":"s2s-out","domain":"b.test"`); n != 2 {
 		t.Errorf("outbound streams = %d, want 2 (one per message)", n)

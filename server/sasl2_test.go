@@ -7,13 +7,16 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"mellium.im/sasl"
 
+	"chatbx/internal/metrics"
 	"chatbx/server"
 	"chatbx/server/auth"
 	"chatbx/server/wire"
@@ -680,5 +683,49 @@ func TestSASL2StreamManagement(t *testing.T) {
 	ok3, _ := scram2(t, c3, "alice", "secret-alice", `<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>`+bind)
 	if cond(ok3) != "success" || ok3.Child("urn:xmpp:sm:3", "failed") == nil || ok3.Child(nsBind2, "bound") == nil {
 		t.Fatalf("SASL2 resume of an unknown session: %s", ok3)
+	}
+}
+
+// TestSASL2Locked: a locked account (GDPR Art. 18) gets
+// <account-disabled/> after the right password over SASL2 with Bind2,
+// and after a valid FAST token, as on the legacy SASL path; nothing is
+// bound. Unlocked, both log in again.
+func TestSASL2Locked(t *testing.T) {
+	t.Parallel()
+	var locked atomic.Bool
+	met := metrics.New(metrics.Sources{})
+	e := startWith(t, nil, func(_ *server.Config, d *server.Deps) {
+		d.Locked = func(user string) bool { return user == "alice" && locked.Load() }
+		d.Metrics = met
+	})
+	e.user(t, "alice")
+	token := getToken(t, e, "alice", "ua-lock")
+	locked.Store(true)
+	bind := `<bind xmlns='urn:xmpp:bind:0'><tag>t</tag></bind>`
+	c := connect2(t, e)
+	f, _ := scram2(t, c, "alice", "secret-alice", bind)
+	if cond(f) != "account-disabled" || f.Child(nsBind2, "bound") != nil || !strings.Contains(f.String(), "locked") {
+		t.Errorf("SASL2 login of a locked account: %s", f)
+	}
+	if f := fastLogin(t, e, "alice", token, "ua-lock", "count='1'", bind); cond(f) != "account-disabled" {
+		t.Errorf("FAST login of a locked account: %s", f)
+	}
+	locked.Store(false)
+	c = connect2(t, e)
+	if ok, _ := scram2(t, c, "alice", "secret-alice", bind); cond(ok) != "success" || ok.Child(nsBind2, "bound") == nil {
+		t.Errorf("SASL2 login after unlock: %s", ok)
+	}
+	if ok := fastLogin(t, e, "alice", token, "ua-lock", "count='2'", bind); cond(ok) != "success" {
+		t.Errorf("FAST login after unlock: %s", ok)
+	}
+	// SASL2 and FAST logins count in the metrics like legacy SASL ones:
+	// three ok (the token request, SCRAM and FAST after the unlock), two
+	// refused.
+	rec := httptest.NewRecorder()
+	met.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`chatbx_logins_total{result="ok"} 3`, `chatbx_logins_total{result="failed"} 2`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

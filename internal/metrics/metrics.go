@@ -150,7 +150,7 @@ func New(src Sources) *Metrics {
 		queueDrops:       d("queue_drops_total", "Streams ended because their outbound queue was full."),
 		uploadBytes:      d("upload_bytes_total", "Bytes of completed HTTP uploads (XEP-0363)."),
 		uploads:          d("uploads_total", "Completed HTTP uploads (XEP-0363)."),
-		s2s:              d("s2s_links", "Server-to-server links open (0 until federation is built in)."),
+		s2s:              d("s2s_links", "Authenticated server-to-server streams open, inbound and outbound."),
 		offline:          d("offline_messages", "Messages waiting in offline storage, over all accounts."),
 		certExpiry:       d("certificate_expiry_timestamp_seconds", "Earliest expiry of the certificates in use (Unix time)."),
 		certSoonest:      d("certificates", "Certificates in use."),
@@ -234,9 +234,9 @@ func (m *Metrics) Uploaded(n int64) {
 	}
 }
 
-// S2SLinks is the gauge of open server-to-server links, for the
-// federation code to Inc and Dec; it stays 0 until then. Nil on a nil
-// *Metrics (whose Inc and Dec do nothing).
+// S2SLinks is the gauge of authenticated server-to-server streams
+// (server/s2s counts them through its Deps.Links). Nil on a nil *Metrics
+// (whose Inc and Dec do nothing).
 func (m *Metrics) S2SLinks() *Gauge {
 	if m == nil {
 		return nil

@@ -84,7 +84,13 @@ func (ss *Session) authenticate2(ctx context.Context, first *wire.Element) (step
 			return ss.authenticate(ctx, el)
 		}
 		res, err := ss.sasl2Exchange(ctx, el)
+		if err == nil && s.locked(res.user) {
+			// GDPR Art. 18: the account's user restricted it. Told only
+			// after the right password or token, as on the legacy path.
+			err = errLocked
+		}
 		if err == nil {
+			s.d.Metrics.Login(true)
 			return ss.sasl2Success(ctx, el, res)
 		}
 		var se streamError
@@ -95,10 +101,19 @@ func (ss *Session) authenticate2(ctx context.Context, first *wire.Element) (step
 		if errors.Is(err, errAborted) {
 			cond = "aborted"
 		}
+		if errors.Is(err, errLocked) {
+			cond = "account-disabled"
+		}
 		failures++
 		f := wire.New(nsSASL2, "failure").Add(wire.New(nsSASL, cond))
-		if errors.Is(err, errReplay) {
+		switch {
+		case errors.Is(err, errReplay):
 			f.Add(wire.New(nsSASL2, "text").AddText("FAST count was used before"))
+		case errors.Is(err, errLocked):
+			f.Add(wire.New(nsSASL2, "text").AddText(lockedText))
+		}
+		if cond == "not-authorized" || cond == "account-disabled" {
+			s.d.Metrics.Login(false)
 		}
 		if err := ss.writeEl(f); err != nil {
 			return 0, err
@@ -125,6 +140,10 @@ func (e transportError) Error() string { return e.err.Error() }
 func (e transportError) Unwrap() []error {
 	return []error{errTransport, e.err}
 }
+
+// errLocked is a right password or token for an account its user
+// locked (accounts.Service.Lock).
+var errLocked = errors.New("c2s: account locked")
 
 // errReplay is a FAST count that is not above the last one seen.
 var errReplay = errors.New("c2s: fast replay")

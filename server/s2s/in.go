@@ -46,9 +46,10 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 
 // inbound is the state of one inbound stream.
 type inbound struct {
-	st     *stream
-	peer   string // the domain in the stream header's from
-	authed string // the authenticated domain, once authenticated
+	st      *stream
+	peer    string // the domain in the stream header's from
+	authed  string // the authenticated domain, once authenticated
+	counted bool   // counted in Deps.Links
 	// closing is set when our side has closed its stream (shutdown).
 	closing atomic.Bool
 }
@@ -94,6 +95,9 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 	s.log.Debug().Err(err).Str("domain", in.peer).Msg("s2s inbound stream ended")
 	if in.authed != "" {
 		s.connLog("s2s-in-closed", in.authed)
+	}
+	if in.counted {
+		s.linkDown()
 	}
 	if err != nil {
 		if c := condition(err); c != "" {
@@ -201,6 +205,8 @@ func (s *Server) readIn(ctx context.Context, in *inbound) (restart bool, err err
 			if s.saslExternal(in, el) {
 				in.authed = in.peer
 				s.connLog("s2s-in", in.authed)
+				in.counted = true
+				s.linkUp()
 				if err := st.write([]byte(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)); err != nil {
 					return false, err
 				}
@@ -318,6 +324,10 @@ func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) 
 	}
 	in.peer, in.authed = from, from
 	s.connLog("s2s-in", from)
+	if !in.counted {
+		in.counted = true
+		s.linkUp()
+	}
 	in.st.raw.SetDeadline(time.Time{})
 	return reply("valid")
 }

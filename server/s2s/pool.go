@@ -189,8 +189,10 @@ func (l *link) run() {
 		}
 		failingSince, backoff = time.Time{}, minBackoff
 		s.connLog("s2s-out", l.domain)
+		s.linkUp()
 		clean := l.serve(ctx, st)
 		s.connLog("s2s-out-closed", l.domain)
+		s.linkDown() // after the log line: tests read them in this order
 		if !clean {
 			// Reconnect after a pause, not in a tight loop.
 			t := time.NewTimer(minBackoff)

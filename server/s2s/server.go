@@ -107,6 +107,25 @@ type Deps struct {
 	Now    func() time.Time
 	// Dial, if not nil, replaces net.Dialer.DialContext (tests).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Links, if not nil, counts authenticated streams open, inbound and
+	// outbound (the metrics gauge chatbx_s2s_links).
+	Links interface {
+		Inc()
+		Dec()
+	}
+}
+
+// linkUp and linkDown count an authenticated stream in Deps.Links.
+func (s *Server) linkUp() {
+	if s.d.Links != nil {
+		s.d.Links.Inc()
+	}
+}
+
+func (s *Server) linkDown() {
+	if s.d.Links != nil {
+		s.d.Links.Dec()
+	}
 }
 
 // Server is the s2s side: listeners, outbound links, the remote handler.
