@@ -197,6 +197,7 @@ type Server struct {
 	// smIDs maps user + "\x00" + resumption id to the session that may be
 	// resumed (XEP-0198, sm.go); urgent are the registered CSI checks.
 	smIDs    sync.Map
+	smGone   smGone
 	urgent   []func(*wire.Element) bool
 	onAsleep func(user string, el *wire.Element)
 

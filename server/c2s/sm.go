@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -501,7 +502,10 @@ func (s *Server) smPark(ss *Session, lost bool) bool {
 // smForget drops the resumption id and stops the timers.
 func (s *Server) smForget(ss *Session, sm *smState) {
 	if sm.id != "" {
-		s.smIDs.CompareAndDelete(ss.user+"\x00"+sm.id, ss)
+		if s.smIDs.CompareAndDelete(ss.user+"\x00"+sm.id, ss) {
+			now := s.d.Now()
+			s.smGone.add(ss.user+"\x00"+sm.id, sm.in.Load(), now, now.Add(sm.max))
+		}
 	}
 	ss.mu.Lock()
 	if sm.ackTimer != nil {
@@ -653,7 +657,13 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 	}
 	v, found := s.smIDs.Load(ss.user + "\x00" + previd)
 	if !found || ss.user == "" || s.closing.Load() {
-		return smFailed("item-not-found", -1), false
+		// XEP-0198 §5: for a session that ended lately, h tells the
+		// client which of its stanzas arrived, so it resends only the rest.
+		hIn := int64(-1)
+		if n, ok := s.smGone.get(ss.user+"\x00"+previd, s.d.Now()); ok && ss.user != "" {
+			hIn = int64(n)
+		}
+		return smFailed("item-not-found", hIn), false
 	}
 	old := v.(*Session)
 	if old.user != ss.user {
@@ -685,10 +695,10 @@ func (ss *Session) resumeSM(ctx context.Context, previd, hs string) (answer *wir
 	}
 	n := h - sm.acked
 	if n > sm.written {
-		acked := sm.acked
 		old.mu.Unlock()
 		s.log.Warn().Str("conn", ss.id).Msg("sm resume with handled count too high")
-		return smFailed("unexpected-request", int64(acked)), false
+		// h is what the server handled of the client's stanzas (§5).
+		return smFailed("unexpected-request", int64(sm.in.Load())), false
 	}
 	// Take over, under both locks: from here on the old session forwards
 	// what it is sent to ss, whose writer waits for <resumed/>.
@@ -785,4 +795,54 @@ func smInline(_ context.Context, ss *Session, el *wire.Element) *wire.Element {
 	r := el.Get("resume")
 	max, _ := strconv.Atoi(el.Get("max"))
 	return ss.enableSM(r == "true" || r == "1", max, true)
+}
+
+// smGone remembers, for a while after a resumable session ended, how many
+// of its client's stanzas the server handled, so that a late <resume/>
+// gets <failed h=…/> (XEP-0198 §5). Keys are user + "\x00" + resumption
+// id (random, so nobody learns another account's count); at most
+// maxSMGone entries, each kept for one resumption window.
+type smGone struct {
+	mu sync.Mutex
+	m  map[string]smGoneEntry
+}
+
+type smGoneEntry struct {
+	h     uint32
+	until time.Time
+}
+
+const maxSMGone = 4096
+
+func (g *smGone) add(key string, h uint32, now, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = make(map[string]smGoneEntry)
+	}
+	if len(g.m) >= maxSMGone {
+		for k, e := range g.m {
+			if e.until.Before(now) {
+				delete(g.m, k)
+			}
+		}
+		for k := range g.m {
+			if len(g.m) < maxSMGone {
+				break
+			}
+			delete(g.m, k) // full of live entries: any one goes
+		}
+	}
+	g.m[key] = smGoneEntry{h: h, until: until}
+}
+
+func (g *smGone) get(key string, now time.Time) (uint32, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.m[key]
+	if !ok || now.After(e.until) {
+		delete(g.m, key)
+		return 0, false
+	}
+	return e.h, true
 }

@@ -377,8 +377,10 @@ func TestSMWindowEnds(t *testing.T) {
 		t.Errorf("OnHibernated reported %q, want 3 messages", reported)
 	}
 	e.log.wait(t, "hibernated session ended")
+	// XEP-0198 §5: the failure tells how many of the client's stanzas
+	// the server handled (its one presence), so it resends nothing.
 	if _, el := e.resume(t, "alice", "secret-alice", alice.id, alice.h); el.Local != "failed" ||
-		el.Child(nsStanzas, "item-not-found") == nil {
+		el.Child(nsStanzas, "item-not-found") == nil || el.Get("h") != "1" {
 		t.Fatalf("resume after the window: %s", xmpptest.String(el))
 	}
 	c := e.login(t, "alice", false, "phone")
@@ -860,5 +862,28 @@ func TestSMInline(t *testing.T) {
 	csiInline(context.Background(), ss, wire.New(nsCSI, "inactive"))
 	if ss.csi == nil || !ss.csi.inactive {
 		t.Fatal("inline <inactive/> not taken")
+	}
+}
+
+// TestSMGoneBounded: the handled counts of ended sessions are kept for
+// their window and at most maxSMGone at a time.
+func TestSMGoneBounded(t *testing.T) {
+	var g smGone
+	now := time.Unix(1000, 0)
+	for i := range maxSMGone + 100 {
+		g.add(fmt.Sprint("alice\x00", i), uint32(i), now, now.Add(time.Minute))
+	}
+	if len(g.m) > maxSMGone {
+		t.Fatalf("%d entries, want at most %d", len(g.m), maxSMGone)
+	}
+	g.add("bob\x00x", 7, now, now.Add(time.Minute))
+	if h, ok := g.get("bob\x00x", now.Add(59*time.Second)); !ok || h != 7 {
+		t.Errorf("within the window: %d %v", h, ok)
+	}
+	if _, ok := g.get("bob\x00x", now.Add(61*time.Second)); ok {
+		t.Error("after the window: still known")
+	}
+	if _, ok := g.get("mallory\x00x", now); ok {
+		t.Error("another account's key found")
 	}
 }
