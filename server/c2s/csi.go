@@ -92,7 +92,10 @@ func (ss *Session) csiHold(it outItem) bool {
 	if it.el.Local == "presence" {
 		from := it.el.Get("from")
 		if i, ok := c.presence[from]; ok {
-			c.held[i].el = nil // superseded
+			// Superseded: the newest takes the older one's place, so a
+			// chatty contact neither grows the hold nor forces a flush.
+			c.held[i] = it
+			return true
 		}
 		if c.presence == nil {
 			c.presence = map[string]int{}

@@ -887,3 +887,25 @@ func TestSMGoneBounded(t *testing.T) {
 		t.Error("another account's key found")
 	}
 }
+
+// TestCSIPresenceReplaced: while inactive, a contact's newer presence
+// replaces the held one in place: a thousand updates from one contact
+// hold one stanza and never flush the hold.
+func TestCSIPresenceReplaced(t *testing.T) {
+	ss := &Session{srv: &Server{cfg: Config{QueueMax: 64}}, user: "alice"}
+	csiInline(context.Background(), ss, wire.New(nsCSI, "inactive"))
+	other := wire.New(wire.NSClient, "presence", "from", "carol@example.org/x")
+	ss.csiHold(outItem{el: other})
+	for i := range 1000 {
+		p := wire.New(wire.NSClient, "presence", "from", "bob@example.org/phone").Add(wire.New(wire.NSClient, "status").AddText(strconv.Itoa(i)))
+		if !ss.csiHold(outItem{el: p}) {
+			t.Fatalf("presence %d not held", i)
+		}
+	}
+	if len(ss.csi.held) != 2 || len(ss.queue) != 0 {
+		t.Fatalf("held %d, queued %d; want 2 held, nothing queued", len(ss.csi.held), len(ss.queue))
+	}
+	if got := ss.csi.held[1].el.ChildText(wire.NSClient, "status"); got != "999" {
+		t.Errorf("held presence status %q, want the newest (999)", got)
+	}
+}
