@@ -389,6 +389,12 @@ func (d *Decoder) startTag(c byte) (e *Element, qname string, empty bool, err er
 	if colon >= 0 {
 		p, l = qname[:colon], qname[colon+1:]
 	}
+	if p == "" && l == "xmlns" {
+		// An element named xmlns: namespace-aware parsers disagree on
+		// its namespace (encoding/xml gives it none), so a client could
+		// read another tree than the one the server checked.
+		return nil, "", false, ErrBadNamespace
+	}
 	ns, ok := d.lookup(p)
 	if !ok || ns == NSXML {
 		// An element in the XML namespace could only be written with the

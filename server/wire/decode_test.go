@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -110,5 +111,21 @@ func TestAccepted(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestElementNamedXMLNS: an element named xmlns is refused. Expat
+// accepts it, but encoding/xml puts it in no namespace while a strict
+// reader applies the default one, so clients could disagree on what the
+// server relayed (found by FuzzDecoder).
+func TestElementNamedXMLNS(t *testing.T) {
+	for _, in := range []string{"<xmlns/>", "<message><xmlns>x</xmlns></message>"} {
+		d := NewDecoder(strings.NewReader(header+in), 1<<16)
+		if _, err := d.Header(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Next(); !errors.Is(err, ErrBadNamespace) {
+			t.Errorf("%q: %v, want ErrBadNamespace", in, err)
+		}
 	}
 }
