@@ -292,6 +292,14 @@ func (s *Service) invite(ctx context.Context, r *room, el *wire.Element, inv *wi
 	m.Add(x)
 	// XEP-0249-style hint for clients that only read that.
 	m.Add(wire.New(NSConference, "x", "jid", room))
+	// A plain text for clients that know neither, as Prosody sends; it
+	// also makes the invitation wait in offline storage for an invitee
+	// who is not online.
+	text := bare + " invited you to the room " + room
+	if reason := inv.ChildText(NSUser, "reason"); reason != "" {
+		text += " (" + reason + ")"
+	}
+	m.Add(wire.New(wire.NSClient, "body").AddText(text))
 	o.add(m)
 }
 
