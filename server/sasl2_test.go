@@ -52,20 +52,34 @@ func connect2(t *testing.T, e *env) *xmpptest.Client {
 // the client) or <failure/>, and the server-first-message.
 func scram2(t *testing.T, c *xmpptest.Client, user, pass, extra string) (*wire.Element, string) {
 	t.Helper()
+	return scram2Mech(t, c, sasl.ScramSha256, user, pass, extra)
+}
+
+// scram2Mech is scram2 with SCRAM mechanism mech (a -PLUS one binds to the
+// TLS connection as mellium/sasl does: tls-exporter on TLS 1.3).
+func scram2Mech(t *testing.T, c *xmpptest.Client, mech sasl.Mechanism, user, pass, extra string) (*wire.Element, string) {
+	t.Helper()
+	return scram2State(t, c, mech, c.Conn.(*tls.Conn).ConnectionState(), user, pass, extra)
+}
+
+// scram2State is scram2Mech binding to the TLS connection state cs (of
+// another connection, to test that a wrong binding fails).
+func scram2State(t *testing.T, c *xmpptest.Client, mech sasl.Mechanism, cs tls.ConnectionState, user, pass, extra string) (*wire.Element, string) {
+	t.Helper()
 	var remote []string
 	for _, m := range c.Features.Child(nsSASL2, "authentication").Elements() {
 		if m.Local == "mechanism" {
 			remote = append(remote, m.Text())
 		}
 	}
-	neg := sasl.NewClient(sasl.ScramSha256,
+	neg := sasl.NewClient(mech,
 		sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(user), []byte(pass), nil }),
-		sasl.RemoteMechanisms(remote...), sasl.TLSState(c.Conn.(*tls.Conn).ConnectionState()))
+		sasl.RemoteMechanisms(remote...), sasl.TLSState(cs))
 	_, first, err := neg.Step(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SendRaw(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-256'><initial-response>` +
+	c.SendRaw(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='` + mech.Name + `'><initial-response>` +
 		base64.StdEncoding.EncodeToString(first) + `</initial-response>` + extra + `</authenticate>`)
 	serverFirst := ""
 	for {
@@ -221,6 +235,59 @@ func TestSASL2SCRAM(t *testing.T) {
 	}
 	if log := e.conn.String(); !strings.Contains(log, `"event":"login","user":"alice"`) {
 		t.Errorf("connection log %q has no login line", log)
+	}
+}
+
+// TestSASL2SCRAMPlus: with c2s.sasl_plus, SASL2 offers SCRAM-SHA-256-PLUS
+// and a login with tls-exporter channel binding (TLS 1.3) succeeds, with
+// the server signature checked by the client, and the XEP-0474 hash covers
+// the offered channel binding types; the session then binds and works.
+func TestSASL2SCRAMPlus(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *server.Config) { c.SASLPlus = true })
+	e.user(t, "alice")
+	c := connect2(t, e)
+	if v := c.Conn.(*tls.Conn).ConnectionState().Version; v != tls.VersionTLS13 {
+		t.Fatalf("TLS version %x, want 1.3 (tls-exporter)", v)
+	}
+	var mechs, cbs []string
+	for _, m := range c.Features.Child(nsSASL2, "authentication").Elements() {
+		if m.Local == "mechanism" {
+			mechs = append(mechs, m.Text())
+		}
+	}
+	if !strings.Contains(" "+strings.Join(mechs, " ")+" ", " SCRAM-SHA-256-PLUS ") {
+		t.Fatalf("SASL2 mechanisms %v, want SCRAM-SHA-256-PLUS", mechs)
+	}
+	if cb := c.Features.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding"); cb != nil {
+		for _, ch := range cb.Elements() {
+			cbs = append(cbs, ch.Get("type"))
+		}
+	}
+	if !strings.Contains(fmt.Sprint(cbs), "tls-exporter") {
+		t.Errorf("channel binding types %v, want tls-exporter", cbs)
+	}
+	ok, serverFirst := scram2Mech(t, c, sasl.ScramSha256Plus, "alice", "secret-alice", `<user-agent id='ua-plus'/>`)
+	if cond(ok) != "success" {
+		t.Fatalf("SASL2 SCRAM-SHA-256-PLUS: %s", ok)
+	}
+	if got := ok.ChildText(nsSASL2, "authorization-identifier"); got != "alice@"+domain {
+		t.Errorf("authorization-identifier %q", got)
+	}
+	if wantH := "h=" + auth.SSDP(sha256.New, mechs, cbs); !strings.HasSuffix(serverFirst, ","+wantH) {
+		t.Errorf("server-first %q, want XEP-0474 %s", serverFirst, wantH)
+	}
+	features(t, c)
+	if r := c.IQ(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r1</resource></bind></iq>`); r.Get("type") != "result" {
+		t.Fatalf("bind after SASL2 -PLUS: %s", r)
+	}
+	if r := c.IQ(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`); r.Get("type") != "result" {
+		t.Errorf("ping: %s", r)
+	}
+	// Binding data of another TLS connection (a relayed login) fails.
+	c1, c2 := connect2(t, e), connect2(t, e)
+	if el, _ := scram2State(t, c1, sasl.ScramSha256Plus, c2.Conn.(*tls.Conn).ConnectionState(), "alice", "secret-alice", ""); cond(el) != "not-authorized" {
+		t.Errorf("-PLUS with another connection's binding: %s", el)
 	}
 }
 

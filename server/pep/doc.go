@@ -12,7 +12,10 @@
 // (with roster groups) and whitelist. Explicit subscriptions are not
 // supported: PEP subscribers are the owner's presence subscribers whose
 // clients advertise <node>+notify in their entity capabilities (XEP-0115),
-// which are verified and cached (caps.go).
+// which are verified and cached (caps.go). The caps of connected sessions
+// stay cached (pinned), so a client presenting many hashes evicts only
+// unused ones; a session whose caps are not known when a notification is
+// due is asked again (bounded) and notified once they verify.
 //
 // Notifications go to the owner's available resources and to contacts
 // with a presence subscription (from or both) that may access the node,

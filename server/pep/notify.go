@@ -12,17 +12,38 @@ import (
 	"chatbx/store"
 )
 
-// wants reports whether a session gets notifications of node: it is
-// available and its verified caps list node+notify (XEP-0163 §4.3.2).
-func (p *PEP) wants(st *c2s.SessionState, node string) bool {
+// deliver sends msg, a notification of node, to the session st of user
+// if it is available and its verified caps list node+notify (XEP-0163
+// §4.3.2). When the session's caps are not (or no longer) in the cache,
+// they are asked again through the bounded disco#info path and msg is
+// sent once they are known; a session whose query failed is not asked
+// again for the query timeout.
+func (p *PEP) deliver(st c2s.SessionState, node string, msg *wire.Element) {
 	if !st.Available || st.CapsHash == "" {
-		return false
+		return
 	}
-	f, ok := p.caps.lookup(st.CapsHash, st.CapsVer)
-	if !ok {
-		return false
+	if f, ok := p.caps.lookup(st.CapsHash, st.CapsVer); ok {
+		if hasNotify(f, node) {
+			p.sess.SendTo(msg)
+		}
+		return
 	}
-	_, found := slices.BinarySearch(f, node+"+notify")
+	if !p.caps.mayQuery(st.JID) {
+		return
+	}
+	p.caps.resolve(st.CapsHash, st.CapsVer, p.query(st), func(f []string, ok bool) {
+		if !ok {
+			p.caps.failed(st.JID)
+			return
+		}
+		if hasNotify(f, node) {
+			p.sess.SendTo(msg)
+		}
+	})
+}
+
+func hasNotify(features []string, node string) bool {
+	_, found := slices.BinarySearch(features, node+"+notify")
 	return found
 }
 
@@ -50,9 +71,7 @@ func (p *PEP) notify(ctx context.Context, owner string, n *store.PEPNode, payloa
 		return
 	}
 	for _, st := range p.sess.SessionStates(owner) {
-		if p.wants(&st, n.Name) {
-			p.sess.SendTo(p.event(owner, st.JID, payload))
-		}
+		p.deliver(st, n.Name, p.event(owner, st.JID, payload))
 	}
 	if n.Access == "whitelist" && len(n.Members) == 0 {
 		return
@@ -89,9 +108,7 @@ func (p *PEP) notify(ctx context.Context, owner string, n *store.PEPNode, payloa
 			continue
 		}
 		for _, st := range sessions {
-			if p.wants(&st, n.Name) {
-				p.sess.SendTo(p.event(owner, st.JID, payload))
-			}
+			p.deliver(st, n.Name, p.event(owner, st.JID, payload))
 		}
 	}
 }
@@ -106,11 +123,26 @@ func (p *PEP) isBlocked(ctx context.Context, user, jid string) bool {
 // of each node it is interested in (send_last_published_item
 // on_sub_and_presence, XEP-0163 §4.3.3).
 func (p *PEP) presence(ctx context.Context, user string, st c2s.SessionState, initial, capsChanged bool) {
-	if (!initial && !capsChanged) || st.CapsHash == "" {
+	if !initial && !capsChanged {
+		return
+	}
+	if st.CapsHash == "" {
+		p.caps.unpin(st.JID)
+		return
+	}
+	// The session's caps stay cached while it is connected.
+	if p.caps.pin(user, st.JID, st.CapsHash, st.CapsVer) {
+		p.caps.sweep(p.alive)
+	}
+	if _, ok := p.caps.lookup(st.CapsHash, st.CapsVer); !ok && !p.caps.mayQuery(st.JID) {
 		return
 	}
 	p.caps.resolve(st.CapsHash, st.CapsVer, p.query(st), func(features []string, ok bool) {
-		if !ok || len(features) == 0 {
+		if !ok {
+			p.caps.failed(st.JID)
+			return
+		}
+		if len(features) == 0 {
 			return
 		}
 		// The session's ctx may be over when a query's answer arrives.
@@ -118,6 +150,17 @@ func (p *PEP) presence(ctx context.Context, user string, st c2s.SessionState, in
 		defer cancel()
 		p.sendLast(ctx, user, st.JID, features, "", true)
 	})
+}
+
+// alive reports whether session full of user is still bound and uses the
+// caps hashName/ver.
+func (p *PEP) alive(user, full, hashName, ver string) bool {
+	for _, st := range p.sess.SessionStates(user) {
+		if st.JID == full {
+			return st.CapsHash == hashName && st.CapsVer == ver
+		}
+	}
+	return false
 }
 
 // query returns the sender of a disco#info query to the session's caps
@@ -148,9 +191,27 @@ func (p *PEP) subscribed(ctx context.Context, user, contact string) {
 		if !st.Available || st.CapsHash == "" {
 			continue
 		}
-		if f, ok := p.caps.lookup(st.CapsHash, st.CapsVer); ok && len(f) > 0 {
-			p.sendLast(ctx, user, st.JID, f, local, false)
+		if f, ok := p.caps.lookup(st.CapsHash, st.CapsVer); ok {
+			if len(f) > 0 {
+				p.sendLast(ctx, user, st.JID, f, local, false)
+			}
+			continue
 		}
+		if !p.caps.mayQuery(st.JID) {
+			continue
+		}
+		full := st.JID
+		p.caps.resolve(st.CapsHash, st.CapsVer, p.query(st), func(f []string, ok bool) {
+			if !ok {
+				p.caps.failed(full)
+				return
+			}
+			if len(f) > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				p.sendLast(ctx, user, full, f, local, false)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,8 @@
 usage: slix_client.py JID PASSWORD HOST PORT MECH CAFILE recv BODY
        slix_client.py JID PASSWORD HOST PORT MECH CAFILE send TO BODY
        slix_client.py JID PASSWORD HOST PORT MECH CAFILE smresume BODY1 BODY2
+       slix_client.py JID PASSWORD HOST PORT MECH CAFILE carbons RECV SENT NICK
+       slix_client.py JID PASSWORD HOST PORT MECH CAFILE pepnotify NICK
 Prints READY after session start, GOT <body> when BODY arrives (recv), and
 exits 0 on success, 1 on failure (AUTHFAIL on a SASL failure).
 
@@ -10,6 +12,16 @@ smresume uses stream management (XEP-0198, slixmpp's xep_0198 plugin):
 after BODY1 it drops its TCP connection (CUT), reconnects and resumes
 (RESUMED), and waits for BODY2; a second session start prints FRESH and
 fails, a duplicate message prints DUP.
+
+carbons enables message carbons (XEP-0280, xep_0280) before READY, prints
+CARBON-RECEIVED when a carbon of a message with body RECV to another
+resource arrives and CARBON-SENT for one with body SENT sent by another
+resource; then it publishes the user nickname NICK (XEP-0172 over PEP,
+xep_0172/xep_0163) and prints PUBLISHED.
+
+pepnotify advertises http://jabber.org/protocol/nick+notify through its
+caps (xep_0115, xep_0163) and prints NICK <nick> when a PEP notification
+with nickname NICK arrives.
 """
 import asyncio
 import logging
@@ -35,6 +47,16 @@ class Client(slixmpp.ClientXMPP):
         if mode == "smresume":
             self.register_plugin("xep_0198")
             self.add_event_handler("session_resumed", self.resumed)
+        if mode == "carbons":
+            self.register_plugin("xep_0280")
+            self.register_plugin("xep_0172")
+            self.add_event_handler("carbon_received", self.carbon_received)
+            self.add_event_handler("carbon_sent", self.carbon_sent)
+            self.carbons = set()
+        if mode == "pepnotify":
+            self.register_plugin("xep_0115")
+            self.register_plugin("xep_0172")
+            self.add_event_handler("user_nick_publish", self.nick)
 
     async def start(self, event):
         if self.started:
@@ -42,6 +64,11 @@ class Client(slixmpp.ClientXMPP):
             self.result.set_result(False)
             return
         self.started = True
+        if self.mode == "pepnotify":
+            # The first presence carries the caps with nick+notify.
+            await self["xep_0115"].update_caps(broadcast=False)
+        if self.mode == "carbons":
+            await self["xep_0280"].enable()
         self.send_presence()
         await self.get_roster()
         print("READY", flush=True)
@@ -51,6 +78,36 @@ class Client(slixmpp.ClientXMPP):
             # The server handles a stream in order: once this IQ is
             # answered, the message was routed and may be disconnected from.
             await self.get_roster()
+            self.result.set_result(True)
+
+    def carbon_received(self, msg):
+        self.carbon("RECEIVED", msg["carbon_received"], self.args[0])
+
+    def carbon_sent(self, msg):
+        self.carbon("SENT", msg["carbon_sent"], self.args[1])
+
+    def carbon(self, kind, fwd, want):
+        if fwd["body"] != want or kind in self.carbons:
+            return
+        self.carbons.add(kind)
+        print("CARBON-" + kind, flush=True)
+        if len(self.carbons) == 2:
+            asyncio.ensure_future(self.publish_nick())
+
+    async def publish_nick(self):
+        try:
+            await self["xep_0172"].publish_nick(self.args[2])
+        except Exception as e:  # an error reply
+            print("PUBLISHFAIL " + str(e), flush=True)
+            self.result.set_result(False)
+            return
+        print("PUBLISHED", flush=True)
+        self.result.set_result(True)
+
+    def nick(self, msg):
+        nick = msg["pubsub_event"]["items"]["item"]["nick"]["nick"]
+        print("NICK " + str(nick), flush=True)
+        if nick == self.args[0] and not self.result.done():
             self.result.set_result(True)
 
     def resumed(self, event):
