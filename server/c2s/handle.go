@@ -519,8 +519,10 @@ func (s *Server) handleIQ(ctx context.Context, ss *Session, el *wire.Element, to
 	}
 	if to.resource == "" {
 		// An IQ to another account's bare JID is answered by the server on
-		// its behalf (RFC 6121 §8.5.2.1.3), for the services that allow it.
-		if typ == "get" {
+		// its behalf (RFC 6121 §8.5.2.1.3), for the services that allow it;
+		// a set is refused there with the service's condition (forbidden
+		// for pubsub, XEP-0060 §7.1.3.1), not a generic one.
+		if typ == "get" || typ == "set" {
 			s.serverIQ(ctx, ss, el, to)
 			return
 		}
