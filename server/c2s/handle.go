@@ -212,7 +212,7 @@ func (s *Server) Deliver(el *wire.Element) {
 	case "message":
 		s.routeMessage(ctx, el, to)
 	case "presence":
-		s.deliverPresence(ctx, el, to.String())
+		s.pres.Deliver(ctx, el, to.String())
 	case "iq":
 		if to.resource == "" {
 			if t := el.Get("type"); t == "result" || t == "error" {
@@ -606,7 +606,7 @@ func (s *Server) unbind(ss *Session) {
 	}
 	u := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", ss.full)
 	if ss.available.Load() {
-		s.broadcastPresence(context.Background(), ss, u)
+		s.pres.Broadcast(context.Background(), ss.user, ss, u)
 	}
 	// Rooms and others that got directed presence learn the session is
 	// gone (RFC 6121 §4.6.3; XEP-0045 occupants leave).
@@ -735,7 +735,7 @@ func (s *Server) BlocklistChanged(user string, blocked, unblocked []string) {
 		}
 		it, err := s.db.RosterItem(context.Background(), user, a.bare())
 		if err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth) {
-			s.sendPresenceFrom(user, a.bare())
+			s.pres.PresenceFrom(user, a.bare())
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"chatbx/server/presence"
 	"chatbx/server/roster"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -70,9 +71,12 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		initial := !ss.available.Load()
 		ss.presence.Store(el)
 		ss.available.Store(true)
-		s.broadcastPresence(ctx, ss, el)
+		s.pres.Broadcast(ctx, ss.user, ss, el)
 		if initial {
-			s.initialPresence(ctx, ss)
+			// RFC 6121 §4.2 (package presence), then offline messages.
+			if err := s.pres.Initial(ctx, ss.user, ss); err == nil && ss.priority.Load() >= 0 {
+				s.deliverOffline(ctx, ss)
+			}
 		}
 		s.presenceHook(ctx, ss, initial, capsChanged)
 		return
@@ -83,7 +87,7 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 	}
 	ss.available.Store(false)
 	ss.presence.Store(nil)
-	s.broadcastPresence(ctx, ss, el)
+	s.pres.Broadcast(ctx, ss.user, ss, el)
 	s.directedUnavailable(ctx, ss, el)
 }
 
@@ -100,7 +104,7 @@ func (s *Server) directedUnavailable(ctx context.Context, ss *Session, el *wire.
 		c.Set("from", ss.full)
 		c.Set("to", j)
 		if s.domains.IsHost(a.domain) {
-			s.deliverPresence(ctx, c, j)
+			s.pres.Deliver(ctx, c, j)
 		} else if _, h := s.domains.Lookup(a.domain); h != nil {
 			h.Handle(ctx, c, s.Deliver)
 		}
@@ -109,119 +113,6 @@ func (s *Server) directedUnavailable(ctx context.Context, ss *Session, el *wire.
 }
 
 type caps struct{ node, ver, hash string }
-
-// broadcastPresence sends el (from ss.full) to the user's contacts with a
-// subscription from the user, and to the user's other available sessions.
-func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.Element) {
-	_, items, err := s.db.Roster(ctx, ss.user)
-	if err != nil {
-		return
-	}
-	for i := range items {
-		it := &items[i]
-		if (it.Sub == store.SubFrom || it.Sub == store.SubBoth) && !s.blocked(ctx, ss.user, it.JID) {
-			// XEP-0191 §3.3: a blocked contact no longer sees the user.
-			c := el.Copy()
-			c.Set("to", it.JID)
-			s.deliverPresence(ctx, c, it.JID)
-		}
-	}
-	// RFC 6121 §4.2.2, §4.4.2: every available resource of the user,
-	// including the one that sent it, gets the presence.
-	for _, t := range s.router.Sessions(ss.user) {
-		if t.available.Load() || t == ss {
-			c := el.Copy()
-			c.Set("to", t.full)
-			t.Send(c)
-		}
-	}
-}
-
-// deliverPresence routes a presence stanza to a JID (bare: every available
-// session; full: that session). Non-local contacts need s2s, which is not
-// part of this build yet, so their presence is dropped.
-func (s *Server) deliverPresence(ctx context.Context, el *wire.Element, to string) {
-	a, err := parseAddr(to)
-	if err == nil && !s.domains.IsHost(a.domain) {
-		// Federation (or a local service): handed to the domain's handler.
-		if el.Get("to") != to {
-			el = el.Copy()
-			el.Set("to", to)
-		}
-		s.toOther(ctx, el, a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if from := el.Get("from"); from != "" && s.blocked(ctx, a.local, from) {
-		return
-	}
-	for _, t := range s.router.Sessions(a.local) {
-		if a.resource != "" && t.resource != a.resource {
-			continue
-		}
-		if a.resource == "" && !t.available.Load() {
-			continue
-		}
-		t.Send(el)
-	}
-}
-
-// initialPresence runs after a session's first available presence: it
-// learns its contacts' presence (the probe of RFC 6121 §4.3, answered
-// locally), receives pending subscription requests, and offline messages.
-func (s *Server) initialPresence(ctx context.Context, ss *Session) {
-	_, items, err := s.db.Roster(ctx, ss.user)
-	if err != nil {
-		return
-	}
-	for i := range items {
-		it := &items[i]
-		if it.Sub == store.SubTo || it.Sub == store.SubBoth {
-			s.probe(ctx, ss, it.JID)
-		}
-		if it.PendingIn {
-			ss.Send(wire.New(wire.NSClient, "presence", "type", "subscribe", "from", it.JID, "to", ss.bare))
-		}
-	}
-	// The user's own other resources.
-	for _, t := range s.router.Sessions(ss.user) {
-		if t != ss {
-			if p := t.presence.Load(); p != nil {
-				c := p.Copy()
-				c.Set("to", ss.full)
-				ss.Send(c)
-			}
-		}
-	}
-	if ss.priority.Load() >= 0 {
-		s.deliverOffline(ctx, ss)
-	}
-}
-
-// probe sends contact's current presence to ss (every available session).
-func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
-	a, err := parseAddr(contact)
-	if err == nil && s.isRemote(a) && !s.blocked(ctx, ss.user, contact) {
-		// RFC 6121 §4.3.1: the contact's server answers the probe.
-		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", "probe", "from", ss.bare, "to", a.bare()), a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if s.blocked(ctx, ss.user, contact) {
-		return
-	}
-	for _, t := range s.router.Sessions(a.local) {
-		if p := t.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", ss.full)
-			ss.Send(c)
-		}
-	}
-}
 
 // directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
 // it, so the target learns when the session goes offline.
@@ -243,30 +134,7 @@ func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Ele
 		s.elsewhere(ctx, ss, el, to)
 		return
 	}
-	s.deliverPresence(ctx, el, j)
-}
-
-// sendUnavailableFrom sends unavailable presence from each of user's
-// available sessions to contact (after a subscription from user ended).
-func (s *Server) sendUnavailableFrom(user, contact string) {
-	for _, t := range s.router.Sessions(user) {
-		if t.available.Load() {
-			s.deliverPresence(context.Background(),
-				wire.New(wire.NSClient, "presence", "type", "unavailable", "from", t.full, "to", contact), contact)
-		}
-	}
-}
-
-// sendPresenceFrom sends each available session's presence of user to
-// contact (after contact's subscription was approved).
-func (s *Server) sendPresenceFrom(user, contact string) {
-	for _, t := range s.router.Sessions(user) {
-		if p := t.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", contact)
-			s.deliverPresence(context.Background(), c, contact)
-		}
-	}
+	s.pres.Deliver(ctx, el, j)
 }
 
 // outboundSubscription handles a subscription stanza the user sends about
@@ -296,11 +164,11 @@ func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact,
 		return
 	}
 	if typ == "unsubscribed" {
-		s.sendUnavailableFrom(ss.user, contact)
+		s.pres.UnavailableFrom(ss.user, contact)
 	}
 	s.inboundSubscription(ctx, ss.bare, contact, typ)
 	if typ == "subscribed" {
-		s.sendPresenceFrom(ss.user, contact)
+		s.pres.PresenceFrom(ss.user, contact)
 	}
 }
 
@@ -359,7 +227,7 @@ func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ str
 		}
 	}
 	if typ == "unsubscribe" && deliver {
-		s.sendUnavailableFrom(a.local, from)
+		s.pres.UnavailableFrom(a.local, from)
 	}
 	if typ == "subscribed" && deliver && s.hooks.Subscribed != nil {
 		// a.local now receives from's presence, and its PEP events.
@@ -368,18 +236,46 @@ func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ str
 	if autoReply != "" {
 		s.inboundSubscription(ctx, contact, from, autoReply)
 		if autoReply == "subscribed" {
-			s.sendPresenceFrom(a.local, from)
+			s.pres.PresenceFrom(a.local, from)
 		}
 	}
 }
 
-// probeInto sends user's current presences to session t.
-func (s *Server) probeInto(t *Session, user string) {
-	for _, o := range s.router.Sessions(user) {
-		if p := o.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", t.full)
-			t.Send(c)
-		}
+// presenceHost is the session table as package presence sees it
+// (presence.Host): the rules live there, the state on the sessions.
+type presenceHost struct{ s *Server }
+
+var _ presence.Host[*Session] = presenceHost{}
+
+func (h presenceHost) Sessions(user string) []*Session      { return h.s.router.Sessions(user) }
+func (presenceHost) Full(t *Session) string                 { return t.full }
+func (presenceHost) Resource(t *Session) string             { return t.resource }
+func (presenceHost) Available(t *Session) bool              { return t.available.Load() }
+func (presenceHost) Last(t *Session) *wire.Element          { return t.presence.Load() }
+func (presenceHost) Send(t *Session, el *wire.Element) bool { return t.Send(el) }
+func (h presenceHost) IsHost(domain string) bool            { return h.s.domains.IsHost(domain) }
+func (h presenceHost) IsRemote(domain string) bool          { return h.s.isRemote(addr{domain: domain}) }
+func (h presenceHost) Locked(user string) bool              { return h.s.locked(user) }
+func (h presenceHost) Blocked(ctx context.Context, user, other string) bool {
+	return h.s.blocked(ctx, user, other)
+}
+func (h presenceHost) Route(ctx context.Context, el *wire.Element, domain string) bool {
+	return h.s.toOther(ctx, el, domain)
+}
+func (h presenceHost) RosterPush(user string, ver uint64, it *store.RosterItem) {
+	h.s.rosterPush(user, ver, it, false)
+}
+func (h presenceHost) Subscribed(ctx context.Context, user, contact string) {
+	if h.s.hooks.Subscribed != nil {
+		h.s.hooks.Subscribed(ctx, user, contact)
 	}
+}
+func (presenceHost) Parse(j string) (presence.JID, error) {
+	a, err := parseAddr(j)
+	return presence.JID{Local: a.local, Domain: a.domain, Resource: a.resource}, err
+}
+
+// jid converts a parsed address for package presence.
+func (a addr) jid() presence.JID {
+	return presence.JID{Local: a.local, Domain: a.domain, Resource: a.resource}
 }

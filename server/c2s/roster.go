@@ -24,7 +24,7 @@ func (s *Server) RosterRemoved(ctx context.Context, user, contact string, it sto
 		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribe")
 	}
 	if it.Sub == store.SubFrom || it.Sub == store.SubBoth || it.PendingIn {
-		s.sendUnavailableFrom(user, contact)
+		s.pres.UnavailableFrom(user, contact)
 		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribed")
 	}
 }
