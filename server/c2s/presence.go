@@ -2,12 +2,10 @@ package c2s
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 
 	"chatbx/server/presence"
-	"chatbx/server/roster"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -25,7 +23,7 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		if contact == ss.bare {
 			return
 		}
-		s.outboundSubscription(ctx, ss, contact, typ)
+		s.pres.Outbound(ctx, ss.user, contact, typ)
 		return
 	case "probe":
 		return // probes are the server's business (RFC 6121 §4.3)
@@ -135,110 +133,6 @@ func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Ele
 		return
 	}
 	s.pres.Deliver(ctx, el, j)
-}
-
-// outboundSubscription handles a subscription stanza the user sends about
-// contact (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4).
-func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact, typ string) {
-	var route bool
-	var before store.RosterItem
-	it, ver, err := s.db.UpdateRosterItem(ctx, ss.user, contact, func(it *store.RosterItem, exists bool) (bool, error) {
-		before = *it
-		keep, r := roster.Outbound(it, exists, typ)
-		route = r
-		return keep, nil
-	})
-	if errors.Is(err, store.ErrQuota) {
-		// The roster is full (store.Limits.RosterItems): not a fault.
-		s.log.Warn().Msg("roster full")
-		return
-	}
-	if err != nil {
-		s.log.Error().Err(err).Msg("roster update")
-		return
-	}
-	if roster.Changed(&it, &before) {
-		s.rosterPush(ss.user, ver, &it, false)
-	}
-	if !route {
-		return
-	}
-	if typ == "unsubscribed" {
-		s.pres.UnavailableFrom(ss.user, contact)
-	}
-	s.inboundSubscription(ctx, ss.bare, contact, typ)
-	if typ == "subscribed" {
-		s.pres.PresenceFrom(ss.user, contact)
-	}
-}
-
-// inboundSubscription delivers a subscription stanza from user (bare JID)
-// to a local contact and updates the contact's roster (RFC 6121 §3.1.3,
-// §3.2.3, §3.3.3).
-func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ string) {
-	a, err := parseAddr(contact)
-	if err == nil && s.isRemote(a) {
-		// Federation: the contact's server applies §3.1.3 and the rest.
-		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", a.bare()), a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if ok, _ := s.db.UserExists(ctx, a.local); !ok {
-		if typ == "subscribe" {
-			// §3.1.3: no such account: answer unsubscribed on its behalf.
-			s.inboundSubscription(ctx, contact, from, "unsubscribed")
-		}
-		return
-	}
-	if s.locked(a.local) {
-		// GDPR Art. 18: a locked account's roster is kept as it is; a
-		// request is refused as for an unknown account.
-		if typ == "subscribe" {
-			s.inboundSubscription(ctx, contact, from, "unsubscribed")
-		}
-		return
-	}
-	if s.blocked(ctx, a.local, from) {
-		return
-	}
-	var deliver bool
-	var autoReply string
-	var before store.RosterItem
-	it, ver, err := s.db.UpdateRosterItem(ctx, a.local, from, func(it *store.RosterItem, exists bool) (bool, error) {
-		before = *it
-		keep, d, reply := roster.Inbound(it, exists, typ)
-		deliver, autoReply = d, reply
-		return keep, nil
-	})
-	if err != nil {
-		return
-	}
-	if roster.Changed(&it, &before) {
-		s.rosterPush(a.local, ver, &it, false)
-	}
-	if deliver {
-		p := wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", contact)
-		for _, t := range s.router.Sessions(a.local) {
-			if t.available.Load() {
-				t.Send(p)
-			}
-		}
-	}
-	if typ == "unsubscribe" && deliver {
-		s.pres.UnavailableFrom(a.local, from)
-	}
-	if typ == "subscribed" && deliver && s.hooks.Subscribed != nil {
-		// a.local now receives from's presence, and its PEP events.
-		s.hooks.Subscribed(ctx, a.local, from)
-	}
-	if autoReply != "" {
-		s.inboundSubscription(ctx, contact, from, autoReply)
-		if autoReply == "subscribed" {
-			s.pres.PresenceFrom(a.local, from)
-		}
-	}
 }
 
 // presenceHost is the session table as package presence sees it

@@ -63,7 +63,7 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 		switch typ := el.Get("type"); typ {
 		case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 			if to.local != "" && from.local != "" {
-				s.inboundSubscription(ctx, from.bare(), to.bare(), typ)
+				s.pres.Inbound(ctx, from.bare(), to.bare(), typ)
 			}
 			return true
 		case "probe":
