@@ -39,7 +39,10 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		}
 	}
 	if to.domain != "" {
-		s.directedPresence(ctx, ss, el, to)
+		// Directed presence (RFC 6121 §4.6): remembered on the session
+		// so that the target learns when it goes unavailable.
+		ss.directed = presence.Track(ss.directed, to.String(), typ)
+		s.pres.Directed(ctx, el, to.jid())
 		return
 	}
 	if typ == "error" {
@@ -89,51 +92,15 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 	s.directedUnavailable(ctx, ss, el)
 }
 
-// directedUnavailable sends unavailable presence to every JID that got
-// directed presence from ss (RFC 6121 §4.6.3), local services such as
-// group chat rooms included, and forgets them.
+// directedUnavailable sends el (unavailable presence) to every JID that
+// got directed presence from ss (RFC 6121 §4.6.3, presence.Withdraw) and
+// forgets them.
 func (s *Server) directedUnavailable(ctx context.Context, ss *Session, el *wire.Element) {
-	for j := range ss.directed {
-		a, err := parseAddr(j)
-		if err != nil {
-			continue
-		}
-		c := el.Copy()
-		c.Set("from", ss.full)
-		c.Set("to", j)
-		if s.domains.IsHost(a.domain) {
-			s.pres.Deliver(ctx, c, j)
-		} else if _, h := s.domains.Lookup(a.domain); h != nil {
-			h.Handle(ctx, c, s.Deliver)
-		}
-	}
+	s.pres.Withdraw(ctx, ss.full, ss.directed, el)
 	ss.directed = nil
 }
 
 type caps struct{ node, ver, hash string }
-
-// directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
-// it, so the target learns when the session goes offline.
-func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
-	j := to.String()
-	if el.Get("type") == "" {
-		if ss.directed == nil {
-			ss.directed = map[string]bool{}
-		}
-		if len(ss.directed) < 1000 {
-			ss.directed[j] = true
-		}
-	} else {
-		delete(ss.directed, j)
-	}
-	if !s.domains.IsHost(to.domain) {
-		// A local service (a group chat room) or a remote domain: it
-		// learns when the session ends, too (directedUnavailable).
-		s.elsewhere(ctx, ss, el, to)
-		return
-	}
-	s.pres.Deliver(ctx, el, j)
-}
 
 // presenceHost is the session table as package presence sees it
 // (presence.Host): the rules live there, the state on the sessions.
