@@ -90,3 +90,39 @@ func (r *Rules[S]) PresenceFrom(user, contact string) {
 		}
 	}
 }
+
+// BlocklistChanged applies XEP-0191 §3.3 and §3.4 to presence after user
+// blocked or unblocked JIDs: a newly blocked local contact receives
+// unavailable presence from the user's available sessions (it must not
+// learn of them any more), and an unblocked contact with a subscription
+// from the user gets the current presence again.
+func (r *Rules[S]) BlocklistChanged(user string, blocked, unblocked []string) {
+	for _, j := range blocked {
+		a, err := r.h.Parse(j)
+		if err != nil || !r.localUser(a) {
+			continue
+		}
+		for _, t := range r.h.Sessions(user) {
+			if r.h.Available(t) {
+				p := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", r.h.Full(t), "to", a.String())
+				// The contact has not blocked the user, so this is an
+				// ordinary delivery; the user's later presence stops.
+				for _, c := range r.h.Sessions(a.Local) {
+					if (a.Resource == "" && r.h.Available(c)) || r.h.Resource(c) == a.Resource {
+						r.h.Send(c, p)
+					}
+				}
+			}
+		}
+	}
+	for _, j := range unblocked {
+		a, err := r.h.Parse(j)
+		if err != nil || !r.localUser(a) {
+			continue
+		}
+		it, err := r.db.RosterItem(context.Background(), user, a.Bare())
+		if err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth) {
+			r.PresenceFrom(user, a.Bare())
+		}
+	}
+}

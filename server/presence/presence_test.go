@@ -495,3 +495,28 @@ func BenchmarkPresenceBroadcast(b *testing.B) {
 		}
 	}
 }
+
+// XEP-0191 §3.3, §3.4: a newly blocked local contact gets unavailable
+// presence (bare: its available sessions; full: that one), an unblocked
+// subscriber the current presence again; others nothing.
+func TestBlocklistChanged(t *testing.T) {
+	w := newWorld(t)
+	w.item("alice", "dave@"+dom, store.SubFrom, false, false)
+	w.session("alice", "a", true)
+	w.session("alice", "idle", false)
+	bob := w.session("bob", "b", true)
+	bobOff := w.session("bob", "off", false)
+	frank := w.session("frank", "f", true)
+	frank2 := w.session("frank", "g", true)
+	dave := w.session("dave", "d", true)
+	erin := w.session("erin", "e", true)
+	w.r.BlocklistChanged("alice", []string{"bob@" + dom, "frank@" + dom + "/g", "carol@remote.org"},
+		[]string{"dave@" + dom, "erin@" + dom})
+	want(t, "bob", bob.got, "unavailable alice@example.org/a>bob@example.org")
+	want(t, "bob offline", bobOff.got)
+	want(t, "frank/f", frank.got)
+	want(t, "frank/g", frank2.got, "unavailable alice@example.org/a>frank@example.org/g")
+	want(t, "dave (subscribed)", dave.got, "available alice@example.org/a>dave@example.org")
+	want(t, "erin (not subscribed)", erin.got)
+	want(t, "routed", w.h.routed)
+}
