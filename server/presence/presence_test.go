@@ -466,12 +466,11 @@ func TestRemoteProbe(t *testing.T) {
 	}
 }
 
-// BenchmarkPresenceBroadcast is one available presence of a user with
-// ten subscribed local contacts and two own sessions.
-func BenchmarkPresenceBroadcast(b *testing.B) {
+// benchWorld is a user with ten subscribed local contacts (one session
+// each) and two own sessions.
+func benchWorld(b *testing.B) (*store.DB, *fakeHost, *sess, *wire.Element) {
 	db := storetest.Open(b)
 	h := &fakeHost{sessions: map[string][]*sess{}, blocked: map[string]bool{}, locked: map[string]bool{}}
-	r := New[*sess](dom, db, h, zerolog.Nop())
 	storetest.User(b, db, "alice")
 	for i := range 10 {
 		u := fmt.Sprintf("c%d", i)
@@ -484,15 +483,64 @@ func BenchmarkPresenceBroadcast(b *testing.B) {
 	}
 	me := &sess{user: "alice", res: "a", avail: true}
 	h.sessions["alice"] = []*sess{me, {user: "alice", res: "b", avail: true}}
-	p := wire.New(wire.NSClient, "presence", "from", "alice@"+dom+"/a")
+	return db, h, me, wire.New(wire.NSClient, "presence", "from", "alice@"+dom+"/a")
+}
+
+func (h *fakeHost) clear() {
+	for _, ss := range h.sessions {
+		for _, s := range ss {
+			s.got = s.got[:0]
+		}
+	}
+}
+
+// BenchmarkPresenceBroadcast is one available presence of a user with
+// ten subscribed local contacts and two own sessions, through Rules and
+// the Host interface.
+func BenchmarkPresenceBroadcast(b *testing.B) {
+	db, h, me, p := benchWorld(b)
+	r := New[*sess](dom, db, h, zerolog.Nop())
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Broadcast(context.Background(), "alice", me, p)
-		for _, ss := range h.sessions {
-			for _, s := range ss {
-				s.got = s.got[:0]
+		h.clear()
+	}
+}
+
+// BenchmarkPresenceBroadcastInline is the same broadcast written directly
+// over the concrete types, as c2s did before this package: the
+// difference to BenchmarkPresenceBroadcast is the cost of the Host
+// indirection (no allocations).
+func BenchmarkPresenceBroadcastInline(b *testing.B) {
+	db, h, me, el := benchWorld(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, items, _ := db.Roster(ctx, "alice")
+		for i := range items {
+			it := &items[i]
+			if (it.Sub == store.SubFrom || it.Sub == store.SubBoth) && !h.blocked["alice "+it.JID] {
+				c := el.Copy()
+				c.Set("to", it.JID)
+				local, _, _ := strings.Cut(it.JID, "@")
+				if from := c.Get("from"); from != "" && h.blocked[local+" "+from] {
+					continue
+				}
+				for _, t := range h.sessions[local] {
+					if t.avail {
+						t.got = append(t.got, c)
+					}
+				}
 			}
 		}
+		for _, t := range h.sessions["alice"] {
+			if t.avail || t == me {
+				c := el.Copy()
+				c.Set("to", t.user+"@"+dom+"/"+t.res)
+				t.got = append(t.got, c)
+			}
+		}
+		h.clear()
 	}
 }
 
