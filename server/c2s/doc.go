@@ -61,12 +61,14 @@
 // Routing and delivery follow RFC 6120 §8 and RFC 6121 §8 (stamping from,
 // answering IQs on behalf of accounts, §8.5.2.1.3); addresses outside the
 // local host go to the domain table (remote-server-not-found without
-// server-to-server, RFC 6120 §10.4.3). This package also holds presence
-// and subscriptions (RFC 6121 §3, §4, with XEP-0115 caps kept per
-// session; it runs package roster's subscription state machine inside
-// its roster transactions, builds roster pushes with roster.Push and
-// implements roster.Presence) and the presence side of blocking (XEP-0191 §3.3,
-// §3.4): they live on the sessions' state.
+// server-to-server, RFC 6120 §10.4.3). The sessions keep their presence
+// state (available, priority, last presence, XEP-0115 caps, the targets
+// of directed presence); the rules over it — initial presence, probes,
+// broadcast, directed presence, subscriptions (RFC 6121 §3, §4) and the
+// presence side of blocking (XEP-0191 §3.3, §3.4) — are package
+// presence's, which this package runs through presence.Host. It builds
+// roster pushes with roster.Push and implements roster.Presence by
+// handing removals to package presence.
 //
 // Rosters (package roster), Message Carbons (package carbons) and offline
 // storage (package offline) are handler packages in the registry; this

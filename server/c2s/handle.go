@@ -212,7 +212,7 @@ func (s *Server) Deliver(el *wire.Element) {
 	case "message":
 		s.routeMessage(ctx, el, to)
 	case "presence":
-		s.deliverPresence(ctx, el, to.String())
+		s.pres.Deliver(ctx, el, to.String())
 	case "iq":
 		if to.resource == "" {
 			if t := el.Get("type"); t == "result" || t == "error" {
@@ -608,7 +608,7 @@ func (s *Server) unbind(ss *Session) {
 	}
 	u := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", ss.full)
 	if ss.available.Load() {
-		s.broadcastPresence(context.Background(), ss, u)
+		s.pres.Broadcast(context.Background(), ss.user, ss, u)
 	}
 	// Rooms and others that got directed presence learn the session is
 	// gone (RFC 6121 §4.6.3; XEP-0045 occupants leave).
@@ -707,37 +707,7 @@ func (s *Server) OfflineExpired(user string, stanza []byte) {
 }
 
 // BlocklistChanged applies XEP-0191 §3.3 and §3.4 to presence after user
-// blocked or unblocked JIDs: a newly blocked local contact receives
-// unavailable presence from the user's available sessions (it must not
-// learn of them any more), and an unblocked contact with a subscription
-// from the user gets the current presence again.
+// blocked or unblocked JIDs (presence.Rules.BlocklistChanged).
 func (s *Server) BlocklistChanged(user string, blocked, unblocked []string) {
-	for _, j := range blocked {
-		a, err := parseAddr(j)
-		if err != nil || !s.localUser(a) {
-			continue
-		}
-		for _, t := range s.router.Sessions(user) {
-			if t.available.Load() {
-				p := wire.New(wire.NSClient, "presence", "type", "unavailable", "from", t.full, "to", a.String())
-				// The contact has not blocked the user, so this is an
-				// ordinary delivery; the user's later presence stops.
-				for _, c := range s.router.Sessions(a.local) {
-					if (a.resource == "" && c.available.Load()) || c.resource == a.resource {
-						c.Send(p)
-					}
-				}
-			}
-		}
-	}
-	for _, j := range unblocked {
-		a, err := parseAddr(j)
-		if err != nil || !s.localUser(a) {
-			continue
-		}
-		it, err := s.db.RosterItem(context.Background(), user, a.bare())
-		if err == nil && (it.Sub == store.SubFrom || it.Sub == store.SubBoth) {
-			s.sendPresenceFrom(user, a.bare())
-		}
-	}
+	s.pres.BlocklistChanged(user, blocked, unblocked)
 }

@@ -2,11 +2,10 @@ package c2s
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 
-	"chatbx/server/roster"
+	"chatbx/server/presence"
 	"chatbx/server/wire"
 	"chatbx/store"
 )
@@ -24,7 +23,7 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		if contact == ss.bare {
 			return
 		}
-		s.outboundSubscription(ctx, ss, contact, typ)
+		s.pres.Outbound(ctx, ss.user, contact, typ)
 		return
 	case "probe":
 		return // probes are the server's business (RFC 6121 §4.3)
@@ -40,7 +39,10 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		}
 	}
 	if to.domain != "" {
-		s.directedPresence(ctx, ss, el, to)
+		// Directed presence (RFC 6121 §4.6): remembered on the session
+		// so that the target learns when it goes unavailable.
+		ss.directed = presence.Track(ss.directed, to.String(), typ)
+		s.pres.Directed(ctx, el, to.jid())
 		return
 	}
 	if typ == "error" {
@@ -70,9 +72,12 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 		initial := !ss.available.Load()
 		ss.presence.Store(el)
 		ss.available.Store(true)
-		s.broadcastPresence(ctx, ss, el)
+		s.pres.Broadcast(ctx, ss.user, ss, el)
 		if initial {
-			s.initialPresence(ctx, ss)
+			// RFC 6121 §4.2 (package presence), then offline messages.
+			if err := s.pres.Initial(ctx, ss.user, ss); err == nil && ss.priority.Load() >= 0 {
+				s.deliverOffline(ctx, ss)
+			}
 		}
 		s.presenceHook(ctx, ss, initial, capsChanged)
 		return
@@ -83,303 +88,55 @@ func (s *Server) handlePresence(ctx context.Context, ss *Session, el *wire.Eleme
 	}
 	ss.available.Store(false)
 	ss.presence.Store(nil)
-	s.broadcastPresence(ctx, ss, el)
+	s.pres.Broadcast(ctx, ss.user, ss, el)
 	s.directedUnavailable(ctx, ss, el)
 }
 
-// directedUnavailable sends unavailable presence to every JID that got
-// directed presence from ss (RFC 6121 §4.6.3), local services such as
-// group chat rooms included, and forgets them.
+// directedUnavailable sends el (unavailable presence) to every JID that
+// got directed presence from ss (RFC 6121 §4.6.3, presence.Withdraw) and
+// forgets them.
 func (s *Server) directedUnavailable(ctx context.Context, ss *Session, el *wire.Element) {
-	for j := range ss.directed {
-		a, err := parseAddr(j)
-		if err != nil {
-			continue
-		}
-		c := el.Copy()
-		c.Set("from", ss.full)
-		c.Set("to", j)
-		if s.domains.IsHost(a.domain) {
-			s.deliverPresence(ctx, c, j)
-		} else if _, h := s.domains.Lookup(a.domain); h != nil {
-			h.Handle(ctx, c, s.Deliver)
-		}
-	}
+	s.pres.Withdraw(ctx, ss.full, ss.directed, el)
 	ss.directed = nil
 }
 
 type caps struct{ node, ver, hash string }
 
-// broadcastPresence sends el (from ss.full) to the user's contacts with a
-// subscription from the user, and to the user's other available sessions.
-func (s *Server) broadcastPresence(ctx context.Context, ss *Session, el *wire.Element) {
-	_, items, err := s.db.Roster(ctx, ss.user)
-	if err != nil {
-		return
-	}
-	for i := range items {
-		it := &items[i]
-		if (it.Sub == store.SubFrom || it.Sub == store.SubBoth) && !s.blocked(ctx, ss.user, it.JID) {
-			// XEP-0191 §3.3: a blocked contact no longer sees the user.
-			c := el.Copy()
-			c.Set("to", it.JID)
-			s.deliverPresence(ctx, c, it.JID)
-		}
-	}
-	// RFC 6121 §4.2.2, §4.4.2: every available resource of the user,
-	// including the one that sent it, gets the presence.
-	for _, t := range s.router.Sessions(ss.user) {
-		if t.available.Load() || t == ss {
-			c := el.Copy()
-			c.Set("to", t.full)
-			t.Send(c)
-		}
+// presenceHost is the session table as package presence sees it
+// (presence.Host): the rules live there, the state on the sessions.
+type presenceHost struct{ s *Server }
+
+var _ presence.Host[*Session] = presenceHost{}
+
+func (h presenceHost) Sessions(user string) []*Session      { return h.s.router.Sessions(user) }
+func (presenceHost) Full(t *Session) string                 { return t.full }
+func (presenceHost) Resource(t *Session) string             { return t.resource }
+func (presenceHost) Available(t *Session) bool              { return t.available.Load() }
+func (presenceHost) Last(t *Session) *wire.Element          { return t.presence.Load() }
+func (presenceHost) Send(t *Session, el *wire.Element) bool { return t.Send(el) }
+func (h presenceHost) IsHost(domain string) bool            { return h.s.domains.IsHost(domain) }
+func (h presenceHost) IsRemote(domain string) bool          { return h.s.isRemote(addr{domain: domain}) }
+func (h presenceHost) Locked(user string) bool              { return h.s.locked(user) }
+func (h presenceHost) Blocked(ctx context.Context, user, other string) bool {
+	return h.s.blocked(ctx, user, other)
+}
+func (h presenceHost) Route(ctx context.Context, el *wire.Element, domain string) bool {
+	return h.s.toOther(ctx, el, domain)
+}
+func (h presenceHost) RosterPush(user string, ver uint64, it *store.RosterItem) {
+	h.s.rosterPush(user, ver, it, false)
+}
+func (h presenceHost) Subscribed(ctx context.Context, user, contact string) {
+	if h.s.hooks.Subscribed != nil {
+		h.s.hooks.Subscribed(ctx, user, contact)
 	}
 }
-
-// deliverPresence routes a presence stanza to a JID (bare: every available
-// session; full: that session). Non-local contacts need s2s, which is not
-// part of this build yet, so their presence is dropped.
-func (s *Server) deliverPresence(ctx context.Context, el *wire.Element, to string) {
-	a, err := parseAddr(to)
-	if err == nil && !s.domains.IsHost(a.domain) {
-		// Federation (or a local service): handed to the domain's handler.
-		if el.Get("to") != to {
-			el = el.Copy()
-			el.Set("to", to)
-		}
-		s.toOther(ctx, el, a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if from := el.Get("from"); from != "" && s.blocked(ctx, a.local, from) {
-		return
-	}
-	for _, t := range s.router.Sessions(a.local) {
-		if a.resource != "" && t.resource != a.resource {
-			continue
-		}
-		if a.resource == "" && !t.available.Load() {
-			continue
-		}
-		t.Send(el)
-	}
+func (presenceHost) Parse(j string) (presence.JID, error) {
+	a, err := parseAddr(j)
+	return presence.JID{Local: a.local, Domain: a.domain, Resource: a.resource}, err
 }
 
-// initialPresence runs after a session's first available presence: it
-// learns its contacts' presence (the probe of RFC 6121 §4.3, answered
-// locally), receives pending subscription requests, and offline messages.
-func (s *Server) initialPresence(ctx context.Context, ss *Session) {
-	_, items, err := s.db.Roster(ctx, ss.user)
-	if err != nil {
-		return
-	}
-	for i := range items {
-		it := &items[i]
-		if it.Sub == store.SubTo || it.Sub == store.SubBoth {
-			s.probe(ctx, ss, it.JID)
-		}
-		if it.PendingIn {
-			ss.Send(wire.New(wire.NSClient, "presence", "type", "subscribe", "from", it.JID, "to", ss.bare))
-		}
-	}
-	// The user's own other resources.
-	for _, t := range s.router.Sessions(ss.user) {
-		if t != ss {
-			if p := t.presence.Load(); p != nil {
-				c := p.Copy()
-				c.Set("to", ss.full)
-				ss.Send(c)
-			}
-		}
-	}
-	if ss.priority.Load() >= 0 {
-		s.deliverOffline(ctx, ss)
-	}
-}
-
-// probe sends contact's current presence to ss (every available session).
-func (s *Server) probe(ctx context.Context, ss *Session, contact string) {
-	a, err := parseAddr(contact)
-	if err == nil && s.isRemote(a) && !s.blocked(ctx, ss.user, contact) {
-		// RFC 6121 §4.3.1: the contact's server answers the probe.
-		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", "probe", "from", ss.bare, "to", a.bare()), a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if s.blocked(ctx, ss.user, contact) {
-		return
-	}
-	for _, t := range s.router.Sessions(a.local) {
-		if p := t.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", ss.full)
-			ss.Send(c)
-		}
-	}
-}
-
-// directedPresence sends presence to one JID (RFC 6121 §4.6) and remembers
-// it, so the target learns when the session goes offline.
-func (s *Server) directedPresence(ctx context.Context, ss *Session, el *wire.Element, to addr) {
-	j := to.String()
-	if el.Get("type") == "" {
-		if ss.directed == nil {
-			ss.directed = map[string]bool{}
-		}
-		if len(ss.directed) < 1000 {
-			ss.directed[j] = true
-		}
-	} else {
-		delete(ss.directed, j)
-	}
-	if !s.domains.IsHost(to.domain) {
-		// A local service (a group chat room) or a remote domain: it
-		// learns when the session ends, too (directedUnavailable).
-		s.elsewhere(ctx, ss, el, to)
-		return
-	}
-	s.deliverPresence(ctx, el, j)
-}
-
-// sendUnavailableFrom sends unavailable presence from each of user's
-// available sessions to contact (after a subscription from user ended).
-func (s *Server) sendUnavailableFrom(user, contact string) {
-	for _, t := range s.router.Sessions(user) {
-		if t.available.Load() {
-			s.deliverPresence(context.Background(),
-				wire.New(wire.NSClient, "presence", "type", "unavailable", "from", t.full, "to", contact), contact)
-		}
-	}
-}
-
-// sendPresenceFrom sends each available session's presence of user to
-// contact (after contact's subscription was approved).
-func (s *Server) sendPresenceFrom(user, contact string) {
-	for _, t := range s.router.Sessions(user) {
-		if p := t.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", contact)
-			s.deliverPresence(context.Background(), c, contact)
-		}
-	}
-}
-
-// outboundSubscription handles a subscription stanza the user sends about
-// contact (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4).
-func (s *Server) outboundSubscription(ctx context.Context, ss *Session, contact, typ string) {
-	var route bool
-	var before store.RosterItem
-	it, ver, err := s.db.UpdateRosterItem(ctx, ss.user, contact, func(it *store.RosterItem, exists bool) (bool, error) {
-		before = *it
-		keep, r := roster.Outbound(it, exists, typ)
-		route = r
-		return keep, nil
-	})
-	if errors.Is(err, store.ErrQuota) {
-		// The roster is full (store.Limits.RosterItems): not a fault.
-		s.log.Warn().Msg("roster full")
-		return
-	}
-	if err != nil {
-		s.log.Error().Err(err).Msg("roster update")
-		return
-	}
-	if roster.Changed(&it, &before) {
-		s.rosterPush(ss.user, ver, &it, false)
-	}
-	if !route {
-		return
-	}
-	if typ == "unsubscribed" {
-		s.sendUnavailableFrom(ss.user, contact)
-	}
-	s.inboundSubscription(ctx, ss.bare, contact, typ)
-	if typ == "subscribed" {
-		s.sendPresenceFrom(ss.user, contact)
-	}
-}
-
-// inboundSubscription delivers a subscription stanza from user (bare JID)
-// to a local contact and updates the contact's roster (RFC 6121 §3.1.3,
-// §3.2.3, §3.3.3).
-func (s *Server) inboundSubscription(ctx context.Context, from, contact, typ string) {
-	a, err := parseAddr(contact)
-	if err == nil && s.isRemote(a) {
-		// Federation: the contact's server applies §3.1.3 and the rest.
-		s.toOther(ctx, wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", a.bare()), a.domain)
-		return
-	}
-	if err != nil || !s.localUser(a) {
-		return
-	}
-	if ok, _ := s.db.UserExists(ctx, a.local); !ok {
-		if typ == "subscribe" {
-			// §3.1.3: no such account: answer unsubscribed on its behalf.
-			s.inboundSubscription(ctx, contact, from, "unsubscribed")
-		}
-		return
-	}
-	if s.locked(a.local) {
-		// GDPR Art. 18: a locked account's roster is kept as it is; a
-		// request is refused as for an unknown account.
-		if typ == "subscribe" {
-			s.inboundSubscription(ctx, contact, from, "unsubscribed")
-		}
-		return
-	}
-	if s.blocked(ctx, a.local, from) {
-		return
-	}
-	var deliver bool
-	var autoReply string
-	var before store.RosterItem
-	it, ver, err := s.db.UpdateRosterItem(ctx, a.local, from, func(it *store.RosterItem, exists bool) (bool, error) {
-		before = *it
-		keep, d, reply := roster.Inbound(it, exists, typ)
-		deliver, autoReply = d, reply
-		return keep, nil
-	})
-	if err != nil {
-		return
-	}
-	if roster.Changed(&it, &before) {
-		s.rosterPush(a.local, ver, &it, false)
-	}
-	if deliver {
-		p := wire.New(wire.NSClient, "presence", "type", typ, "from", from, "to", contact)
-		for _, t := range s.router.Sessions(a.local) {
-			if t.available.Load() {
-				t.Send(p)
-			}
-		}
-	}
-	if typ == "unsubscribe" && deliver {
-		s.sendUnavailableFrom(a.local, from)
-	}
-	if typ == "subscribed" && deliver && s.hooks.Subscribed != nil {
-		// a.local now receives from's presence, and its PEP events.
-		s.hooks.Subscribed(ctx, a.local, from)
-	}
-	if autoReply != "" {
-		s.inboundSubscription(ctx, contact, from, autoReply)
-		if autoReply == "subscribed" {
-			s.sendPresenceFrom(a.local, from)
-		}
-	}
-}
-
-// probeInto sends user's current presences to session t.
-func (s *Server) probeInto(t *Session, user string) {
-	for _, o := range s.router.Sessions(user) {
-		if p := o.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", t.full)
-			t.Send(c)
-		}
-	}
+// jid converts a parsed address for package presence.
+func (a addr) jid() presence.JID {
+	return presence.JID{Local: a.local, Domain: a.domain, Resource: a.resource}
 }

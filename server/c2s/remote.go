@@ -7,7 +7,6 @@ import (
 	"chatbx/server/mux"
 	"chatbx/server/router"
 	"chatbx/server/wire"
-	"chatbx/store"
 )
 
 // Federation (RFC 6121 with server-to-server): the c2s side hands
@@ -64,12 +63,12 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 		switch typ := el.Get("type"); typ {
 		case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
 			if to.local != "" && from.local != "" {
-				s.inboundSubscription(ctx, from.bare(), to.bare(), typ)
+				s.pres.Inbound(ctx, from.bare(), to.bare(), typ)
 			}
 			return true
 		case "probe":
 			if to.local != "" {
-				s.remoteProbe(ctx, from, to)
+				s.pres.RemoteProbe(ctx, from.jid(), to.jid())
 			}
 			return true
 		}
@@ -80,33 +79,6 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 		}
 	}
 	return false
-}
-
-// remoteProbe answers a presence probe from a remote contact (RFC 6121
-// §4.3.2): the user's current presence when the contact is subscribed to
-// it, unavailable when no session is available, unsubscribed when the
-// contact has no subscription (nothing is revealed).
-func (s *Server) remoteProbe(ctx context.Context, from, to addr) {
-	send := func(p *wire.Element) { s.toOther(ctx, p, from.domain) }
-	it, err := s.db.RosterItem(ctx, to.local, from.bare())
-	if err != nil || (it.Sub != store.SubFrom && it.Sub != store.SubBoth) || s.blocked(ctx, to.local, from.bare()) {
-		if err == nil && !s.blocked(ctx, to.local, from.bare()) {
-			send(wire.New(wire.NSClient, "presence", "type", "unsubscribed", "from", to.bare(), "to", from.bare()))
-		}
-		return
-	}
-	sent := false
-	for _, t := range s.router.Sessions(to.local) {
-		if p := t.presence.Load(); p != nil {
-			c := p.Copy()
-			c.Set("to", from.String())
-			send(c)
-			sent = true
-		}
-	}
-	if !sent {
-		send(wire.New(wire.NSClient, "presence", "type", "unavailable", "from", to.bare(), "to", from.String()))
-	}
 }
 
 // remoteIQ answers an IQ from a remote entity to the server or to an

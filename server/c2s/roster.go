@@ -7,26 +7,18 @@ import (
 	"chatbx/store"
 )
 
-// Rosters (RFC 6121 §2) are package roster's; the c2s layer keeps the
-// subscription state machine (RFC 6121 §3, presence.go), which changes
-// roster items and pushes the changes to the sessions that asked.
+// Rosters (RFC 6121 §2) are package roster's, the subscription rules
+// (RFC 6121 §3) package presence's; the c2s layer pushes roster changes
+// to the sessions that asked.
 
 // hiddenItem reports whether an item only records an inbound
 // subscription request (roster.Hidden).
 func hiddenItem(it *store.RosterItem) bool { return roster.Hidden(it) }
 
 // RosterRemoved cancels the subscriptions of a roster item user removed
-// (RFC 6121 §2.5.2): the contact gets unsubscribe and unsubscribed as
-// they apply, and unavailable presence from user's sessions. It
-// implements roster.Presence.
+// (RFC 6121 §2.5.2, package presence). It implements roster.Presence.
 func (s *Server) RosterRemoved(ctx context.Context, user, contact string, it store.RosterItem) {
-	if it.Sub == store.SubTo || it.Sub == store.SubBoth || it.AskOut {
-		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribe")
-	}
-	if it.Sub == store.SubFrom || it.Sub == store.SubBoth || it.PendingIn {
-		s.sendUnavailableFrom(user, contact)
-		s.inboundSubscription(ctx, user+"@"+s.cfg.Domain, contact, "unsubscribed")
-	}
+	s.pres.RosterRemoved(ctx, user, contact, it)
 }
 
 // rosterPush sends a roster push (RFC 6121 §2.1.6) to every session of

@@ -20,6 +20,7 @@ import (
 	"chatbx/server/auth"
 	"chatbx/server/iq"
 	"chatbx/server/mux"
+	"chatbx/server/presence"
 	"chatbx/server/router"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -191,6 +192,9 @@ type Server struct {
 	// to IQs the server sent to clients.
 	hooks  Hooks
 	awaits awaits
+	// pres are the presence rules (package presence) over this
+	// server's sessions (presenceHost).
+	pres *presence.Rules[*Session]
 	// strangers limits first-contact messages per remote domain.
 	strangers strangerLimits
 
@@ -293,6 +297,7 @@ func New(cfg Config, d Deps) *Server {
 	// Rosters, carbons and offline storage (packages roster, carbons,
 	// offline) register themselves and their disco features in the
 	// registry beside the other handlers (server/services.go).
+	s.pres = presence.New[*Session](cfg.Domain, d.DB, presenceHost{s}, s.log)
 	s.negotiation = s.features()
 	rand.Read(s.bindKey[:])
 	s.registerInlineCore()
