@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,5 +100,28 @@ func TestReadArchivePrefsTwice(t *testing.T) {
 	_, err := migrate.NewReader(strings.NewReader(doc), "x.xml", migrate.Limits{}).Next()
 	if err == nil || !strings.Contains(err.Error(), "two archive preferences") {
 		t.Fatalf("two <prefs/>: %v", err)
+	}
+}
+
+// TestImportArchivePrefsCap: lists longer than the store keeps are cut at
+// 1000 JIDs each, reported, and the account is still imported.
+func TestImportArchivePrefsCap(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='many' password='many password'><prefs xmlns='urn:xmpp:mam:2' default='always'><never>`)
+	for i := range 1003 {
+		b.WriteString("<jid>u" + strconv.Itoa(i) + "@example.net</jid>")
+	}
+	b.WriteString(`</never></prefs></user></host></server-data>`)
+	db := storetest.Open(t)
+	rep, err := migrate.Import(t.Context(), db, []string{write(t, t.TempDir(), "many.xml", b.String())}, migrate.Options{Domain: "example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := db.ArchivePrefs(t.Context(), "many")
+	if err != nil || p.Default != "always" || len(p.Never) != 1000 {
+		t.Fatalf("prefs: default %q, %d never, %v", p.Default, len(p.Never), err)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "3 JID(s) of the archive preferences over the limit") {
+		t.Errorf("report:\n%s", rep)
 	}
 }
