@@ -127,6 +127,10 @@ func TestExportAllRoundTrip(t *testing.T) {
 	if pub.Get("type") != "result" {
 		t.Fatalf("publish: %s", xmpptest.String(pub))
 	}
+	// ann chose to archive with her roster; the choice travels along.
+	if pr := c.IQ(`<iq type='set' id='m1'><prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>ben@localhost</jid></always><never/></prefs></iq>`); pr.Get("type") != "result" {
+		t.Fatalf("archive prefs: %s", xmpptest.String(pr))
+	}
 	// ben is offline: the message waits in his queue and travels along.
 	c.SendRaw(`<message to='ben@localhost' type='chat'><body>waiting for ben</body></message>`)
 	c.IQ(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
@@ -172,6 +176,15 @@ func TestExportAllRoundTrip(t *testing.T) {
 	}
 	if s := xmpptest.String(c.IQ(`<iq type='get' id='b2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub></iq>`)); !strings.Contains(s, "Round Trip Room") {
 		t.Errorf("PEP bookmarks after the round trip: %s", s)
+	}
+	if s := xmpptest.String(c.IQ(`<iq type='get' id='m2'><prefs xmlns='urn:xmpp:mam:2'/></iq>`)); !strings.Contains(s, "default='roster'") && !strings.Contains(s, `default="roster"`) || !strings.Contains(s, "ben@localhost") {
+		t.Errorf("archive prefs after the round trip: %s", s)
+	}
+	c.Close()
+	// ben never chose: his archive stays off (the server's default).
+	c = xmpptest.Login(t, b.addrs.xmpp()[0].String(), "localhost", "ben", users["ben"], xmpptest.Options{Pool: pool2})
+	if s := xmpptest.String(c.IQ(`<iq type='get' id='m3'><prefs xmlns='urn:xmpp:mam:2'/></iq>`)); !strings.Contains(s, "never") {
+		t.Errorf("ben's archive prefs after the round trip: %s", s)
 	}
 	c.Close()
 	c = xmpptest.Login(t, b.addrs.xmpp()[0].String(), "localhost", "ben", users["ben"], xmpptest.Options{Pool: pool2})

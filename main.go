@@ -1088,6 +1088,9 @@ func (a *app) wireParts(ctx context.Context) (w wired, err error) {
 			locked:    acc.LockedUsers,
 		},
 	}
+	// An import through the admin socket drops the archive's cached
+	// preferences of each account it writes.
+	ap.limits.Imported = archive.Forget
 	if fed := srv.S2S(); fed != nil {
 		ap.spamReports = fed.SpamReports
 	}

@@ -303,11 +303,7 @@ func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) 
 			}
 		}
 	}
-	var gen [8]byte
-	for binary.BigEndian.Uint64(gen[:]) == 0 {
-		rand.Read(gen[:])
-	}
-	p.Gen = binary.BigEndian.Uint64(gen[:])
+	p.Gen = newArchivePrefsGen()
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		b, err := userSub(tx, user, bucketArchiveMeta)
 		if err != nil {
@@ -319,6 +315,15 @@ func (db *DB) SetArchivePrefs(ctx context.Context, user string, p ArchivePrefs) 
 		return 0, fmt.Errorf("store: set archive prefs: %w", err)
 	}
 	return p.Gen, nil
+}
+
+// newArchivePrefsGen returns a random Gen other than 0.
+func newArchivePrefsGen() uint64 {
+	var gen [8]byte
+	for binary.BigEndian.Uint64(gen[:]) == 0 {
+		rand.Read(gen[:])
+	}
+	return binary.BigEndian.Uint64(gen[:])
 }
 
 // AppendArchive archives one message of user and returns its archive id.

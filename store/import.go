@@ -31,6 +31,11 @@ type ImportData struct {
 	// PEPLimits as a publish is.
 	PEP       []ImportedPEPNode
 	PEPLimits PEPLimits
+	// ArchivePrefs are the XEP-0441 archiving preferences (Gen ignored),
+	// nil when the export has none: then nothing is written and the
+	// server's default (never) applies. They are written only to an
+	// account that has no stored preferences yet (see ImportAccount).
+	ArchivePrefs *ArchivePrefs
 }
 
 // ImportedPEPNode is one PEP node to bring in. Node.Name names it; the
@@ -56,11 +61,14 @@ type ImportResult struct {
 	// vCard was written.
 	Roster, Private, Blocked, Offline, PEP int
 	VCard                                  bool
+	// ArchivePrefs is true when the archiving preferences were written;
+	// ArchivePrefsKept when the account had its own and they were kept.
+	ArchivePrefs, ArchivePrefsKept bool
 }
 
 // Changed reports whether the import changed anything.
 func (r ImportResult) Changed() bool {
-	return r.Created || r.Roster > 0 || r.Private > 0 || r.Blocked > 0 || r.Offline > 0 || r.PEP > 0 || r.VCard
+	return r.Created || r.Roster > 0 || r.Private > 0 || r.Blocked > 0 || r.Offline > 0 || r.PEP > 0 || r.VCard || r.ArchivePrefs
 }
 
 // errDryRun rolls back a dry run's transaction.
@@ -74,6 +82,12 @@ var errDryRun = errors.New("store: dry run")
 // when it differs) and offline messages are queued unless an identical
 // stanza is queued already, so importing a file twice changes nothing the
 // second time. Otherwise it fails with ErrConflict and changes nothing.
+// Archiving preferences are the exception to "written over": they are
+// one choice of the user, so they are written only while the account has
+// none stored (a new account, or one that never set any); preferences
+// the user set on chatbx since, even "never", are kept
+// (ImportResult.ArchivePrefsKept), so a second import never switches an
+// archive back on.
 //
 // The caps apply as to any other write (Limits.RosterItems,
 // PrivateBytes, OfflineBytes): one over them fails the whole account
@@ -105,6 +119,23 @@ func (db *DB) ImportAccount(ctx context.Context, user string, d ImportData, same
 		for _, it := range n.Items {
 			if it.ID == "" || len(it.ID) > maxPEPName {
 				return res, fmt.Errorf("store: import account: pep: %w: item id", ErrInvalid)
+			}
+		}
+	}
+	if p := d.ArchivePrefs; p != nil {
+		switch p.Default {
+		case "always", "never", "roster":
+		default:
+			return res, fmt.Errorf("store: import account: archive prefs: %w: default %q", ErrInvalid, p.Default)
+		}
+		for _, list := range [][]string{p.Always, p.Never} {
+			if len(list) > maxArchivePrefsJIDs {
+				return res, fmt.Errorf("store: import account: archive prefs: %w: too many jids", ErrInvalid)
+			}
+			for _, j := range list {
+				if err := checkJID(j); err != nil {
+					return res, fmt.Errorf("store: import account: archive prefs: %w", err)
+				}
 			}
 		}
 	}
@@ -276,6 +307,22 @@ func (db *DB) importTx(tx *bolt.Tx, user string, d ImportData, res *ImportResult
 		}
 		if err := setOfflineCount(b, n); err != nil {
 			return err
+		}
+	}
+	if d.ArchivePrefs != nil {
+		b, err := userSub(tx, user, bucketArchiveMeta)
+		if err != nil {
+			return err
+		}
+		if b.Get(keyArchivePrefs) != nil {
+			res.ArchivePrefsKept = true
+		} else {
+			p := *d.ArchivePrefs
+			p.Gen = newArchivePrefsGen()
+			if err := b.Put(keyArchivePrefs, encodeArchivePrefs(p)); err != nil {
+				return err
+			}
+			res.ArchivePrefs = true
 		}
 	}
 	return db.importPEPTx(tx, user, d.PEP, d.PEPLimits, res)

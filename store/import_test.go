@@ -111,3 +111,35 @@ func TestImportAccountCaps(t *testing.T) {
 		})
 	}
 }
+
+func TestImportAccountArchivePrefs(t *testing.T) {
+	ctx := t.Context()
+	db := storetest.Open(t)
+	creds, err := store.DeriveCredentials("pw-archive-1", store.MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(c store.Credentials) bool { return c.VerifyPlain("pw-archive-1") }
+	for _, bad := range []store.ArchivePrefs{{Default: "sometimes"}, {Default: "always", Always: []string{""}}} {
+		if _, err := db.ImportAccount(ctx, "x", store.ImportData{Credentials: creds, ArchivePrefs: &bad}, same, false); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("prefs %+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	d := store.ImportData{Credentials: creds, ArchivePrefs: &store.ArchivePrefs{Default: "always", Never: []string{"no@example.org"}}}
+	res, err := db.ImportAccount(ctx, "x", d, same, false)
+	if err != nil || !res.ArchivePrefs || res.ArchivePrefsKept {
+		t.Fatalf("import = %+v, %v", res, err)
+	}
+	p, err := db.ArchivePrefs(ctx, "x")
+	if err != nil || p.Default != "always" || len(p.Never) != 1 || p.Gen == 0 {
+		t.Fatalf("prefs = %+v, %v", p, err)
+	}
+	// Set once: a second import keeps them and changes nothing.
+	res, err = db.ImportAccount(ctx, "x", store.ImportData{Credentials: creds, ArchivePrefs: &store.ArchivePrefs{Default: "never"}}, same, false)
+	if err != nil || res.Changed() || !res.ArchivePrefsKept {
+		t.Fatalf("second import = %+v, %v", res, err)
+	}
+	if q, _ := db.ArchivePrefs(ctx, "x"); q.Default != "always" || q.Gen != p.Gen {
+		t.Errorf("prefs after the second import = %+v", q)
+	}
+}

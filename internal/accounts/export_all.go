@@ -19,7 +19,8 @@ import (
 // internal/migrate reads it), and PEP nodes with their items as Prosody
 // writes them (<pubsub/> in the #owner namespace with each node's
 // configuration form, and one with the items). Archives and uploads are
-// not part of it. Accounts deleted while it runs are left out. It returns the
+// not part of it; the archiving preferences (XEP-0441 <prefs/>) are, when
+// the user set any. Accounts deleted while it runs are left out. It returns the
 // number of accounts written; on an error w holds a partial document.
 func (s *Service) ExportAll(ctx context.Context, w io.Writer) (int, error) {
 	if s.cfg.Domain == "" {
@@ -37,11 +38,20 @@ func (s *Service) ExportAll(ctx context.Context, w io.Writer) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		var pep func(*bufio.Writer) error
-		if pe, ok := s.d.Store.(pepExporter); ok {
-			pep = func(b *bufio.Writer) error { return writePEP227(ctx, pe, u, b) }
+		pe, hasPEP := s.d.Store.(pepExporter)
+		ap, hasPrefs := s.d.Store.(archivePrefser)
+		extra := func(b *bufio.Writer) error {
+			if hasPEP {
+				if err := writePEP227(ctx, pe, u, b); err != nil {
+					return err
+				}
+			}
+			if hasPrefs {
+				return writeArchivePrefs227(ctx, ap, u, b)
+			}
+			return nil
 		}
-		err := s.writeUser(ctx, b, u, pep)
+		err := s.writeUser(ctx, b, u, extra)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -119,5 +129,36 @@ func writePEP227(ctx context.Context, pe pepExporter, user string, b *bufio.Writ
 		return err
 	}
 	b.WriteString("</pubsub>\n")
+	return nil
+}
+
+// archivePrefser is the store's reading of archiving preferences.
+type archivePrefser interface {
+	ArchivePrefs(ctx context.Context, user string) (store.ArchivePrefs, error)
+}
+
+// writeArchivePrefs227 writes user's archiving preferences as XEP-0441's
+// <prefs/> (urn:xmpp:mam:2), or nothing when the user never set any
+// (the importing server's default applies).
+func writeArchivePrefs227(ctx context.Context, ap archivePrefser, user string, b *bufio.Writer) error {
+	p, err := ap.ArchivePrefs(ctx, user)
+	if errors.Is(err, store.ErrNotFound) || err == nil && p.Default == "" {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b.WriteString("<prefs xmlns='urn:xmpp:mam:2' default='" + esc(p.Default) + "'>")
+	for _, l := range []struct {
+		name string
+		jids []string
+	}{{"always", p.Always}, {"never", p.Never}} {
+		b.WriteString("<" + l.name + ">")
+		for _, j := range l.jids {
+			b.WriteString("<jid>" + esc(j) + "</jid>")
+		}
+		b.WriteString("</" + l.name + ">")
+	}
+	b.WriteString("</prefs>\n")
 	return nil
 }

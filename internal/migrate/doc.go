@@ -12,7 +12,13 @@
 // subscription states and groups (and Prosody's pending subscription
 // requests), the vCard, private XML storage (XEP-0049), the blocklist
 // (XEP-0191), offline messages and PEP nodes with their items (XEP-0163:
-// bookmarks, avatars); archives are counted and reported, not imported.
+// bookmarks, avatars) and the archiving preferences (a XEP-0441 <prefs/>
+// of urn:xmpp:mam:2, :1, :0 or :tmp: the default and the always/never
+// lists; neither Prosody 0.12 nor ejabberd 23.01 exports them, chatbx's
+// own export does); archives are counted and reported, not imported.
+// Without <prefs/> in the file an account keeps the server's default,
+// never; preferences an account already has on chatbx are never
+// overwritten, so re-running an import cannot switch an archive on.
 //
 // Import checks every file completely before it writes anything, then
 // imports each account in one store transaction (store.DB.ImportAccount):

@@ -50,6 +50,10 @@ type Options struct {
 	// Now is the time given to offline messages without a date (nil:
 	// time.Now).
 	Now func() time.Time
+	// Imported, if set, is called with the name of each account written
+	// (not in a dry run): a running server drops what it cached of the
+	// account, such as its archiving preferences (mam.Archive.Forget).
+	Imported func(user string)
 }
 
 // Report says what an import did, account by account.
@@ -318,6 +322,12 @@ func importOne(ctx context.Context, st Store, user string, a *Account, opt Optio
 		rep.Skipped = append(rep.Skipped, Skipped{user, err.Error()})
 		return
 	}
+	if res.Changed() && !opt.DryRun && opt.Imported != nil {
+		opt.Imported(user)
+	}
+	if res.ArchivePrefsKept {
+		notes = append(notes, "archive preferences in the file not applied: the account has its own (set on chatbx), kept as they are")
+	}
 	for _, n := range notes {
 		switch n {
 		case noteSHA1Only:
@@ -464,13 +474,69 @@ func convert(user string, a *Account, opt Options) (store.ImportData, func(store
 	}
 	d.PEP, notes = convertPEP(a.PEP, opt, notes)
 	d.PEPLimits = opt.PEPLimits
+	d.ArchivePrefs, notes = convertArchivePrefs(a.ArchivePrefs, notes)
 	if a.Archive > 0 {
-		notes = append(notes, fmt.Sprintf("%d archived messages not imported (the archive default stays never)", a.Archive))
+		why := "the archive default stays never"
+		if d.ArchivePrefs != nil {
+			why = "the archiving preferences apply from now on"
+		}
+		notes = append(notes, fmt.Sprintf("%d archived messages not imported (%s)", a.Archive, why))
 	}
 	if len(a.Unknown) > 0 {
 		notes = append(notes, "left out: "+strings.Join(a.Unknown, ", "))
 	}
 	return d, same, notes, nil
+}
+
+// maxPrefsJIDs is the most JIDs chatbx keeps in each archiving
+// preferences list (as server/mam and the store).
+const maxPrefsJIDs = 1000
+
+// convertArchivePrefs turns the file's <prefs/> into the store's form:
+// the default (always, roster, never) and the always/never lists as bare
+// JIDs. A default chatbx does not know leaves the preferences out (the
+// archive stays off); invalid JIDs and JIDs over the list cap are left
+// out; both are noted.
+func convertArchivePrefs(p *ArchivePrefs, notes []string) (*store.ArchivePrefs, []string) {
+	if p == nil {
+		return nil, notes
+	}
+	switch p.Default {
+	case "always", "roster", "never":
+	default:
+		return nil, append(notes, fmt.Sprintf("archive preferences with default %q left out (want always, roster or never): archiving stays off", p.Default))
+	}
+	out := &store.ArchivePrefs{Default: p.Default}
+	bad, over := 0, 0
+	for _, l := range []struct {
+		in  []string
+		dst *[]string
+	}{{p.Always, &out.Always}, {p.Never, &out.Never}} {
+		seen := map[string]bool{}
+		for _, s := range l.in {
+			j, err := bareJID(s)
+			if err != nil || s == "" {
+				bad++
+				continue
+			}
+			if seen[j] {
+				continue
+			}
+			if len(*l.dst) >= maxPrefsJIDs {
+				over++
+				continue
+			}
+			seen[j] = true
+			*l.dst = append(*l.dst, j)
+		}
+	}
+	if bad > 0 {
+		notes = append(notes, fmt.Sprintf("%d invalid JID(s) of the archive preferences left out", bad))
+	}
+	if over > 0 {
+		notes = append(notes, fmt.Sprintf("%d JID(s) of the archive preferences over the limit of %d per list left out", over, maxPrefsJIDs))
+	}
+	return out, notes
 }
 
 func keysEqual(a, b store.SCRAMKeys) bool {

@@ -354,6 +354,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(`<server-data xmlns='urn:xmpp:pie:0'><host jid='example.org'><user name='u' password='p'/></host></server-data>`)
 	f.Add(`<server-data xmlns='urn:xmpp:pie:0'><host jid='h'><user name='u'><offline-messages><message xmlns='jabber:client'><body>x</body></message></offline-messages></user></host></server-data>`)
 	f.Add(`<!DOCTYPE x><x/>`)
+	f.Add(prefsFile)
 	f.Add(`<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='h.xml'/></server-data>`)
 	f.Add(`<host xmlns='urn:xmpp:pie:0' jid='h'><user name='s'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>YQ==</salt><server-key>QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPQ==</server-key><stored-key>QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPQ==</stored-key></scram-credentials><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='n'><item id='1'><x xmlns='y'/></item></items></pubsub></user></host>`)
 	f.Fuzz(func(t *testing.T, s string) {

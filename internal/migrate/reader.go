@@ -28,6 +28,7 @@ const (
 	NSOwner    = "http://jabber.org/protocol/pubsub#owner"
 	NSDelay    = "urn:xmpp:delay"
 	NSExport   = "urn:chatbx:export:0" // chatbx's own export: <chatbx:stored at=''/>
+	NSMAM      = "urn:xmpp:mam:2"      // XEP-0313/XEP-0441 <prefs/> (also :1, :0, :tmp)
 	NSXInclude = "http://www.w3.org/2001/XInclude"
 	nsXMLNS    = "xmlns"
 )
@@ -99,6 +100,9 @@ type Account struct {
 	PEP []*PEPNode
 	// Archive counts archived messages (Prosody's urn:xmpp:pie:0#mam).
 	Archive int
+	// ArchivePrefs are the XEP-0441 archiving preferences (a <prefs/>
+	// of urn:xmpp:mam:2, :1, :0 or :tmp), nil when the file has none.
+	ArchivePrefs *ArchivePrefs
 	// Unknown names the elements of the user not understood.
 	Unknown []string
 }
@@ -130,6 +134,24 @@ func (a *Account) pepNode(name string) *PEPNode {
 	n := &PEPNode{Name: name}
 	a.PEP = append(a.PEP, n)
 	return n
+}
+
+// ArchivePrefs are a <prefs/> element as written: Default is the
+// attribute as it stands (checked by Import), the lists hold the JIDs.
+type ArchivePrefs struct {
+	Default       string
+	Always, Never []string
+}
+
+// isMAM reports whether ns is one of the archive namespaces whose <prefs/>
+// has the same form: urn:xmpp:mam:2 (XEP-0441), and the :1, :0 and :tmp
+// of older clients and servers.
+func isMAM(ns string) bool {
+	switch ns {
+	case NSMAM, "urn:xmpp:mam:1", "urn:xmpp:mam:0", "urn:xmpp:mam:tmp":
+		return true
+	}
+	return false
 }
 
 // SCRAM is one verifier of XEP-0227 §4.1.
@@ -635,6 +657,28 @@ func (r *Reader) child(a *Account, el *wire.Element) error {
 		}
 	case el.Space == NSPIEMAM && el.Local == "archive":
 		a.Archive += len(el.Elements())
+	case isMAM(el.Space) && el.Local == "prefs":
+		if a.ArchivePrefs != nil {
+			return r.fail("user %s: two archive preferences (<prefs/>)", a.Name)
+		}
+		p := &ArchivePrefs{Default: el.Get("default")}
+		for _, list := range el.Elements() {
+			var dst *[]string
+			switch list.Local {
+			case "always":
+				dst = &p.Always
+			case "never":
+				dst = &p.Never
+			default:
+				continue
+			}
+			for _, j := range list.Elements() {
+				if j.Local == "jid" {
+					*dst = append(*dst, strings.TrimSpace(j.Text()))
+				}
+			}
+		}
+		a.ArchivePrefs = p
 	default:
 		a.Unknown = append(a.Unknown, fmt.Sprintf("<%s xmlns='%s'>", el.Local, el.Space))
 	}

@@ -155,6 +155,8 @@ type pageData struct {
 	Uploads                            []uploadRow
 	Invites                            []inviteRow // the user's open invitations
 	Devices                            []deviceRow // FAST tokens (page_devices.go)
+	Push                               []pushRow   // push registrations (page_devices.go)
+	FastAvailable, PushAvailable       bool        // the devices page's two parts
 }
 
 // data returns the template data of page in lang with a fresh token.
@@ -172,6 +174,8 @@ func (p *Pages) data(page, lang string) *pageData {
 		UserInvites:        p.userInvites(),
 		UploadsAvailable:   p.d.Uploads != nil,
 		StrangersAvailable: p.d.Prefs != nil,
+		FastAvailable:      p.d.Fast != nil,
+		PushAvailable:      p.acc.PushAvailable(),
 	}
 }
 
