@@ -48,6 +48,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 type inbound struct {
 	st     *stream
 	peer   string // the domain in the stream header's from
+	local  string // our domain in the header's to (the host or a service)
 	authed string // the authenticated domain, once authenticated
 	// closing is set when our side has closed its stream (shutdown).
 	closing atomic.Bool
@@ -115,12 +116,17 @@ func (s *Server) negotiateIn(ctx context.Context, in *inbound) error {
 		}
 		st.id = newID()
 		to, from := normalise(h.Get("to")), normalise(h.Get("from"))
-		if err := st.header(s.cfg.Domain, from, st.id); err != nil {
+		local := to
+		if !s.ours(to) {
+			local = s.cfg.Domain
+		}
+		if err := st.header(local, from, st.id); err != nil {
 			return err
 		}
-		if to != s.cfg.Domain {
+		if !s.ours(to) || (in.local != "" && to != in.local) {
 			return streamErr("host-unknown")
 		}
+		in.local = to
 		if h.Get("version") != "1.0" {
 			return streamErr("unsupported-version")
 		}
@@ -276,10 +282,10 @@ func parseExternal(text string) (string, bool) {
 func (s *Server) answerVerify(st *stream, el *wire.Element) error {
 	from, to, id := normalise(el.Get("from")), normalise(el.Get("to")), el.Get("id")
 	typ := "invalid"
-	if to == s.cfg.Domain && id != "" && validKey(el.Text(), s.dialbackKey(from, to, id)) {
+	if s.ours(to) && id != "" && validKey(el.Text(), s.dialbackKey(from, to, id)) {
 		typ = "valid"
 	}
-	return st.writeEl(wire.New(NSDialback, "verify", "from", s.cfg.Domain, "to", from, "id", id, "type", typ))
+	return st.writeEl(wire.New(NSDialback, "verify", "from", to, "to", from, "id", id, "type", typ))
 }
 
 // validKey compares keys in constant time.
@@ -300,9 +306,9 @@ func validKey(got, want string) bool {
 func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) error {
 	from, to := normalise(el.Get("from")), normalise(el.Get("to"))
 	reply := func(typ string) error {
-		return in.st.writeEl(wire.New(NSDialback, "result", "from", s.cfg.Domain, "to", from, "type", typ))
+		return in.st.writeEl(wire.New(NSDialback, "result", "from", in.local, "to", from, "type", typ))
 	}
-	if s.cfg.SecureAuth || from == "" || to != s.cfg.Domain || (in.peer != "" && from != in.peer) || s.Blocked(from) {
+	if s.cfg.SecureAuth || from == "" || to != in.local || (in.peer != "" && from != in.peer) || s.Blocked(from) {
 		s.connLog("s2s-in-refused", from)
 		return reply("invalid")
 	}
@@ -312,7 +318,7 @@ func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) 
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	v := &verifyReq{id: in.st.id, key: el.Text()}
-	if _, err := s.connect(cctx, from, v); err != nil || !v.valid {
+	if _, err := s.connect(cctx, in.local, from, v); err != nil || !v.valid {
 		s.connLog("s2s-in-refused", from)
 		return reply("invalid")
 	}
@@ -323,8 +329,9 @@ func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) 
 }
 
 // inboundStanza checks one stanza from an authenticated peer and hands it
-// to Deliver: from at the authenticated domain, to at ours (RFC 6120
-// §13.3). A flooding peer is slowed down (its reader waits).
+// to Deliver: from at the authenticated domain, to at the stream's domain
+// (RFC 6120 §13.3; ours, the host or a local service). A flooding peer
+// is slowed down (its reader waits).
 func (s *Server) inboundStanza(ctx context.Context, in *inbound, el *wire.Element) error {
 	from, to := el.Get("from"), el.Get("to")
 	if from == "" || to == "" {
@@ -333,7 +340,7 @@ func (s *Server) inboundStanza(ctx context.Context, in *inbound, el *wire.Elemen
 	if normalise(domainOf(from)) != in.authed {
 		return streamErr("invalid-from")
 	}
-	if normalise(domainOf(to)) != s.cfg.Domain {
+	if normalise(domainOf(to)) != in.local {
 		return streamErr("host-unknown")
 	}
 	// Not the server's context: during shutdown the stream is read to its

@@ -23,9 +23,10 @@ type verifyReq struct {
 	valid   bool
 }
 
-// connect dials domain's targets in order until one yields a stream: an
-// authenticated one, or, with v, one that answered v.
-func (s *Server) connect(ctx context.Context, domain string, v *verifyReq) (*stream, error) {
+// connect dials domain's targets in order until one yields a stream from
+// local (one of our domains): an authenticated one, or, with v, one that
+// answered v.
+func (s *Server) connect(ctx context.Context, local, domain string, v *verifyReq) (*stream, error) {
 	ts, err := s.targets(ctx, domain)
 	if err != nil {
 		var de *net.DNSError
@@ -45,7 +46,7 @@ func (s *Server) connect(ctx context.Context, domain string, v *verifyReq) (*str
 			continue
 		}
 		for _, a := range addrs {
-			st, err := s.dialOne(ctx, domain, net.JoinHostPort(a, t.port), t.direct, v)
+			st, err := s.dialOne(ctx, local, domain, net.JoinHostPort(a, t.port), t.direct, v)
 			if err == nil {
 				return st, nil
 			}
@@ -69,7 +70,7 @@ func (s *Server) dial(ctx context.Context, addr string) (net.Conn, error) {
 // dialOne connects to one address and negotiates: TLS (required), then
 // SASL EXTERNAL when the peer offers it and its certificate authenticates
 // domain, else dialback when secure_auth is off.
-func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, v *verifyReq) (st *stream, err error) {
+func (s *Server) dialOne(ctx context.Context, local, domain, addr string, direct bool, v *verifyReq) (st *stream, err error) {
 	conn, err := s.dial(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -86,13 +87,13 @@ func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, 
 	defer stop()
 	st = newStream(conn, s.cfg.MaxStanzaBytes, s.cfg.WriteTimeout)
 	if direct {
-		if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(domain, true))); err != nil {
+		if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(local, domain, true))); err != nil {
 			return nil, err
 		}
 	}
 	authed := false
 	for round := 0; round < 4; round++ {
-		if err := st.header(s.cfg.Domain, domain, ""); err != nil {
+		if err := st.header(local, domain, ""); err != nil {
 			return nil, err
 		}
 		h, err := st.readHeader()
@@ -127,7 +128,7 @@ func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, 
 			if el.Local != "proceed" || el.Space != nsTLS {
 				return nil, fmt.Errorf("%w: starttls refused", errAuth)
 			}
-			if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(domain, false))); err != nil {
+			if err := st.startTLS(ctx, tls.Client(conn, s.clientTLS(local, domain, false))); err != nil {
 				return nil, err
 			}
 			continue
@@ -139,14 +140,14 @@ func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, 
 		if v != nil {
 			// The authoritative server's own certificate does not matter
 			// to the question asked (XEP-0220 §2.3), only TLS does.
-			return st, s.askVerify(st, domain, v)
+			return st, s.askVerify(st, local, domain, v)
 		}
 		if s.cfg.SecureAuth && !certOK {
 			st.fail("remote-connection-failed")
 			return nil, fmt.Errorf("%w: certificate of %s", errAuth, domain)
 		}
 		if certOK && hasMechanism(f, "EXTERNAL") {
-			ok, err := s.external(st)
+			ok, err := s.external(st, local)
 			if err != nil {
 				return nil, err
 			}
@@ -159,7 +160,7 @@ func (s *Server) dialOne(ctx context.Context, domain, addr string, direct bool, 
 			st.fail("not-authorized")
 			return nil, fmt.Errorf("%w: %s does not accept our certificate", errAuth, domain)
 		}
-		if err := s.dialback(st, domain); err != nil {
+		if err := s.dialback(st, local, domain); err != nil {
 			return nil, err
 		}
 		return st, nil
@@ -180,11 +181,11 @@ func hasMechanism(f *wire.Element, name string) bool {
 	return false
 }
 
-// external runs SASL EXTERNAL with our domain as the authorisation
-// identity (XEP-0178 §3).
-func (s *Server) external(st *stream) (bool, error) {
+// external runs SASL EXTERNAL with our domain local as the
+// authorisation identity (XEP-0178 §3).
+func (s *Server) external(st *stream, local string) (bool, error) {
 	if err := st.write([]byte(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>` +
-		base64.StdEncoding.EncodeToString([]byte(s.cfg.Domain)) + `</auth>`)); err != nil {
+		base64.StdEncoding.EncodeToString([]byte(local)) + `</auth>`)); err != nil {
 		return false, err
 	}
 	el, err := st.next()
@@ -194,10 +195,11 @@ func (s *Server) external(st *stream) (bool, error) {
 	return el.Space == nsSASL && el.Local == "success", nil
 }
 
-// dialback authenticates us to the receiving server (XEP-0220 §2.1).
-func (s *Server) dialback(st *stream, domain string) error {
-	key := s.dialbackKey(domain, s.cfg.Domain, st.id)
-	if err := st.writeEl(wire.New(NSDialback, "result", "from", s.cfg.Domain, "to", domain).AddText(key)); err != nil {
+// dialback authenticates our domain local to the receiving server
+// (XEP-0220 §2.1).
+func (s *Server) dialback(st *stream, local, domain string) error {
+	key := s.dialbackKey(domain, local, st.id)
+	if err := st.writeEl(wire.New(NSDialback, "result", "from", local, "to", domain).AddText(key)); err != nil {
 		return err
 	}
 	for {
@@ -219,12 +221,12 @@ func (s *Server) dialback(st *stream, domain string) error {
 
 // askVerify sends db:verify to the authoritative server and reads its
 // answer (XEP-0220 §2.3), then closes the stream.
-func (s *Server) askVerify(st *stream, domain string, v *verifyReq) error {
+func (s *Server) askVerify(st *stream, local, domain string, v *verifyReq) error {
 	defer func() {
 		st.closeWith("")
 		st.raw.Close()
 	}()
-	if err := st.writeEl(wire.New(NSDialback, "verify", "from", s.cfg.Domain, "to", domain, "id", v.id).AddText(v.key)); err != nil {
+	if err := st.writeEl(wire.New(NSDialback, "verify", "from", local, "to", domain, "id", v.id).AddText(v.key)); err != nil {
 		return err
 	}
 	for {

@@ -17,6 +17,7 @@ import (
 type link struct {
 	s      *Server
 	domain string
+	local  string // our domain the stream is from (host or a service)
 
 	mu      sync.Mutex
 	q       []queued
@@ -32,12 +33,23 @@ type queued struct {
 	at   time.Time
 }
 
+// linkKey names a link: our domain and the remote one (RFC 6120 §4.1:
+// a stream is between two domains).
+type linkKey struct{ local, remote string }
+
 // Handle is the remote handler of the domain table: it queues el for its
 // domain and never blocks. send is unused: bounces go to Deps.Deliver.
+// The stanza leaves on a stream from its sender's domain (the host or a
+// local service); a stanza from elsewhere is dropped.
 func (s *Server) Handle(ctx context.Context, el *wire.Element, send func(*wire.Element)) {
 	to := el.Get("to")
 	domain := domainOf(to)
-	if domain == "" || domain == s.cfg.Domain {
+	if domain == "" || s.ours(domain) {
+		return
+	}
+	local := domainOf(el.Get("from"))
+	if !s.ours(local) {
+		s.log.Debug().Str("domain", domain).Msg("s2s stanza not from a local domain dropped")
 		return
 	}
 	if s.Blocked(domain) {
@@ -51,10 +63,11 @@ func (s *Server) Handle(ctx context.Context, el *wire.Element, send func(*wire.E
 	out := convert(el, wire.NSClient, wire.NSServer)
 	size := estimate(out)
 	s.mu.Lock()
-	l := s.links[domain]
+	key := linkKey{local, domain}
+	l := s.links[key]
 	if l == nil {
-		l = &link{s: s, domain: domain, wake: make(chan struct{}, 1)}
-		s.links[domain] = l
+		l = &link{s: s, domain: domain, local: local, wake: make(chan struct{}, 1)}
+		s.links[key] = l
 	}
 	s.mu.Unlock()
 	l.mu.Lock()
@@ -157,7 +170,7 @@ func (l *link) run() {
 			failingSince = s.d.Now()
 		}
 		cctx, cancel := context.WithDeadline(ctx, failingSince.Add(s.cfg.ConnectTimeout))
-		st, err := s.connect(cctx, l.domain, nil)
+		st, err := s.connect(cctx, l.local, l.domain, nil)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
