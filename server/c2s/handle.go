@@ -127,7 +127,11 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	if to.domain == "" {
 		to = addr{local: ss.user, domain: s.cfg.Domain}
 	}
-	if !s.domains.IsHost(to.domain) {
+	// A message to an account on another server gets the sender-side
+	// rules of a local one (blocking, the archive, carbons) before
+	// federation takes it; services on other domains get it as is.
+	remote := to.local != "" && s.isRemote(to)
+	if !s.domains.IsHost(to.domain) && !remote {
 		s.elsewhere(ctx, ss, el, to)
 		return
 	}
@@ -159,7 +163,11 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 		el = el.Copy()
 		el.RemoveChildren(nsCarbons, "private")
 	}
-	s.routeMessage(ctx, el, to)
+	if remote {
+		s.elsewhere(ctx, ss, el, to)
+	} else {
+		s.routeMessage(ctx, el, to)
+	}
 	if eligible && !private {
 		s.sentCarbons(ss, tagged)
 	}
@@ -188,11 +196,17 @@ func (s *Server) elsewhere(ctx context.Context, ss *Session, el *wire.Element, t
 
 // Deliver routes a stanza from a local service or the remote side to a
 // local address, with the same rules as a stanza from a local client
-// (RFC 6121 §8). Stanzas for other domains are dropped: a handler only
-// answers towards this host. It never blocks; safe for concurrent use.
+// (RFC 6121 §8). A stanza for another domain goes on through the domain
+// table (a group chat's stanzas for occupants on other servers, a remote
+// sender's for a local service), never from one remote domain to
+// another. It never blocks; safe for concurrent use.
 func (s *Server) Deliver(el *wire.Element) {
 	to, err := parseAddr(el.Get("to"))
-	if err != nil || !s.domains.IsHost(to.domain) {
+	if err != nil {
+		return
+	}
+	if !s.domains.IsHost(to.domain) {
+		s.deliverOther(el, to)
 		return
 	}
 	ctx := s.ctx
