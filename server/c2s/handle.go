@@ -287,8 +287,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	el = s.mux.RunMessage(ctx, to.local, mux.Incoming, el)
 	sessions := s.router.Sessions(to.local)
 	carbons := carbonEligible(el)
+	// A PEP notification from another server goes only to the sessions
+	// that asked for its node (the owner's server cannot know).
+	event := typ == "headline" && el.Child(nsPubsubEvent, "event") != nil && s.remoteSender(el)
 	if to.resource != "" {
 		for _, t := range sessions {
+			if event && t.resource == to.resource && !s.remoteEvent(t, el) {
+				return
+			}
 			// A session that is closing refuses the stanza; it is then
 			// treated like an unavailable resource (and stored offline).
 			if t.resource == to.resource && t.Send(el) {
@@ -312,6 +318,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		if t.available.Load() && t.priority.Load() >= 0 {
 			if typ == "groupchat" {
 				break
+			}
+			if event && !s.remoteEvent(t, el) {
+				continue
 			}
 			if t.Send(el) {
 				delivered = true

@@ -32,6 +32,22 @@ type Hooks struct {
 	// a client sent (broadcast or directed) before it goes out: the
 	// XEP-0153 photo hash (XEP-0398 §4). It must not change el.
 	PresenceStanza func(user string, el *wire.Element) *wire.Element
+	// RemoteEvent reports whether a session takes a PEP notification (a
+	// headline with a pubsub#event) from another server: only sessions
+	// whose caps asked for the node (XEP-0163 §4.3.2), as for local
+	// owners. Nil: every session takes it.
+	RemoteEvent func(st SessionState, el *wire.Element) bool
+	// RemotePresence runs for presence (available or unavailable) from a
+	// remote full JID to user's bare JID, before it is delivered: PEP
+	// sends that contact the last items (XEP-0163 §4.3.3). It must not
+	// block for long.
+	RemotePresence func(ctx context.Context, user, from string, el *wire.Element)
+}
+
+// remoteEvent applies the RemoteEvent hook to el, a headline from a
+// remote sender, for the session t.
+func (s *Server) remoteEvent(t *Session, el *wire.Element) bool {
+	return s.hooks.RemoteEvent == nil || s.hooks.RemoteEvent(t.state(), el)
 }
 
 // presenceStanza runs the PresenceStanza hook.

@@ -59,6 +59,16 @@ func (s *Server) deliverOther(el *wire.Element, to addr) {
 	h.Handle(context.Background(), el, s.Deliver)
 }
 
+// nsPubsubEvent is the namespace of PEP notifications (XEP-0060 §7.1.2).
+const nsPubsubEvent = "http://jabber.org/protocol/pubsub#event"
+
+// remoteSender reports whether el comes from a domain this server does
+// not serve.
+func (s *Server) remoteSender(el *wire.Element) bool {
+	from, err := parseAddr(el.Get("from"))
+	return err == nil && s.isRemote(from)
+}
+
 // isRemote reports whether a is on a domain this server does not serve.
 func (s *Server) isRemote(a addr) bool {
 	if a.domain == "" || s.domains.IsHost(a.domain) {
@@ -90,6 +100,10 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 				s.remoteProbe(ctx, from, to)
 			}
 			return true
+		case "", "unavailable":
+			if to.local != "" && to.resource == "" && from.resource != "" && s.hooks.RemotePresence != nil {
+				s.hooks.RemotePresence(ctx, to.local, from.String(), el)
+			}
 		}
 	case "iq":
 		if to.resource == "" {
