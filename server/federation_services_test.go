@@ -252,6 +252,13 @@ func TestFederationServices(t *testing.T) {
 	})
 
 	t.Run("pep", func(t *testing.T) {
+		// alice's client asks for device lists (+notify, XEP-0115);
+		// her second client has no caps.
+		omemo := capsClient{name: "omemo-fed", features: []string{nsInfo, devicelist + "+notify"}}
+		available(t, alice, &omemo, true)
+		plainA := xmpptest.Login(t, a.c2s, a.domain, "alice", "secret-alice", xmpptest.Options{Pool: a.ca.Pool, Resource: "plain"})
+		available(t, plainA, nil, false)
+		drain(t, bob)
 		dev := "<list xmlns='eu.siacs.conversations.axolotl'><device id='2222'/></list>"
 		bob.SendRaw(publish("dl", devicelist, "current", dev, publishOpts("pubsub#access_model", "open")))
 		bob.Expect("publish", func(e *wire.Element) bool { return e.Get("id") == "dl" })
@@ -261,6 +268,37 @@ func TestFederationServices(t *testing.T) {
 		if ev.Get("from") != "bob@b.test" || !strings.Contains(xmpptest.String(ev), "2222") {
 			t.Errorf("event: %s", xmpptest.String(ev))
 		}
+		// A tune: alice's client did not ask for it.
+		mustResult(t, bob.IQ(publish("tu0", "urn:xmpp:tune", "current", "<tune xmlns='urn:xmpp:tune'><title>TUNE-0</title></tune>", "")))
+		// The client without +notify gets neither (its server filters
+		// what comes from another server by the session's caps).
+		bob.SendRaw(`<message to='alice@a.test' type='chat'><body>after-events</body></message>`)
+		for name, c := range map[string]*xmpptest.Client{"with caps": alice, "without caps": plainA} {
+			var got []*wire.Element
+			c.Expect("marker", func(e *wire.Element) bool {
+				got = append(got, e)
+				return isMsg("after-events")(e)
+			})
+			if n := len(events(got, "urn:xmpp:tune")); n != 0 {
+				t.Errorf("alice's client %s: %d tune events", name, n)
+			}
+			if n := len(events(got, devicelist)); name == "without caps" && n != 0 {
+				t.Errorf("alice's client without caps: %d devicelist events", n)
+			}
+		}
+		plainA.Close()
+		// A new client of alice's with the device-list caps gets the
+		// last item when its presence reaches bob's server
+		// (send_last_published_item on_sub_and_presence).
+		third := xmpptest.Login(t, a.c2s, a.domain, "alice", "secret-alice", xmpptest.Options{Pool: a.ca.Pool, Resource: "third"})
+		third.SendRaw("<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://chatbx.test/" + omemo.name + "' ver='" + omemo.ver(t) + "'/></presence>")
+		last := third.Expect("last devicelist on presence", func(e *wire.Element) bool {
+			return len(events([]*wire.Element{e}, devicelist)) == 1
+		})
+		if last.Get("from") != "bob@b.test" || last.Get("to") != third.JID {
+			t.Errorf("last item: %s", xmpptest.String(last))
+		}
+		third.Close()
 		bundle := "<bundle xmlns='eu.siacs.conversations.axolotl'><signedPreKeyPublic signedPreKeyId='1'>BUNDLE-2222</signedPreKeyPublic></bundle>"
 		mustResult(t, bob.IQ(publish("bu", "eu.siacs.conversations.axolotl.bundles:2222", "current", bundle, publishOpts("pubsub#access_model", "open"))))
 		drain(t, alice)

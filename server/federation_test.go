@@ -222,7 +222,8 @@ func TestFederation(t *testing.T) {
 	}
 
 	// PEP (XEP-0163): bob publishes; alice, a remote contact with a
-	// subscription, is notified.
+	// subscription whose client asked for the node, is notified.
+	available(t, alice, &capsClient{name: "tune", features: []string{nsInfo, "urn:xmpp:tune+notify"}}, true)
 	r = bob.IQ(`<iq type='set' id='pub1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:tune'><item id='t1'><tune xmlns='urn:xmpp:tune'><title>Song</title></tune></item></publish></pubsub></iq>`)
 	if r.Get("type") != "result" {
 		t.Fatalf("publish: %s", xmpptest.String(r))
