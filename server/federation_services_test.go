@@ -368,7 +368,7 @@ func TestFederationServices(t *testing.T) {
 		// bob creates and unlocks a room on his server.
 		bob.SendRaw(`<presence to='` + room + `/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
 		bob.Expect("201", presenceFrom(room+"/bob", "", "110", "201"))
-		mustResult(t, bob.IQ(`<iq type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field></x></query></iq>`))
+		mustResult(t, bob.IQ(`<iq type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`))
 		bob.Expect("subject", func(e *wire.Element) bool { return e.Local == "message" && e.Child(wire.NSClient, "subject") != nil })
 		// alice joins from a.test.
 		alice.SendRaw(`<presence to='` + room + `/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
@@ -422,6 +422,10 @@ func TestFederationServices(t *testing.T) {
 			bob.Expect("kick seen", presenceFrom(room+"/alice", "unavailable", "307"))
 		}
 
+		// The owner makes alice a member: the room's stored
+		// affiliations hold her address (the owner's choice).
+		mustResult(t, bob.IQ(`<iq type='set' id='aff' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='alice@a.test'/></query></iq>`))
+
 		// A room on a.test with bob from b.test: join and a message.
 		aroom := "den@conference.a.test"
 		alice.SendRaw(`<presence to='` + aroom + `/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
@@ -454,9 +458,19 @@ func TestFederationServices(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.srv.AccountDeleted(ctx, "dora", roster)
-		// bob's server learns both subscriptions ended: bob's roster
-		// item for dora goes to none.
-		bob.Expect("roster push: none", rosterPush("dora@a.test", "none"))
+		// bob's server learns both subscriptions ended (unsubscribed and
+		// unsubscribe): bob's roster item for dora goes to none, and bob
+		// is told dora is unavailable and ended his subscription.
+		seen := map[string]bool{}
+		bob.Expect("roster push: none", func(e *wire.Element) bool {
+			if e.Local == "presence" && strings.HasPrefix(e.Get("from"), "dora@a.test") {
+				seen[e.Get("type")] = true
+			}
+			return rosterPush("dora@a.test", "none")(e)
+		})
+		if !seen["unsubscribed"] {
+			bob.Expect("unsubscribed", presenceOf("unsubscribed", "dora@a.test"))
+		}
 		if it, err := b.db.RosterItem(ctx, "bob", "dora@a.test"); err != nil || it.Sub != store.SubNone {
 			t.Errorf("bob's item for the deleted account: %+v, %v", it, err)
 		}
@@ -504,6 +518,8 @@ func allowedRemote(domain, place string) bool {
 		return true // alice opted in
 	case domain == "a.test" && strings.HasPrefix(path, "users/paula/push") && addr == "appsrv@b.test":
 		return true // paula chose that app server (deleted on error)
+	case domain == "b.test" && strings.HasPrefix(path, "muc") && addr == "alice@a.test":
+		return true // bob, the owner of a persistent room, made alice a member
 	}
 	return false
 }
