@@ -23,9 +23,9 @@ type verifyReq struct {
 	valid   bool
 }
 
-// connect dials domain's targets in order until one yields a stream from
-// local (one of our domains): an authenticated one, or, with v, one that
-// answered v.
+// connect resolves domain and races connection attempts to its
+// addresses for a stream from local (one of our domains): an
+// authenticated one, or, with v, one that answered v.
 func (s *Server) connect(ctx context.Context, local, domain string, v *verifyReq) (*stream, error) {
 	ts, err := s.targets(ctx, domain)
 	if err != nil {
@@ -35,7 +35,8 @@ func (s *Server) connect(ctx context.Context, local, domain string, v *verifyReq
 		}
 		return nil, err
 	}
-	last := errNotFound
+	var cands []candidate
+	var last error = errNotFound
 	for _, t := range ts {
 		addrs, err := s.addresses(ctx, t.host)
 		if err != nil {
@@ -46,15 +47,105 @@ func (s *Server) connect(ctx context.Context, local, domain string, v *verifyReq
 			continue
 		}
 		for _, a := range addrs {
-			st, err := s.dialOne(ctx, local, domain, net.JoinHostPort(a, t.port), t.direct, v)
-			if err == nil {
-				return st, nil
+			cands = append(cands, candidate{addr: net.JoinHostPort(a, t.port), direct: t.direct})
+		}
+	}
+	if len(cands) == 0 {
+		return nil, last
+	}
+	return s.race(ctx, local, domain, cands, v)
+}
+
+// candidate is one address to connect to, in order of preference.
+type candidate struct {
+	addr   string
+	direct bool
+}
+
+// attemptDelay is the stagger between connection attempts (RFC 8305
+// §5: 250 ms recommended).
+const attemptDelay = 250 * time.Millisecond
+
+// race connects to the candidates happy-eyeballs style (RFC 8305 §5):
+// the first now, each next one attemptDelay later or as soon as an
+// attempt fails; the first to finish negotiating (TLS and
+// authentication) wins and the others are abandoned, their streams
+// closed. The order of preference (SRV priority, then addresses
+// interleaved by family) is kept. It returns the last error when all
+// fail.
+func (s *Server) race(ctx context.Context, local, domain string, cands []candidate, v *verifyReq) (*stream, error) {
+	if len(cands) == 1 {
+		return s.dialOne(ctx, local, domain, cands[0].addr, cands[0].direct, v)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		st  *stream
+		err error
+		v   *verifyReq
+	}
+	results := make(chan result, len(cands))
+	next, running := 0, 0
+	start := func() {
+		c := cands[next]
+		next++
+		running++
+		var mine *verifyReq // each attempt asks on its own (no shared writes)
+		if v != nil {
+			cp := *v
+			mine = &cp
+		}
+		go func() {
+			st, err := s.dialOne(rctx, local, domain, c.addr, c.direct, mine)
+			results <- result{st, err, mine}
+		}()
+	}
+	start()
+	stagger := time.NewTimer(attemptDelay)
+	defer stagger.Stop()
+	var last error = errNotFound
+	for running > 0 {
+		select {
+		case <-stagger.C:
+			if next < len(cands) {
+				start()
+				stagger.Reset(attemptDelay)
 			}
-			last = err
+		case r := <-results:
+			running--
+			if r.err == nil {
+				if v != nil {
+					v.valid = r.v.valid
+				}
+				// The others stop (cancel) and whatever they still
+				// negotiate is closed.
+				go func(n int) {
+					for range n {
+						if o := <-results; o.err == nil {
+							o.st.raw.Close()
+						}
+					}
+				}(running)
+				return r.st, nil
+			}
+			last = r.err
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				continue // every attempt ends; the loop drains them
+			}
+			if next < len(cands) {
+				start()
+				if !stagger.Stop() {
+					select {
+					case <-stagger.C:
+					default:
+					}
+				}
+				stagger.Reset(attemptDelay)
 			}
 		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	return nil, last
 }
