@@ -370,6 +370,11 @@ func TestFederationServices(t *testing.T) {
 		bob.Expect("201", presenceFrom(room+"/bob", "", "110", "201"))
 		mustResult(t, bob.IQ(`<iq type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`))
 		bob.Expect("subject", func(e *wire.Element) bool { return e.Local == "message" && e.Child(wire.NSClient, "subject") != nil })
+		// Only b.test's accounts create rooms there.
+		alice.SendRaw(`<presence to='mine@conference.b.test/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		if e := alice.Expect("creation refused", func(e *wire.Element) bool { return e.Get("from") == "mine@conference.b.test/alice" }); condition(e) != "not-allowed" {
+			t.Errorf("remote room creation: %s", xmpptest.String(e))
+		}
 		// alice joins from a.test.
 		alice.SendRaw(`<presence to='` + room + `/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
 		self := alice.Expect("self-presence", func(e *wire.Element) bool {
