@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,14 @@ import (
 // chat, and certificates for the host and its conference service.
 func fedServices(t *testing.T) (a, b *peer) {
 	t.Helper()
+	return fedServicesAuth(t, false)
+}
+
+// fedServicesAuth is fedServices; with dialback, secure_auth is off and
+// the s2s certificates name neither domain, so the servers authenticate
+// each other by dialback (XEP-0220) over TLS.
+func fedServicesAuth(t *testing.T, dialback bool) (a, b *peer) {
+	t.Helper()
 	ca := xmpptest.NewCA(t, "ca.test")
 	hosts := map[string]string{}
 	mod := func(c *server.Config, d *server.Deps) {
@@ -50,6 +59,10 @@ func fedServices(t *testing.T) (a, b *peer) {
 		d.Domains = router.NewDomains(c.Domain)
 		if err := d.Domains.AddService(mc.Domain, rooms); err != nil {
 			t.Fatal(err)
+		}
+		if dialback {
+			c.S2S.SecureAuth = false
+			d.S2S.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, nil, "elsewhere.test")}}
 		}
 	}
 	a = newPeer(t, ca, "a.test", hosts, mod)
@@ -612,4 +625,34 @@ func printable(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// TestFederationServicesDialback: with dialback (secure_auth off, no
+// certificate naming the domains), the group chat's own domain
+// authenticates too: a remote occupant joins, and messages and a private
+// message cross both ways.
+func TestFederationServicesDialback(t *testing.T) {
+	a, b := fedServicesAuth(t, true)
+	a.user(t, "alice")
+	b.user(t, "bob")
+	alice, bob := a.login(t, "alice"), b.login(t, "bob")
+	for _, c := range []*xmpptest.Client{alice, bob} {
+		c.SendRaw(`<presence/>`)
+		drain(t, c)
+	}
+	room := "db@conference.b.test"
+	bob.SendRaw(`<presence to='` + room + `/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	bob.Expect("201", presenceFrom(room+"/bob", "", "110", "201"))
+	mustResult(t, bob.IQ(`<iq type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`))
+	alice.SendRaw(`<presence to='` + room + `/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	if self := alice.Expect("self-presence", func(e *wire.Element) bool { return e.Get("from") == room+"/alice" }); !statusCodes(self)["110"] {
+		t.Fatalf("join over dialback: %s", xmpptest.String(self))
+	}
+	alice.SendRaw(`<message type='groupchat' to='` + room + `'><body>over-dialback</body></message>`)
+	bob.Expect("groupchat", groupchat("over-dialback"))
+	alice.Expect("echo", groupchat("over-dialback"))
+	bob.SendRaw(`<message type='chat' to='` + room + `/alice'><body>pm-dialback</body></message>`)
+	alice.Expect("pm", isMsg("pm-dialback"))
+	alice.SendRaw(`<message to='bob@b.test' type='chat'><body>direct-dialback</body></message>`)
+	bob.Expect("direct", isMsg("direct-dialback"))
 }
