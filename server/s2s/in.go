@@ -52,6 +52,11 @@ type inbound struct {
 	authed string // the authenticated domain, once authenticated
 	// closing is set when our side has closed its stream (shutdown).
 	closing atomic.Bool
+	// wantBidi: the peer asked for bidirectional use (XEP-0288) before
+	// authenticating; external: it authenticated with SASL EXTERNAL;
+	// bidi: the stream is registered for our stanzas.
+	wantBidi, external bool
+	bidi               atomic.Pointer[bidiStream]
 }
 
 // serveIn runs one inbound stream: TLS (required), authentication of the
@@ -79,6 +84,7 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 			// Our side ends (a restart): close our stream, then keep
 			// reading until the peer closes its own, so every stanza
 			// it wrote before it saw our closing tag is delivered.
+			s.stopBidi(in.bidi.Load())
 			st.closeWith("")
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		case <-done:
@@ -96,6 +102,7 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 	if in.authed != "" {
 		s.connLog("s2s-in-closed", in.authed)
 	}
+	s.stopBidi(in.bidi.Load())
 	if err != nil {
 		if c := condition(err); c != "" {
 			st.fail(c)
@@ -144,6 +151,10 @@ func (s *Server) negotiateIn(ctx context.Context, in *inbound) error {
 		if err := st.write(s.features(in)); err != nil {
 			return err
 		}
+		if in.authed != "" && in.external && in.wantBidi && in.bidi.Load() == nil && !in.closing.Load() {
+			// The restarted stream is ours to write on now (XEP-0288).
+			s.attachBidi(in)
+		}
 		restart, err := s.readIn(ctx, in)
 		if err != nil || !restart {
 			return err
@@ -159,6 +170,7 @@ func (s *Server) features(in *inbound) []byte {
 	case st.tls == nil:
 		b = append(b, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>`...)
 	case in.authed == "":
+		b = append(b, `<bidi xmlns='urn:xmpp:features:bidi'/>`...)
 		if in.peer != "" && peerOK(st.tls, s.roots, in.peer) {
 			b = append(b, `<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>`...)
 		}
@@ -205,7 +217,7 @@ func (s *Server) readIn(ctx context.Context, in *inbound) (restart bool, err err
 				return false, streamErr("policy-violation")
 			}
 			if s.saslExternal(in, el) {
-				in.authed = in.peer
+				in.authed, in.external = in.peer, true
 				s.connLog("s2s-in", in.authed)
 				if err := st.write([]byte(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)); err != nil {
 					return false, err
@@ -217,6 +229,12 @@ func (s *Server) readIn(ctx context.Context, in *inbound) (restart bool, err err
 			if err := st.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>`)); err != nil {
 				return false, err
 			}
+		case el.Space == nsBidi && el.Local == "bidi":
+			// XEP-0288 §2: only before authentication.
+			if in.authed != "" {
+				return false, streamErr("policy-violation")
+			}
+			in.wantBidi = true
 		case el.Space == NSDialback && el.Local == "verify":
 			if err := s.answerVerify(st, el); err != nil {
 				return false, err

@@ -238,6 +238,15 @@ func (s *Server) dialOne(ctx context.Context, local, domain, addr string, direct
 			return nil, fmt.Errorf("%w: certificate of %s", errAuth, domain)
 		}
 		if certOK && hasMechanism(f, "EXTERNAL") {
+			if f.Child(nsBidiFeat, "bidi") != nil && !st.bidi {
+				// XEP-0288 §2: asked before authentication; the peer's
+				// stanzas on this stream are checked against the domain
+				// its certificate authenticated.
+				if err := st.write([]byte(`<bidi xmlns='urn:xmpp:bidi'/>`)); err != nil {
+					return nil, err
+				}
+				st.bidi = true
+			}
 			ok, err := s.external(st, local)
 			if err != nil {
 				return nil, err

@@ -169,6 +169,12 @@ func (l *link) run() {
 		if failingSince.IsZero() {
 			failingSince = s.d.Now()
 		}
+		if b := s.bidiFor(linkKey{l.local, l.domain}); b != nil {
+			// The peer's own stream carries ours too (XEP-0288).
+			l.serveBidi(ctx, b)
+			failingSince = time.Time{}
+			continue
+		}
 		cctx, cancel := context.WithDeadline(ctx, failingSince.Add(s.cfg.ConnectTimeout))
 		st, err := s.connect(cctx, l.local, l.domain, nil)
 		cancel()
@@ -181,7 +187,10 @@ func (l *link) run() {
 				cond = "remote-server-not-found"
 			}
 			s.log.Debug().Str("domain", l.domain).Err(err).Msg("s2s connect failed")
-			if cond == "remote-server-not-found" || s.d.Now().Sub(failingSince) >= s.cfg.ConnectTimeout {
+			// During shutdown a failed attempt is not retried: the
+			// grace is for links that connect, not for a peer that is
+			// gone (it would hold the shutdown for the whole grace).
+			if cond == "remote-server-not-found" || s.closing.Load() || s.d.Now().Sub(failingSince) >= s.cfg.ConnectTimeout {
 				s.connLog("s2s-out-failed", l.domain)
 				l.mu.Lock()
 				rest := l.take()
@@ -224,6 +233,7 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 	s := l.s
 	st.raw.SetDeadline(time.Time{})
 	peerDone := make(chan error, 1)
+	active := make(chan struct{}, 1) // the peer sent a stanza (bidi)
 	go func() {
 		for {
 			el, err := st.next()
@@ -235,8 +245,18 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 				peerDone <- streamErr("peer")
 				return
 			}
-			// No stanzas are expected on our outbound stream (no
-			// XEP-0288); they are ignored.
+			// Stanzas on our outbound stream only when the peer agreed
+			// to bidirectional use (XEP-0288); otherwise ignored.
+			if st.bidi && el.Space == wire.NSServer && (el.Local == "message" || el.Local == "presence" || el.Local == "iq") {
+				if err := s.bidiStanza(l, el); err != nil {
+					peerDone <- err
+					return
+				}
+				select {
+				case active <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}()
 	idle := time.NewTimer(s.cfg.IdleTimeout)
@@ -280,6 +300,15 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		}
 		select {
 		case <-l.wake:
+		case <-active:
+			// Traffic the other way keeps the stream open too.
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(s.cfg.IdleTimeout)
 		case err := <-peerDone:
 			s.log.Debug().Err(err).Str("domain", l.domain).Msg("s2s peer closed")
 			// The peer closed (a restart, its idle timeout): answer with

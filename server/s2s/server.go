@@ -124,6 +124,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	links map[linkKey]*link
+	bidi  map[linkKey]*bidiStream // peers' streams our stanzas may use (XEP-0288)
 	ctx   context.Context
 
 	block atomic.Pointer[blocklist]
