@@ -18,6 +18,7 @@ import (
 	"chatbx/server/muc"
 	"chatbx/server/push"
 	"chatbx/server/router"
+	"chatbx/server/upload"
 	"chatbx/server/wire"
 	"chatbx/server/xmpptest"
 	"chatbx/store"
@@ -47,7 +48,7 @@ func fedServicesAuth(t *testing.T, dialback bool) (a, b *peer) {
 		// answer that arrives can end a registration here).
 		c.Push = push.Config{MinInterval: time.Nanosecond, MaxErrors: 1, Timeout: 10 * time.Minute}
 		arch := mam.New(d.DB, c.Domain, mam.Config{})
-		c.Extra = append(c.Extra, arch)
+		c.Extra = append(c.Extra, arch, upload.New(upload.DefaultConfig("https://"+c.Domain+"/upload/"), d.DB))
 		c.AccountFeatures = arch.Features()
 		d.Archive = arch.Archive
 		mc := muc.DefaultConfig()
@@ -183,6 +184,26 @@ func TestFederationServices(t *testing.T) {
 		r = alice.IQ(`<iq type='set' id='vs' to='carol@b.test'><vCard xmlns='vcard-temp'><FN>Not Carol</FN></vCard></iq>`)
 		if r.Get("type") != "error" {
 			t.Errorf("vcard set on a remote account: %s", xmpptest.String(r))
+		}
+	})
+
+	t.Run("upload", func(t *testing.T) {
+		// alice gets a slot from her server and sends bob its URL.
+		req := `<request xmlns='urn:xmpp:http:upload:0' filename='photo.jpg' size='1000' content-type='image/jpeg'/>`
+		r := mustResult(t, alice.IQ(`<iq type='get' id='up1' to='a.test'>`+req+`</iq>`))
+		get := r.Child("urn:xmpp:http:upload:0", "slot").Child("urn:xmpp:http:upload:0", "get").Get("url")
+		if !strings.HasPrefix(get, "https://a.test/upload/") {
+			t.Fatalf("slot: %s", xmpptest.String(r))
+		}
+		alice.SendRaw(`<message to='bob@b.test' type='chat'><body>` + get + `</body><x xmlns='jabber:x:oob'><url>` + get + `</url></x></message>`)
+		m := bob.Expect("upload URL", isMsg(get))
+		if m.Child("jabber:x:oob", "x").ChildText("jabber:x:oob", "url") != get {
+			t.Errorf("OOB URL lost: %s", xmpptest.String(m))
+		}
+		// Slots are for the server's own accounts: bob cannot get one
+		// from a.test.
+		if r := bob.IQ(`<iq type='get' id='up2' to='a.test'>` + req + `</iq>`); r.Get("type") != "error" {
+			t.Errorf("slot for a remote account: %s", xmpptest.String(r))
 		}
 	})
 
