@@ -33,13 +33,13 @@ import (
 // chat, and certificates for the host and its conference service.
 func fedServices(t *testing.T) (a, b *peer) {
 	t.Helper()
-	return fedServicesAuth(t, false)
+	return fedServicesAuth(t, false, nil)
 }
 
 // fedServicesAuth is fedServices; with dialback, secure_auth is off and
 // the s2s certificates name neither domain, so the servers authenticate
 // each other by dialback (XEP-0220) over TLS.
-func fedServicesAuth(t *testing.T, dialback bool) (a, b *peer) {
+func fedServicesAuth(t *testing.T, dialback bool, more func(*server.Config, *server.Deps)) (a, b *peer) {
 	t.Helper()
 	ca := xmpptest.NewCA(t, "ca.test")
 	hosts := map[string]string{}
@@ -60,6 +60,9 @@ func fedServicesAuth(t *testing.T, dialback bool) (a, b *peer) {
 		d.Domains = router.NewDomains(c.Domain)
 		if err := d.Domains.AddService(mc.Domain, rooms); err != nil {
 			t.Fatal(err)
+		}
+		if more != nil {
+			more(c, d)
 		}
 		if dialback {
 			c.S2S.SecureAuth = false
@@ -653,7 +656,7 @@ func printable(b []byte) string {
 // authenticates too: a remote occupant joins, and messages and a private
 // message cross both ways.
 func TestFederationServicesDialback(t *testing.T) {
-	a, b := fedServicesAuth(t, true)
+	a, b := fedServicesAuth(t, true, nil)
 	a.user(t, "alice")
 	b.user(t, "bob")
 	alice, bob := a.login(t, "alice"), b.login(t, "bob")
@@ -676,4 +679,29 @@ func TestFederationServicesDialback(t *testing.T) {
 	alice.Expect("pm", isMsg("pm-dialback"))
 	alice.SendRaw(`<message to='bob@b.test' type='chat'><body>direct-dialback</body></message>`)
 	bob.Expect("direct", isMsg("direct-dialback"))
+}
+
+// TestFederationMUCOccupantServerStops: when the server of a remote
+// occupant stops, the occupant's unavailable presence still reaches the
+// room (the link flushes during shutdown) and the others see her leave.
+// (A server that vanishes without a word is not simulated here: then the
+// room's messages bounce with remote-server-timeout to the sender's
+// occupant JID, see docs/internals.md.)
+func TestFederationMUCOccupantServerStops(t *testing.T) {
+	a, b := fedServicesAuth(t, false, func(c *server.Config, _ *server.Deps) {
+		c.S2S.ConnectTimeout = 2 * time.Second
+	})
+	a.user(t, "alice")
+	b.user(t, "bob")
+	alice, bob := a.login(t, "alice"), b.login(t, "bob")
+	room := "ghost@conference.b.test"
+	bob.SendRaw(`<presence to='` + room + `/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	bob.Expect("201", presenceFrom(room+"/bob", "", "110", "201"))
+	mustResult(t, bob.IQ(`<iq type='set' id='cfg' to='`+room+`'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`))
+	alice.SendRaw(`<presence to='` + room + `/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	alice.Expect("joined", presenceFrom(room+"/alice", "", "110"))
+	bob.Expect("alice joined", presenceFrom(room+"/alice", ""))
+	a.stop() // alice's server is gone (her session with it)
+	bob.SendRaw(`<message type='groupchat' to='` + room + `'><body>anyone there?</body></message>`)
+	bob.Expect("alice left", presenceFrom(room+"/alice", "unavailable"))
 }
