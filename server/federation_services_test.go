@@ -190,6 +190,20 @@ func TestFederationServices(t *testing.T) {
 		}
 	})
 
+	t.Run("directed presence", func(t *testing.T) {
+		// RFC 6121 §4.6: a second client of alice's sends carol, who is
+		// no contact, directed presence; when it ends, carol learns it.
+		a2 := xmpptest.Login(t, a.c2s, a.domain, "alice", "secret-alice", xmpptest.Options{Pool: a.ca.Pool, Resource: "directed"})
+		a2.SendRaw(`<presence to='carol@b.test'><status>just for carol</status></presence>`)
+		p := carol.Expect("directed presence", presenceOf("", "alice@a.test/directed"))
+		if p.ChildText(wire.NSClient, "status") != "just for carol" {
+			t.Errorf("directed presence: %s", xmpptest.String(p))
+		}
+		a2.Close()
+		carol.Expect("unavailable after the session ended", presenceOf("unavailable", "alice@a.test/directed"))
+		drain(t, alice)
+	})
+
 	t.Run("upload", func(t *testing.T) {
 		// alice gets a slot from her server and sends bob its URL.
 		req := `<request xmlns='urn:xmpp:http:upload:0' filename='photo.jpg' size='1000' content-type='image/jpeg'/>`
