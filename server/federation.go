@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 
+	"chatbx/server/router"
 	"chatbx/server/s2s"
 	"chatbx/server/wire"
 	"chatbx/store"
@@ -52,6 +53,11 @@ func newS2S(cfg Config, d Deps, deliver func(*wire.Element)) (*s2s.Server, error
 	return s2s.New(sc, s2s.Deps{
 		Log: d.Log, ConnLog: d.ConnLog, TLS: tc, Roots: d.S2S.Roots, Resolver: d.S2S.Resolver,
 		Deliver: deliver, Secret: secret, Now: d.Now, Links: d.Metrics.S2SLinks(),
+		// Local services (group chat) federate from their own domain.
+		Local: func(domain string) bool {
+			k, _ := d.Domains.Lookup(domain)
+			return k == router.Service
+		},
 	})
 }
 
@@ -61,8 +67,15 @@ func (s *Server) runFederated(ctx context.Context) error {
 	errc := make(chan error, 2)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { errc <- s.s2s.Run(ctx) }()
 	go func() { errc <- s.c2s.Run(ctx) }()
+	// s2s delivers into c2s: it starts once c2s runs (c2s.Deliver reads
+	// what Run sets up; an early peer stanza raced with it).
+	select {
+	case <-s.c2s.Ready():
+		go func() { errc <- s.s2s.Run(ctx) }()
+	case err := <-errc:
+		return err
+	}
 	first := <-errc
 	cancel()
 	second := <-errc

@@ -45,10 +45,20 @@ func loopbackDomain(t testing.TB) string {
 	return ""
 }
 
-// startProsody starts prosody for domain p.test; trustCA adds the test CA
+// extraModules renders further modules for modules_enabled.
+func extraModules(m []string) string {
+	var b strings.Builder
+	for _, x := range m {
+		fmt.Fprintf(&b, "; %q", x)
+	}
+	return b.String()
+}
+
+// startProsody starts prosody for domain p.test (modules: further ones to
+// enable); trustCA adds the test CA
 // to its trust roots (certificate authentication), secure sets
 // s2s_secure_auth.
-func startProsody(t *testing.T, ca *xmpptest.CA, trustCA, secure bool) *prosodyPeer {
+func startProsody(t *testing.T, ca *xmpptest.CA, trustCA, secure bool, modules ...string) *prosodyPeer {
 	t.Helper()
 	bin := xmpptest.RequireCommand(t, "/usr/bin/prosody")
 	dir := t.TempDir()
@@ -76,7 +86,7 @@ run_as_root = true
 pidfile = %q
 data_path = %q
 log = { { levels = { min = "debug" }, to = "file", filename = %q } }
-modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "vcard_legacy"; "pep" }
+modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "vcard_legacy"; "pep"%s }
 authentication = "internal_plain"
 storage = "internal"
 c2s_ports = { %s }
@@ -88,7 +98,7 @@ s2s_require_encryption = true
 s2s_secure_auth = %v
 ssl = { certificate = %q; key = %q; %s }
 VirtualHost "p.test"
-`, filepath.Join(dir, "prosody.pid"), data, filepath.Join(dir, "prosody.log"),
+`, filepath.Join(dir, "prosody.pid"), data, filepath.Join(dir, "prosody.log"), extraModules(modules),
 		port(p.c2s), port(p.s2s), secure, cert, key, cafile)
 	cfgFile := filepath.Join(dir, "prosody.cfg.lua")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {

@@ -127,7 +127,11 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	if to.domain == "" {
 		to = addr{local: ss.user, domain: s.cfg.Domain}
 	}
-	if !s.domains.IsHost(to.domain) {
+	// A message to an account on another server gets the sender-side
+	// rules of a local one (blocking, the archive, carbons) before
+	// federation takes it; services on other domains get it as is.
+	remote := to.local != "" && s.isRemote(to)
+	if !s.domains.IsHost(to.domain) && !remote {
 		s.elsewhere(ctx, ss, el, to)
 		return
 	}
@@ -160,7 +164,11 @@ func (s *Server) handleMessage(ctx context.Context, ss *Session, el *wire.Elemen
 	// only).
 	want := s.mux.WantCopies(el)
 	el = s.mux.PrepareCopies(el)
-	s.routeMessage(ctx, el, to)
+	if remote {
+		s.elsewhere(ctx, ss, el, to)
+	} else {
+		s.routeMessage(ctx, el, to)
+	}
 	if want != 0 {
 		s.copyTo(s.router.Sessions(ss.user), mux.Outgoing, want, tagged, func(t *Session) bool { return t == ss })
 	}
@@ -189,11 +197,17 @@ func (s *Server) elsewhere(ctx context.Context, ss *Session, el *wire.Element, t
 
 // Deliver routes a stanza from a local service or the remote side to a
 // local address, with the same rules as a stanza from a local client
-// (RFC 6121 §8). Stanzas for other domains are dropped: a handler only
-// answers towards this host. It never blocks; safe for concurrent use.
+// (RFC 6121 §8). A stanza for another domain goes on through the domain
+// table (a group chat's stanzas for occupants on other servers, a remote
+// sender's for a local service), never from one remote domain to
+// another. It never blocks; safe for concurrent use.
 func (s *Server) Deliver(el *wire.Element) {
 	to, err := parseAddr(el.Get("to"))
-	if err != nil || !s.domains.IsHost(to.domain) {
+	if err != nil {
+		return
+	}
+	if !s.domains.IsHost(to.domain) {
+		s.deliverOther(el, to)
 		return
 	}
 	ctx := s.ctx
@@ -276,8 +290,14 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 	}
 	sessions := s.router.Sessions(to.local)
 	copies := s.mux.WantCopies(el)
+	// A PEP notification from another server goes only to the sessions
+	// that asked for its node (the owner's server cannot know).
+	event := typ == "headline" && el.Child(nsPubsubEvent, "event") != nil && s.remoteSender(el)
 	if to.resource != "" {
 		for _, t := range sessions {
+			if event && t.resource == to.resource && !s.remoteEvent(t, el) {
+				return
+			}
 			// A session that is closing refuses the stanza; it is then
 			// treated like an unavailable resource (and stored offline).
 			if t.resource == to.resource && t.Send(el) {
@@ -301,6 +321,9 @@ func (s *Server) routeMessage(ctx context.Context, el *wire.Element, to addr) {
 		if t.available.Load() && t.priority.Load() >= 0 {
 			if typ == "groupchat" {
 				break
+			}
+			if event && !s.remoteEvent(t, el) {
+				continue
 			}
 			if t.Send(el) {
 				delivered = true

@@ -23,6 +23,22 @@ type Hooks struct {
 	// it took the answer. Others are dropped (RFC 6120 §8.2.3: no error
 	// for an answer).
 	Answer func(el *wire.Element) bool
+	// RemoteEvent reports whether a session takes a PEP notification (a
+	// headline with a pubsub#event) from another server: only sessions
+	// whose caps asked for the node (XEP-0163 §4.3.2), as for local
+	// owners. Nil: every session takes it.
+	RemoteEvent func(st SessionState, el *wire.Element) bool
+	// RemotePresence runs for presence (available or unavailable) from a
+	// remote full JID to user's bare JID, before it is delivered: PEP
+	// sends that contact the last items (XEP-0163 §4.3.3). It must not
+	// block for long.
+	RemotePresence func(ctx context.Context, user, from string, el *wire.Element)
+}
+
+// remoteEvent applies the RemoteEvent hook to el, a headline from a
+// remote sender, for the session t.
+func (s *Server) remoteEvent(t *Session, el *wire.Element) bool {
+	return s.hooks.RemoteEvent == nil || s.hooks.RemoteEvent(t.state(), el)
 }
 
 // answer offers an IQ result or error for a bare account JID to the

@@ -40,6 +40,34 @@ func (s *Server) toOther(ctx context.Context, el *wire.Element, domain string) b
 	return true
 }
 
+// deliverOther passes a stanza that Deliver got for a domain other than
+// the host to that domain's handler: a local service, or the remote side
+// when the sender is local (a service); a remote sender's stanza for a
+// remote domain is dropped (no relaying), as is one a service addressed
+// to itself.
+func (s *Server) deliverOther(el *wire.Element, to addr) {
+	kind, h := s.domains.Lookup(to.domain)
+	if h == nil {
+		return
+	}
+	from, err := parseAddr(el.Get("from"))
+	if err != nil || from.domain == to.domain || (kind == router.Remote && s.isRemote(from)) {
+		return
+	}
+	// Not s.ctx: the remote side may deliver before Run has set it.
+	h.Handle(context.Background(), el, s.Deliver)
+}
+
+// nsPubsubEvent is the namespace of PEP notifications (XEP-0060 §7.1.2).
+const nsPubsubEvent = "http://jabber.org/protocol/pubsub#event"
+
+// remoteSender reports whether el comes from a domain this server does
+// not serve.
+func (s *Server) remoteSender(el *wire.Element) bool {
+	from, err := parseAddr(el.Get("from"))
+	return err == nil && s.isRemote(from)
+}
+
 // isRemote reports whether a is on a domain this server does not serve.
 func (s *Server) isRemote(a addr) bool {
 	if a.domain == "" || s.domains.IsHost(a.domain) {
@@ -71,6 +99,10 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 				s.pres.RemoteProbe(ctx, from.jid(), to.jid())
 			}
 			return true
+		case "", "unavailable":
+			if to.local != "" && to.resource == "" && from.resource != "" && s.hooks.RemotePresence != nil {
+				s.hooks.RemotePresence(ctx, to.local, from.String(), el)
+			}
 		}
 	case "iq":
 		if to.resource == "" {
@@ -87,7 +119,12 @@ func (s *Server) deliverRemote(ctx context.Context, el *wire.Element, from, to a
 func (s *Server) remoteIQ(ctx context.Context, el *wire.Element, from, to addr) {
 	typ := el.Get("type")
 	if typ != "get" && typ != "set" {
-		return // answers to nothing we asked
+		// Answers to IQs sent on an account's behalf (push
+		// notifications to a remote app server); others are dropped.
+		if to.local != "" {
+			s.answer(el)
+		}
+		return
 	}
 	answer := func(r *wire.Element) {
 		r.Set("from", el.Get("to"))

@@ -23,9 +23,12 @@ func (s *Service) message(ctx context.Context, el *wire.Element, local, nick str
 	from := el.Get("from")
 	r := s.rooms[local]
 	if typ == "error" {
-		// A session that bounces room traffic is gone (a ghost).
+		// A session that bounces room traffic is gone (a ghost); so is
+		// one whose server cannot be reached any more: the s2s bounce of
+		// a message the room relayed comes back to the sender's
+		// occupant JID.
 		if r != nil {
-			if occ := r.byFull[from]; occ != nil && nick == "" {
+			if occ := r.byFull[from]; occ != nil && (nick == "" || serverGone(el)) {
 				s.leave(ctx, r, occ, from, nil, o)
 			}
 		}
@@ -358,4 +361,15 @@ func (s *Service) voiceRequest(ctx context.Context, r *room, el *wire.Element, f
 			o.add(m)
 		}
 	}
+}
+
+// serverGone reports whether an error stanza says the server of its
+// sender's address cannot be reached (RFC 6120 §8.3.3.15, §8.3.3.16):
+// only servers say that, never a client.
+func serverGone(el *wire.Element) bool {
+	e := el.Child(wire.NSClient, "error")
+	if e == nil {
+		return false
+	}
+	return e.Child(wire.NSStanzas, "remote-server-timeout") != nil || e.Child(wire.NSStanzas, "remote-server-not-found") != nil
 }

@@ -89,6 +89,7 @@ func (p *PEP) Forget(user string) {
 	p.hashes.mu.Lock()
 	delete(p.hashes.m, user)
 	p.hashes.mu.Unlock()
+	p.remote.forgetOwner(user)
 }
 
 // changed runs after a client's publish, retract, purge or delete on

@@ -96,6 +96,7 @@ type PEP struct {
 	caps    *capsCache
 	conv    Conversions // nil: no avatar and bookmark conversions
 	hashes  photoHashes
+	remote  remoteSeen // remote sessions that got the last items (remote.go)
 }
 
 // New returns the service over db.
@@ -162,7 +163,8 @@ func (p *PEP) Convert(c Conversions) { p.conv = c }
 func (p *PEP) Attach(s Sessions, blocked func(ctx context.Context, user, jid string) bool) c2s.Hooks {
 	p.sess, p.blocked = s, blocked
 	p.caps.forget = s.Unawait
-	return c2s.Hooks{Presence: p.presence, Subscribed: p.subscribed}
+	return c2s.Hooks{Presence: p.presence, Subscribed: p.subscribed,
+		RemoteEvent: p.remoteEvent, RemotePresence: p.remotePresence}
 }
 
 func (p *PEP) limits() store.PEPLimits {

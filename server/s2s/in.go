@@ -48,10 +48,16 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 type inbound struct {
 	st      *stream
 	peer    string // the domain in the stream header's from
+	local   string // our domain in the header's to (the host or a service)
 	authed  string // the authenticated domain, once authenticated
 	counted bool   // counted in Deps.Links
 	// closing is set when our side has closed its stream (shutdown).
 	closing atomic.Bool
+	// wantBidi: the peer asked for bidirectional use (XEP-0288) before
+	// authenticating; external: it authenticated with SASL EXTERNAL;
+	// bidi: the stream is registered for our stanzas.
+	wantBidi, external bool
+	bidi               atomic.Pointer[bidiStream]
 }
 
 // serveIn runs one inbound stream: TLS (required), authentication of the
@@ -79,6 +85,7 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 			// Our side ends (a restart): close our stream, then keep
 			// reading until the peer closes its own, so every stanza
 			// it wrote before it saw our closing tag is delivered.
+			s.stopBidi(in.bidi.Load())
 			st.closeWith("")
 			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		case <-done:
@@ -99,6 +106,7 @@ func (s *Server) serveIn(ctx context.Context, conn net.Conn, direct bool) {
 	if in.counted {
 		s.linkDown()
 	}
+	s.stopBidi(in.bidi.Load())
 	if err != nil {
 		if c := condition(err); c != "" {
 			st.fail(c)
@@ -119,12 +127,17 @@ func (s *Server) negotiateIn(ctx context.Context, in *inbound) error {
 		}
 		st.id = newID()
 		to, from := normalise(h.Get("to")), normalise(h.Get("from"))
-		if err := st.header(s.cfg.Domain, from, st.id); err != nil {
+		local := to
+		if !s.ours(to) {
+			local = s.cfg.Domain
+		}
+		if err := st.header(local, from, st.id); err != nil {
 			return err
 		}
-		if to != s.cfg.Domain {
+		if !s.ours(to) || (in.local != "" && to != in.local) {
 			return streamErr("host-unknown")
 		}
+		in.local = to
 		if h.Get("version") != "1.0" {
 			return streamErr("unsupported-version")
 		}
@@ -142,6 +155,10 @@ func (s *Server) negotiateIn(ctx context.Context, in *inbound) error {
 		if err := st.write(s.features(in)); err != nil {
 			return err
 		}
+		if in.authed != "" && in.external && in.wantBidi && in.bidi.Load() == nil && !in.closing.Load() {
+			// The restarted stream is ours to write on now (XEP-0288).
+			s.attachBidi(in)
+		}
 		restart, err := s.readIn(ctx, in)
 		if err != nil || !restart {
 			return err
@@ -157,6 +174,7 @@ func (s *Server) features(in *inbound) []byte {
 	case st.tls == nil:
 		b = append(b, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>`...)
 	case in.authed == "":
+		b = append(b, `<bidi xmlns='urn:xmpp:features:bidi'/>`...)
 		if in.peer != "" && peerOK(st.tls, s.roots, in.peer) {
 			b = append(b, `<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>`...)
 		}
@@ -203,7 +221,7 @@ func (s *Server) readIn(ctx context.Context, in *inbound) (restart bool, err err
 				return false, streamErr("policy-violation")
 			}
 			if s.saslExternal(in, el) {
-				in.authed = in.peer
+				in.authed, in.external = in.peer, true
 				s.connLog("s2s-in", in.authed)
 				in.counted = true
 				s.linkUp()
@@ -217,6 +235,12 @@ func (s *Server) readIn(ctx context.Context, in *inbound) (restart bool, err err
 			if err := st.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>`)); err != nil {
 				return false, err
 			}
+		case el.Space == nsBidi && el.Local == "bidi":
+			// XEP-0288 §2: only before authentication.
+			if in.authed != "" {
+				return false, streamErr("policy-violation")
+			}
+			in.wantBidi = true
 		case el.Space == NSDialback && el.Local == "verify":
 			if err := s.answerVerify(st, el); err != nil {
 				return false, err
@@ -282,10 +306,10 @@ func parseExternal(text string) (string, bool) {
 func (s *Server) answerVerify(st *stream, el *wire.Element) error {
 	from, to, id := normalise(el.Get("from")), normalise(el.Get("to")), el.Get("id")
 	typ := "invalid"
-	if to == s.cfg.Domain && id != "" && validKey(el.Text(), s.dialbackKey(from, to, id)) {
+	if s.ours(to) && id != "" && validKey(el.Text(), s.dialbackKey(from, to, id)) {
 		typ = "valid"
 	}
-	return st.writeEl(wire.New(NSDialback, "verify", "from", s.cfg.Domain, "to", from, "id", id, "type", typ))
+	return st.writeEl(wire.New(NSDialback, "verify", "from", to, "to", from, "id", id, "type", typ))
 }
 
 // validKey compares keys in constant time.
@@ -306,9 +330,9 @@ func validKey(got, want string) bool {
 func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) error {
 	from, to := normalise(el.Get("from")), normalise(el.Get("to"))
 	reply := func(typ string) error {
-		return in.st.writeEl(wire.New(NSDialback, "result", "from", s.cfg.Domain, "to", from, "type", typ))
+		return in.st.writeEl(wire.New(NSDialback, "result", "from", in.local, "to", from, "type", typ))
 	}
-	if s.cfg.SecureAuth || from == "" || to != s.cfg.Domain || (in.peer != "" && from != in.peer) || s.Blocked(from) {
+	if s.cfg.SecureAuth || from == "" || to != in.local || (in.peer != "" && from != in.peer) || s.Blocked(from) {
 		s.connLog("s2s-in-refused", from)
 		return reply("invalid")
 	}
@@ -318,7 +342,7 @@ func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) 
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	v := &verifyReq{id: in.st.id, key: el.Text()}
-	if _, err := s.connect(cctx, from, v); err != nil || !v.valid {
+	if _, err := s.connect(cctx, in.local, from, v); err != nil || !v.valid {
 		s.connLog("s2s-in-refused", from)
 		return reply("invalid")
 	}
@@ -333,8 +357,9 @@ func (s *Server) dialbackIn(ctx context.Context, in *inbound, el *wire.Element) 
 }
 
 // inboundStanza checks one stanza from an authenticated peer and hands it
-// to Deliver: from at the authenticated domain, to at ours (RFC 6120
-// §13.3). A flooding peer is slowed down (its reader waits).
+// to Deliver: from at the authenticated domain, to at the stream's domain
+// (RFC 6120 §13.3; ours, the host or a local service). A flooding peer
+// is slowed down (its reader waits).
 func (s *Server) inboundStanza(ctx context.Context, in *inbound, el *wire.Element) error {
 	from, to := el.Get("from"), el.Get("to")
 	if from == "" || to == "" {
@@ -343,7 +368,7 @@ func (s *Server) inboundStanza(ctx context.Context, in *inbound, el *wire.Elemen
 	if normalise(domainOf(from)) != in.authed {
 		return streamErr("invalid-from")
 	}
-	if normalise(domainOf(to)) != s.cfg.Domain {
+	if normalise(domainOf(to)) != in.local {
 		return streamErr("host-unknown")
 	}
 	// Not the server's context: during shutdown the stream is read to its

@@ -17,6 +17,7 @@ import (
 type link struct {
 	s      *Server
 	domain string
+	local  string // our domain the stream is from (host or a service)
 
 	mu      sync.Mutex
 	q       []queued
@@ -32,12 +33,23 @@ type queued struct {
 	at   time.Time
 }
 
+// linkKey names a link: our domain and the remote one (RFC 6120 §4.1:
+// a stream is between two domains).
+type linkKey struct{ local, remote string }
+
 // Handle is the remote handler of the domain table: it queues el for its
 // domain and never blocks. send is unused: bounces go to Deps.Deliver.
+// The stanza leaves on a stream from its sender's domain (the host or a
+// local service); a stanza from elsewhere is dropped.
 func (s *Server) Handle(ctx context.Context, el *wire.Element, send func(*wire.Element)) {
 	to := el.Get("to")
 	domain := domainOf(to)
-	if domain == "" || domain == s.cfg.Domain {
+	if domain == "" || s.ours(domain) {
+		return
+	}
+	local := domainOf(el.Get("from"))
+	if !s.ours(local) {
+		s.log.Debug().Str("domain", domain).Msg("s2s stanza not from a local domain dropped")
 		return
 	}
 	if s.Blocked(domain) {
@@ -51,10 +63,11 @@ func (s *Server) Handle(ctx context.Context, el *wire.Element, send func(*wire.E
 	out := convert(el, wire.NSClient, wire.NSServer)
 	size := estimate(out)
 	s.mu.Lock()
-	l := s.links[domain]
+	key := linkKey{local, domain}
+	l := s.links[key]
 	if l == nil {
-		l = &link{s: s, domain: domain, wake: make(chan struct{}, 1)}
-		s.links[domain] = l
+		l = &link{s: s, domain: domain, local: local, wake: make(chan struct{}, 1)}
+		s.links[key] = l
 	}
 	s.mu.Unlock()
 	l.mu.Lock()
@@ -156,8 +169,14 @@ func (l *link) run() {
 		if failingSince.IsZero() {
 			failingSince = s.d.Now()
 		}
+		if b := s.bidiFor(linkKey{l.local, l.domain}); b != nil {
+			// The peer's own stream carries ours too (XEP-0288).
+			l.serveBidi(ctx, b)
+			failingSince = time.Time{}
+			continue
+		}
 		cctx, cancel := context.WithDeadline(ctx, failingSince.Add(s.cfg.ConnectTimeout))
-		st, err := s.connect(cctx, l.domain, nil)
+		st, err := s.connect(cctx, l.local, l.domain, nil)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -168,7 +187,10 @@ func (l *link) run() {
 				cond = "remote-server-not-found"
 			}
 			s.log.Debug().Str("domain", l.domain).Err(err).Msg("s2s connect failed")
-			if cond == "remote-server-not-found" || s.d.Now().Sub(failingSince) >= s.cfg.ConnectTimeout {
+			// During shutdown a failed attempt is not retried: the
+			// grace is for links that connect, not for a peer that is
+			// gone (it would hold the shutdown for the whole grace).
+			if cond == "remote-server-not-found" || s.closing.Load() || s.d.Now().Sub(failingSince) >= s.cfg.ConnectTimeout {
 				s.connLog("s2s-out-failed", l.domain)
 				l.mu.Lock()
 				rest := l.take()
@@ -213,6 +235,7 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 	s := l.s
 	st.raw.SetDeadline(time.Time{})
 	peerDone := make(chan error, 1)
+	active := make(chan struct{}, 1) // the peer sent a stanza (bidi)
 	go func() {
 		for {
 			el, err := st.next()
@@ -224,8 +247,18 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 				peerDone <- streamErr("peer")
 				return
 			}
-			// No stanzas are expected on our outbound stream (no
-			// XEP-0288); they are ignored.
+			// Stanzas on our outbound stream only when the peer agreed
+			// to bidirectional use (XEP-0288); otherwise ignored.
+			if st.bidi && el.Space == wire.NSServer && (el.Local == "message" || el.Local == "presence" || el.Local == "iq") {
+				if err := s.bidiStanza(l, el); err != nil {
+					peerDone <- err
+					return
+				}
+				select {
+				case active <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}()
 	idle := time.NewTimer(s.cfg.IdleTimeout)
@@ -269,6 +302,15 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		}
 		select {
 		case <-l.wake:
+		case <-active:
+			// Traffic the other way keeps the stream open too.
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(s.cfg.IdleTimeout)
 		case err := <-peerDone:
 			s.log.Debug().Err(err).Str("domain", l.domain).Msg("s2s peer closed")
 			// The peer closed (a restart, its idle timeout): answer with

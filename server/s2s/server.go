@@ -107,6 +107,12 @@ type Deps struct {
 	Now    func() time.Time
 	// Dial, if not nil, replaces net.Dialer.DialContext (tests).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Local, if not nil, reports whether this server serves a domain
+	// beside Config.Domain (a local service such as conference.<domain>):
+	// peers may open streams to it and its stanzas leave on streams
+	// from it (RFC 6120 §4.1: one stream per pair of domains). The TLS
+	// certificate must name it.
+	Local func(domain string) bool
 	// Links, if not nil, counts authenticated streams open, inbound and
 	// outbound (the metrics gauge chatbx_s2s_links).
 	Links interface {
@@ -136,7 +142,8 @@ type Server struct {
 	roots *x509.CertPool
 
 	mu    sync.Mutex
-	links map[string]*link
+	links map[linkKey]*link
+	bidi  map[linkKey]*bidiStream // peers' streams our stanzas may use (XEP-0288)
 	ctx   context.Context
 
 	block atomic.Pointer[blocklist]
@@ -209,7 +216,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, errors.New("s2s: no dialback secret")
 	}
 	s := &Server{cfg: cfg, d: d, log: d.Log.With().Str("component", "s2s").Logger(),
-		links: map[string]*link{}, ready: make(chan struct{})}
+		links: map[linkKey]*link{}, ready: make(chan struct{})}
 	s.rates.init(cfg)
 	s.roots = d.Roots
 	if s.roots == nil {
@@ -238,6 +245,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 }
 
 func normalise(d string) string { return strings.ToLower(strings.TrimSuffix(d, ".")) }
+
+// ours reports whether domain (normalised) is served here: the host or
+// a local service.
+func (s *Server) ours(domain string) bool {
+	return domain != "" && (domain == s.cfg.Domain || (s.d.Local != nil && s.d.Local(domain)))
+}
 
 // Ready is closed when the listeners accept connections.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -388,13 +401,13 @@ func (s *Server) serverTLS(direct bool) *tls.Config {
 // clientTLS returns the outbound TLS config for domain: the peer is
 // verified after the handshake (verifyPeer: SRV-ID, XmppAddr), our
 // certificate is presented as the client certificate.
-func (s *Server) clientTLS(domain string, direct bool) *tls.Config {
+func (s *Server) clientTLS(local, domain string, direct bool) *tls.Config {
 	c := &tls.Config{
 		ServerName:         domain,
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified by verifyPeer with the s2s rules
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return s.ourCertificate()
+			return s.ourCertificate(local)
 		},
 	}
 	if direct {
@@ -403,11 +416,11 @@ func (s *Server) clientTLS(domain string, direct bool) *tls.Config {
 	return c
 }
 
-// ourCertificate returns the certificate for our domain from the server
-// config (a file, the dev certificate or ACME's).
-func (s *Server) ourCertificate() (*tls.Certificate, error) {
+// ourCertificate returns the certificate for local, one of our domains,
+// from the server config (a file, the dev certificate or ACME's).
+func (s *Server) ourCertificate(local string) (*tls.Certificate, error) {
 	if s.d.TLS.GetCertificate != nil {
-		c, err := s.d.TLS.GetCertificate(&tls.ClientHelloInfo{ServerName: s.cfg.Domain,
+		c, err := s.d.TLS.GetCertificate(&tls.ClientHelloInfo{ServerName: local,
 			SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12}})
 		if err == nil && c != nil {
 			return c, nil

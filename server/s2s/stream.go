@@ -34,6 +34,7 @@ type stream struct {
 	wmu     sync.Mutex
 	timeout time.Duration // write timeout
 	id      string        // the receiving side's stream id
+	bidi    bool          // outbound: the peer may send stanzas on it (XEP-0288)
 }
 
 func newStream(c net.Conn, limit int, wt time.Duration) *stream {
