@@ -101,7 +101,7 @@ func (a *Archive) ExportArchive(ctx context.Context, user string, w io.Writer) e
 			return fmt.Errorf("mam: export: %w", err)
 		}
 		for _, m := range page.Messages {
-			el := storedMessage(m.Stanza)
+			el := wire.StoredMessage(m.Stanza)
 			if el == nil {
 				dropped++ // not well-formed (an older version's record)
 				continue

@@ -322,7 +322,7 @@ func (a *Archive) query(ctx context.Context, c iq.Context, el, p *wire.Element) 
 		}
 	}()
 	for _, m := range msgs {
-		fwd := storedMessage(m.Stanza)
+		fwd := wire.StoredMessage(m.Stanza)
 		if fwd == nil {
 			// Stored by an older version and not well-formed: it must not
 			// reach the client, nor stop the messages after it.
@@ -358,20 +358,6 @@ func (a *Archive) query(ctx context.Context, c iq.Context, el, p *wire.Element) 
 		set.Add(wire.New(nsRSM, "count").AddText(strconv.Itoa(page.Count)))
 	}
 	return iq.Result(el, fin.Add(set))
-}
-
-// storedMessage re-validates an archived stanza with the wire decoder
-// (records of older versions may not be well-formed) and returns it, or
-// nil if it is not a well-formed jabber:client message.
-func storedMessage(b []byte) *wire.Element {
-	if len(b) == 0 {
-		return nil
-	}
-	el, err := wire.Parse(b)
-	if err != nil || el.Space != wire.NSClient || el.Local != "message" {
-		return nil
-	}
-	return el
 }
 
 // stamp formats a XEP-0082 DateTime in UTC with microseconds, so that a

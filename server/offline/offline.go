@@ -184,7 +184,7 @@ func (o *Offline) Deliver(ctx context.Context, user string, page int, enqueue fu
 		var bad []uint64
 		last := uint64(0)
 		for _, m := range msgs {
-			el := stanza(m.Stanza)
+			el := wire.StoredMessage(m.Stanza)
 			if el == nil {
 				bad = append(bad, m.ID)
 				continue
@@ -211,18 +211,4 @@ func (o *Offline) Deliver(ctx context.Context, user string, page int, enqueue fu
 			}
 		}
 	}
-}
-
-// stanza re-validates a stored offline message with the wire decoder
-// (data stored by older versions may not be well-formed) and returns it,
-// or nil if it is not a well-formed jabber:client message.
-func stanza(b []byte) *wire.Element {
-	if len(b) == 0 {
-		return nil
-	}
-	el, err := wire.Parse(b)
-	if err != nil || el.Space != wire.NSClient || el.Local != "message" {
-		return nil
-	}
-	return el
 }

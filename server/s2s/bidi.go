@@ -105,14 +105,8 @@ func (l *link) serveBidi(ctx context.Context, b *bidiStream) {
 	idle := time.NewTimer(s.cfg.IdleTimeout)
 	defer idle.Stop()
 	for {
-		l.mu.Lock()
-		batch := l.take()
-		l.mu.Unlock()
+		batch, els := l.takeBatch()
 		if len(batch) > 0 {
-			els := make([]*wire.Element, len(batch))
-			for i, it := range batch {
-				els[i] = it.el
-			}
 			if err := b.write(els, s.cfg.IdleTimeout); err != nil {
 				l.requeue(batch)
 				s.stopBidi(b)

@@ -115,6 +115,22 @@ func (l *link) take() []queued {
 	return q
 }
 
+// takeBatch takes the queue under the link's lock and returns it with its
+// elements, ready for one write.
+func (l *link) takeBatch() ([]queued, []*wire.Element) {
+	l.mu.Lock()
+	batch := l.take()
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	els := make([]*wire.Element, len(batch))
+	for i, it := range batch {
+		els[i] = it.el
+	}
+	return batch, els
+}
+
 // requeue puts items back at the head of the queue.
 func (l *link) requeue(items []queued) {
 	if len(items) == 0 {
@@ -272,18 +288,12 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		st.raw.Close()
 	}
 	for {
-		l.mu.Lock()
-		batch := l.take()
-		l.mu.Unlock()
+		batch, els := l.takeBatch()
 		if len(batch) == 0 && s.closing.Load() {
 			closeOut()
 			return true
 		}
 		if len(batch) > 0 {
-			els := make([]*wire.Element, len(batch))
-			for i, it := range batch {
-				els[i] = it.el
-			}
 			if err := st.writeEls(els); err != nil {
 				l.requeue(batch)
 				st.raw.Close()
@@ -324,14 +334,8 @@ func (l *link) serve(ctx context.Context, st *stream) bool {
 		case <-ctx.Done():
 			// Shutdown: what is queued (answers and bounces of the
 			// inbound streams' last stanzas) goes out first.
-			l.mu.Lock()
-			batch := l.take()
-			l.mu.Unlock()
+			batch, els := l.takeBatch()
 			if len(batch) > 0 {
-				els := make([]*wire.Element, len(batch))
-				for i, it := range batch {
-					els[i] = it.el
-				}
 				if err := st.writeEls(els); err != nil {
 					l.requeue(batch)
 				} else {

@@ -1038,3 +1038,18 @@ func (d *Decoder) DiscardBufferedSpace() bool {
 	d.rpos = d.rend
 	return true
 }
+
+// StoredMessage re-validates a message stanza kept in the store (offline
+// queue, archive) with the decoder, since records of older versions may
+// not be well-formed, and returns it; nil if it is not a well-formed
+// jabber:client message.
+func StoredMessage(b []byte) *Element {
+	if len(b) == 0 {
+		return nil
+	}
+	el, err := Parse(b)
+	if err != nil || el.Space != NSClient || el.Local != "message" {
+		return nil
+	}
+	return el
+}

@@ -129,3 +129,22 @@ func TestElementNamedXMLNS(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredMessage: only a well-formed jabber:client message comes back
+// from a stored record.
+func TestStoredMessage(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", false},
+		{"<message", false},
+		{"<iq type='get' xmlns='jabber:client'/>", false},
+		{"<message xmlns='urn:x'/>", false},
+		{"<message xmlns='jabber:client'><body>hi</body></message>", true},
+	} {
+		if got := StoredMessage([]byte(tc.in)) != nil; got != tc.want {
+			t.Errorf("StoredMessage(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
